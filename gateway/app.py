@@ -1,0 +1,35 @@
+"""``build_app(settings)``: the aiohttp application with the gateway runtime opened and closed around it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from gateway.config import Settings
+from gateway.ingress import admin, handlers
+from gateway.ingress.handlers import RUNTIME
+from gateway.runtime import Runtime
+
+
+def build_app(settings: Settings, *, deliver: bool = True, runtime: Runtime | None = None) -> web.Application:
+    """Partner files, keys and the token are read here, so a bad configuration fails before serving."""
+    runtime = runtime or Runtime(settings)
+    app = web.Application(
+        middlewares=[admin.require_token],
+        # The inbox reads bodies itself (with a time limit); this is the backstop for every other route.
+        client_max_size=settings.http.max_body_bytes,
+    )
+    app[RUNTIME] = runtime
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await runtime.start(deliver=deliver)
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    handlers.add_routes(app)
+    admin.add_routes(app)
+    return app

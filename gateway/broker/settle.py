@@ -1,0 +1,120 @@
+"""Settlement of a consumed message, in one place: every delivery ends in ack, retry, dead-letter or requeue.
+
+The outcome is recorded in the store *before* the broker is told, so a crash between the two can only cause a
+redelivery (which the delivered check turns into a no-op), never a lost status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aio_pika.abc import AbstractIncomingMessage
+
+from gateway.broker.publisher import Publisher
+from gateway.broker.topology import Topology
+from gateway.errors import GatewayError, PermanentDeliveryError, TransientDeliveryError, Unavailable
+from gateway.store.base import Status, Store
+
+log = logging.getLogger(__name__)
+
+REQUEUE_PAUSE = 1.0  # seconds before handing back a message we could not settle (store or broker trouble)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The facts of one consumed message, read from its headers."""
+
+    gateway_id: str
+    receiver: str
+    attempt: int
+    routing_key: str
+
+    @classmethod
+    def of(cls, message: AbstractIncomingMessage, receiver: str) -> Delivery:
+        headers = message.headers or {}
+        attempt = headers.get("gw-attempt", 1)
+        return cls(
+            gateway_id=str(headers.get("gw-message-id") or message.message_id or ""),
+            receiver=receiver,
+            attempt=attempt if isinstance(attempt, int) else int(str(attempt)),
+            routing_key=message.routing_key or "",
+        )
+
+
+class Settlement:
+    def __init__(self, store: Store, publisher: Publisher, topology: Topology, max_attempts: int) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.topology = topology
+        self.max_attempts = max_attempts
+
+    async def process(
+        self,
+        message: AbstractIncomingMessage,
+        delivery: Delivery,
+        work: Callable[[], Awaitable[str]],
+        on_outcome: Callable[[str], None] = lambda _: None,
+    ) -> None:
+        """Run ``work`` (returns a short success note) and settle the message by what happened."""
+        try:
+            try:
+                note = await work()
+            except TransientDeliveryError as error:
+                if delivery.attempt >= self.max_attempts:
+                    await self._dead_letter(message, delivery, f"{error.message} (after {delivery.attempt} attempts)")
+                    on_outcome("failed")
+                else:
+                    await self._retry(message, delivery, error.message)
+                    on_outcome("retrying")
+                return
+            except PermanentDeliveryError as error:
+                await self._dead_letter(message, delivery, error.message)
+                on_outcome("failed")
+                return
+            except (Unavailable, GatewayError) as error:
+                # Our own trouble (e.g. mapping bug, store down at the start): hand it back, slowly.
+                raise _Requeue(str(error)) from error
+            await self.store.record_delivery(delivery.gateway_id, delivery.receiver, Status.DELIVERED,
+                                             attempt=delivery.attempt, reason=note)
+            await message.ack()
+            on_outcome("delivered")
+        except (_Requeue, Unavailable) as error:
+            log.warning("requeueing %s for %s: %s", delivery.gateway_id, delivery.receiver, error)
+            await asyncio.sleep(REQUEUE_PAUSE)
+            await message.nack(requeue=True)
+            on_outcome("requeued")
+
+    async def _retry(self, message: AbstractIncomingMessage, delivery: Delivery, reason: str) -> None:
+        step, delay = self.topology.retry_step(delivery.attempt)
+        next_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
+        await self.store.record_delivery(
+            delivery.gateway_id, delivery.receiver, Status.RETRYING,
+            attempt=delivery.attempt, reason=reason, next_attempt=next_at,
+        )
+        headers = dict(message.headers or {})
+        headers["gw-attempt"] = delivery.attempt + 1
+        await self.publisher.publish(
+            delivery.routing_key,
+            message.body,
+            message_id=delivery.gateway_id,
+            headers=headers,  # type: ignore[arg-type]
+            exchange=self.topology.retry_name(step),
+        )
+        await message.ack()
+        log.info("delivery of %s to %s failed (attempt %d): %s; retry in %gs",
+                 delivery.gateway_id, delivery.receiver, delivery.attempt, reason, delay)
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, delivery: Delivery, reason: str) -> None:
+        await self.store.record_delivery(
+            delivery.gateway_id, delivery.receiver, Status.FAILED, attempt=delivery.attempt, reason=reason
+        )
+        await message.reject(requeue=False)  # quorum queue dead-letters it, at least once, to <prefix>.dead
+        log.error("delivery of %s to %s failed for good: %s", delivery.gateway_id, delivery.receiver, reason)
+
+
+class _Requeue(Exception):
+    pass

@@ -1,0 +1,188 @@
+"""The ``gateway`` command (DESIGN.md 3.1)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.config import Settings, config_path_from, is_participant_id, load_settings
+from gateway.errors import ConfigError, GatewayError
+
+log = logging.getLogger("gateway")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(config_path_from(args.config))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from gateway.server import serve
+
+    asyncio.run(serve(_settings(args)))
+    return 0
+
+
+def cmd_partners_list(args: argparse.Namespace) -> int:
+    from gateway.formats import default_adapters
+    from gateway.operations import partner_view
+    from gateway.partners import load_partners
+
+    settings = _settings(args)
+    registry = load_partners(settings.partners_dir, frozenset(default_adapters()))
+    print(f"{'ID':<20} {'ROLE':<14} {'CC':<3} {'FORMAT':<10} {'SENDS':<28} {'RECEIVES':<28} CERT EXPIRY (days)")
+    for partner in registry.values():
+        view = partner_view(partner)
+        expiry = ", ".join(f"{c['days_left']:.0f}" for c in view["certificates"])
+        state = " (suspended)" if view["suspended"] else ""
+        print(
+            f"{view['id']:<20} {view['role']:<14} {view['country']:<3} {view['format']:<10} "
+            f"{','.join(view['sends']) or '-':<28} {','.join(view['receives']) or '-':<28} {expiry}{state}"
+        )
+    return 0
+
+
+def cmd_partners_show(args: argparse.Namespace) -> int:
+    from gateway.formats import default_adapters
+    from gateway.operations import partner_view
+    from gateway.partners import load_partners
+
+    settings = _settings(args)
+    registry = load_partners(settings.partners_dir, frozenset(default_adapters()))
+    partner = registry.get(args.id)
+    if partner is None:
+        print(f"error: no partner {args.id!r} in {settings.partners_dir}", file=sys.stderr)
+        return 1
+    print(json.dumps(partner_view(partner), indent=2))
+    return 0
+
+
+def cmd_partners_check(args: argparse.Namespace) -> int:
+    from gateway.formats import default_adapters
+    from gateway.partners import load_partner, load_partners
+
+    formats = frozenset(default_adapters())
+    if args.path:
+        path = Path(args.path)
+        if path.is_dir():
+            registry = load_partners(path, formats)
+            names = list(registry)
+        else:
+            names = [load_partner(path, path.parent, formats).id]
+    else:
+        settings = _settings(args)
+        names = list(load_partners(settings.partners_dir, formats))
+    print(f"ok: {len(names)} partner file(s) valid: {', '.join(names)}")
+    return 0
+
+
+def cmd_keys_new(args: argparse.Namespace) -> int:
+    from gateway.security.certificates import new_key_and_certificate, write_key_and_certificate
+
+    if not is_participant_id(args.id):
+        print(f"error: id {args.id!r} must be 2-64 characters of a-z 0-9 -", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    key_path, cert_path = out / f"{args.id}.key", out / f"{args.id}.crt"
+    if (key_path.exists() or cert_path.exists()) and not args.force:
+        print(f"error: {key_path} or {cert_path} exists; use --force to replace it", file=sys.stderr)
+        return 1
+    key, cert = new_key_and_certificate(args.id, days=args.days, algorithm=args.algorithm)
+    write_key_and_certificate(key, cert, key_path, cert_path)
+    print(f"private key: {key_path} (mode 600; keep it secret)")
+    print(f"certificate: {cert_path} (valid {args.days} days; give it to your partners)")
+    return 0
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from gateway.sender import send_file
+
+    url = args.url or f"http://127.0.0.1:8080/v1/partners/{args.as_}/messages"
+    status, body = asyncio.run(send_file(Path(args.file), Path(args.key), Path(args.cert), url))
+    print(f"HTTP {status}")
+    print(body.decode("utf-8", "replace"))
+    return 0 if status < 300 else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo
+
+    return asyncio.run(run_demo(config=args.config, count=args.count, interval=args.interval))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", help="gateway.toml (default: $GATEWAY_CONFIG, else ./gateway.toml)")
+        return p
+
+    with_config(sub.add_parser("run", help="run ingress and delivery workers")).set_defaults(func=cmd_run)
+
+    partners = sub.add_parser("partners", help="inspect and check partner files").add_subparsers(
+        dest="partners_command", required=True
+    )
+    with_config(partners.add_parser("list", help="partners with their certificates' days to expiry")).set_defaults(
+        func=cmd_partners_list
+    )
+    show = with_config(partners.add_parser("show", help="one partner in full"))
+    show.add_argument("id")
+    show.set_defaults(func=cmd_partners_show)
+    check = with_config(partners.add_parser("check", help="validate partner files and certificates"))
+    check.add_argument("path", nargs="?", help="a partner file or folder (default: the configured folder)")
+    check.set_defaults(func=cmd_partners_check)
+
+    keys = sub.add_parser("keys", help="keys and certificates").add_subparsers(dest="keys_command", required=True)
+    new = keys.add_parser("new", help="a new key and self-signed certificate")
+    new.add_argument("id")
+    new.add_argument("--out", default="keys")
+    new.add_argument("--days", type=int, default=365)
+    new.add_argument("--algorithm", choices=["rsa", "ec"], default="rsa")
+    new.add_argument("--force", action="store_true", help="replace existing files")
+    new.set_defaults(func=cmd_keys_new)
+
+    send = sub.add_parser("send", help="sign FILE as partner ID and POST it; prints the receipt")
+    send.add_argument("--as", dest="as_", required=True, metavar="ID")
+    send.add_argument("--key", required=True)
+    send.add_argument("--cert", required=True)
+    send.add_argument("--url")
+    send.add_argument("file")
+    send.set_defaults(func=cmd_send)
+
+    demo = with_config(sub.add_parser("demo", help="the gateway with two simulated partners exchanging alerts"))
+    demo.add_argument("--count", type=int, default=0, help="stop after this many messages each way (0: forever)")
+    demo.add_argument("--interval", type=float, default=3.0, help="seconds between messages")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("aio_pika").setLevel(logging.WARNING)
+    logging.getLogger("aiormq").setLevel(logging.WARNING)
+    try:
+        result: int = args.func(args)
+    except ConfigError as exc:
+        print(f"configuration error:\n{exc.message}", file=sys.stderr)
+        return 2
+    except GatewayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+_ = dt  # imported for annotations in subcommands

@@ -1,0 +1,191 @@
+"""Settings: ``gateway.toml`` overridden by ``GATEWAY_<SECTION>__<KEY>`` environment variables, loaded once.
+
+Relative paths in the file are relative to the file's folder; :func:`load_settings` resolves them so the rest
+of the gateway sees absolute paths only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from gateway.errors import ConfigError
+
+PARTICIPANT_ID = r"^[a-z0-9-]{2,64}$"
+MESSAGE_TYPES = (
+    "order",
+    "payment",
+    "logistics",
+    "inventory",
+    "declaration",
+    "risk-alert",
+    "receipt",
+    "tax-payment",
+    "inspection-result",
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GatewaySection(_Section):
+    id: Annotated[str, Field(pattern=PARTICIPANT_ID)]
+    signing_key: Path
+    signing_cert: Path
+    partners_dir: Path = Path("partners")
+
+
+class HttpSection(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    body_timeout: float = Field(10.0, gt=0, description="seconds to receive a whole request body")
+
+
+class AmqpSection(_Section):
+    url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    prefetch: int = Field(64, ge=1)
+    publish_timeout: float = Field(10.0, gt=0)
+    delivery_limit: int = Field(20, ge=1, description="x-delivery-limit of the delivery queues")
+    heartbeat: int = Field(15, ge=0)
+    prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")] = "gw"
+
+
+class StoreSection(_Section):
+    url: str = "sqlite:///gateway.db"
+
+
+class AdminSection(_Section):
+    token_file: Path = Path("admin.token")
+
+
+class DeliverySection(_Section):
+    retry_delays: list[float] = Field(
+        default_factory=lambda: [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0],
+        description="backoff before each retry, seconds; one delay queue per step",
+    )
+    max_attempts: int = Field(8, ge=1, description="delivery attempts before a message is dead-lettered")
+    timeout: float = Field(10.0, gt=0, description="seconds for one HTTP delivery")
+    concurrency: int = Field(32, ge=1, description="deliveries in flight per receiver")
+
+    @field_validator("retry_delays")
+    @classmethod
+    def _positive(cls, value: list[float]) -> list[float]:
+        if not value or any(v <= 0 for v in value):
+            raise ValueError("retry_delays must be a non-empty list of positive numbers of seconds")
+        return value
+
+
+class SecuritySection(_Section):
+    max_age_seconds: int = Field(86400, gt=0, description="oldest CreationDateTime accepted")
+    max_future_seconds: int = Field(300, ge=0, description="clock skew tolerated for CreationDateTime")
+    max_depth: int = Field(64, ge=8, description="deepest element nesting accepted")
+
+
+class RouteRule(_Section):
+    """Where a message without an explicit Receiver goes. First matching rule wins."""
+
+    types: list[str] = Field(default_factory=lambda: ["*"])
+    senders: list[str] = Field(default_factory=lambda: ["*"])
+    receivers: list[Annotated[str, Field(pattern=PARTICIPANT_ID)]]
+
+    def matches(self, sender: str, message_type: str) -> bool:
+        return ("*" in self.types or message_type in self.types) and (
+            "*" in self.senders or sender in self.senders
+        )
+
+
+class RoutingSection(_Section):
+    rules: list[RouteRule] = Field(default_factory=list)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    gateway: GatewaySection
+    http: HttpSection = HttpSection()
+    amqp: AmqpSection = AmqpSection()
+    store: StoreSection = StoreSection()
+    admin: AdminSection = AdminSection()
+    delivery: DeliverySection = DeliverySection()
+    security: SecuritySection = SecuritySection()
+    routing: RoutingSection = RoutingSection()
+    config_path: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file (whose content arrives as init arguments).
+        return (env_settings, init_settings)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.config_path.parent if self.config_path else Path.cwd()
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if not self.store.url.startswith("sqlite:///"):
+            return None
+        return self.resolve(Path(self.store.url.removeprefix("sqlite:///")))
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    @property
+    def partners_dir(self) -> Path:
+        return self.resolve(self.gateway.partners_dir)
+
+
+def config_path_from(arg: str | os.PathLike[str] | None) -> Path:
+    """``--config``, else ``$GATEWAY_CONFIG``, else ``./gateway.toml``."""
+    return Path(arg or os.environ.get("GATEWAY_CONFIG") or "gateway.toml").absolute()
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read the file, apply the environment, resolve relative paths; a bad value raises ConfigError."""
+    path = path or config_path_from(None)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found (use --config or $GATEWAY_CONFIG)") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc}") from exc
+    data.update(overrides)
+    data["config_path"] = path
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {describe_validation_error(exc)}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem: ``key.path: message (got value)``."""
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(file)"
+        got = err.get("input")
+        shown = "" if isinstance(got, dict) or err["type"] == "missing" else f" (got {got!r})"
+        lines.append(f"{where}: {err['msg']}{shown}")
+    return "; ".join(lines)
+
+
+_SAFE_NAME = re.compile(PARTICIPANT_ID)
+
+
+def is_participant_id(value: str) -> bool:
+    return bool(_SAFE_NAME.match(value))

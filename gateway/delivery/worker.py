@@ -1,0 +1,127 @@
+"""Delivery workers: one consumer per receiver queue. Map canonical -> receiver format, validate, sign, POST."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+
+from gateway.broker.publisher import Publisher
+from gateway.broker.settle import Delivery, Settlement
+from gateway.broker.topology import Topology
+from gateway.config import DeliverySection
+from gateway.delivery.http import HttpTransport
+from gateway.errors import PermanentDeliveryError, Rejection
+from gateway.formats.base import FormatAdapter
+from gateway.formats.canonical import set_header
+from gateway.partners.model import Partner
+from gateway.security.signatures import Signer
+from gateway.security.xml import parse_xml, to_bytes
+from gateway.store.base import Status, Store
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        *,
+        connection: AbstractRobustConnection,
+        topology: Topology,
+        partners: Callable[[], Mapping[str, Partner]],
+        adapters: Mapping[str, FormatAdapter],
+        signer: Signer,
+        store: Store,
+        transport: HttpTransport,
+        publisher: Publisher,
+        settings: DeliverySection,
+        observe: Callable[[str, str, float], None] = lambda receiver, outcome, seconds: None,
+    ) -> None:
+        self.connection = connection
+        self.topology = topology
+        self.partners = partners
+        self.adapters = adapters
+        self.signer = signer
+        self.store = store
+        self.transport = transport
+        self.settings = settings
+        self.settlement = Settlement(store, publisher, topology, settings.max_attempts)
+        self.observe = observe
+        self._channel: AbstractChannel | None = None
+        self._consuming: set[str] = set()
+
+    async def start(self) -> None:
+        self._channel = await self.connection.channel()
+        await self._channel.set_qos(prefetch_count=self.settings.concurrency)
+        await self.topology.declare_exchanges(self._channel)
+        await self.consume(self.receivers())
+
+    def receivers(self) -> list[str]:
+        return [p.id for p in self.partners().values() if p.spec.receives and p.spec.delivery is not None]
+
+    async def consume(self, receivers: list[str]) -> None:
+        """Declare and consume the queues of receivers not consumed yet (new partners join without restart)."""
+        assert self._channel is not None
+        new = [r for r in receivers if r not in self._consuming]
+        await self.topology.declare_receivers(self._channel, new)
+        for receiver in new:
+            queue = await self._channel.get_queue(self.topology.deliver_queue(receiver))
+            await queue.consume(self._handler(receiver))
+            self._consuming.add(receiver)
+            log.info("delivering to %s from queue %s", receiver, queue.name)
+
+    async def close(self) -> None:
+        if self._channel is not None and not self._channel.is_closed:
+            await self._channel.close()
+
+    def _handler(self, receiver: str) -> Callable[[AbstractIncomingMessage], object]:
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            delivery = Delivery.of(message, receiver)
+            started = time.perf_counter()
+
+            def outcome(name: str) -> None:
+                self.observe(receiver, name, time.perf_counter() - started)
+
+            await self.settlement.process(message, delivery, lambda: self._deliver(message, delivery), outcome)
+
+        return on_message
+
+    async def _deliver(self, message: AbstractIncomingMessage, delivery: Delivery) -> str:
+        if await self.store.delivered_to(delivery.gateway_id, delivery.receiver):
+            return "already delivered; not sent again"
+        partner = self.partners().get(delivery.receiver)
+        if partner is None or partner.spec.delivery is None:
+            raise PermanentDeliveryError(f"receiver {delivery.receiver} is no longer configured for delivery")
+        await self.store.record_delivery(
+            delivery.gateway_id, delivery.receiver, Status.DELIVERING, attempt=delivery.attempt
+        )
+        body = self.render(message.body, partner)
+        headers = message.headers or {}
+        status = await self.transport.deliver(
+            str(partner.spec.delivery.url),
+            body,
+            {
+                "X-Gateway-Message-Id": delivery.gateway_id,
+                "X-Sender": str(headers.get("gw-sender", "")),
+                "X-Sender-Message-Id": str(headers.get("gw-sender-message-id", "")),
+                "X-Message-Type": str(headers.get("gw-message-type", "")),
+            },
+            partner.spec.delivery.timeout,
+        )
+        return f"HTTP {status} from {partner.spec.delivery.url}"
+
+    def render(self, canonical: bytes, partner: Partner) -> bytes:
+        """Canonical bytes -> the receiver's signed document. Failures here cannot be retried away."""
+        adapter = self.adapters[partner.format]
+        try:
+            envelope = parse_xml(canonical)
+            set_header(envelope, "Receiver", partner.id)
+            document = adapter.from_canonical(envelope, partner.id)
+            adapter.validate(document)
+        except Rejection as error:
+            raise PermanentDeliveryError(
+                f"cannot render the message for {partner.id} ({partner.format}): {error.code}: {error.message}"
+            ) from error
+        return to_bytes(self.signer.sign(document))

@@ -1,0 +1,150 @@
+"""The gateway's error tree. Each class says how it is answered outside.
+
+    GatewayError                       base: code, HTTP status, receipt code
+    ├── ConfigError                    a configuration or partner file is wrong (start refused)
+    ├── Rejection                      a message refused at ingress: signed rejection receipt
+    │   ├── MalformedXml               400 malformed-xml
+    │   ├── UnsupportedMessage         400 unsupported-message
+    │   ├── SignatureInvalid           401 signature-invalid
+    │   ├── CertificateUntrusted       401 certificate-untrusted
+    │   ├── CertificateExpired         401 certificate-expired
+    │   ├── NotPermitted               403 not-permitted
+    │   ├── UnknownPartner             404 unknown-partner
+    │   ├── Replayed                   409 replayed
+    │   ├── TooLarge                   413 too-large
+    │   ├── SchemaInvalid              422 schema-invalid
+    │   ├── MappingFailed              422 mapping-failed
+    │   ├── NoRoute                    422 no-route
+    │   └── Unavailable                503 unavailable (nothing accepted: send again)
+    └── DeliveryError                  delivering to a receiver failed
+        ├── TransientDeliveryError     retry with backoff, then dead-letter
+        └── PermanentDeliveryError     dead-letter at once (retrying cannot help)
+
+Third-party exceptions are translated at one boundary per library (``security.xml``, ``security.verify``,
+``broker.publisher``, ``delivery.http``) with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+    code: ClassVar[str] = "internal-error"
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, message: str, *, pointer: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.pointer = pointer
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class ConfigError(GatewayError):
+    """A configuration or partner file is invalid; names the file, the key and what is wrong."""
+
+    code = "config-invalid"
+
+
+class Rejection(GatewayError):
+    """A message refused at ingress. Answered with ``http_status`` and a signed rejection receipt."""
+
+
+class MalformedXml(Rejection):
+    code = "malformed-xml"
+    http_status = 400
+
+
+class UnsupportedMessage(Rejection):
+    code = "unsupported-message"
+    http_status = 400
+
+
+class SignatureInvalid(Rejection):
+    code = "signature-invalid"
+    http_status = 401
+
+
+class CertificateUntrusted(Rejection):
+    code = "certificate-untrusted"
+    http_status = 401
+
+
+class CertificateExpired(Rejection):
+    code = "certificate-expired"
+    http_status = 401
+
+
+class NotPermitted(Rejection):
+    code = "not-permitted"
+    http_status = 403
+
+
+class UnknownPartner(Rejection):
+    code = "unknown-partner"
+    http_status = 404
+
+
+class Replayed(Rejection):
+    code = "replayed"
+    http_status = 409
+
+
+class TooLarge(Rejection):
+    code = "too-large"
+    http_status = 413
+
+
+class SchemaInvalid(Rejection):
+    code = "schema-invalid"
+    http_status = 422
+
+
+class MappingFailed(Rejection):
+    code = "mapping-failed"
+    http_status = 422
+
+
+class NoRoute(Rejection):
+    code = "no-route"
+    http_status = 422
+
+
+class Unavailable(Rejection):
+    code = "unavailable"
+    http_status = 503
+
+
+class DeliveryError(GatewayError):
+    """Delivering a message to a receiver failed."""
+
+    code = "delivery-failed"
+
+
+class TransientDeliveryError(DeliveryError):
+    """The receiver may take it later (down, 5xx, timeout): retry with backoff."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying cannot help (receiver refused it, cannot be mapped): dead-letter now."""
+
+
+REJECTIONS: tuple[type[Rejection], ...] = (
+    MalformedXml,
+    UnsupportedMessage,
+    SignatureInvalid,
+    CertificateUntrusted,
+    CertificateExpired,
+    NotPermitted,
+    UnknownPartner,
+    Replayed,
+    TooLarge,
+    SchemaInvalid,
+    MappingFailed,
+    NoRoute,
+    Unavailable,
+)

@@ -1,0 +1,15 @@
+"""One adapter per partner format. Adding a format means adding a module here and registering it below;
+ingress and delivery only ever see the :class:`~gateway.formats.base.FormatAdapter` interface."""
+
+from __future__ import annotations
+
+from gateway.formats.base import FormatAdapter
+from gateway.formats.canonical import CanonicalAdapter
+
+
+def default_adapters() -> dict[str, FormatAdapter]:
+    adapters: list[FormatAdapter] = [CanonicalAdapter()]
+    return {adapter.name: adapter for adapter in adapters}
+
+
+__all__ = ["FormatAdapter", "default_adapters"]

@@ -1,0 +1,159 @@
+"""The canonical format: the gateway's own envelope (DESIGN.md 3.5), WCO-aligned payloads."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+
+from lxml import etree
+
+from gateway.config import MESSAGE_TYPES
+from gateway.errors import SchemaInvalid, UnsupportedMessage
+from gateway.formats.base import MessageInfo, Receipt
+from gateway.formats.schemas import load_schema, validate
+
+ENV_NS = "urn:customs-gateway:envelope:1"
+WCO_NS = "urn:customs-gateway:wco:1"
+_E = f"{{{ENV_NS}}}"
+_W = f"{{{WCO_NS}}}"
+MESSAGE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def _text(header: etree._Element, name: str) -> str | None:
+    element = header.find(_E + name)
+    if element is None or element.text is None:
+        return None
+    return element.text.strip()
+
+
+def parse_datetime(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def read_header(root: etree._Element) -> MessageInfo:
+    if root.tag != _E + "Envelope":
+        raise UnsupportedMessage(
+            f"root element {etree.QName(root).localname!r} in namespace {etree.QName(root).namespace!r} "
+            f"is not a canonical Envelope ({{{ENV_NS}}}Envelope)",
+            pointer="/",
+        )
+    header = root.find(_E + "Header")
+    if header is None:
+        raise SchemaInvalid("the Envelope has no Header", pointer="/Envelope/Header")
+    message_type = _text(header, "MessageType")
+    if message_type not in MESSAGE_TYPES:
+        raise UnsupportedMessage(
+            f"MessageType {message_type!r} is not supported; allowed: {', '.join(MESSAGE_TYPES)}",
+            pointer="/Envelope/Header/MessageType",
+        )
+    message_id = _text(header, "MessageID")
+    if message_id is None or not MESSAGE_ID.match(message_id):
+        raise SchemaInvalid(
+            f"MessageID {message_id!r} must be 1-64 characters of A-Z a-z 0-9 . _ : -",
+            pointer="/Envelope/Header/MessageID",
+        )
+    return MessageInfo(
+        message_type=message_type,
+        message_id=message_id,
+        sender=_text(header, "Sender"),
+        receiver=_text(header, "Receiver"),
+        created=parse_datetime(_text(header, "CreationDateTime")),
+        correlation_id=_text(header, "CorrelationID"),
+    )
+
+
+def set_header(envelope: etree._Element, name: str, value: str) -> None:
+    """Set (or add, in schema order) a Header field of a canonical envelope in place."""
+    header = envelope.find(_E + "Header")
+    assert header is not None
+    element = header.find(_E + name)
+    if element is None:
+        order = ["MessageID", "MessageType", "Sender", "Receiver", "CreationDateTime", "CorrelationID"]
+        order.append("GatewayMessageID")
+        element = etree.Element(_E + name)
+        position = order.index(name)
+        later = [header.find(_E + n) for n in order[position + 1 :]]
+        anchor = next((e for e in later if e is not None), None)
+        if anchor is None:
+            header.append(element)
+        else:
+            anchor.addprevious(element)
+    element.text = value
+
+
+def new_envelope(
+    *,
+    message_id: str,
+    message_type: str,
+    sender: str,
+    receiver: str | None,
+    created: dt.datetime,
+    payload: etree._Element,
+    correlation_id: str | None = None,
+) -> etree._Element:
+    envelope = etree.Element(_E + "Envelope", nsmap={None: ENV_NS})
+    header = etree.SubElement(envelope, _E + "Header")
+    etree.SubElement(header, _E + "MessageID").text = message_id
+    etree.SubElement(header, _E + "MessageType").text = message_type
+    etree.SubElement(header, _E + "Sender").text = sender
+    if receiver:
+        etree.SubElement(header, _E + "Receiver").text = receiver
+    etree.SubElement(header, _E + "CreationDateTime").text = format_datetime(created)
+    if correlation_id:
+        etree.SubElement(header, _E + "CorrelationID").text = correlation_id
+    etree.SubElement(envelope, _E + "Body").append(payload)
+    return envelope
+
+
+def format_datetime(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def receipt_payload(receipt: Receipt) -> etree._Element:
+    body = etree.Element(_W + "Receipt", nsmap={None: WCO_NS})
+    etree.SubElement(body, _W + "FunctionCode").text = "accepted" if receipt.accepted else "rejected"
+    etree.SubElement(body, _W + "IssueDateTime").text = format_datetime(receipt.issued)
+    etree.SubElement(body, _W + "GatewayMessageID").text = receipt.gateway_id
+    if receipt.referenced_message_id:
+        etree.SubElement(body, _W + "ReferencedMessageID").text = receipt.referenced_message_id
+    for error in receipt.errors:
+        element = etree.SubElement(body, _W + "Error")
+        etree.SubElement(element, _W + "ValidationCode").text = error.code
+        if error.pointer:
+            etree.SubElement(element, _W + "Pointer").text = error.pointer[:512]
+        etree.SubElement(element, _W + "Description").text = error.description[:2048]
+    return body
+
+
+class CanonicalAdapter:
+    name = "canonical"
+
+    def identify(self, root: etree._Element) -> MessageInfo:
+        return read_header(root)
+
+    def validate(self, root: etree._Element) -> None:
+        validate(load_schema("canonical/envelope.xsd"), root, "the canonical Envelope")
+
+    def to_canonical(self, root: etree._Element, info: MessageInfo, sender: str) -> etree._Element:
+        return copy.deepcopy(root)
+
+    def from_canonical(self, envelope: etree._Element, receiver: str) -> etree._Element:
+        return copy.deepcopy(envelope)
+
+    def render_receipt(self, receipt: Receipt) -> etree._Element:
+        return new_envelope(
+            message_id=receipt.gateway_id,
+            message_type="receipt",
+            sender=receipt.sender,
+            receiver=receipt.receiver,
+            created=receipt.issued,
+            payload=receipt_payload(receipt),
+            correlation_id=receipt.referenced_message_id,
+        )

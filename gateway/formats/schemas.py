@@ -1,0 +1,28 @@
+"""Schemas: loaded once, from local files only (imports resolve inside the schemas folder)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from lxml import etree
+
+from gateway.errors import SchemaInvalid
+
+SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
+
+
+@functools.cache
+def load_schema(relative: str) -> etree.XMLSchema:
+    """Compile a schema once; lxml resolves ``xs:import``/``xs:include`` relative to the file."""
+    path = SCHEMAS_DIR / relative
+    parser = etree.XMLParser(no_network=True, resolve_entities=False)
+    return etree.XMLSchema(etree.parse(str(path), parser))
+
+
+def validate(schema: etree.XMLSchema, root: etree._Element, what: str) -> None:
+    if schema.validate(root):
+        return
+    error = schema.error_log.last_error
+    message = error.message if error else "unknown schema error"
+    raise SchemaInvalid(f"{what} does not match its schema: {message} (line {error.line})", pointer=error.path)

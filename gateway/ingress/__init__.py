@@ -1,0 +1,1 @@
+"""Ingress: bytes in, receipt out. ``pipeline`` is the network-free core; ``handlers`` the aiohttp side."""

@@ -1,0 +1,283 @@
+"""One incoming message, DESIGN.md section 2 steps 2-10, without any network code.
+
+The pipeline takes the partner id and the body bytes and returns an :class:`Answer` (HTTP status + signed
+receipt). Lookups (partners, adapters), the store and the publisher are passed in, so the whole flow runs in
+tests against a real broker and store, or in benchmarks, with no HTTP server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from lxml import etree
+
+from gateway.broker.topology import Topology
+from gateway.config import RouteRule, SecuritySection, is_participant_id
+from gateway.errors import NotPermitted, Rejection, Replayed, Unavailable, UnknownPartner
+from gateway.formats.base import FormatAdapter, MessageInfo, Receipt, ReceiptError
+from gateway.formats.canonical import CanonicalAdapter, format_datetime, set_header
+from gateway.partners.model import Partner
+from gateway.routing import route
+from gateway.security.signatures import Signer, Verified
+from gateway.security.xml import parse_xml, to_bytes
+from gateway.store.base import Status, Store
+
+log = logging.getLogger(__name__)
+
+
+class Publishing(Protocol):
+    async def publish(
+        self, routing_key: str, body: bytes, *, message_id: str, headers: Mapping[str, str | int]
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+    gateway_id: str
+    code: str  # "accepted", "duplicate" or the rejection code
+    partner: str | None = None
+    message_type: str | None = None
+    message: str | None = None  # human-readable reason of a rejection
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A message whose signature verified: everything below reads ``verified.xml`` only."""
+
+    info: MessageInfo
+    verified: Verified
+    digest: str
+
+
+@dataclass
+class Attempt:
+    """One request's gateway message id; it changes when a resend takes over an unfinished claim."""
+
+    gateway_id: str
+
+
+def new_message_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Ingress:
+    def __init__(
+        self,
+        *,
+        gateway_id: str,
+        partners: Callable[[], Mapping[str, Partner]],
+        adapters: Mapping[str, FormatAdapter],
+        signer: Signer,
+        store: Store,
+        publisher: Publishing,
+        topology: Topology,
+        rules: list[RouteRule],
+        security: SecuritySection,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.gateway_id = gateway_id
+        self.partners = partners
+        self.adapters = adapters
+        self.canonical = CanonicalAdapter()
+        self.signer = signer
+        self.store = store
+        self.publisher = publisher
+        self.topology = topology
+        self.rules = rules
+        self.security = security
+        self.clock = clock
+        self._inflight: dict[tuple[str, str], asyncio.Future[None]] = {}
+
+    async def receive(self, partner_id: str, body: bytes) -> Answer:
+        attempt = Attempt(new_message_id())
+        gateway_id = attempt.gateway_id
+        partner = self.partners().get(partner_id)
+        if partner is None:
+            shown = partner_id if is_participant_id(partner_id) else "(invalid id)"
+            error = UnknownPartner(f"no partner {shown!r} is configured on this gateway", pointer="/partners/{id}")
+            return self._rejection(error, gateway_id, None, None, self.canonical)
+        adapter = self.adapters[partner.format]
+        info: MessageInfo | None = None
+        try:
+            if partner.spec.suspended:
+                raise NotPermitted(f"partner {partner.id} is suspended on this gateway")
+            root = parse_xml(body, max_depth=self.security.max_depth)
+            info = adapter.identify(root)  # unverified: only to answer in context if verification fails
+            checked = self._check(partner, adapter, root)
+            info = checked.info
+            return await self._accept(attempt, partner, adapter, checked)
+        except Rejection as error:
+            answer = self._rejection(error, attempt.gateway_id, partner, info, adapter)
+            await self._record_rejection(answer, partner, info, error)
+            return answer
+
+    def refuse_unread(self, partner_id: str, error: Rejection) -> Answer:
+        """Answer a request refused before its body was read (too large, too slow, wrong content type)."""
+        partner = self.partners().get(partner_id)
+        adapter = self.adapters[partner.format] if partner else self.canonical
+        return self._rejection(error, new_message_id(), partner, None, adapter)
+
+    def _check(self, partner: Partner, adapter: FormatAdapter, root: etree._Element) -> Checked:
+        now = self.clock()
+        verified = partner.verifier.verify(root, now=now)
+        info = adapter.identify(verified.xml)
+        if info.sender is not None and info.sender != partner.id:
+            raise NotPermitted(
+                f"Sender {info.sender!r} in the message differs from the partner {partner.id!r} in the URL",
+                pointer="/Envelope/Header/Sender",
+            )
+        if info.created is not None:
+            age = (now - info.created).total_seconds()
+            if age > self.security.max_age_seconds or -age > self.security.max_future_seconds:
+                raise Replayed(
+                    f"CreationDateTime {format_datetime(info.created)} is outside the accepted window "
+                    f"({self.security.max_age_seconds} s in the past to {self.security.max_future_seconds} s ahead "
+                    f"of the gateway clock {format_datetime(now)})",
+                    pointer="/Envelope/Header/CreationDateTime",
+                )
+        return Checked(info, verified, hashlib.sha256(verified.signed_data).hexdigest())
+
+    async def _accept(self, attempt: Attempt, partner: Partner, adapter: FormatAdapter, checked: Checked) -> Answer:
+        info = checked.info
+        key = (partner.id, info.message_id)
+        while (pending := self._inflight.get(key)) is not None:
+            await asyncio.shield(pending)  # the same message is being accepted right now: wait, then look again
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = done
+        try:
+            return await self._accept_once(attempt, partner, adapter, checked)
+        finally:
+            del self._inflight[key]
+            done.set_result(None)
+
+    async def _accept_once(self, attempt: Attempt, partner: Partner, adapter: FormatAdapter, checked: Checked) -> Answer:
+        info = checked.info
+        gateway_id = attempt.gateway_id
+        held = await self.store.claim(gateway_id, partner.id, info.message_id, info.message_type, checked.digest)
+        if held.id != gateway_id:
+            if held.digest != checked.digest:
+                raise Replayed(
+                    f"MessageID {info.message_id!r} was already used by {partner.id} for other content "
+                    f"(gateway message {held.id}); message ids are unique forever",
+                    pointer="/Envelope/Header/MessageID",
+                )
+            if held.status != Status.RECEIVED and held.receipt is not None:
+                return Answer(200, held.receipt, held.id, "duplicate", partner.id, info.message_type)
+            # An earlier attempt stopped between claim and acceptance: finish it under its first id.
+            gateway_id = attempt.gateway_id = held.id
+            await self.store.retake(gateway_id, checked.digest)
+        canonical, receivers = self._translate(gateway_id, partner, adapter, checked)
+        body = to_bytes(canonical)
+        headers: dict[str, str | int] = {
+            "gw-message-id": gateway_id,
+            "gw-sender": partner.id,
+            "gw-sender-message-id": info.message_id,
+            "gw-message-type": info.message_type,
+            "gw-attempt": 1,
+        }
+        try:
+            for receiver in receivers:
+                await self.publisher.publish(
+                    self.topology.routing_key(receiver, info.message_type),
+                    body,
+                    message_id=gateway_id,
+                    headers={**headers, "gw-receiver": receiver},
+                )
+        except Unavailable as error:
+            await self._release(gateway_id, error)
+            raise
+        receipt = self._receipt(Receipt(True, self.clock(), gateway_id, self.gateway_id, partner.id, info.message_id,
+                                        info.message_type), adapter)
+        await self.store.accept(gateway_id, receivers, receipt, body)
+        log.info(
+            "accepted %s %s from %s as %s, routed to %s",
+            info.message_type, info.message_id, partner.id, gateway_id, ",".join(receivers),
+        )
+        return Answer(202, receipt, gateway_id, "accepted", partner.id, info.message_type)
+
+    def _translate(
+        self, gateway_id: str, partner: Partner, adapter: FormatAdapter, checked: Checked
+    ) -> tuple[etree._Element, tuple[str, ...]]:
+        """Steps 6-8: the partner's schema, the canonical form and its schema, the receivers."""
+        info = checked.info
+        adapter.validate(checked.verified.xml)
+        canonical = adapter.to_canonical(checked.verified.xml, info, partner.id)
+        set_header(canonical, "GatewayMessageID", gateway_id)
+        if not isinstance(adapter, CanonicalAdapter):  # the canonical adapter has just validated it
+            self.canonical.validate(canonical)
+        receivers = route(
+            sender=partner,
+            message_type=info.message_type,
+            receiver=info.receiver,
+            partners=self.partners(),
+            rules=self.rules,
+            gateway_id=self.gateway_id,
+        )
+        return canonical, receivers
+
+    async def _release(self, gateway_id: str, error: Unavailable) -> None:
+        try:
+            await self.store.release(gateway_id, error.message)
+        except Unavailable:
+            log.exception("could not release claim %s; a resend will take it over", gateway_id)
+
+    def _receipt(self, receipt: Receipt, adapter: FormatAdapter) -> bytes:
+        return to_bytes(self.signer.sign(adapter.render_receipt(receipt)))
+
+    def _rejection(
+        self,
+        error: Rejection,
+        gateway_id: str,
+        partner: Partner | None,
+        info: MessageInfo | None,
+        adapter: FormatAdapter,
+    ) -> Answer:
+        receipt = Receipt(
+            accepted=False,
+            issued=self.clock(),
+            gateway_id=gateway_id,
+            sender=self.gateway_id,
+            receiver=partner.id if partner else "unknown",
+            referenced_message_id=info.message_id if info else None,
+            referenced_message_type=info.message_type if info else None,
+            errors=(ReceiptError(error.code, error.message, error.pointer),),
+        )
+        try:
+            body = self._receipt(receipt, adapter)
+        except Exception:  # a receipt that cannot be rendered in the partner's format: fall back to ours
+            log.exception("rendering a %s rejection receipt failed", adapter.name)
+            body = self._receipt(receipt, self.canonical)
+        return Answer(
+            error.http_status,
+            body,
+            gateway_id,
+            error.code,
+            partner.id if partner else None,
+            info.message_type if info else None,
+            error.message,
+        )
+
+    async def _record_rejection(
+        self, answer: Answer, partner: Partner, info: MessageInfo | None, error: Rejection
+    ) -> None:
+        log.info("rejected message from %s: %s", partner.id, error)
+        try:
+            await self.store.reject(
+                answer.gateway_id,
+                partner.id,
+                info.message_id if info else None,
+                info.message_type if info else None,
+                error.code,
+                error.message,
+            )
+        except Unavailable:
+            log.warning("could not record rejection %s (store unavailable)", answer.gateway_id)

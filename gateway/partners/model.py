@@ -1,0 +1,91 @@
+"""A partner file (``partners/<id>.toml``) and the loaded partner it becomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+
+from gateway.config import MESSAGE_TYPES, PARTICIPANT_ID
+from gateway.security.certificates import TrustedCertificate
+from gateway.security.signatures import LEGACY, SignatureVerifier
+
+MessageType = Literal[
+    "order",
+    "payment",
+    "logistics",
+    "inventory",
+    "declaration",
+    "risk-alert",
+    "receipt",
+    "tax-payment",
+    "inspection-result",
+]
+assert set(MessageType.__args__) == set(MESSAGE_TYPES)  # type: ignore[attr-defined]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HttpDelivery(_Frozen):
+    transport: Literal["http"] = "http"
+    url: AnyHttpUrl
+    timeout: float | None = Field(None, gt=0, description="seconds; default [delivery] timeout")
+
+
+class PartnerFile(_Frozen):
+    """What an administrator writes. Unknown keys are refused so typos do not pass silently."""
+
+    id: Annotated[str, Field(pattern=PARTICIPANT_ID)]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    role: Literal["customs", "single-window"]
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+    format: str = "canonical"
+    certificates: Annotated[list[Path], Field(min_length=1)]
+    sends: list[MessageType] = Field(default_factory=list)
+    receives: list[MessageType] = Field(default_factory=list)
+    delivery: HttpDelivery | None = None
+    legacy_algorithms: list[str] = Field(
+        default_factory=list, description="explicitly allowed legacy signature algorithms, e.g. rsa-sha1"
+    )
+    suspended: bool = False
+    samples_dir: Path | None = None
+
+    @field_validator("legacy_algorithms")
+    @classmethod
+    def _known_legacy(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v not in LEGACY]
+        if unknown:
+            raise ValueError(f"unknown legacy algorithm {unknown[0]!r}; allowed: {', '.join(LEGACY)}")
+        return value
+
+
+@dataclass(frozen=True)
+class Partner:
+    """A loaded partner: its file, where it came from, and its certificates parsed once."""
+
+    spec: PartnerFile
+    path: Path
+    certificates: tuple[TrustedCertificate, ...]
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def format(self) -> str:
+        return self.spec.format
+
+    def may_send(self, message_type: str) -> bool:
+        return message_type in self.spec.sends
+
+    def accepts(self, message_type: str) -> bool:
+        return message_type in self.spec.receives
+
+    @cached_property
+    def verifier(self) -> SignatureVerifier:
+        return SignatureVerifier(self.id, self.certificates, self.spec.legacy_algorithms)

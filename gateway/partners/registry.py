@@ -1,0 +1,75 @@
+"""Load every partner file of a folder; a bad file refuses the whole set with file, key and reason."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from gateway.config import describe_validation_error
+from gateway.errors import ConfigError
+from gateway.partners.model import Partner, PartnerFile
+from gateway.security.certificates import load_certificate
+
+
+def load_partner(path: Path, partners_dir: Path, known_formats: frozenset[str] | None = None) -> Partner:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read partner file: {exc}") from None
+    try:
+        spec = PartnerFile(**data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {describe_validation_error(exc)}") from None
+    if spec.id != path.stem:
+        raise ConfigError(f"{path}: id: {spec.id!r} must equal the file name {path.stem!r}")
+    if known_formats is not None and spec.format not in known_formats:
+        raise ConfigError(
+            f"{path}: format: unknown format {spec.format!r}; allowed: {', '.join(sorted(known_formats))}"
+        )
+    if spec.receives and spec.delivery is None:
+        raise ConfigError(f"{path}: delivery: required because the partner receives {', '.join(spec.receives)}")
+    certificates = []
+    for cert_path in spec.certificates:
+        resolved = cert_path if cert_path.is_absolute() else partners_dir / cert_path
+        try:
+            certificates.append(load_certificate(resolved, allow_weak=bool(spec.legacy_algorithms)))
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: certificates: {exc.message}") from None
+    return Partner(spec=spec, path=path, certificates=tuple(certificates))
+
+
+@dataclass(frozen=True)
+class PartnerRegistry(Mapping[str, Partner]):
+    """Immutable view of all partners; a reload builds a new registry and swaps it whole."""
+
+    partners: Mapping[str, Partner] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Partner:
+        return self.partners[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.partners)
+
+    def __len__(self) -> int:
+        return len(self.partners)
+
+
+def load_partners(partners_dir: Path, known_formats: frozenset[str] | None = None) -> PartnerRegistry:
+    if not partners_dir.is_dir():
+        raise ConfigError(f"{partners_dir}: partners folder not found")
+    partners: dict[str, Partner] = {}
+    problems: list[str] = []
+    for path in sorted(partners_dir.glob("*.toml")):
+        try:
+            partner = load_partner(path, partners_dir, known_formats)
+        except ConfigError as exc:
+            problems.append(exc.message)
+            continue
+        partners[partner.id] = partner
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return PartnerRegistry(partners)

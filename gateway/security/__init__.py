@@ -1,0 +1,1 @@
+"""Safe parsing, signing, verification and certificates: everything that decides whom to believe."""

@@ -1,0 +1,221 @@
+"""XML-DSig: verify a partner's enveloped signature, sign what the gateway sends.
+
+The verifier accepts one profile only: exactly one ``ds:Signature``, a direct child of the document element,
+with exactly one ``Reference URI=""`` (the whole document), an allowed algorithm, and a certificate pinned in
+the partner file. It returns :class:`Verified`, whose ``xml`` is what the signature covers; nothing after
+verification may read the tree the bytes were parsed into (signature wrapping, comment injection).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from lxml import etree
+from signxml import (  # type: ignore[attr-defined]
+    CanonicalizationMethod,
+    DigestAlgorithm,
+    SignatureMethod,
+    XMLSigner,
+    XMLVerifier,
+)
+from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature
+from signxml.verifier import SignatureConfiguration
+
+from gateway.errors import CertificateExpired, CertificateUntrusted, SignatureInvalid
+from gateway.security.certificates import PrivateKey, TrustedCertificate
+
+log = logging.getLogger(__name__)
+
+DS = "http://www.w3.org/2000/09/xmldsig#"
+_NS = {"ds": DS}
+
+STRONG_SIGNATURE_METHODS = frozenset(
+    {
+        SignatureMethod.RSA_SHA256,
+        SignatureMethod.RSA_SHA384,
+        SignatureMethod.RSA_SHA512,
+        SignatureMethod.ECDSA_SHA256,
+        SignatureMethod.ECDSA_SHA384,
+    }
+)
+STRONG_DIGESTS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512})
+LEGACY = {"rsa-sha1": (SignatureMethod.RSA_SHA1, DigestAlgorithm.SHA1)}
+ALLOWED_TRANSFORMS = frozenset(
+    {"http://www.w3.org/2000/09/xmldsig#enveloped-signature"} | {m.value for m in CanonicalizationMethod}
+)
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What a valid signature covers. ``xml`` is the only tree later steps may read."""
+
+    xml: etree._Element
+    signed_data: bytes  # the canonical bytes the signature covers: the basis of the duplicate digest
+    certificate: TrustedCertificate
+    algorithm: str
+    legacy: bool
+
+
+def _fail(message: str) -> SignatureInvalid:
+    return SignatureInvalid(message, pointer="/*/ds:Signature")
+
+
+def _allowed_names(methods: frozenset[SignatureMethod]) -> str:
+    return ", ".join(sorted(m.value.rsplit("#", 1)[-1] for m in methods))
+
+
+class SignatureVerifier:
+    """Verifies one partner's signatures; built once per partner with its pinned certificates."""
+
+    def __init__(
+        self, partner_id: str, certificates: Sequence[TrustedCertificate], legacy_algorithms: Sequence[str] = ()
+    ) -> None:
+        self.partner_id = partner_id
+        self.certificates = tuple(certificates)
+        self._by_fingerprint = {c.fingerprint: c for c in self.certificates}
+        methods, digests = set(STRONG_SIGNATURE_METHODS), set(STRONG_DIGESTS)
+        for name in legacy_algorithms:
+            method, digest = LEGACY[name]
+            methods.add(method)
+            digests.add(digest)
+        self._methods = frozenset(methods)
+        self._config = SignatureConfiguration(
+            location="./",
+            expect_references=1,
+            signature_methods=self._methods,
+            digest_algorithms=frozenset(digests),
+            ignore_ambiguous_key_info=False,
+        )
+
+    def verify(self, root: etree._Element, *, now: dt.datetime | None = None) -> Verified:
+        now = now or dt.datetime.now(dt.UTC)
+        signature = self._the_signature(root)
+        method = self._signature_method(signature)
+        candidates = self._candidates(signature, now)
+        last_error: Exception | None = None
+        for trusted in candidates:
+            try:
+                result = XMLVerifier().verify(
+                    root, x509_cert=trusted.certificate, expect_config=replace(self._config, verification_time=now)
+                )
+            except (InvalidSignature, InvalidDigest, InvalidInput, InvalidCertificate) as exc:
+                last_error = exc
+                continue
+            legacy = method not in STRONG_SIGNATURE_METHODS
+            if legacy:
+                log.warning(
+                    "legacy signature algorithm %s accepted from partner %s (allowed by its partner file)",
+                    method.value,
+                    self.partner_id,
+                )
+            return Verified(result.signed_xml, result.signed_data, trusted, method.value, legacy)
+        raise _fail(f"the signature does not verify with partner {self.partner_id}'s certificate: {last_error}")
+
+    def _the_signature(self, root: etree._Element) -> etree._Element:
+        signatures = list(root.iter(f"{{{DS}}}Signature"))
+        if not signatures:
+            raise _fail("the message is not signed: no ds:Signature element found")
+        if len(signatures) > 1:
+            raise _fail(f"found {len(signatures)} ds:Signature elements; exactly one enveloped signature is required")
+        signature = signatures[0]
+        if signature.getparent() is not root:
+            raise _fail("the ds:Signature must be a direct child of the document element (enveloped signature)")
+        references = signature.findall("ds:SignedInfo/ds:Reference", _NS)
+        if len(references) != 1 or references[0].get("URI") != "":
+            uris = [r.get("URI") for r in references]
+            raise _fail(
+                f'the signature must have exactly one Reference with URI="" covering the whole document; found {uris}'
+            )
+        for transform in references[0].findall("ds:Transforms/ds:Transform", _NS):
+            algorithm = transform.get("Algorithm")
+            if algorithm not in ALLOWED_TRANSFORMS:
+                raise _fail(f"transform {algorithm!r} is not allowed; only enveloped-signature and c14n variants")
+        return signature
+
+    def _signature_method(self, signature: etree._Element) -> SignatureMethod:
+        element = signature.find("ds:SignedInfo/ds:SignatureMethod", _NS)
+        algorithm = element.get("Algorithm") if element is not None else None
+        try:
+            method = SignatureMethod(algorithm)
+        except ValueError:
+            method = None
+        if method is None or method not in self._methods:
+            raise _fail(
+                f"signature algorithm {algorithm!r} is not accepted from partner {self.partner_id}; "
+                f"allowed: {_allowed_names(self._methods)}"
+            )
+        return method
+
+    def _candidates(self, signature: etree._Element, now: dt.datetime) -> list[TrustedCertificate]:
+        """The pinned certificates to try: the one named in KeyInfo, else every one valid now."""
+        embedded = signature.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", _NS)
+        if embedded:
+            try:
+                der = base64.b64decode("".join((embedded[0].text or "").split()), validate=True)
+            except (binascii.Error, ValueError):
+                raise _fail("ds:X509Certificate is not valid base64") from None
+            trusted = self._by_fingerprint.get(hashlib.sha256(der).hexdigest())
+            if trusted is None:
+                raise CertificateUntrusted(
+                    f"the certificate in the signature ({_describe(der)}) is not one of partner "
+                    f"{self.partner_id}'s trusted certificates",
+                    pointer="/*/ds:Signature/ds:KeyInfo",
+                )
+            if not trusted.valid_at(now):
+                raise _expired(trusted, now)
+            return [trusted]
+        valid = [c for c in self.certificates if c.valid_at(now)]
+        if not valid:
+            if self.certificates:
+                raise _expired(self.certificates[0], now)
+            raise CertificateUntrusted(f"partner {self.partner_id} has no trusted certificate")
+        return valid
+
+
+def _describe(der: bytes) -> str:
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return "unreadable certificate"
+    return f"subject {cert.subject.rfc4514_string()}, sha256 {hashlib.sha256(der).hexdigest()[:16]}…"
+
+
+def _expired(trusted: TrustedCertificate, now: dt.datetime) -> CertificateExpired:
+    when = "is not valid before" if now < trusted.not_before else "expired on"
+    date = trusted.not_before if now < trusted.not_before else trusted.not_after
+    return CertificateExpired(
+        f"certificate {trusted.subject} ({trusted.path.name}) {when} {date.isoformat()}",
+        pointer="/*/ds:Signature/ds:KeyInfo",
+    )
+
+
+class Signer:
+    """Signs documents with one key, loaded once (signxml re-parses PEM bytes on every call: ~30x slower)."""
+
+    def __init__(self, key: PrivateKey, certificate: x509.Certificate) -> None:
+        self.key = key
+        self.certificate = certificate
+        if isinstance(key, rsa.RSAPrivateKey):
+            algorithm = SignatureMethod.RSA_SHA256
+        elif isinstance(key, ec.EllipticCurvePrivateKey):
+            algorithm = SignatureMethod.ECDSA_SHA256
+        else:  # pragma: no cover - load_private_key refuses other types
+            raise TypeError(type(key))
+        self._signer = XMLSigner(
+            signature_algorithm=algorithm,
+            digest_algorithm=DigestAlgorithm.SHA256,
+            c14n_algorithm=CanonicalizationMethod.CANONICAL_XML_1_0,
+        )
+
+    def sign(self, root: etree._Element) -> etree._Element:
+        """Return a signed copy of ``root`` (enveloped signature, last child of the document element)."""
+        signed: etree._Element = self._signer.sign(root, key=self.key, cert=[self.certificate])
+        return signed

@@ -1,0 +1,36 @@
+"""``gateway run``: serve until SIGINT/SIGTERM, then stop taking requests and close cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from gateway.app import build_app
+from gateway.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def serve(settings: Settings, *, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
+    app = build_app(settings)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.http.host, settings.http.port, reuse_port=True)
+    await site.start()
+    log.info("gateway %s listening on http://%s:%d", settings.gateway.id, settings.http.host, settings.http.port)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping: no new requests, finishing what is in flight")
+        await runner.cleanup()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

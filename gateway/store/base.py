@@ -1,0 +1,121 @@
+"""What the gateway asks of a store. SQLite implements it now; PostgreSQL joins behind the same Protocol."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class Status(StrEnum):
+    RECEIVED = "received"
+    ACCEPTED = "accepted"
+    DELIVERING = "delivering"
+    RETRYING = "retrying"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    id: str
+    sender: str
+    sender_message_id: str | None
+    message_type: str | None
+    digest: str | None
+    status: Status
+    receivers: tuple[str, ...]
+    code: str | None
+    reason: str | None
+    created: dt.datetime
+    updated: dt.datetime
+    receipt: bytes | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    receiver: str
+    status: Status
+    attempts: int
+    reason: str | None
+    next_attempt: dt.datetime | None
+    updated: dt.datetime
+
+
+@dataclass(frozen=True)
+class Event:
+    message_id: str
+    at: dt.datetime
+    status: str
+    actor: str
+    receiver: str | None
+    reason: str | None
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise if the store cannot be used."""
+        ...
+
+    async def claim(
+        self, message_id: str, sender: str, sender_message_id: str, message_type: str, digest: str
+    ) -> MessageRecord:
+        """Record ``received`` under the unique (sender, sender_message_id) key; or return the row that holds it."""
+        ...
+
+    async def retake(self, message_id: str, digest: str) -> None:
+        """Take over a ``received`` claim left by a request that never finished (crash, broker down)."""
+        ...
+
+    async def accept(self, message_id: str, receivers: tuple[str, ...], receipt: bytes, canonical: bytes) -> None: ...
+
+    async def release(self, message_id: str, reason: str) -> None:
+        """Nothing was accepted (broker down): free the key so the partner can send again."""
+        ...
+
+    async def reject(
+        self,
+        message_id: str,
+        sender: str,
+        sender_message_id: str | None,
+        message_type: str | None,
+        code: str,
+        reason: str,
+    ) -> None: ...
+
+    async def record_delivery(
+        self,
+        message_id: str,
+        receiver: str,
+        status: Status,
+        *,
+        attempt: int,
+        reason: str | None = None,
+        next_attempt: dt.datetime | None = None,
+        actor: str = "gateway",
+    ) -> None: ...
+
+    async def delivered_to(self, message_id: str, receiver: str) -> bool: ...
+
+    async def get(self, message_id: str) -> MessageRecord | None: ...
+
+    async def deliveries(self, message_id: str) -> list[DeliveryRecord]: ...
+
+    async def events(self, message_id: str) -> list[Event]: ...
+
+    async def canonical(self, message_id: str) -> bytes | None: ...
+
+    async def find(
+        self,
+        *,
+        status: str | None = None,
+        partner: str | None = None,
+        message_type: str | None = None,
+        limit: int = 100,
+    ) -> list[MessageRecord]: ...

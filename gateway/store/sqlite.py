@@ -1,0 +1,361 @@
+"""SQLite store: one file, WAL, one connection on one dedicated thread (sqlite3 calls never block the loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gateway.errors import Unavailable
+from gateway.store.base import DeliveryRecord, Event, MessageRecord, Status
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    sender_message_id TEXT,
+    message_type TEXT,
+    digest TEXT,
+    status TEXT NOT NULL,
+    receivers TEXT NOT NULL DEFAULT '',
+    code TEXT,
+    reason TEXT,
+    receipt BLOB,
+    canonical BLOB,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+-- (sender, message id) is unique forever among messages that were not rejected.
+CREATE UNIQUE INDEX IF NOT EXISTS messages_sender_key
+    ON messages (sender, sender_message_id) WHERE status != 'rejected';
+CREATE INDEX IF NOT EXISTS messages_status ON messages (status, updated);
+CREATE TABLE IF NOT EXISTS deliveries (
+    message_id TEXT NOT NULL REFERENCES messages (id),
+    receiver TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    reason TEXT,
+    next_attempt REAL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (message_id, receiver)
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    status TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    receiver TEXT,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS events_message ON events (message_id, seq);
+"""
+
+# When receivers disagree, the message shows the least finished one.
+_PRECEDENCE = [Status.FAILED, Status.RETRYING, Status.DELIVERING, Status.ACCEPTED, Status.DELIVERED]
+
+_COLUMNS = (
+    "id, sender, sender_message_id, message_type, digest, status, receivers, code, reason, created, updated, receipt"
+)
+
+
+def _ts(value: float | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromtimestamp(value, dt.UTC)
+
+
+def _record(row: tuple[Any, ...]) -> MessageRecord:
+    return MessageRecord(
+        id=row[0],
+        sender=row[1],
+        sender_message_id=row[2],
+        message_type=row[3],
+        digest=row[4],
+        status=Status(row[5]),
+        receivers=tuple(r for r in row[6].split(",") if r),
+        code=row[7],
+        reason=row[8],
+        created=dt.datetime.fromtimestamp(row[9], dt.UTC),
+        updated=dt.datetime.fromtimestamp(row[10], dt.UTC),
+        receipt=row[11],
+    )
+
+
+class SqliteStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor: ThreadPoolExecutor | None = None
+        self._db: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        await self._run(self._open)
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a commit survives a process crash; only an OS crash can lose the last commits.
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.executescript(SCHEMA)
+        self._db = db
+
+    async def close(self) -> None:
+        if self._executor is None:
+            return
+        await self._run(self._close)
+        self._executor.shutdown(wait=True)
+        self._executor = None
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            raise Unavailable("the store is not open")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        except sqlite3.Error as exc:
+            raise Unavailable(f"the message store failed: {exc}") from exc
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise Unavailable("the store is not open")
+        return self._db
+
+    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return result
+
+    @staticmethod
+    def _event(
+        db: sqlite3.Connection,
+        message_id: str,
+        status: str,
+        actor: str,
+        reason: str | None,
+        receiver: str | None = None,
+        now: float | None = None,
+    ) -> None:
+        db.execute(
+            "INSERT INTO events (message_id, at, status, actor, receiver, reason) VALUES (?, ?, ?, ?, ?, ?)",
+            (message_id, now or time.time(), status, actor, receiver, reason),
+        )
+
+    async def ping(self) -> None:
+        await self._run(lambda: self.db.execute("SELECT 1").fetchone())
+
+    async def claim(
+        self, message_id: str, sender: str, sender_message_id: str, message_type: str, digest: str
+    ) -> MessageRecord:
+        def fn(db: sqlite3.Connection) -> MessageRecord:
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE sender = ? AND sender_message_id = ? "
+                "AND status != 'rejected'",
+                (sender, sender_message_id),
+            ).fetchone()
+            if row is not None:
+                return _record(row)
+            now = time.time()
+            db.execute(
+                "INSERT INTO messages (id, sender, sender_message_id, message_type, digest, status, created, updated)"
+                " VALUES (?, ?, ?, ?, ?, 'received', ?, ?)",
+                (message_id, sender, sender_message_id, message_type, digest, now, now),
+            )
+            self._event(db, message_id, Status.RECEIVED, sender, f"{message_type} {sender_message_id}", now=now)
+            return MessageRecord(
+                message_id, sender, sender_message_id, message_type, digest, Status.RECEIVED, (), None, None,
+                _ts(now), _ts(now),  # type: ignore[arg-type]
+            )
+
+        return await self._run(self._tx, fn)
+
+    async def retake(self, message_id: str, digest: str) -> None:
+        def fn(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE messages SET digest = ?, updated = ? WHERE id = ?", (digest, time.time(), message_id))
+            self._event(db, message_id, Status.RECEIVED, "gateway", "received again after an unfinished attempt")
+
+        await self._run(self._tx, fn)
+
+    async def accept(self, message_id: str, receivers: tuple[str, ...], receipt: bytes, canonical: bytes) -> None:
+        def fn(db: sqlite3.Connection) -> None:
+            now = time.time()
+            db.execute(
+                "UPDATE messages SET status = 'accepted', receivers = ?, receipt = ?, canonical = ?, updated = ? "
+                "WHERE id = ?",
+                (",".join(receivers), receipt, canonical, now, message_id),
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO deliveries (message_id, receiver, status, updated) VALUES (?, ?, 'accepted', ?)",
+                [(message_id, r, now) for r in receivers],
+            )
+            self._event(db, message_id, Status.ACCEPTED, "gateway", f"routed to {', '.join(receivers)}", now=now)
+
+        await self._run(self._tx, fn)
+
+    async def release(self, message_id: str, reason: str) -> None:
+        def fn(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE messages SET status = 'rejected', code = 'unavailable', reason = ?, updated = ? WHERE id = ?",
+                (reason, time.time(), message_id),
+            )
+            self._event(db, message_id, Status.REJECTED, "gateway", f"unavailable: {reason}")
+
+        await self._run(self._tx, fn)
+
+    async def reject(
+        self,
+        message_id: str,
+        sender: str,
+        sender_message_id: str | None,
+        message_type: str | None,
+        code: str,
+        reason: str,
+    ) -> None:
+        def fn(db: sqlite3.Connection) -> None:
+            now = time.time()
+            db.execute(
+                "INSERT INTO messages (id, sender, sender_message_id, message_type, status, code, reason, created, "
+                "updated) VALUES (?, ?, ?, ?, 'rejected', ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET status = 'rejected', code = excluded.code, reason = excluded.reason, "
+                "updated = excluded.updated",
+                (message_id, sender, sender_message_id, message_type, code, reason, now, now),
+            )
+            self._event(db, message_id, Status.REJECTED, "gateway", f"{code}: {reason}", now=now)
+
+        await self._run(self._tx, fn)
+
+    async def record_delivery(
+        self,
+        message_id: str,
+        receiver: str,
+        status: Status,
+        *,
+        attempt: int,
+        reason: str | None = None,
+        next_attempt: dt.datetime | None = None,
+        actor: str = "gateway",
+    ) -> None:
+        def fn(db: sqlite3.Connection) -> None:
+            now = time.time()
+            db.execute(
+                "INSERT INTO deliveries (message_id, receiver, status, attempts, reason, next_attempt, updated) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, receiver) DO UPDATE SET "
+                "status = excluded.status, attempts = excluded.attempts, reason = excluded.reason, "
+                "next_attempt = excluded.next_attempt, updated = excluded.updated",
+                (
+                    message_id,
+                    receiver,
+                    status,
+                    attempt,
+                    reason,
+                    next_attempt.timestamp() if next_attempt else None,
+                    now,
+                ),
+            )
+            statuses = {Status(s) for (s,) in db.execute(
+                "SELECT status FROM deliveries WHERE message_id = ?", (message_id,)
+            )}
+            overall = next(s for s in _PRECEDENCE if s in statuses)
+            db.execute(
+                "UPDATE messages SET status = ?, reason = ?, updated = ? WHERE id = ?",
+                (overall, reason, now, message_id),
+            )
+            detail = f"attempt {attempt}" + (f": {reason}" if reason else "")
+            if next_attempt is not None:
+                detail += f"; next attempt at {next_attempt.isoformat(timespec='seconds')}"
+            self._event(db, message_id, status, actor, detail, receiver=receiver, now=now)
+
+        await self._run(self._tx, fn)
+
+    async def delivered_to(self, message_id: str, receiver: str) -> bool:
+        def fn() -> bool:
+            row = self.db.execute(
+                "SELECT status FROM deliveries WHERE message_id = ? AND receiver = ?", (message_id, receiver)
+            ).fetchone()
+            return row is not None and row[0] == Status.DELIVERED
+
+        return await self._run(fn)
+
+    async def get(self, message_id: str) -> MessageRecord | None:
+        def fn() -> MessageRecord | None:
+            row = self.db.execute(f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,)).fetchone()
+            return None if row is None else _record(row)
+
+        return await self._run(fn)
+
+    async def deliveries(self, message_id: str) -> list[DeliveryRecord]:
+        def fn() -> list[DeliveryRecord]:
+            rows = self.db.execute(
+                "SELECT receiver, status, attempts, reason, next_attempt, updated FROM deliveries "
+                "WHERE message_id = ? ORDER BY receiver",
+                (message_id,),
+            ).fetchall()
+            return [
+                DeliveryRecord(r[0], Status(r[1]), r[2], r[3], _ts(r[4]), _ts(r[5]))  # type: ignore[arg-type]
+                for r in rows
+            ]
+
+        return await self._run(fn)
+
+    async def events(self, message_id: str) -> list[Event]:
+        def fn() -> list[Event]:
+            rows = self.db.execute(
+                "SELECT message_id, at, status, actor, receiver, reason FROM events WHERE message_id = ? ORDER BY seq",
+                (message_id,),
+            ).fetchall()
+            return [Event(r[0], _ts(r[1]), r[2], r[3], r[4], r[5]) for r in rows]  # type: ignore[arg-type]
+
+        return await self._run(fn)
+
+    async def canonical(self, message_id: str) -> bytes | None:
+        def fn() -> bytes | None:
+            row = self.db.execute("SELECT canonical FROM messages WHERE id = ?", (message_id,)).fetchone()
+            return None if row is None else row[0]
+
+        return await self._run(fn)
+
+    async def find(
+        self,
+        *,
+        status: str | None = None,
+        partner: str | None = None,
+        message_type: str | None = None,
+        limit: int = 100,
+    ) -> list[MessageRecord]:
+        def fn() -> list[MessageRecord]:
+            clauses, args = [], []
+            if status:
+                clauses.append("status = ?")
+                args.append(status)
+            if partner:
+                clauses.append("(sender = ? OR ',' || receivers || ',' LIKE ?)")
+                args += [partner, f"%,{partner},%"]
+            if message_type:
+                clauses.append("message_type = ?")
+                args.append(message_type)
+            where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+            rows = self.db.execute(
+                f"SELECT {_COLUMNS} FROM messages {where} ORDER BY created DESC LIMIT ?",  # noqa: S608
+                (*args, limit),
+            ).fetchall()
+            return [_record(r) for r in rows]
+
+        return await self._run(fn)

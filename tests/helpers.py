@@ -1,0 +1,188 @@
+"""Test building blocks: real keys, real configuration files, real signed messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from lxml import etree
+
+from gateway.config import Settings, load_settings
+from gateway.security.certificates import PrivateKey, new_key_and_certificate, write_key_and_certificate
+from gateway.security.signatures import Signer
+from gateway.security.xml import to_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+ENV = "urn:customs-gateway:envelope:1"
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+@dataclass
+class Identity:
+    id: str
+    key: PrivateKey
+    cert: x509.Certificate
+    key_path: Path
+    cert_path: Path
+
+    @property
+    def signer(self) -> Signer:
+        return Signer(self.key, self.cert)
+
+
+def make_identity(folder: Path, name: str, *, days: int = 30, algorithm: str = "rsa",
+                  not_before: dt.datetime | None = None) -> Identity:
+    key, cert = new_key_and_certificate(name, days=days, algorithm=algorithm, not_before=not_before)
+    key_path, cert_path = folder / f"{name}.key", folder / f"{name}.crt"
+    write_key_and_certificate(key, cert, key_path, cert_path)
+    return Identity(name, key, cert, key_path, cert_path)
+
+
+@dataclass
+class PartnerSpec:
+    id: str
+    url: str | None = None
+    format: str = "canonical"
+    role: str = "customs"
+    country: str = "NL"
+    sends: list[str] = field(default_factory=lambda: ["risk-alert", "declaration", "receipt"])
+    receives: list[str] = field(default_factory=lambda: ["risk-alert", "declaration", "receipt"])
+    extra: str = ""
+
+
+def partner_toml(spec: PartnerSpec, cert_files: list[str]) -> str:
+    lines = [
+        f'id = "{spec.id}"',
+        f'name = "Test partner {spec.id}"',
+        f'role = "{spec.role}"',
+        f'country = "{spec.country}"',
+        f'format = "{spec.format}"',
+        "certificates = [" + ", ".join(f'"{c}"' for c in cert_files) + "]",
+        "sends = [" + ", ".join(f'"{t}"' for t in spec.sends) + "]",
+        "receives = [" + ", ".join(f'"{t}"' for t in spec.receives) + "]",
+        spec.extra,
+    ]
+    if spec.url:
+        lines += ["[delivery]", 'transport = "http"', f'url = "{spec.url}"']
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Deployment:
+    """A gateway configuration in a temporary folder, with its own broker names."""
+
+    folder: Path
+    gateway: Identity
+    partners: dict[str, Identity]
+    prefix: str
+
+    @property
+    def config_path(self) -> Path:
+        return self.folder / "gateway.toml"
+
+    def settings(self, **overrides: object) -> Settings:
+        return load_settings(self.config_path, **overrides)
+
+
+def make_deployment(
+    folder: Path,
+    partners: list[PartnerSpec],
+    *,
+    extra_toml: str = "",
+    retry_delays: str = "[0.2, 0.4, 0.8]",
+    max_attempts: int = 3,
+    rules: str = "",
+) -> Deployment:
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    keys = folder / "keys"
+    certs = folder / "partners" / "certs"
+    certs.mkdir(parents=True, exist_ok=True)
+    gateway = make_identity(keys, "gw-test")
+    identities = {}
+    for spec in partners:
+        identity = make_identity(folder / "partner-keys", spec.id)
+        (certs / f"{spec.id}.crt").write_bytes(identity.cert_path.read_bytes())
+        (folder / "partners" / f"{spec.id}.toml").write_text(partner_toml(spec, [f"certs/{spec.id}.crt"]))
+        identities[spec.id] = identity
+    (folder / "gateway.toml").write_text(
+        f"""
+[gateway]
+id = "gw-test"
+signing_key = "keys/gw-test.key"
+signing_cert = "keys/gw-test.crt"
+partners_dir = "partners"
+
+[http]
+host = "127.0.0.1"
+port = 0
+body_timeout = 2.0
+
+[amqp]
+url = "{AMQP_URL}"
+prefix = "{prefix}"
+publish_timeout = 5.0
+
+[store]
+url = "sqlite:///state/gateway.db"
+
+[admin]
+token_file = "state/admin.token"
+
+[delivery]
+retry_delays = {retry_delays}
+max_attempts = {max_attempts}
+timeout = 2.0
+
+{extra_toml}
+{rules}
+"""
+    )
+    return Deployment(folder, gateway, identities, prefix)
+
+
+def envelope(
+    sender: str,
+    receiver: str | None,
+    *,
+    message_type: str = "risk-alert",
+    message_id: str | None = None,
+    created: dt.datetime | None = None,
+    example: str = "risk-alert.xml",
+) -> etree._Element:
+    """An unsigned canonical envelope built from an example, with fresh header values."""
+    root = etree.fromstring((EXAMPLES / example).read_bytes())
+    header = root.find(f"{{{ENV}}}Header")
+    assert header is not None
+
+    def put(name: str, value: str | None) -> None:
+        element = header.find(f"{{{ENV}}}{name}")
+        if value is None:
+            if element is not None:
+                header.remove(element)
+            return
+        assert element is not None, name
+        element.text = value
+
+    put("MessageID", message_id or f"MSG-{uuid.uuid4().hex[:20]}")
+    put("MessageType", message_type)
+    put("Sender", sender)
+    if receiver is None:
+        put("Receiver", None)
+    else:
+        element = header.find(f"{{{ENV}}}Receiver")
+        if element is None:
+            element = etree.Element(f"{{{ENV}}}Receiver")
+            header.find(f"{{{ENV}}}Sender").addnext(element)  # type: ignore[union-attr]
+        element.text = receiver
+    when = created or dt.datetime.now(dt.UTC)
+    put("CreationDateTime", when.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return root
+
+
+def signed(identity: Identity, root: etree._Element) -> bytes:
+    return to_bytes(identity.signer.sign(root))
