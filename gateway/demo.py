@@ -1,0 +1,182 @@
+"""``gateway demo`` (what ``make run`` shows): the gateway with the example configuration and two simulated
+partners, the Netherlands customs administration and the national single window, sending each other risk
+alerts through it. Each step of a message's path is printed as it happens."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+from cryptography import x509
+from lxml import etree
+from signxml import XMLVerifier
+from yarl import URL
+
+from gateway.config import Settings, config_path_from, load_settings
+from gateway.formats import default_adapters
+from gateway.partners import load_partners
+from gateway.security.certificates import (
+    load_certificate,
+    load_private_key,
+    new_key_and_certificate,
+    write_key_and_certificate,
+)
+from gateway.security.signatures import Signer
+from gateway.security.xml import parse_xml, to_bytes
+from gateway.sender import post
+from gateway.server import serve
+
+ENV = "{urn:customs-gateway:envelope:1}"
+WCO = "{urn:customs-gateway:wco:1}"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+# Who the demo plays, and what each sends.
+SIMULATED = {
+    "nl-customs": ("risk-alert.xml", "infringing branded toys, false brand declarations"),
+    "cn-nsw": ("risk-alert-drugs.xml", "prohibited drugs found on a scan image"),
+}
+
+
+def say(text: str) -> None:
+    print(f"{dt.datetime.now():%H:%M:%S}  {text}", flush=True)
+
+
+@dataclass
+class SimulatedPartner:
+    id: str
+    signer: Signer
+    example: str
+    story: str
+
+
+def ensure_keys(settings: Settings) -> dict[str, SimulatedPartner]:
+    """Generate the gateway's key and the simulated partners' keys on first run (never committed)."""
+    key_path = settings.resolve(settings.gateway.signing_key)
+    cert_path = settings.resolve(settings.gateway.signing_cert)
+    if not key_path.exists():
+        key, cert = new_key_and_certificate(settings.gateway.id, days=365)
+        write_key_and_certificate(key, cert, key_path, cert_path)
+        say(f"generated the gateway's signing key {key_path} and certificate {cert_path}")
+    partners = {}
+    for partner_id, (example, story) in SIMULATED.items():
+        partner_key = settings.resolve(Path("var/demo") / f"{partner_id}.key")
+        partner_cert = settings.partners_dir / "certs" / f"{partner_id}.crt"
+        if not partner_key.exists() or not partner_cert.exists():
+            key, cert = new_key_and_certificate(partner_id, days=365)
+            write_key_and_certificate(key, cert, partner_key, partner_cert)
+            say(f"generated simulated partner {partner_id}'s key {partner_key}; its certificate {partner_cert} "
+                f"is what its partner file trusts")
+        signer = Signer(load_private_key(partner_key), load_certificate(partner_cert).certificate)
+        partners[partner_id] = SimulatedPartner(partner_id, signer, example, story)
+    return partners
+
+
+def inbox_app(partner_id: str, path: str, gateway_cert: x509.Certificate) -> web.Application:
+    async def receive(request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            verified = XMLVerifier().verify(body, x509_cert=gateway_cert).signed_xml
+        except Exception as exc:  # the demo shows what a real partner would refuse
+            say(f"   ✗ {partner_id} got a message whose signature does not verify: {exc}")
+            return web.Response(status=401, text="signature invalid")
+        header = verified.find(f"{ENV}Header")
+        alert = verified.find(f"{ENV}Body/{WCO}RiskAlert")
+        area = alert.findtext(f"{WCO}RiskArea") if alert is not None else "?"
+        say(
+            f"   ⇒ {partner_id} received {header.findtext(f'{ENV}MessageType')} "
+            f"{header.findtext(f'{ENV}MessageID')} from {header.findtext(f'{ENV}Sender')} "
+            f"(risk area {area}), gateway id {request.headers.get('X-Gateway-Message-Id')}; "
+            "signature of the gateway verified"
+        )
+        return web.Response(status=200, text="received")
+
+    app = web.Application()
+    app.router.add_post(path, receive)
+    return app
+
+
+async def start_inbox(partner_id: str, url: str, gateway_cert: x509.Certificate) -> web.AppRunner:
+    parsed = URL(url)
+    runner = web.AppRunner(inbox_app(partner_id, parsed.path, gateway_cert), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, parsed.host or "127.0.0.1", parsed.port or 80).start()
+    return runner
+
+
+def fresh_message(partner: SimulatedPartner) -> tuple[bytes, str]:
+    root = parse_xml((EXAMPLES / partner.example).read_bytes())
+    message_id = f"{partner.id.upper()}-{uuid.uuid4().hex[:12]}"
+    root.find(f"{ENV}Header/{ENV}MessageID").text = message_id  # type: ignore[union-attr]
+    root.find(f"{ENV}Header/{ENV}CreationDateTime").text = (  # type: ignore[union-attr]
+        dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    return to_bytes(partner.signer.sign(root)), message_id
+
+
+async def send_one(settings: Settings, partner: SimulatedPartner, gateway_cert: x509.Certificate) -> None:
+    body, message_id = fresh_message(partner)
+    receiver = parse_xml(body).findtext(f"{ENV}Header/{ENV}Receiver")
+    say(f"→ {partner.id} signs risk-alert {message_id} ({partner.story}) for {receiver} and POSTs it")
+    url = f"http://{settings.http.host}:{settings.http.port}/v1/partners/{partner.id}/messages"
+    status, answer = await post(url, body)
+    try:
+        receipt = XMLVerifier().verify(answer, x509_cert=gateway_cert).signed_xml
+    except Exception:
+        say(f"   ✗ HTTP {status}; the receipt did not verify: {answer[:300]!r}")
+        return
+    outcome = receipt.findtext(f"{ENV}Body/{WCO}Receipt/{WCO}FunctionCode")
+    gateway_id = receipt.findtext(f"{ENV}Body/{WCO}Receipt/{WCO}GatewayMessageID")
+    if status in (200, 202):
+        say(f"   ✓ gateway answered HTTP {status} with a signed receipt: {outcome}, gateway id {gateway_id}")
+    else:
+        error = receipt.findtext(f"{ENV}Body/{WCO}Receipt/{WCO}Error/{WCO}Description")
+        code = receipt.findtext(f"{ENV}Body/{WCO}Receipt/{WCO}Error/{WCO}ValidationCode")
+        say(f"   ✗ gateway answered HTTP {status}: {code}: {error}")
+
+
+async def run_demo(config: str | None, count: int = 0, interval: float = 3.0) -> int:
+    path = config_path_from(config)
+    settings = load_settings(path)
+    partners = ensure_keys(settings)
+    logging.getLogger("gateway").setLevel(logging.WARNING)
+    gateway_cert = load_certificate(settings.resolve(settings.gateway.signing_cert)).certificate
+    registry = load_partners(settings.partners_dir, frozenset(default_adapters()))
+    inboxes = [
+        await start_inbox(pid, str(registry[pid].spec.delivery.url), gateway_cert)  # type: ignore[union-attr]
+        for pid in partners
+    ]
+    ready, stop = asyncio.Event(), asyncio.Event()
+    server = asyncio.create_task(serve(settings, ready=ready, stop=stop))
+    await asyncio.wait({server, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED)
+    if server.done():
+        await server  # raises the start-up error
+        return 1
+    say(f"gateway {settings.gateway.id} is up on http://{settings.http.host}:{settings.http.port} "
+        f"(RabbitMQ {settings.amqp.url.split('@')[-1]}, store {settings.store.url}); Ctrl-C stops it")
+    say(f"admin token: {settings.resolve(settings.admin.token_file)}; try: curl -H \"Authorization: Bearer "
+        f"$(cat {settings.resolve(settings.admin.token_file)})\" "
+        f"http://{settings.http.host}:{settings.http.port}/v1/admin/messages")
+    sent = 0
+    try:
+        while count == 0 or sent < count:
+            for partner in partners.values():
+                await send_one(settings, partner, gateway_cert)
+                await asyncio.sleep(interval / 2)
+            sent += 1
+        await asyncio.sleep(1.0)  # let the last deliveries arrive
+    except asyncio.CancelledError:
+        pass
+    finally:
+        stop.set()
+        await server
+        for runner in inboxes:
+            await runner.cleanup()
+    return 0
+
+
+__all__ = ["etree", "run_demo"]
