@@ -17,13 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from lxml import etree
 from signxml import (  # type: ignore[attr-defined]
     CanonicalizationMethod,
     DigestAlgorithm,
     SignatureMethod,
-    XMLSigner,
     XMLVerifier,
 )
 from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature
@@ -198,24 +199,56 @@ def _expired(trusted: TrustedCertificate, now: dt.datetime) -> CertificateExpire
 
 
 class Signer:
-    """Signs documents with one key, loaded once (signxml re-parses PEM bytes on every call: ~30x slower)."""
+    """Enveloped XML-DSig signatures with one key, loaded once.
+
+    The signature is built directly with lxml's C14N and ``cryptography``: one canonicalisation of the document,
+    one of SignedInfo, one private-key operation. (signxml re-parses the document several times per call and
+    costs ~3.3 ms per RSA-2048 signature against 1.3 ms for the key operation alone.) Interoperability with
+    signxml's verifier is covered by the tests.
+    """
+
+    C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+    ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+    SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 
     def __init__(self, key: PrivateKey, certificate: x509.Certificate) -> None:
         self.key = key
         self.certificate = certificate
         if isinstance(key, rsa.RSAPrivateKey):
-            algorithm = SignatureMethod.RSA_SHA256
+            self.algorithm = SignatureMethod.RSA_SHA256.value
         elif isinstance(key, ec.EllipticCurvePrivateKey):
-            algorithm = SignatureMethod.ECDSA_SHA256
+            self.algorithm = SignatureMethod.ECDSA_SHA256.value
         else:  # pragma: no cover - load_private_key refuses other types
             raise TypeError(type(key))
-        self._signer = XMLSigner(
-            signature_algorithm=algorithm,
-            digest_algorithm=DigestAlgorithm.SHA256,
-            c14n_algorithm=CanonicalizationMethod.CANONICAL_XML_1_0,
-        )
+        self._certificate_b64 = base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode()
+
+    def _sign_bytes(self, data: bytes) -> bytes:
+        if isinstance(self.key, rsa.RSAPrivateKey):
+            return self.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        # XML-DSig wants the raw r||s concatenation, not the DER sequence cryptography returns.
+        r, s = decode_dss_signature(self.key.sign(data, ec.ECDSA(hashes.SHA256())))
+        size = (self.key.curve.key_size + 7) // 8
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
     def sign(self, root: etree._Element) -> etree._Element:
-        """Return a signed copy of ``root`` (enveloped signature, last child of the document element)."""
-        signed: etree._Element = self._signer.sign(root, key=self.key, cert=[self.certificate])
-        return signed
+        """Sign ``root`` in place (signature appended as its last child) and return it."""
+        digest = hashlib.sha256(etree.tostring(root, method="c14n")).digest()
+        ds = f"{{{DS}}}"
+        signature = etree.SubElement(root, ds + "Signature", nsmap={"ds": DS})
+        signed_info = etree.SubElement(signature, ds + "SignedInfo")
+        etree.SubElement(signed_info, ds + "CanonicalizationMethod", Algorithm=self.C14N)
+        etree.SubElement(signed_info, ds + "SignatureMethod", Algorithm=self.algorithm)
+        reference = etree.SubElement(signed_info, ds + "Reference", URI="")
+        transforms = etree.SubElement(reference, ds + "Transforms")
+        etree.SubElement(transforms, ds + "Transform", Algorithm=self.ENVELOPED)
+        etree.SubElement(transforms, ds + "Transform", Algorithm=self.C14N)
+        etree.SubElement(reference, ds + "DigestMethod", Algorithm=self.SHA256)
+        etree.SubElement(reference, ds + "DigestValue").text = base64.b64encode(digest).decode()
+        # Inclusive C14N of SignedInfo in place: it carries the namespaces in scope, as a verifier will see them.
+        value = self._sign_bytes(etree.tostring(signed_info, method="c14n"))
+        etree.SubElement(signature, ds + "SignatureValue").text = base64.b64encode(value).decode()
+        key_info = etree.SubElement(signature, ds + "KeyInfo")
+        etree.SubElement(etree.SubElement(key_info, ds + "X509Data"), ds + "X509Certificate").text = (
+            self._certificate_b64
+        )
+        return root
