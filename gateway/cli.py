@@ -22,10 +22,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from gateway.server import serve
+    from gateway.supervisor import run
 
-    asyncio.run(serve(_settings(args)))
-    return 0
+    settings = _settings(args)
+    return run(settings, args.workers if args.workers is not None else settings.gateway.workers)
 
 
 def cmd_partners_list(args: argparse.Namespace) -> int:
@@ -124,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", help="gateway.toml (default: $GATEWAY_CONFIG, else ./gateway.toml)")
         return p
 
-    with_config(sub.add_parser("run", help="run ingress and delivery workers")).set_defaults(func=cmd_run)
+    run = with_config(sub.add_parser("run", help="run ingress and delivery workers"))
+    run.add_argument("--workers", type=int, help="processes sharing the port (default: [gateway] workers)")
+    run.set_defaults(func=cmd_run)
 
     partners = sub.add_parser("partners", help="inspect and check partner files").add_subparsers(
         dest="partners_command", required=True

@@ -40,6 +40,7 @@ class GatewaySection(_Section):
     signing_key: Path
     signing_cert: Path
     partners_dir: Path = Path("partners")
+    workers: int = Field(1, ge=1, le=64, description="processes, each running ingress and delivery")
 
 
 class HttpSection(_Section):
