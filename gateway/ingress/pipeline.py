@@ -63,6 +63,7 @@ class Attempt:
     """One request's gateway message id; it changes when a resend takes over an unfinished claim."""
 
     gateway_id: str
+    published: bool = False  # once true, a failure must not mark the message rejected: it is on its way
 
 
 def new_message_id() -> str:
@@ -117,14 +118,20 @@ class Ingress:
             return await self._accept(attempt, partner, adapter, checked)
         except Rejection as error:
             answer = self._rejection(error, attempt.gateway_id, partner, info, adapter)
-            await self._record_rejection(answer, partner, info, error)
+            if not attempt.published:
+                await self._record_rejection(answer, partner, info, error)
             return answer
 
-    def refuse_unread(self, partner_id: str, error: Rejection) -> Answer:
-        """Answer a request refused before its body was read (too large, too slow, wrong content type)."""
+    async def refuse_unread(self, partner_id: str, error: Rejection) -> Answer:
+        """Answer a request refused before its body was read (too large, too slow, wrong content type).
+
+        A known partner's refusal is recorded like any other, so operators find it by the receipt's id."""
         partner = self.partners().get(partner_id)
         adapter = self.adapters[partner.format] if partner else self.canonical
-        return self._rejection(error, new_message_id(), partner, None, adapter)
+        answer = self._rejection(error, new_message_id(), partner, None, adapter)
+        if partner is not None:
+            await self._record_rejection(answer, partner, None, error)
+        return answer
 
     def _check(self, partner: Partner, adapter: FormatAdapter, root: etree._Element) -> Checked:
         now = self.clock()
@@ -184,17 +191,22 @@ class Ingress:
             "gw-message-type": info.message_type,
             "gw-attempt": 1,
         }
-        try:
-            for receiver in receivers:
+        for receiver in receivers:
+            try:
                 await self.publisher.publish(
                     self.topology.routing_key(receiver, info.message_type),
                     body,
                     message_id=gateway_id,
                     headers={**headers, "gw-receiver": receiver},
                 )
-        except Unavailable as error:
-            await self._release(gateway_id, error)
-            raise
+            except Unavailable as error:
+                if not attempt.published:
+                    await self._release(gateway_id, error)
+                raise
+            # Published (to one receiver at least): from here a failure leaves the claim "received", and a resend
+            # finishes it under the same gateway id (receivers can de-duplicate; the delivered check stops a
+            # second delivery to a receiver that already has it).
+            attempt.published = True
         receipt = self._receipt(Receipt(True, self.clock(), gateway_id, self.gateway_id, partner.id, info.message_id,
                                         info.message_type), adapter)
         await self.store.accept(gateway_id, receivers, receipt, body)
