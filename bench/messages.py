@@ -1,0 +1,130 @@
+"""The load: signed canonical risk alerts of a fixed size, all signed before any timed phase.
+
+The size is that of the envelope *before* signing (what the gateway maps and publishes to the broker, so the
+broker floor compares like with like); the enveloped signature with its embedded certificate adds ~2.1 KB to
+what is POSTed. Both sizes are reported. The example alert is fitted to the size by dropping or repeating its
+risk indicators and then trimming or padding the last indicator's description.
+
+Signing uses :class:`gateway.security.signatures.Signer` (what ``gateway send`` uses) in worker processes, so
+the load generator's own signing costs nothing during the measurements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime as dt
+import multiprocessing
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+from gateway.security.certificates import load_certificate, load_private_key
+from gateway.security.signatures import Signer
+from gateway.security.xml import to_bytes
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "risk-alert.xml"
+ENV = "urn:customs-gateway:envelope:1"
+WCO = "urn:customs-gateway:wco:1"
+_MIN_DESCRIPTION, _MAX_DESCRIPTION = 20, 512  # the canonical schema's Text512Type
+_FILLER = " Further consignments under review by the issuing administration; details follow."
+
+
+@dataclass(frozen=True)
+class Prepared:
+    sender: str
+    receiver: str
+    message_id: str
+    body: bytes
+
+
+def _header(root: etree._Element, name: str, value: str) -> None:
+    element = root.find(f"{{{ENV}}}Header/{{{ENV}}}{name}")
+    assert element is not None, name
+    element.text = value
+
+
+def _size(root: etree._Element) -> int:
+    return len(to_bytes(root))
+
+
+def fitted_template(target_bytes: int) -> bytes:
+    """The example alert with header placeholders of typical length, fitted to ``target_bytes`` unsigned."""
+    root = etree.fromstring(EXAMPLE.read_bytes(), etree.XMLParser(resolve_entities=False, no_network=True))
+    _header(root, "MessageID", "B0000000000-p1-0000000")
+    _header(root, "Sender", "bench-tx-1")
+    _header(root, "Receiver", "bench-rx-1")
+    _header(root, "CreationDateTime", "2026-01-01T00:00:00Z")
+    alert = root.find(f"{{{ENV}}}Body/{{{WCO}}}RiskAlert")
+    assert alert is not None
+    indicators = alert.findall(f"{{{WCO}}}Indicator")
+    while _size(root) > target_bytes and len(indicators) > 1:
+        alert.remove(indicators.pop())
+    while _size(root) < target_bytes - _MAX_DESCRIPTION:
+        twin = copy.deepcopy(indicators[-1])
+        indicators[-1].addnext(twin)
+        indicators.append(twin)
+    description = indicators[-1].find(f"{{{WCO}}}Description")
+    assert description is not None
+    assert description.text
+    wanted = len(description.text) + target_bytes - _size(root)
+    wanted = max(_MIN_DESCRIPTION, min(_MAX_DESCRIPTION, wanted))
+    text = description.text
+    while len(text) < wanted:
+        text += _FILLER
+    description.text = text[:wanted].rstrip() + "." if wanted < len(text) else text
+    return to_bytes(root)
+
+
+# Worker-process state: one Signer per sender, keys loaded once (as the gateway does).
+_signers: dict[str, Signer] = {}
+_template: bytes = b""
+
+
+def _init_worker(template: bytes, keys: dict[str, tuple[str, str]]) -> None:
+    global _template
+    _template = template
+    for sender, (key_path, cert_path) in keys.items():
+        key = load_private_key(Path(key_path))
+        _signers[sender] = Signer(key, load_certificate(Path(cert_path)).certificate)
+
+
+def _sign_chunk(jobs: list[tuple[str, str, str]]) -> list[bytes]:
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    bodies = []
+    for sender, receiver, message_id in jobs:
+        root = etree.fromstring(_template, parser)
+        _header(root, "MessageID", message_id)
+        _header(root, "Sender", sender)
+        _header(root, "Receiver", receiver)
+        _header(root, "CreationDateTime", now)
+        bodies.append(to_bytes(_signers[sender].sign(root)))
+    return bodies
+
+
+def signing_pool(template: bytes, keys: dict[str, tuple[Path, Path]], workers: int) -> ProcessPoolExecutor:
+    """Worker processes that sign as the given senders ("spawn": nothing of this process's loop is copied)."""
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(template, {s: (str(k), str(c)) for s, (k, c) in keys.items()}),
+    )
+
+
+def plan(tag: str, count: int, senders: list[str], receivers: list[str]) -> list[tuple[str, str, str]]:
+    """Who sends what to whom: senders and receivers in turn, fresh message ids."""
+    return [
+        (senders[i % len(senders)], receivers[i % len(receivers)], f"{tag}-{i:07d}") for i in range(count)
+    ]
+
+
+async def sign_all(pool: Executor, jobs: list[tuple[str, str, str]], chunk: int = 50) -> list[Prepared]:
+    loop = asyncio.get_running_loop()
+    chunks = [jobs[i : i + chunk] for i in range(0, len(jobs), chunk)]
+    results = await asyncio.gather(*(loop.run_in_executor(pool, _sign_chunk, c) for c in chunks))
+    bodies = [body for result in results for body in result]
+    return [Prepared(s, r, m, b) for (s, r, m), b in zip(jobs, bodies, strict=True)]
