@@ -19,6 +19,9 @@ def build_app(settings: Settings, *, deliver: bool = True, runtime: Runtime | No
         middlewares=[admin.require_token],
         # The inbox reads bodies itself (with a time limit); this is the backstop for every other route.
         client_max_size=settings.http.max_body_bytes,
+        # Compressed bodies are inflated by the inbox's body reader, under the same size limit and with a signed
+        # rejection for codings it does not take (aiohttp's own inflation depends on its version and extras).
+        handler_args={"auto_decompress": False},
     )
     app[RUNTIME] = runtime
 

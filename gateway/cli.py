@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gateway.cli_partners import add_commands as add_partner_commands
 from gateway.config import Settings, config_path_from, is_participant_id, load_settings
 from gateway.errors import ConfigError, GatewayError
 
@@ -140,13 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = with_config(partners.add_parser("check", help="validate partner files and certificates"))
     check.add_argument("path", nargs="?", help="a partner file or folder (default: the configured folder)")
     check.set_defaults(func=cmd_partners_check)
+    add_partner_commands(partners, with_config)
 
     keys = sub.add_parser("keys", help="keys and certificates").add_subparsers(dest="keys_command", required=True)
     new = keys.add_parser("new", help="a new key and self-signed certificate")
     new.add_argument("id")
     new.add_argument("--out", default="keys")
     new.add_argument("--days", type=int, default=365)
-    new.add_argument("--algorithm", choices=["rsa", "ec"], default="rsa")
+    new.add_argument("--algorithm", choices=["rsa", "ec", "sm2"], default="rsa")
     new.add_argument("--force", action="store_true", help="replace existing files")
     new.set_defaults(func=cmd_keys_new)
 

@@ -65,6 +65,8 @@ class StoreSection(_Section):
 
 class AdminSection(_Section):
     token_file: Path = Path("admin.token")
+    certificate_warning_days: int = Field(30, ge=0, description="warn when a certificate expires within this")
+    watch_interval: float = Field(5.0, ge=0, description="seconds between checks of partners_dir; 0: off")
 
 
 class DeliverySection(_Section):

@@ -16,6 +16,7 @@
     │   ├── MappingFailed              422 mapping-failed
     │   ├── NoRoute                    422 no-route
     │   └── Unavailable                503 unavailable (nothing accepted: send again)
+    │       └── Unconfirmed            sent, but neither confirmed nor refused: the broker may hold it
     └── DeliveryError                  delivering to a receiver failed
         ├── TransientDeliveryError     retry with backoff, then dead-letter
         └── PermanentDeliveryError     dead-letter at once (retrying cannot help)
@@ -117,6 +118,11 @@ class NoRoute(Rejection):
 class Unavailable(Rejection):
     code = "unavailable"
     http_status = 503
+
+
+class Unconfirmed(Unavailable):
+    """A publish was sent but its confirm never came (timeout, connection lost): it may be in a queue, so its
+    gateway message id must stay reserved for the resend (answered like any Unavailable)."""
 
 
 class DeliveryError(GatewayError):

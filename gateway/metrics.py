@@ -37,6 +37,25 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.queue_depth = Gauge(
+            "gateway_queue_depth",
+            "Messages ready in each receiver's delivery and dead-letter queues (passive declare at each scrape)",
+            ["receiver", "queue"],
+            registry=self.registry,
+        )
+        self.certificates_expiring = Gauge(
+            "gateway_certificates_expiring",
+            "Trusted certificates of each partner expiring within [admin] certificate_warning_days (or expired)",
+            ["partner"],
+            registry=self.registry,
+        )
+        self.config_reloads = Counter(
+            "gateway_config_reloads",
+            "Partner configuration reloads by trigger and outcome (applied, refused)",
+            ["trigger", "outcome"],
+            registry=self.registry,
+        )
+
     def observe_delivery(self, receiver: str, outcome: str, seconds: float) -> None:
         self.deliveries.labels(receiver, outcome).inc()
         self.delivery_seconds.labels(receiver).observe(seconds)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
 import secrets
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,8 +23,11 @@ from gateway.errors import ConfigError, Unavailable
 from gateway.formats import FormatAdapter, default_adapters
 from gateway.ingress.pipeline import Ingress
 from gateway.metrics import Metrics
+from gateway.operations import start_watching
 from gateway.partners import PartnerRegistry, load_partners
 from gateway.partners.model import Partner
+from gateway.partners.registry import RegistryChanges, compare
+from gateway.partners.watch import FolderWatcher
 from gateway.security.certificates import load_certificate, load_private_key
 from gateway.security.signatures import Signer
 from gateway.store import Store, open_store
@@ -43,6 +48,12 @@ def admin_token(path: Path) -> str:
         path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(32) + "\n")
         log.info("admin token written to %s", path)
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):  # a secret, like the private keys (certificates.load_private_key)
+        raise ConfigError(
+            f"{path}: admin token file is accessible to group or others (mode {stat.filemode(mode)}); "
+            f"run: chmod 600 {path}"
+        )
     token = path.read_text().strip()
     if len(token) < 16:
         raise ConfigError(f"{path}: the admin token must be at least 16 characters")
@@ -65,6 +76,8 @@ class Runtime:
         self.publisher: Publisher | None = None
         self.worker: DeliveryWorker | None = None
         self.ingress: Ingress
+        self.config_lock = asyncio.Lock()  # held by whoever changes partner files and reloads (operations)
+        self.watcher: FolderWatcher | None = None
 
     def partners(self) -> Mapping[str, Partner]:
         return self.registry
@@ -113,9 +126,34 @@ class Runtime:
             await self.topology.declare_receivers(channel, receivers)
             await channel.close()
         self.refresh_gauges()
+        self._stack.push_async_callback(start_watching(self))
 
     async def close(self) -> None:
         await self._stack.aclose()
+
+    async def reload(self) -> RegistryChanges:
+        """Read the partner files again and swap the registry whole (callers hold ``config_lock``).
+
+        An invalid folder raises ConfigError and the running registry stays. New receivers' queues are
+        declared before the swap, so nothing is routed to a queue that does not exist; they are consumed after
+        it, so no delivery finds its receiver unknown.
+        """
+        registry = load_partners(self.settings.partners_dir, frozenset(self.adapters))
+        changes = compare(self.registry, registry)
+        receiving = {p.id for p in self.registry.values() if p.spec.receives}
+        new = [p.id for p in registry.values() if p.spec.receives and p.id not in receiving]
+        try:
+            if new and self.publisher is not None:
+                channel = await self.connection.channel()
+                await self.topology.declare_receivers(channel, new)
+                await channel.close()
+        except Exception as exc:  # aio-pika's errors have no common base worth naming here
+            raise Unavailable(f"the queues of {', '.join(new)} could not be declared: {exc!r}") from exc
+        self.registry = registry
+        if self.worker is not None:
+            await self.worker.consume(self.worker.receivers())
+        self.refresh_gauges()
+        return changes
 
     async def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}
@@ -125,11 +163,14 @@ class Runtime:
         except Unavailable as exc:
             checks["store"] = exc.message
         connection = getattr(self, "connection", None)
-        checks["broker"] = "ok" if connection is not None and not connection.is_closed else "not connected"
+        # A robust connection is not "closed" while it reconnects: ``connected`` tells whether it is up now.
+        up = connection is not None and not connection.is_closed and connection.connected.is_set()
+        checks["broker"] = "ok" if up else "not connected"
         return checks
 
     def refresh_gauges(self) -> None:
         now = dt.datetime.now(dt.UTC)
+        self.metrics.certificate_days.clear()  # a removed partner or certificate leaves no stale series
         for partner in self.registry.values():
             for cert in partner.certificates:
                 self.metrics.certificate_days.labels(partner.id, cert.path.name).set(round(cert.days_left(now), 2))

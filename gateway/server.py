@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 
@@ -10,6 +11,9 @@ from aiohttp import web
 
 from gateway.app import build_app
 from gateway.config import Settings
+from gateway.errors import GatewayError
+from gateway.ingress.handlers import RUNTIME
+from gateway.operations import reload
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +29,8 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None, stop:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    reloads: set[asyncio.Task[object]] = set()  # kept referenced until done
+    loop.add_signal_handler(signal.SIGHUP, reload_on_signal, app, reloads)
     if ready is not None:
         ready.set()
     try:
@@ -32,5 +38,17 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None, stop:
     finally:
         log.info("stopping: no new requests, finishing what is in flight")
         await runner.cleanup()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+
+
+def reload_on_signal(app: web.Application, tasks: set[asyncio.Task[object]]) -> None:
+    """SIGHUP: reload the partner files (refused changes are logged and audited; the running set stays)."""
+
+    async def run() -> None:
+        with contextlib.suppress(GatewayError):
+            await reload(app[RUNTIME], actor="signal")
+
+    task: asyncio.Task[object] = asyncio.get_running_loop().create_task(run())
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)

@@ -1,4 +1,5 @@
-"""Confirmed, persistent, mandatory publishing. A publish either is confirmed or raises ``Unavailable``."""
+"""Confirmed, persistent, mandatory publishing. A publish either is confirmed or raises ``Unavailable``
+(``Unconfirmed`` when it was sent and may still be queued)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 
 from gateway.broker.topology import Topology
-from gateway.errors import Unavailable
+from gateway.errors import Unavailable, Unconfirmed
 
 log = logging.getLogger(__name__)
 
-# Everything a publish can raise that means "not accepted by the broker". Translated here, once.
-_BROKER_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, asyncio.TimeoutError, RuntimeError)
+# What a publish can raise, translated here, once. Refused for certain: nacked, returned as unroutable
+# (mandatory, on_return_raises), or never sent (no channel, no connection: aio-pika raises RuntimeError).
+_REFUSED = (aiormq.exceptions.DeliveryError, RuntimeError)
+# Sent, but the confirm never came (timeout, connection lost while waiting): the broker may have queued it.
+_UNCONFIRMED = (aiormq.exceptions.AMQPError, ConnectionError, asyncio.TimeoutError)
 
 HeaderValue = str | int
 
@@ -67,11 +71,20 @@ class Publisher:
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             content_type="application/xml",
         )
+        if not self.connection.connected.is_set():
+            # Reconnecting: a robust channel would wait for the broker as long as it takes. Answer now.
+            raise Unavailable("the message broker is not connected (reconnecting)")
         try:
-            target = await self._exchange(exchange)
-            await target.publish(message, routing_key, mandatory=True, timeout=self.timeout)
+            # The whole publish is bounded: waiting for the channel too, not only for the confirm.
+            async with asyncio.timeout(self.timeout):
+                target = await self._exchange(exchange)
+                await target.publish(message, routing_key, mandatory=True, timeout=self.timeout)
         except Unavailable:
             raise
-        except _BROKER_ERRORS as exc:
-            log.warning("publish of %s to %s failed: %r", message_id, routing_key, exc)
-            raise Unavailable(f"the message broker did not confirm the message ({type(exc).__name__})") from exc
+        except _REFUSED as exc:
+            log.warning("publish of %s to %s refused: %r", message_id, routing_key, exc)
+            raise Unavailable(f"the message broker refused the message ({type(exc).__name__})") from exc
+        except _UNCONFIRMED as exc:
+            log.warning("publish of %s to %s not confirmed: %r", message_id, routing_key, exc)
+            kind = type(exc).__name__
+            raise Unconfirmed(f"the message broker did not confirm the message ({kind})") from exc

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+import aiormq
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
 from gateway.broker.publisher import Publisher
-from gateway.broker.settle import Delivery, Settlement
+from gateway.broker.settle import REQUEUE_PAUSE, Delivery, Settlement
 from gateway.broker.topology import Topology
 from gateway.config import DeliverySection
 from gateway.delivery.http import HttpTransport
@@ -51,6 +54,9 @@ class DeliveryWorker:
         self.observe = observe
         self._channel: AbstractChannel | None = None
         self._consuming: set[str] = set()
+        self._consumers: list[tuple[AbstractQueue, str]] = []  # (queue, consumer tag), to cancel on close
+        self._in_hand: set[asyncio.Task[Any]] = set()  # deliveries being worked on now
+        self._stopping = False
 
     async def start(self) -> None:
         self._channel = await self.connection.channel()
@@ -68,16 +74,39 @@ class DeliveryWorker:
         await self.topology.declare_receivers(self._channel, new)
         for receiver in new:
             queue = await self._channel.get_queue(self.topology.deliver_queue(receiver))
-            await queue.consume(self._handler(receiver))
+            tag = await queue.consume(self._handler(receiver))
+            self._consumers.append((queue, tag))
             self._consuming.add(receiver)
             log.info("delivering to %s from queue %s", receiver, queue.name)
 
     async def close(self) -> None:
-        if self._channel is not None and not self._channel.is_closed:
-            await self._channel.close()
+        """Graceful stop: take no more messages, let those in hand finish (bounded by one delivery timeout and
+        a margin), then close the channel; the broker hands back whatever is still unacknowledged."""
+        self._stopping = True
+        if self._channel is None or self._channel.is_closed:
+            return
+        for queue, tag in self._consumers:
+            try:
+                await queue.cancel(tag, timeout=5)
+            except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError, TimeoutError) as exc:
+                log.warning("could not cancel the consumer of %s: %r", queue.name, exc)
+        if pending := {task for task in self._in_hand if not task.done()}:
+            grace = self.settings.timeout + REQUEUE_PAUSE + 5.0
+            log.info("stopping: waiting up to %gs for %d deliveries in hand", grace, len(pending))
+            _, unfinished = await asyncio.wait(pending, timeout=grace)
+            if unfinished:
+                log.warning("stopping: %d deliveries unfinished; the broker redelivers them", len(unfinished))
+        await self._channel.close()
 
     def _handler(self, receiver: str) -> Callable[[AbstractIncomingMessage], object]:
         async def on_message(message: AbstractIncomingMessage) -> None:
+            if self._stopping:  # arrived between our cancel and the broker's cancel-ok: hand it back
+                await message.nack(requeue=True)
+                return
+            task = asyncio.current_task()
+            assert task is not None
+            self._in_hand.add(task)
+            task.add_done_callback(self._in_hand.discard)
             delivery = Delivery.of(message, receiver)
             started = time.perf_counter()
 

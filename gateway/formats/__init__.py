@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from gateway.formats.base import FormatAdapter
 from gateway.formats.canonical import CanonicalAdapter
+from gateway.formats.ceb import CebAdapter
 
 
 def default_adapters() -> dict[str, FormatAdapter]:
-    adapters: list[FormatAdapter] = [CanonicalAdapter()]
+    adapters: list[FormatAdapter] = [CanonicalAdapter(), CebAdapter()]
     return {adapter.name: adapter for adapter in adapters}
 
 

@@ -10,6 +10,14 @@ from lxml import etree
 
 
 @dataclass(frozen=True)
+class RecordRef:
+    """One business record of a message as the partner's receipts refer to it (e.g. one order of a CEB311)."""
+
+    kind: str  # the partner's own name of the message, e.g. "CEB311Message"
+    keys: tuple[tuple[str, str], ...]  # (field, value) pairs its receipt echoes, e.g. (("orderNo", "A1"),)
+
+
+@dataclass(frozen=True)
 class MessageInfo:
     """What an adapter reads from a message before and after verification."""
 
@@ -19,6 +27,7 @@ class MessageInfo:
     receiver: str | None = None
     created: dt.datetime | None = None
     correlation_id: str | None = None
+    records: tuple[RecordRef, ...] = ()  # formats whose receipts answer record by record (CEB)
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class Receipt:
     referenced_message_id: str | None = None
     referenced_message_type: str | None = None
     errors: tuple[ReceiptError, ...] = field(default_factory=tuple)
+    records: tuple[RecordRef, ...] = ()  # the answered message's records (MessageInfo.records)
 
 
 class FormatAdapter(Protocol):

@@ -132,6 +132,26 @@ def receipt_payload(receipt: Receipt) -> etree._Element:
     return body
 
 
+def payload_name(message_type: str) -> str:
+    """The payload element a message type carries: ``risk-alert`` -> ``RiskAlert``."""
+    return "".join(part.capitalize() for part in message_type.split("-"))
+
+
+def check_payload(root: etree._Element) -> None:
+    """The Body's payload must be the one MessageType names: routing and permissions read the type, so a
+    RiskAlert sent as a "declaration" must not reach the partners that accept declarations only."""
+    header, body = root.find(_E + "Header"), root.find(_E + "Body")
+    message_type = _text(header, "MessageType") if header is not None else None
+    payloads = [c for c in body if isinstance(c.tag, str)] if body is not None else []
+    found = etree.QName(payloads[0]).localname if payloads else None
+    expected = payload_name(message_type or "")
+    if found != expected:
+        raise SchemaInvalid(
+            f"MessageType {message_type!r} requires a wco:{expected} payload; the Body holds wco:{found}",
+            pointer="/Envelope/Body",
+        )
+
+
 class CanonicalAdapter:
     name = "canonical"
 
@@ -140,6 +160,7 @@ class CanonicalAdapter:
 
     def validate(self, root: etree._Element) -> None:
         validate(load_schema("canonical/envelope.xsd"), root, "the canonical Envelope")
+        check_payload(root)
 
     def to_canonical(self, root: etree._Element, info: MessageInfo, sender: str) -> etree._Element:
         return copy.deepcopy(root)

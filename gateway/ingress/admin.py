@@ -1,16 +1,30 @@
-"""Admin API (bearer token): partners, messages, status history, operator retry."""
+"""Admin API (bearer token): partners (list, show, create/update, delete, suspend/resume, certificate
+rollover, conformance test, reload), messages, status history, operator retry, configuration audit log,
+traffic counts."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hmac
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
+from gateway import console
+from gateway.conformance import run_conformance, samples_folder
+from gateway.errors import ConfigError, GatewayError
 from gateway.ingress.handlers import RUNTIME
-from gateway.operations import partner_view, retry_message
+from gateway.operations import (
+    Change,
+    PartnerAdmin,
+    partner_view,
+    refresh_queue_depths,
+    reload,
+    retry_message,
+    traffic,
+)
 from gateway.store.base import MessageRecord
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -27,8 +41,10 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
     expected = request.app[RUNTIME].token
     given = request.headers.get("Authorization", "")
     scheme, _, token = given.partition(" ")
+    # aiohttp hands undecodable header bytes over as surrogates: encode them back rather than fail with a 500.
+    supplied = token.strip().encode("utf-8", "surrogateescape")
     # compare_digest: the time taken does not reveal how much of the token matched.
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
+    if scheme.lower() != "bearer" or not hmac.compare_digest(supplied, expected.encode()):
         return web.json_response(
             {"error": "unauthorized", "message": "a valid 'Authorization: Bearer <admin token>' header is required"},
             status=401,
@@ -58,7 +74,13 @@ def message_json(record: MessageRecord) -> dict[str, Any]:
 
 async def list_partners(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
-    return web.json_response({"partners": [partner_view(p) for p in runtime.registry.values()]})
+    horizon = runtime.settings.admin.certificate_warning_days
+    return web.json_response(
+        {
+            "partners": [partner_view(p, horizon_days=horizon) for p in runtime.registry.values()],
+            "certificate_warning_days": horizon,
+        }
+    )
 
 
 async def show_partner(request: web.Request) -> web.Response:
@@ -66,7 +88,9 @@ async def show_partner(request: web.Request) -> web.Response:
     partner = runtime.registry.get(request.match_info["partner_id"])
     if partner is None:
         return _error(404, "unknown-partner", f"no partner {request.match_info['partner_id']!r}")
-    return web.json_response(partner_view(partner))
+    return web.json_response(
+        partner_view(partner, horizon_days=runtime.settings.admin.certificate_warning_days)
+    )
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -107,7 +131,13 @@ async def show_message(request: web.Request) -> web.Response:
                 for d in deliveries
             ],
             "history": [
-                {"at": _iso(e.at), "status": e.status, "actor": e.actor, "receiver": e.receiver, "reason": e.reason}
+                {
+                    "at": _iso(e.at),
+                    "status": e.status,
+                    "actor": e.actor,
+                    "receiver": e.receiver,
+                    "reason": e.reason,
+                }
                 for e in events
             ],
         }
@@ -119,16 +149,162 @@ async def retry(request: web.Request) -> web.Response:
     message_id = request.match_info["message_id"]
     reason = request.query.get("reason") or "retry requested by an operator"
     result = await retry_message(runtime, message_id, actor="admin-api", reason=reason)
-    status = 202 if result.ok else (404 if result.code == "unknown-message" else 409)
+    status = 202 if result.ok else {"unknown-message": 404, "unavailable": 503}.get(result.code, 409)
     return web.json_response(
         {"id": message_id, "retried": list(result.receivers), "code": result.code, "message": result.message},
         status=status,
     )
 
 
+def _refused(exc: GatewayError) -> web.Response:
+    """A refused change: what is wrong, in the gateway's words; the running configuration is unchanged."""
+    status = 422 if isinstance(exc, ConfigError) else exc.http_status
+    return _error(status, exc.code, exc.message)
+
+
+def _changed(change: Change, status: int = 200) -> web.Response:
+    return web.json_response(
+        {
+            "partner": change.partner,
+            "action": change.action,
+            "detail": change.detail,
+            "reloaded": change.changes.describe() if change.changes is not None else None,
+            "before": change.before,
+            "after": change.after,
+        },
+        status=status,
+    )
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"the body is not valid JSON: {exc}") from None
+
+
+async def put_partner(request: web.Request) -> web.Response:
+    admin = PartnerAdmin.for_runtime(request.app[RUNTIME], "admin-api")
+    try:
+        change = await admin.put(request.match_info["partner_id"], await _json_body(request))
+    except GatewayError as exc:
+        return _refused(exc)
+    return _changed(change, 201 if change.action == "create" else 200)
+
+
+async def delete_partner(request: web.Request) -> web.Response:
+    admin = PartnerAdmin.for_runtime(request.app[RUNTIME], "admin-api")
+    try:
+        return _changed(await admin.remove(request.match_info["partner_id"]))
+    except GatewayError as exc:
+        return _refused(exc)
+
+
+def _suspender(suspended: bool) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        admin = PartnerAdmin.for_runtime(request.app[RUNTIME], "admin-api")
+        try:
+            return _changed(await admin.set_suspended(request.match_info["partner_id"], suspended))
+        except GatewayError as exc:
+            return _refused(exc)
+
+    return handler
+
+
+async def add_certificate(request: web.Request) -> web.Response:
+    """Certificate rollover: ``{"certificate": "<PEM>", "drop_expired": false}``."""
+    admin = PartnerAdmin.for_runtime(request.app[RUNTIME], "admin-api")
+    try:
+        body = await _json_body(request)
+        pem = body.get("certificate") if isinstance(body, dict) else None
+        if not isinstance(pem, str) or not pem.strip():
+            raise ConfigError("certificate: required, the PEM text of the next certificate")
+        change = await admin.rotate_certificate(
+            request.match_info["partner_id"],
+            pem.encode("ascii", "replace"),
+            drop_expired=bool(body.get("drop_expired")),
+        )
+    except GatewayError as exc:
+        return _refused(exc)
+    return _changed(change)
+
+
+async def reload_partners(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    try:
+        changes = await reload(runtime, actor="admin-api")
+    except GatewayError as exc:
+        return _refused(exc)
+    return web.json_response(
+        {
+            "reloaded": changes.describe(),
+            "added": list(changes.added),
+            "removed": list(changes.removed),
+            "changed": list(changes.changed),
+            "partners": sorted(runtime.registry),
+        }
+    )
+
+
+async def test_partner(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    partner = runtime.registry.get(request.match_info["partner_id"])
+    if partner is None:
+        return _error(404, "unknown-partner", f"no partner {request.match_info['partner_id']!r}")
+    try:
+        report = run_conformance(
+            runtime.ingress, partner, samples_folder(partner, runtime.settings.partners_dir)
+        )
+    except GatewayError as exc:
+        return _refused(exc)
+    return web.json_response({**report.as_json(), "text": report.render()})
+
+
+async def config_events(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    try:
+        limit = min(int(request.query.get("limit", "100")), 1000)
+    except ValueError:
+        return _error(400, "bad-request", f"limit must be a whole number, got {request.query.get('limit')!r}")
+    events = await runtime.store.config_events(partner=request.query.get("partner") or None, limit=limit)
+    return web.json_response(
+        {
+            "events": [
+                {
+                    "seq": e.seq,
+                    "at": _iso(e.at),
+                    "actor": e.actor,
+                    "action": e.action,
+                    "partner": e.partner,
+                    "detail": e.detail,
+                    "before": e.before,
+                    "after": e.after,
+                }
+                for e in events
+            ]
+        }
+    )
+
+
+async def traffic_counts(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    await refresh_queue_depths(runtime)
+    return web.json_response(traffic(runtime))
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/admin/partners", list_partners)
+    app.router.add_post("/v1/admin/partners/reload", reload_partners)
     app.router.add_get("/v1/admin/partners/{partner_id}", show_partner)
+    app.router.add_put("/v1/admin/partners/{partner_id}", put_partner)
+    app.router.add_delete("/v1/admin/partners/{partner_id}", delete_partner)
+    app.router.add_post("/v1/admin/partners/{partner_id}/suspend", _suspender(True))
+    app.router.add_post("/v1/admin/partners/{partner_id}/resume", _suspender(False))
+    app.router.add_post("/v1/admin/partners/{partner_id}/certificates", add_certificate)
+    app.router.add_post("/v1/admin/partners/{partner_id}/test", test_partner)
+    app.router.add_get("/v1/admin/config-events", config_events)
+    app.router.add_get("/v1/admin/traffic", traffic_counts)
     app.router.add_get("/v1/admin/messages", list_messages)
     app.router.add_get("/v1/admin/messages/{message_id}", show_message)
     app.router.add_post("/v1/admin/messages/{message_id}/retry", retry)
+    console.add_routes(app)

@@ -5,24 +5,69 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+import zlib
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.web_urldispatcher import _default_expect_handler
 
 from gateway.errors import MalformedXml, Rejection, TooLarge, UnsupportedMessage
 from gateway.ingress.pipeline import Answer
+from gateway.operations import refresh_queue_depths
 from gateway.runtime import Runtime
 
 RUNTIME = web.AppKey("runtime", Runtime)
 
-_REFUSED_TYPES = ("application/json", "multipart/")
-_XML = "application/xml; charset=utf-8"
+# What a partner may POST. aiohttp's client labels a bytes body application/octet-stream, so that passes too;
+# everything else (form posts, JSON, multipart, text) is a client mistake answered before the body is read.
+_XML_TYPES = frozenset({"application/xml", "text/xml", "application/octet-stream"})
+# Compressed bodies: aiohttp's own inflation is turned off (app.py) and done here, in bounded steps, so a
+# compression bomb stops at max_body_bytes of *inflated* XML whatever the aiohttp version. Other codings
+# (br, zstd, compress, stacked codings) are refused with a signed receipt before the body is read.
+_ENCODINGS = frozenset({"identity", "gzip", "x-gzip", "deflate"})
+
+
+class _Inflater:
+    """Streaming gzip/deflate decoding that never yields more than ``limit`` bytes in total."""
+
+    def __init__(self, coding: str, limit: int) -> None:
+        self.coding = coding
+        self.limit = limit
+        self.size = 0
+        self._zlib: zlib._Decompress | None = None
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._zlib is None:
+            if self.coding == "deflate" and chunk and chunk[0] & 0x0F != 8:
+                wbits = -zlib.MAX_WBITS  # raw deflate without the zlib header: common in the wild
+            else:
+                wbits = zlib.MAX_WBITS | (16 if self.coding != "deflate" else 0)
+            self._zlib = zlib.decompressobj(wbits)
+        try:
+            # At most one byte past the limit: enough to know it is too large, never a bomb's worth.
+            data = self._zlib.decompress(chunk, self.limit - self.size + 1)
+        except zlib.error as exc:
+            raise MalformedXml(f"the {self.coding} body could not be decompressed: {exc}") from None
+        self.size += len(data)
+        if self.size > self.limit:
+            raise TooLarge(f"the decompressed body exceeds the limit of {self.limit} bytes")
+        return data
+
+    def finish(self) -> None:
+        if self._zlib is None or not self._zlib.eof:
+            raise MalformedXml(f"the {self.coding} body is truncated: the compressed stream does not end")
 
 
 async def read_body(request: web.Request, max_bytes: int, timeout: float) -> bytes:
-    """The whole body, or TooLarge before reading past the limit, or MalformedXml when it trickles too slowly."""
+    """The whole body, or TooLarge before reading past the limit, or MalformedXml when it trickles too slowly.
+
+    Content-Length is checked before anything is read; the running count covers chunked and compressed bodies
+    (the limit applies to the compressed and to the decompressed size).
+    """
     declared = request.content_length
     if declared is not None and declared > max_bytes:
         raise TooLarge(f"the body of {declared} bytes exceeds the limit of {max_bytes} bytes")
+    coding = request.headers.get(hdrs.CONTENT_ENCODING, "identity").strip().lower()
+    inflater = _Inflater(coding, max_bytes) if coding != "identity" else None
     chunks: list[bytes] = []
     size = 0
     try:
@@ -31,37 +76,60 @@ async def read_body(request: web.Request, max_bytes: int, timeout: float) -> byt
                 size += len(chunk)
                 if size > max_bytes:
                     raise TooLarge(f"the body exceeds the limit of {max_bytes} bytes")
-                chunks.append(chunk)
+                chunks.append(inflater.feed(chunk) if inflater else chunk)
     except TimeoutError:
         raise MalformedXml(f"the body was not received within {timeout:g} s") from None
+    if inflater:
+        inflater.finish()
     return b"".join(chunks)
 
 
-def _check_content_type(request: web.Request) -> None:
-    kind = request.headers.get("Content-Type", "").lower()
-    if kind.startswith(_REFUSED_TYPES):
-        raise UnsupportedMessage(f"Content-Type {kind.split(';')[0]!r} is not accepted; send application/xml")
+def _check_headers(request: web.Request) -> None:
+    """Content-Type must name XML (or nothing); Content-Encoding must be one aiohttp inflates with a bound."""
+    kind = request.headers.get(hdrs.CONTENT_TYPE, "").split(";")[0].strip().lower()
+    if kind and kind not in _XML_TYPES and not (kind.startswith("application/") and kind.endswith("+xml")):
+        raise UnsupportedMessage(
+            f"Content-Type {kind[:100]!r} is not accepted; send application/xml (or text/xml)",
+            pointer="/headers/Content-Type",
+        )
+    coding = request.headers.get(hdrs.CONTENT_ENCODING, "identity").strip().lower()
+    if coding not in _ENCODINGS:
+        raise UnsupportedMessage(
+            f"Content-Encoding {coding[:100]!r} is not accepted; allowed: {', '.join(sorted(_ENCODINGS))}",
+            pointer="/headers/Content-Encoding",
+        )
+
+
+async def expect_continue(request: web.Request) -> None:
+    """``Expect: 100-continue``: never invite a body that will be refused unread (the handler answers 413)."""
+    declared = request.content_length
+    if declared is not None and declared > request.app[RUNTIME].settings.http.max_body_bytes:
+        return
+    await _default_expect_handler(request)
 
 
 async def receive_message(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     partner_id = request.match_info["partner_id"]
     started = time.perf_counter()
+    unread = False
     try:
-        _check_content_type(request)
+        _check_headers(request)
         body = await read_body(request, runtime.settings.http.max_body_bytes, runtime.settings.http.body_timeout)
     except Rejection as error:
-        answer = runtime.ingress.refuse_unread(partner_id, error)
-        if isinstance(error, TooLarge):
-            # Do not read the rest of an oversized body: answer and close the connection.
-            response = _response(answer)
-            response.force_close()
-            return response
+        unread = True
+        answer = await runtime.ingress.refuse_unread(partner_id, error)
     else:
         answer = await runtime.ingress.receive(partner_id, body)
     runtime.metrics.ingress.labels(answer.partner or "unknown", answer.message_type or "unknown", answer.code).inc()
     runtime.metrics.ingress_seconds.labels(answer.code).observe(time.perf_counter() - started)
-    return _response(answer)
+    response = _response(answer)
+    if unread:
+        # The rest of the body is not wanted (too large, too slow, wrong type): answer with Connection: close.
+        # aiohttp then discards what is still in flight for at most its lingering time (10 s), so that the
+        # client can read this answer instead of a connection reset, and closes.
+        response.force_close()
+    return response
 
 
 def _response(answer: Answer) -> web.Response:
@@ -84,12 +152,13 @@ async def ready(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     runtime.refresh_gauges()
+    await refresh_queue_depths(runtime)
     return web.Response(body=runtime.metrics.render(), content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type-Options": "nosniff"})
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/partners/{partner_id}/messages", receive_message)
+    app.router.add_post("/v1/partners/{partner_id}/messages", receive_message, expect_handler=expect_continue)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/metrics", metrics)

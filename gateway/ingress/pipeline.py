@@ -20,7 +20,7 @@ from lxml import etree
 
 from gateway.broker.topology import Topology
 from gateway.config import RouteRule, SecuritySection, is_participant_id
-from gateway.errors import NotPermitted, Rejection, Replayed, Unavailable, UnknownPartner
+from gateway.errors import NotPermitted, Rejection, Replayed, Unavailable, Unconfirmed, UnknownPartner
 from gateway.formats.base import FormatAdapter, MessageInfo, Receipt, ReceiptError
 from gateway.formats.canonical import CanonicalAdapter, format_datetime, set_header
 from gateway.partners.model import Partner
@@ -200,6 +200,8 @@ class Ingress:
                     headers={**headers, "gw-receiver": receiver},
                 )
             except Unavailable as error:
+                # Sent but never confirmed (timeout, connection lost): it may be queued, so it counts as published.
+                attempt.published = attempt.published or isinstance(error, Unconfirmed)
                 if not attempt.published:
                     await self._release(gateway_id, error)
                 raise
@@ -208,7 +210,7 @@ class Ingress:
             # second delivery to a receiver that already has it).
             attempt.published = True
         receipt = self._receipt(Receipt(True, self.clock(), gateway_id, self.gateway_id, partner.id, info.message_id,
-                                        info.message_type), adapter)
+                                        info.message_type, records=info.records), adapter)
         await self.store.accept(gateway_id, receivers, receipt, body)
         log.info(
             "accepted %s %s from %s as %s, routed to %s",
@@ -262,6 +264,7 @@ class Ingress:
             referenced_message_id=info.message_id if info else None,
             referenced_message_type=info.message_type if info else None,
             errors=(ReceiptError(error.code, error.message, error.pointer),),
+            records=info.records if info else (),
         )
         try:
             body = self._receipt(receipt, adapter)
@@ -281,7 +284,9 @@ class Ingress:
     async def _record_rejection(
         self, answer: Answer, partner: Partner, info: MessageInfo | None, error: Rejection
     ) -> None:
-        log.info("rejected message from %s: %s", partner.id, error)
+        # Messages can quote the sender's values (a schema error quotes up to 64 KB of one): bound what is kept.
+        reason = error.message if len(error.message) <= 2048 else error.message[:2048] + "… (cut)"
+        log.info("rejected message from %s: %s: %s", partner.id, error.code, reason)
         try:
             await self.store.reject(
                 answer.gateway_id,
@@ -289,7 +294,7 @@ class Ingress:
                 info.message_id if info else None,
                 info.message_type if info else None,
                 error.code,
-                error.message,
+                reason,
             )
         except Unavailable:
             log.warning("could not record rejection %s (store unavailable)", answer.gateway_id)

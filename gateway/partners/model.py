@@ -52,6 +52,11 @@ class PartnerFile(_Frozen):
     legacy_algorithms: list[str] = Field(
         default_factory=list, description="explicitly allowed legacy signature algorithms, e.g. rsa-sha1"
     )
+    signature_algorithm: Literal["sm2-sm3"] | None = Field(
+        None,
+        description="how the gateway signs what it sends to this partner: absent = with its own RSA or EC "
+        'key; "sm2-sm3" = XML-DSig SM2-SM3 in the CEB profile (gateway.security.sm2)',
+    )
     suspended: bool = False
     samples_dir: Path | None = None
 

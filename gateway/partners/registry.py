@@ -31,7 +31,9 @@ def load_partner(path: Path, partners_dir: Path, known_formats: frozenset[str] |
             f"{path}: format: unknown format {spec.format!r}; allowed: {', '.join(sorted(known_formats))}"
         )
     if spec.receives and spec.delivery is None:
-        raise ConfigError(f"{path}: delivery: required because the partner receives {', '.join(spec.receives)}")
+        raise ConfigError(
+            f"{path}: delivery: required because the partner receives {', '.join(spec.receives)}"
+        )
     certificates = []
     for cert_path in spec.certificates:
         resolved = cert_path if cert_path.is_absolute() else partners_dir / cert_path
@@ -73,3 +75,34 @@ def load_partners(partners_dir: Path, known_formats: frozenset[str] | None = Non
     if problems:
         raise ConfigError("\n".join(problems))
     return PartnerRegistry(partners)
+
+
+@dataclass(frozen=True)
+class RegistryChanges:
+    """What a reload changed, by partner id."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+    def describe(self) -> str:
+        parts = [
+            f"{name}: {', '.join(ids)}"
+            for name, ids in (("added", self.added), ("removed", self.removed), ("changed", self.changed))
+            if ids
+        ]
+        return "; ".join(parts) or "no change"
+
+
+def compare(old: Mapping[str, Partner], new: Mapping[str, Partner]) -> RegistryChanges:
+    def identity(partner: Partner) -> tuple[object, ...]:
+        return (partner.spec, tuple(c.fingerprint for c in partner.certificates))
+
+    return RegistryChanges(
+        added=tuple(sorted(set(new) - set(old))),
+        removed=tuple(sorted(set(old) - set(new))),
+        changed=tuple(sorted(k for k in set(old) & set(new) if identity(old[k]) != identity(new[k]))),
+    )

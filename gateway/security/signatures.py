@@ -1,9 +1,11 @@
 """XML-DSig: verify a partner's enveloped signature, sign what the gateway sends.
 
 The verifier accepts one profile only: exactly one ``ds:Signature``, a direct child of the document element,
-with exactly one ``Reference URI=""`` (the whole document), an allowed algorithm, and a certificate pinned in
-the partner file. It returns :class:`Verified`, whose ``xml`` is what the signature covers; nothing after
-verification may read the tree the bytes were parsed into (signature wrapping, comment injection).
+with exactly one ``Reference URI=""`` (the whole document), canonicalisation without comments, an allowed
+algorithm, and a certificate pinned in the partner file with a key of at least 2048 (RSA) or 256 bits (EC).
+It returns :class:`Verified`, whose ``xml`` is what the signature covers; nothing after verification may read
+the tree the bytes were parsed into (signature wrapping, comment injection). Whatever signxml, lxml or
+cryptography raise while verifying is translated here into a :class:`SignatureInvalid` naming the cause.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import binascii
 import datetime as dt
 import hashlib
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import cryptography.exceptions
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -27,11 +31,11 @@ from signxml import (  # type: ignore[attr-defined]
     SignatureMethod,
     XMLVerifier,
 )
-from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature
+from signxml.exceptions import SignXMLException
 from signxml.verifier import SignatureConfiguration
 
 from gateway.errors import CertificateExpired, CertificateUntrusted, SignatureInvalid
-from gateway.security.certificates import PrivateKey, TrustedCertificate
+from gateway.security.certificates import MIN_RSA_BITS, PrivateKey, TrustedCertificate
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +53,25 @@ STRONG_SIGNATURE_METHODS = frozenset(
 )
 STRONG_DIGESTS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512})
 LEGACY = {"rsa-sha1": (SignatureMethod.RSA_SHA1, DigestAlgorithm.SHA1)}
-ALLOWED_TRANSFORMS = frozenset(
-    {"http://www.w3.org/2000/09/xmldsig#enveloped-signature"} | {m.value for m in CanonicalizationMethod}
+# Canonicalisation that drops comments only: with comments, a comment inside signed text is signed too and
+# splits the text node, so what the gateway reads (the text before the comment) is not what a receiver reads.
+C14N_ALGORITHMS = frozenset(m.value for m in CanonicalizationMethod if "WithComments" not in m.value)
+ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+ALLOWED_TRANSFORMS = frozenset({ENVELOPED} | C14N_ALGORITHMS)
+MIN_EC_BITS = 256
+# Everything the libraries raise on hostile input (found by tests/security fuzzing and the W3C vectors): e.g.
+# lxml's DocumentInvalid from signxml's schema check, ValueError for unknown algorithm URIs, TypeError for an
+# empty SignatureValue, cryptography's own InvalidSignature.
+_VERIFY_ERRORS = (
+    SignXMLException,
+    etree.LxmlError,
+    cryptography.exceptions.InvalidSignature,
+    cryptography.exceptions.UnsupportedAlgorithm,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
 )
 
 
@@ -67,6 +88,12 @@ class Verified:
 
 def _fail(message: str) -> SignatureInvalid:
     return SignatureInvalid(message, pointer="/*/ds:Signature")
+
+
+def _shown(value: object, limit: int = 120) -> str:
+    """A value from the message, quoted and cut: error messages are logged, stored and sent back."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
 
 
 def _allowed_names(methods: frozenset[SignatureMethod]) -> str:
@@ -88,18 +115,25 @@ class SignatureVerifier:
             methods.add(method)
             digests.add(digest)
         self._methods = frozenset(methods)
+        self._digests = frozenset(digests)
+        self._weak_keys_allowed = bool(legacy_algorithms)  # as at partner load (load_certificate allow_weak)
         self._config = SignatureConfiguration(
             location="./",
             expect_references=1,
             signature_methods=self._methods,
-            digest_algorithms=frozenset(digests),
+            digest_algorithms=self._digests,
             ignore_ambiguous_key_info=False,
         )
 
     def verify(self, root: etree._Element, *, now: dt.datetime | None = None) -> Verified:
         now = now or dt.datetime.now(dt.UTC)
         signature = self._the_signature(root)
+        from gateway.security import sm2  # imported here: sm2 builds on this module
+
+        if sm2.is_sm2(signature):  # signxml does not know SM2: the CEB SM2-SM3 profile is verified there
+            return sm2.verify(self.partner_id, root, signature, self._candidates(signature, now))
         method = self._signature_method(signature)
+        digest = self._digest_method(signature)
         candidates = self._candidates(signature, now)
         last_error: Exception | None = None
         for trusted in candidates:
@@ -107,18 +141,27 @@ class SignatureVerifier:
                 result = XMLVerifier().verify(
                     root, x509_cert=trusted.certificate, expect_config=replace(self._config, verification_time=now)
                 )
-            except (InvalidSignature, InvalidDigest, InvalidInput, InvalidCertificate) as exc:
+            except _VERIFY_ERRORS as exc:
                 last_error = exc
                 continue
-            legacy = method not in STRONG_SIGNATURE_METHODS
+            if result.signed_xml is None:  # signxml could not re-parse what the signature covers
+                last_error = ValueError("the signed content is not a well-formed document")
+                continue
+            legacy = method not in STRONG_SIGNATURE_METHODS or digest not in STRONG_DIGESTS or _weak(trusted)
             if legacy:
                 log.warning(
-                    "legacy signature algorithm %s accepted from partner %s (allowed by its partner file)",
-                    method.value,
+                    "legacy signature accepted from partner %s (allowed by its partner file): %s, digest %s, "
+                    "certificate %s",
                     self.partner_id,
+                    method.value,
+                    digest.value,
+                    trusted.path.name,
                 )
             return Verified(result.signed_xml, result.signed_data, trusted, method.value, legacy)
-        raise _fail(f"the signature does not verify with partner {self.partner_id}'s certificate: {last_error}")
+        reason = f"{type(last_error).__name__}: {last_error}" if last_error is not None else "no certificate"
+        raise _fail(
+            f"the signature does not verify with partner {self.partner_id}'s certificate: {_cut(reason, 300)}"
+        )
 
     def _the_signature(self, root: etree._Element) -> etree._Element:
         signatures = list(root.iter(f"{{{DS}}}Signature"))
@@ -131,14 +174,23 @@ class SignatureVerifier:
             raise _fail("the ds:Signature must be a direct child of the document element (enveloped signature)")
         references = signature.findall("ds:SignedInfo/ds:Reference", _NS)
         if len(references) != 1 or references[0].get("URI") != "":
-            uris = [r.get("URI") for r in references]
+            uris = _shown([r.get("URI") for r in references][:5])
             raise _fail(
                 f'the signature must have exactly one Reference with URI="" covering the whole document; found {uris}'
             )
         for transform in references[0].findall("ds:Transforms/ds:Transform", _NS):
             algorithm = transform.get("Algorithm")
             if algorithm not in ALLOWED_TRANSFORMS:
-                raise _fail(f"transform {algorithm!r} is not allowed; only enveloped-signature and c14n variants")
+                raise _fail(
+                    f"transform {_shown(algorithm)} is not allowed; only enveloped-signature and canonical "
+                    "XML without comments"
+                )
+        c14n = signature.find("ds:SignedInfo/ds:CanonicalizationMethod", _NS)
+        if c14n is not None and c14n.get("Algorithm") not in C14N_ALGORITHMS:
+            raise _fail(
+                f"CanonicalizationMethod {_shown(c14n.get('Algorithm'))} is not allowed; only canonical XML "
+                "without comments"
+            )
         return signature
 
     def _signature_method(self, signature: etree._Element) -> SignatureMethod:
@@ -150,10 +202,25 @@ class SignatureVerifier:
             method = None
         if method is None or method not in self._methods:
             raise _fail(
-                f"signature algorithm {algorithm!r} is not accepted from partner {self.partner_id}; "
+                f"signature algorithm {_shown(algorithm)} is not accepted from partner {self.partner_id}; "
                 f"allowed: {_allowed_names(self._methods)}"
             )
         return method
+
+    def _digest_method(self, signature: etree._Element) -> DigestAlgorithm:
+        element = signature.find("ds:SignedInfo/ds:Reference/ds:DigestMethod", _NS)
+        algorithm = element.get("Algorithm") if element is not None else None
+        try:
+            digest = DigestAlgorithm(algorithm)
+        except ValueError:
+            digest = None
+        if digest is None or digest not in self._digests:
+            allowed = ", ".join(sorted(d.value.rsplit("#", 1)[-1] for d in self._digests))
+            raise _fail(
+                f"digest algorithm {_shown(algorithm)} is not accepted from partner {self.partner_id}; "
+                f"allowed: {allowed}"
+            )
+        return digest
 
     def _candidates(self, signature: etree._Element, now: dt.datetime) -> list[TrustedCertificate]:
         """The pinned certificates to try: the one named in KeyInfo, else every one valid now."""
@@ -172,21 +239,57 @@ class SignatureVerifier:
                 )
             if not trusted.valid_at(now):
                 raise _expired(trusted, now)
+            self._check_key(trusted)
             return [trusted]
         valid = [c for c in self.certificates if c.valid_at(now)]
         if not valid:
             if self.certificates:
                 raise _expired(self.certificates[0], now)
             raise CertificateUntrusted(f"partner {self.partner_id} has no trusted certificate")
+        for trusted in valid:
+            self._check_key(trusted)
         return valid
+
+    def _check_key(self, trusted: TrustedCertificate) -> None:
+        """Weak keys are refused at partner load already; this holds for verifiers built any other way."""
+        if _weak(trusted) and not self._weak_keys_allowed:
+            kind, bits = _key_size(trusted)
+            raise CertificateUntrusted(
+                f"certificate {_cut(trusted.subject, 120)} ({trusted.path.name}) has a {bits}-bit {kind} key; "
+                f"at least {MIN_RSA_BITS} (RSA) or {MIN_EC_BITS} (EC) bits are required unless the partner "
+                "file allows a legacy algorithm",
+                pointer="/*/ds:Signature/ds:KeyInfo",
+            )
+
+
+def _key_size(trusted: TrustedCertificate) -> tuple[str, int]:
+    if trusted.sm2_public_key is not None:  # cryptography cannot read SM2 keys (sm2p256v1: 256 bits)
+        return "SM2", 256
+    key = trusted.certificate.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RSA", key.key_size
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "EC", key.curve.key_size
+    return type(key).__name__, 0
+
+
+def _weak(trusted: TrustedCertificate) -> bool:
+    kind, bits = _key_size(trusted)
+    return bits < (MIN_RSA_BITS if kind == "RSA" else MIN_EC_BITS)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _describe(der: bytes) -> str:
     try:
-        cert = x509.load_der_x509_certificate(der)
+        with warnings.catch_warnings():  # e.g. a negative serial number: deprecated, and no concern here
+            warnings.simplefilter("ignore")
+            subject = x509.load_der_x509_certificate(der).subject.rfc4514_string()
     except ValueError:
         return "unreadable certificate"
-    return f"subject {cert.subject.rfc4514_string()}, sha256 {hashlib.sha256(der).hexdigest()[:16]}…"
+    return f"subject {_cut(subject, 120)}, sha256 {hashlib.sha256(der).hexdigest()[:16]}…"
 
 
 def _expired(trusted: TrustedCertificate, now: dt.datetime) -> CertificateExpired:
@@ -232,7 +335,8 @@ class Signer:
 
     def sign(self, root: etree._Element) -> etree._Element:
         """Sign ``root`` in place (signature appended as its last child) and return it."""
-        digest = hashlib.sha256(etree.tostring(root, method="c14n")).digest()
+        # URI="" excludes comments from what is digested (XML-DSig 4.3.3.3): lxml includes them unless told.
+        digest = hashlib.sha256(etree.tostring(root, method="c14n", with_comments=False)).digest()
         ds = f"{{{DS}}}"
         signature = etree.SubElement(root, ds + "Signature", nsmap={"ds": DS})
         signed_info = etree.SubElement(signature, ds + "SignedInfo")

@@ -2,7 +2,10 @@
 
 No DTD (refused outright, internal subset included), no entity expansion, no network, no XInclude, a depth
 limit, and libxml2's own size limits (``huge_tree`` stays off). Refusing a DOCTYPE before parsing makes entity
-bombs cost a byte scan, not an expansion.
+bombs cost a byte scan, not an expansion. The scan cannot see a DOCTYPE in UTF-16/UTF-32 (or UTF-7) input; such a
+document is parsed without loading or expanding anything (libxml2 also stops entity amplification on its own)
+and refused by the doctype check after parsing. XInclude is never processed: nothing calls ``xinclude()``, so an
+``xi:include`` stays an ordinary element that the schemas refuse. Tests: tests/security/test_xml_attacks.py.
 """
 
 from __future__ import annotations
@@ -45,15 +48,20 @@ def parse_xml(data: bytes, *, max_depth: int = 64) -> etree._Element:
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
-        raise MalformedXml(f"not well-formed XML: {exc.msg} (line {exc.lineno})") from None
-    except ValueError as exc:  # e.g. unicode strings with an encoding declaration
-        raise MalformedXml(f"not well-formed XML: {exc}") from None
+        # libxml2 quotes names from the input (up to 50,000 characters): keep the message short.
+        raise MalformedXml(f"not well-formed XML: {_cut(exc.msg)} (line {exc.lineno})") from None
+    except (etree.LxmlError, ValueError) as exc:  # e.g. unicode strings with an encoding declaration
+        raise MalformedXml(f"not well-formed XML: {_cut(str(exc))}") from None
     tree = root.getroottree()
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         # Reached only by encodings the byte scan cannot see (UTF-16 and friends).
         raise MalformedXml("document type declarations are not accepted")
     _check_depth(root, max_depth)
     return root
+
+
+def _cut(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _check_depth(root: etree._Element, max_depth: int) -> None:

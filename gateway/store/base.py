@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Status(StrEnum):
@@ -52,6 +52,20 @@ class Event:
     actor: str
     receiver: str | None
     reason: str | None
+
+
+@dataclass(frozen=True)
+class ConfigEvent:
+    """One configuration change (or refused attempt): who, what, and the partner file before and after."""
+
+    seq: int
+    at: dt.datetime
+    actor: str
+    action: str  # create, update, delete, suspend, resume, rotate-cert, reload; "-refused" when refused
+    partner: str | None
+    detail: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
 
 
 class Store(Protocol):
@@ -119,3 +133,20 @@ class Store(Protocol):
         message_type: str | None = None,
         limit: int = 100,
     ) -> list[MessageRecord]: ...
+
+    async def record_config_event(
+        self,
+        actor: str,
+        action: str,
+        partner: str | None,
+        *,
+        detail: str | None = None,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+    ) -> None:
+        """Append to the configuration audit log (before/after: JSON-able partner file contents)."""
+        ...
+
+    async def config_events(self, *, partner: str | None = None, limit: int = 100) -> list[ConfigEvent]:
+        """The configuration audit log, newest first."""
+        ...

@@ -132,7 +132,7 @@ def test_message_id_patterns_agree() -> None:
 def test_only_payloads_are_global_elements() -> None:
     # The envelope's Body takes any global element of the wco namespace: keep that set deliberate.
     names = _parse(WCO_XSD).xpath("/xs:schema/xs:element/@name", namespaces=NS)
-    assert sorted(names) == ["Receipt", "RiskAlert"]
+    assert sorted(names) == ["Declaration", "Inventory", "Logistics", "Order", "Payment", "Receipt", "RiskAlert"]
 
 
 # --- WCO annotations --------------------------------------------------------------------------------
@@ -207,7 +207,15 @@ def test_example_message_type_matches_payload(path: Path) -> None:
     root = _parse(path).getroot()
     message_type = _one(root, "e:Header/e:MessageType").text
     (payload,) = _one(root, "e:Body")
-    expected = {"risk-alert": "RiskAlert", "receipt": "Receipt"}
+    expected = {
+        "risk-alert": "RiskAlert",
+        "receipt": "Receipt",
+        "order": "Order",
+        "payment": "Payment",
+        "logistics": "Logistics",
+        "inventory": "Inventory",
+        "declaration": "Declaration",
+    }
     assert message_type in expected, f"add the payload element of {message_type!r} to this test"
     assert payload.tag == f"{{{WCO}}}{expected[message_type]}"
 
@@ -330,7 +338,7 @@ def _envelope_namespace_payload(root):
 
 def _undeclared_wco_payload(root):
     payload = _one(root, "e:Body/w:RiskAlert")
-    payload.tag = f"{{{WCO}}}Order"
+    payload.tag = f"{{{WCO}}}Invoice"
 
 
 def _foreign_element_after_body(root):

@@ -1,0 +1,244 @@
+// The gateway console: a small page over the admin API. Data is always inserted as text (never as markup).
+"use strict";
+
+const TOKEN_KEY = "gateway-admin-token";
+const TYPES = ["order", "payment", "logistics", "inventory", "declaration", "risk-alert", "receipt",
+  "tax-payment", "inspection-result"];
+const STATUSES = ["received", "accepted", "delivering", "retrying", "delivered", "failed", "rejected"];
+let poller = null;
+
+// DOM helpers -------------------------------------------------------------------------------------------------
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (key === "onclick" || key === "onsubmit") node.addEventListener(key.slice(2), value);
+    else if (value !== null && value !== undefined && value !== false) node.setAttribute(key, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function table(headers, rows, id) {
+  return el("table", { id },
+    el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, h)))),
+    el("tbody", {}, rows.map((cells) => el("tr", {}, cells.map((c) => el("td", {}, c))))));
+}
+
+function badge(text) { return el("span", { class: `badge ${text}` }, text); }
+function when(iso) { return iso ? iso.replace("T", " ").replace(/\.\d+/, "").replace("+00:00", " UTC") : ""; }
+
+function view(title, ...children) {
+  const section = document.getElementById("view");
+  section.replaceChildren(el("h2", {}, title), ...children);
+  section.hidden = false;
+}
+
+// API -------------------------------------------------------------------------------------------------------
+
+async function api(path, options = {}) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const response = await fetch(path, {
+    ...options,
+    headers: { Authorization: `Bearer ${token}`, Accept: "application/json", ...(options.headers || {}) },
+  });
+  if (response.status === 401) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    showLogin("The token was not accepted; sign in again.");
+    throw new Error("unauthorized");
+  }
+  const body = await response.json();
+  if (!response.ok && !options.allowError) throw new Error(`${body.error}: ${body.message}`);
+  return { status: response.status, body };
+}
+
+// Pages -----------------------------------------------------------------------------------------------------
+
+async function partnersPage() {
+  const { body } = await api("/v1/admin/partners");
+  const warnings = body.partners.filter((p) => p.status.startsWith("certificate-"));
+  const rows = body.partners.map((p) => [
+    el("a", { href: `#/messages?partner=${encodeURIComponent(p.id)}` }, p.id),
+    p.name, p.role, p.country, p.format, badge(p.status),
+    p.sends.join(", "), p.receives.join(", "),
+    el("ul", {}, p.certificates.map((c) => el("li", {},
+      el("span", { class: c.days_left < 0 ? "expired" : (c.expiring ? "expiring" : null) },
+        `${c.file}: ${c.days_left} days left`), ` (until ${when(c.not_after)})`))),
+    el("button", {
+      type: "button", class: "suspend-toggle", "data-partner": p.id,
+      onclick: () => toggleSuspend(p.id, !p.suspended),
+    }, p.suspended ? "Resume" : "Suspend"),
+  ]);
+  view("Partners",
+    warnings.length ? el("div", { class: "warning", id: "expiry-warning" },
+      `Certificates expiring within ${body.certificate_warning_days} days: `,
+      warnings.map((p) => `${p.id} (${p.status})`).join(", "),
+      ". Add the next certificate: gateway partners rotate-cert ID NEW.crt") : null,
+    table(["Partner", "Name", "Role", "Country", "Format", "Status", "Sends", "Receives", "Certificates", ""],
+      rows, "partners-table"),
+    el("p", { id: "partners-note", class: "notice" }));
+}
+
+async function toggleSuspend(id, suspend) {
+  const { status, body } = await api(`/v1/admin/partners/${encodeURIComponent(id)}/${suspend ? "suspend" : "resume"}`,
+    { method: "POST", allowError: true });
+  await partnersPage();
+  const note = document.getElementById("partners-note");
+  note.className = status < 300 ? "notice" : "error";
+  note.textContent = status < 300 ? body.detail : `${body.error}: ${body.message}`;
+}
+
+async function trafficPage() {
+  const render = async () => {
+    const { body } = await api("/v1/admin/traffic");
+    const ingress = body.ingress.filter((r) => r.count > 0);
+    view("Live traffic",
+      el("p", {}, `Counts since this gateway process started; refreshed every 3 s (last ${when(body.time)}).`),
+      el("h3", {}, "Received"),
+      table(["Partner", "Type", "Outcome", "Count"],
+        ingress.map((r) => [r.partner, r.type, badge(r.outcome), r.count]), "traffic-ingress"),
+      el("h3", {}, "Deliveries"),
+      table(["Receiver", "Outcome", "Count"],
+        body.deliveries.filter((r) => r.count > 0).map((r) => [r.receiver, badge(r.outcome), r.count]),
+        "traffic-deliveries"),
+      el("h3", {}, "Queues"),
+      table(["Receiver", "Queue", "Messages waiting"], body.queues.map((r) => [r.receiver, r.queue, r.depth]),
+        "traffic-queues"));
+  };
+  await render();
+  poller = setInterval(() => render().catch(showError), 3000);
+}
+
+async function messagesPage(params) {
+  const form = el("form", { class: "search", id: "search" },
+    el("label", {}, "Message id", el("input", { name: "id", value: params.get("id") || "", size: 38 })),
+    el("label", {}, "Partner", el("input", { name: "partner", value: params.get("partner") || "" })),
+    el("label", {}, "Type", select("type", TYPES, params.get("type"))),
+    el("label", {}, "Status", select("status", STATUSES, params.get("status"))),
+    el("button", { type: "submit" }, "Search"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    if (data.get("id")) { location.hash = `#/message/${encodeURIComponent(data.get("id"))}`; return; }
+    const query = new URLSearchParams([...data.entries()].filter(([, v]) => v));
+    location.hash = `#/messages?${query}`;
+  });
+  const query = new URLSearchParams(["partner", "type", "status"].filter((k) => params.get(k))
+    .map((k) => [k, params.get(k)]));
+  const { body } = await api(`/v1/admin/messages?${query}`);
+  view("Messages", form, messageTable(body.messages, false));
+}
+
+function select(name, values, chosen) {
+  return el("select", { name }, el("option", { value: "" }, "any"),
+    values.map((v) => el("option", { value: v, selected: v === chosen }, v)));
+}
+
+function messageTable(messages, withRetry) {
+  return table(["Gateway id", "Sender", "Sender's id", "Type", "Status", "Receivers", "Reason", "Updated",
+    ...(withRetry ? [""] : [])],
+  messages.map((m) => [
+    el("a", { href: `#/message/${encodeURIComponent(m.id)}` }, m.id), m.sender, m.sender_message_id || "",
+    m.type || "", badge(m.status), m.receivers.join(", "), m.code ? `${m.code}: ${m.reason}` : (m.reason || ""),
+    when(m.updated),
+    ...(withRetry ? [el("button", { type: "button", class: "retry", "data-message": m.id,
+      onclick: () => retry(m.id) }, "Retry")] : []),
+  ]), "messages-table");
+}
+
+async function messagePage(id) {
+  const { status, body } = await api(`/v1/admin/messages/${encodeURIComponent(id)}`, { allowError: true });
+  if (status === 404) { view("Message", el("p", { class: "error" }, body.message)); return; }
+  view(`Message ${body.id}`,
+    table(["Sender", "Sender's id", "Type", "Status", "Receivers", "Created"],
+      [[body.sender, body.sender_message_id || "", body.type || "", badge(body.status), body.receivers.join(", "),
+        when(body.created)]], "message-summary"),
+    body.status === "failed" ? el("button", { type: "button", class: "retry", "data-message": body.id,
+      onclick: () => retry(body.id) }, "Retry failed deliveries") : null,
+    el("p", { id: "retry-result" }),
+    el("h3", {}, "Deliveries"),
+    table(["Receiver", "Status", "Attempts", "Reason", "Next attempt", "Updated"],
+      body.deliveries.map((d) => [d.receiver, badge(d.status), d.attempts, d.reason || "", when(d.next_attempt),
+        when(d.updated)]), "message-deliveries"),
+    el("h3", {}, "History"),
+    table(["At", "Status", "Actor", "Receiver", "Reason"],
+      body.history.map((e) => [when(e.at), badge(e.status), e.actor, e.receiver || "", e.reason || ""]),
+      "message-history"));
+}
+
+async function failedPage() {
+  const { body } = await api("/v1/admin/messages?status=failed");
+  view("Dead-lettered messages",
+    el("p", {}, "Messages whose delivery failed for good. Retry publishes them again to the receivers they failed for."),
+    el("p", { id: "retry-result" }),
+    body.messages.length ? messageTable(body.messages, true) : el("p", { id: "no-failed" }, "None."));
+}
+
+async function retry(id) {
+  const { status, body } = await api(`/v1/admin/messages/${encodeURIComponent(id)}/retry`,
+    { method: "POST", allowError: true });
+  await route();
+  const result = document.getElementById("retry-result");
+  result.className = status < 300 ? "notice" : "error";
+  result.textContent = status < 300 ? `Message ${id}: ${body.message}` : `${body.code}: ${body.message}`;
+}
+
+async function auditPage() {
+  const { body } = await api("/v1/admin/config-events?limit=200");
+  const json = (value) => value ? el("details", {}, el("summary", {}, "show"),
+    el("pre", {}, JSON.stringify(value, null, 2))) : "";
+  view("Configuration log",
+    table(["At", "Who", "Action", "Partner", "Detail", "Before", "After"],
+      body.events.map((e) => [when(e.at), e.actor, badge(e.action), e.partner || "", e.detail || "",
+        json(e.before), json(e.after)]), "audit-table"));
+}
+
+// Navigation ------------------------------------------------------------------------------------------------
+
+const PAGES = { partners: partnersPage, traffic: trafficPage, messages: messagesPage, failed: failedPage,
+  audit: auditPage };
+
+async function route() {
+  if (poller) { clearInterval(poller); poller = null; }
+  if (!sessionStorage.getItem(TOKEN_KEY)) { showLogin(); return; }
+  document.getElementById("login").hidden = true;
+  document.getElementById("nav").hidden = false;
+  const [path, search] = (location.hash.replace(/^#\/?/, "") || "partners").split("?");
+  const [page, ...rest] = path.split("/");
+  for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.dataset.page === page);
+  try {
+    if (page === "message") await messagePage(decodeURIComponent(rest.join("/")));
+    else await (PAGES[page] || partnersPage)(new URLSearchParams(search || ""));
+  } catch (error) { showError(error); }
+}
+
+function showError(error) {
+  if (error.message === "unauthorized") return;
+  view("Error", el("p", { class: "error" }, error.message));
+}
+
+function showLogin(message) {
+  document.getElementById("nav").hidden = true;
+  document.getElementById("view").hidden = true;
+  document.getElementById("login").hidden = false;
+  document.getElementById("login-error").textContent = message || "";
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("login-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, document.getElementById("token").value.trim());
+    document.getElementById("token").value = "";
+    if (!location.hash) location.hash = "#/partners";
+    await route();
+  });
+  document.getElementById("logout").addEventListener("click", () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    showLogin("Signed out.");
+  });
+  window.addEventListener("hashchange", route);
+  route();
+});

@@ -1,0 +1,129 @@
+"""The ``ceb`` format: China Customs' cross-border e-commerce messages (GACC CEB 2022-05), as the national
+single window sends and receives them.
+
+Supported: CEB311 orders, CEB411 payment vouchers, CEB511 waybills, CEB621 import inventories and CEB303
+export orders (:mod:`gateway.mapping.ceb`), answered with CEB312/412/512/622/304 receipts or, when a
+message cannot be read that far, CEB900 (:mod:`gateway.mapping.ceb_receipt`).
+
+The message id is the root's ``guid``; the creation time the latest ``appTime`` of its records (China time).
+Signatures are enveloped ``ds:Signature`` children of the root, verified before any of this runs
+(RSA through the gateway's verifier; SM2/SM3 is not supported yet).
+
+Schemas: the GACC XSDs under ``schemas/ceb``, compiled once, from local files only. The GACC XSD makes
+``ds:Signature`` mandatory in some messages (CEB621, 623, 625, 711); the gateway validates the document
+the signature covers (the verifier's output, which no longer holds the signature) and the unsigned documents
+it renders, so the schemas are compiled with that one element optional. The verifier, not the schema,
+decides that a message must be signed.
+
+Canonical -> CEB refuses to drop data: a canonical value the CEB message cannot carry is a
+``mapping-failed`` naming every such value (:func:`CebAdapter.render`, which returns them, lets a caller
+decide otherwise).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from lxml import etree
+
+from gateway.errors import SchemaInvalid, UnsupportedMessage
+from gateway.formats.base import MessageInfo, Receipt, RecordRef
+from gateway.formats.canonical import ENV_NS, MESSAGE_ID, new_envelope, read_header
+from gateway.formats.schemas import SCHEMAS_DIR, validate
+from gateway.mapping import ceb, ceb_receipt
+from gateway.mapping.records import Loss
+
+_XS = "{http://www.w3.org/2001/XMLSchema}"
+_E = f"{{{ENV_NS}}}"
+# The receipts the gateway renders, validated before they are sent.
+_RECEIPT_SCHEMAS = {
+    **{kind.receipt: kind.schema for kind in ceb.KINDS.values()},
+    ceb_receipt.FORMAT_CHECK: ceb.IMPORT,
+}
+
+
+@functools.cache
+def ceb_schema(name: str) -> etree.XMLSchema:
+    """A GACC XSD from ``schemas/ceb``, compiled once, with ``ds:Signature`` optional (see the module doc)."""
+    parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
+    tree = etree.parse(str(SCHEMAS_DIR / "ceb" / name), parser)
+    for reference in tree.iter(f"{_XS}element"):
+        if reference.get("ref") == "ds:Signature":
+            reference.set("minOccurs", "0")
+    return etree.XMLSchema(tree)
+
+
+def _schema_of(root: etree._Element) -> str:
+    qname = etree.QName(root)
+    if qname.namespace == ceb.CEB_NS and qname.localname in _RECEIPT_SCHEMAS:
+        return _RECEIPT_SCHEMAS[qname.localname]
+    return ceb.kind_of(root).schema  # or UnsupportedMessage naming what is supported
+
+
+class CebAdapter:
+    name = "ceb"
+
+    def __init__(self, transfer: ceb.Transfer | None = None) -> None:
+        self.transfer = transfer or ceb.Transfer()
+
+    def identify(self, root: etree._Element) -> MessageInfo:
+        kind = ceb.kind_of(root)
+        guid = root.get("guid")
+        if guid is None or not MESSAGE_ID.match(guid):
+            raise SchemaInvalid(
+                f"the {kind.root} guid {guid!r} must be an id of 1-64 characters of A-Z a-z 0-9 . _ : - "
+                "(CEB: 36 characters)",
+                pointer=f"/{kind.root}/@guid",
+            )
+        refs = tuple(
+            RecordRef(kind.root, tuple((k, head[k]) for k in kind.receipt_keys if head.get(k)))
+            for head in ceb.heads(root, kind)
+        )
+        return MessageInfo(kind.message_type, guid, created=ceb.issued(root, kind), records=refs)
+
+    def validate(self, root: etree._Element) -> None:
+        validate(ceb_schema(_schema_of(root)), root, f"the {etree.QName(root).localname}")
+
+    def to_canonical(self, root: etree._Element, info: MessageInfo, sender: str) -> etree._Element:
+        kind = ceb.kind_of(root)
+        payload = ceb.to_canonical_payload(root, kind)
+        created = ceb.issued(root, kind)
+        assert created is not None  # every appTime was just mapped, or MappingFailed was raised
+        return new_envelope(
+            message_id=info.message_id,
+            message_type=kind.message_type,
+            sender=sender,
+            receiver=None,
+            created=created,
+            payload=payload,
+        )
+
+    def render(self, envelope: etree._Element) -> tuple[etree._Element, list[Loss]]:
+        """The CEB message of a canonical envelope and every canonical value it could not carry."""
+        info = read_header(envelope)
+        body = envelope.find(_E + "Body")
+        payload = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
+        if payload is None:
+            raise SchemaInvalid("the canonical Envelope has no payload", pointer="/Envelope/Body")
+        gateway_id = envelope.findtext(f"{_E}Header/{_E}GatewayMessageID")
+        guid = ceb_receipt.receipt_guid(gateway_id or f"{info.sender}/{info.message_id}")
+        if info.message_type in ("risk-alert", "receipt", "declaration"):
+            raise UnsupportedMessage(
+                f"the ceb format carries orders, payments, waybills and inventories; not a {info.message_type}",
+                pointer="/Envelope/Header/MessageType",
+            )
+        return ceb.from_canonical_payload(payload, guid, self.transfer)
+
+    def from_canonical(self, envelope: etree._Element, receiver: str) -> etree._Element:
+        document, losses = self.render(envelope)
+        ceb.raise_if_lossy(losses)
+        return document
+
+    def render_receipt(self, receipt: Receipt) -> etree._Element:
+        document = ceb_receipt.business_receipt(receipt)
+        if document is not None:
+            try:
+                self.validate(document)
+            except SchemaInvalid:
+                document = None  # keys too long or malformed for the receipt: answer with the format check
+        return document if document is not None else ceb_receipt.format_check_receipt(receipt)

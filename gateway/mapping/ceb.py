@@ -1,0 +1,542 @@
+"""GACC CEB 2022-05 business messages <-> canonical CBEC payloads, as field tables.
+
+One :class:`Kind` per CEB message the gateway maps: its root, the element wrapping one record
+(``<ceb:Order>``), the record's head and goods lines, the CEB field sequences (from the GACC XSD; ``?`` marks
+an optional field; a test keeps them equal to the XSD) and the field tables (:mod:`gateway.mapping.records`).
+
+    CEB311 order (import)     <-> Order/ElectronicOrder       receipt CEB312 OrderReturn
+    CEB303 order (export)     <-> Order/ElectronicOrder       receipt CEB304 OrderReturn
+    CEB411 payment voucher    <-> Payment/PaymentVoucher      receipt CEB412 PaymentReturn
+    CEB511 logistics waybill  <-> Logistics/Waybill           receipt CEB512 LogisticsReturn
+    CEB621 import inventory   <-> Inventory/ClearanceList     receipt CEB622 InventoryReturn
+
+Not carried into the canonical form, because they describe the transmission and not the business data:
+the root's ``version``, ``BaseTransfer`` (the transmitting enterprise and its DXP id), ``BaseSubscribe``
+(receipt subscriptions), ``ExtendMessage`` (free extension) and the signature. Rendering CEB, the gateway
+writes its own ``BaseTransfer`` (:class:`Transfer`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from lxml import etree
+
+from gateway.errors import MappingFailed, UnsupportedMessage
+from gateway.mapping.codes import COUNTRY, PACKAGING, TRANSPORT_MODE, CodeList
+from gateway.mapping.records import (
+    Amount,
+    Code,
+    Field,
+    FixedUnit,
+    LocalDate,
+    LocalDateTime,
+    Loss,
+    Measure,
+    Table,
+    Telephone,
+    W,
+    from_canonical,
+    leftovers,
+    raise_losses,
+    to_canonical,
+    working_copy,
+)
+
+CEB_NS = "http://www.chinaport.gov.cn/ceb"
+C = f"{{{CEB_NS}}}"
+CHINA = dt.timezone(dt.timedelta(hours=8), "China")
+MAX_RECORDS, MAX_LINES = 100, 99  # maxOccurs of the records and goods lines in the GACC XSD
+
+APP_TYPE = CodeList("CEB appType", "EDIFACT 1225 message function", {"1": "9", "2": "5", "3": "3"})
+APP_STATUS = CodeList("CEB appStatus", "gateway record status", {"1": "draft", "2": "declared"})
+DIRECTION = CodeList("CEB orderType/ieFlag", "WCO declaration type (D013)", {"I": "IM", "E": "EX"})
+ID_TYPE = CodeList(
+    "CEB identity document type", "gateway identity document type", {"1": "identity-card", "2": "other"}
+)
+BUSINESS_MODEL = CodeList(
+    "China customs supervision mode (CEB tradeMode)",
+    "gateway CBEC business model",
+    {code: code for code in ("9610", "1210", "1239", "9710", "9810")},
+)
+
+TIME = LocalDateTime(CHINA)
+HEADER = (
+    Field("guid", "FunctionalReferenceID"),
+    Field("appType", "FunctionCode", Code(APP_TYPE)),
+    Field("appTime", "IssueDateTime", TIME),
+    Field("appStatus", "StatusCode", Code(APP_STATUS)),
+)
+NOTE = Field("note", "AdditionalInformation/StatementDescription")
+
+
+def _amount(source: str, target: str) -> Field:
+    return Field(source, target, Amount("currency"))
+
+
+def _person(
+    prefix: str, part: str, name: str, id_type: str, id_number: str, telephone: str
+) -> tuple[Field, ...]:
+    return (
+        Field(name, f"{part}/Name"),
+        *((Field(prefix, f"{part}/ID"),) if prefix else ()),
+        Field(id_type, f"{part}/IdentityDocument/TypeCode", Code(ID_TYPE)),
+        Field(id_number, f"{part}/IdentityDocument/ID"),
+        Field(telephone, f"{part}/Communication", Telephone()),
+    )
+
+
+ORDER_HEAD = Table((
+    *HEADER,
+    Field("orderType", "TypeCode", Code(DIRECTION)),
+    Field("orderNo", "OrderID"),
+    Field("ebpName", "Platform/Name"),
+    Field("ebpCode", "Platform/ID"),
+    Field("ebcName", "Seller/Name"),
+    Field("ebcCode", "Seller/ID"),
+    _amount("goodsValue", "InvoiceAmount"),
+    _amount("freight", "FreightChargeAmount"),
+    _amount("discount", "DiscountAmount"),
+    _amount("taxTotal", "WithheldTaxAmount"),
+    _amount("acturalPaid", "PaymentAmount"),
+    *_person("buyerRegNo", "Buyer", "buyerName", "buyerIdType", "buyerIdNumber", "buyerTelephone"),
+    Field("payName", "PaymentProvider/Name"),
+    Field("payCode", "PaymentProvider/ID"),
+    Field("payTransactionId", "PaymentTransactionID"),
+    Field("batchNumbers", "BatchID"),
+    Field("consignee", "Consignee/Name"),
+    Field("consigneeDistrict", "Consignee/Address/CountrySubDivisionCode"),
+    Field("consigneeAddress", "Consignee/Address/Line"),
+    Field("consigneeTelephone", "Consignee/Communication", Telephone()),
+    NOTE,
+))  # fmt: skip
+
+ORDER_LINE = Table((
+    Field("gnum", "SequenceNumeric"),
+    Field("itemNo", "ItemID"),
+    Field("itemName", "ItemName"),
+    Field("gmodel", "Specification"),
+    Field("itemDescribe", "ItemDescription"),
+    Field("barCode", "BarcodeID"),
+    Field("country", "OriginCountryCode", Code(COUNTRY)),
+    Field("qty", "Quantity", Measure("unit")),
+    _amount("price", "UnitPriceAmount"),
+    _amount("totalPrice", "ItemChargeAmount"),
+    NOTE,
+))  # fmt: skip
+
+PAYMENT_HEAD = Table((
+    *HEADER,
+    Field("payName", "PaymentProvider/Name"),
+    Field("payCode", "PaymentProvider/ID"),
+    Field("payTransactionId", "PaymentTransactionID"),
+    Field("orderNo", "OrderID"),
+    Field("ebpName", "Platform/Name"),
+    Field("ebpCode", "Platform/ID"),
+    *_person("", "Payer", "payerName", "payerIdType", "payerIdNumber", "telephone"),
+    _amount("amountPaid", "PaymentAmount"),
+    Field("payTime", "PaymentDateTime", TIME),
+    NOTE,
+))  # fmt: skip
+
+LOGISTICS_HEAD = Table((
+    *HEADER,
+    Field("logisticsName", "Carrier/Name"),
+    Field("logisticsCode", "Carrier/ID"),
+    Field("logisticsNo", "WaybillID"),
+    Field("billNo", "TransportDocumentID"),
+    Field("orderNo", "OrderID"),
+    _amount("freight", "FreightChargeAmount"),
+    _amount("insuredFee", "InsuranceAmount"),
+    Field("weight", "TotalGrossMassMeasure", FixedUnit("KGM")),
+    Field("packNo", "TotalPackageQuantity"),
+    Field("goodsInfo", "GoodsDescription"),
+    Field("consignee", "Consignee/Name"),
+    Field("consigneeAddress", "Consignee/Address/Line"),
+    Field("consigneeTelephone", "Consignee/Communication", Telephone()),
+    NOTE,
+))  # fmt: skip
+
+INVENTORY_HEAD = Table((
+    *HEADER,
+    Field("ieFlag", "TypeCode", Code(DIRECTION)),
+    Field("tradeMode", "BusinessModelCode", Code(BUSINESS_MODEL)),
+    Field("orderNo", "OrderID"),
+    Field("ebpName", "Platform/Name"),
+    Field("ebpCode", "Platform/ID"),
+    Field("ebcName", "Seller/Name"),
+    Field("ebcCode", "Seller/ID"),
+    Field("logisticsName", "Carrier/Name"),
+    Field("logisticsCode", "Carrier/ID"),
+    Field("logisticsNo", "WaybillID"),
+    Field("copNo", "TraderReferenceID"),
+    Field("preNo", "PreEntryID"),
+    Field("invtNo", "DeclarationID"),
+    Field("assureCode", "Surety/ID"),
+    Field("emsNo", "BondedAccountID"),
+    Field("declTime", "AcceptanceDate", LocalDate()),
+    Field("customsCode", "DeclarationOfficeID"),
+    Field("portCode", "BorderOfficeID"),
+    Field("ieDate", "BorderCrossingDate", LocalDate()),
+    *_person("", "Buyer", "buyerName", "buyerIdType", "buyerIdNumber", "buyerTelephone"),
+    Field("consigneeAddress", "Consignee/Address/Line"),
+    Field("agentName", "Declarant/Name"),
+    Field("agentCode", "Declarant/ID"),
+    Field("areaName", "WarehouseKeeper/Name"),
+    Field("areaCode", "WarehouseKeeper/ID"),
+    Field("trafNo", "BorderTransportMeans/Name"),
+    Field("trafMode", "BorderTransportMeans/ModeCode", Code(TRANSPORT_MODE, keep_national=True)),
+    Field("voyageNo", "BorderTransportMeans/JourneyID"),
+    Field("billNo", "TransportDocumentID"),
+    Field("loctNo", "GoodsLocationID"),
+    Field("licenseNo", "LicenceID"),
+    Field("country", "ExportCountryCode", Code(COUNTRY)),
+    _amount("freight", "FreightChargeAmount"),
+    _amount("insuredFee", "InsuranceAmount"),
+    Field("wrapType", "PackagingTypeCode", Code(PACKAGING, keep_national=True)),
+    Field("packNo", "TotalPackageQuantity"),
+    Field("grossWeight", "TotalGrossMassMeasure", FixedUnit("KGM")),
+    Field("netWeight", "TotalNetMassMeasure", FixedUnit("KGM")),
+    NOTE,
+))  # fmt: skip
+
+INVENTORY_LINE = Table((
+    Field("gnum", "SequenceNumeric"),
+    Field("itemRecordNo", "ItemRecordID"),
+    Field("itemNo", "ItemID"),
+    Field("itemName", "ItemName"),
+    Field("gname", "Description"),
+    Field("gmodel", "Specification"),
+    Field("barCode", "BarcodeID"),
+    Field("gcode", "Classification/ID"),
+    Field("country", "OriginCountryCode", Code(COUNTRY)),
+    Field("tradeCountry", "TradeCountryCode", Code(COUNTRY)),
+    Field("qty", "Quantity", Measure("unit")),
+    Field("qty1", "TariffQuantity", Measure("unit1")),
+    Field("qty2", "SupplementaryQuantity", Measure("unit2")),
+    _amount("price", "UnitPriceAmount"),
+    _amount("totalPrice", "ItemChargeAmount"),
+    NOTE,
+))  # fmt: skip
+
+
+def _sequence(spec: str) -> tuple[tuple[str, bool], ...]:
+    """``"guid appType note?"`` -> (("guid", True), ("appType", True), ("note", False))."""
+    return tuple((name.rstrip("?"), not name.endswith("?")) for name in spec.split())
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One CEB business message and how it maps."""
+
+    root: str  # CEB311Message
+    schema: str  # the GACC XSD file under schemas/ceb
+    message_type: str  # order
+    record: str  # Order: the CEB element wrapping one record
+    head: str  # OrderHead
+    head_fields: tuple[tuple[str, bool], ...]  # CEB sequence: (name, required)
+    head_table: Table
+    lines: str | None  # OrderList
+    line_fields: tuple[tuple[str, bool], ...]
+    line_table: Table | None
+    payload: str  # canonical payload element: Order
+    canonical_record: str  # ElectronicOrder
+    direction: str  # IM or EX: the canonical TypeCode this message carries
+    receipt: str  # CEB312Message
+    receipt_record: str  # OrderReturn
+    receipt_fields: tuple[tuple[str, bool], ...]
+
+    @property
+    def receipt_keys(self) -> tuple[str, ...]:
+        """The head fields its receipt echoes back to identify a record."""
+        return tuple(
+            n for n, _ in self.receipt_fields if n not in ("returnStatus", "returnTime", "returnInfo")
+        )
+
+
+IMPORT, EXPORT = "ceb_import_business_202205.xsd", "ceb_export_business_202205.xsd"
+
+# Field sequences as in the GACC XSDs (kept equal by tests/formats/test_ceb.py).
+_ORDER_HEAD = _sequence(
+    "guid appType appTime appStatus orderType orderNo ebpCode ebpName ebcCode ebcName goodsValue freight discount "
+    "taxTotal acturalPaid currency buyerRegNo buyerName buyerTelephone buyerIdType buyerIdNumber payCode? payName? "
+    "payTransactionId? batchNumbers? consignee consigneeTelephone consigneeAddress consigneeDistrict? note?"
+)
+_ORDER_LIST = _sequence(
+    "gnum itemNo? itemName gmodel itemDescribe? barCode? unit qty price totalPrice currency country note?"
+)
+_ORDER_RETURN = _sequence("guid ebpCode ebcCode orderNo returnStatus returnTime returnInfo")
+_EXPORT_ORDER_HEAD = _sequence(
+    "guid appType appTime appStatus orderType orderNo ebpCode ebpName ebcCode ebcName goodsValue freight currency note?"
+)
+_EXPORT_ORDER_LIST = _sequence(
+    "gnum itemNo itemName itemDescribe? barCode? unit currency qty price totalPrice note?"
+)
+_PAYMENT_HEAD = _sequence(
+    "guid appType appTime appStatus payCode payName payTransactionId orderNo ebpCode ebpName payerIdType "
+    "payerIdNumber payerName telephone? amountPaid currency payTime note?"
+)
+_PAYMENT_RETURN = _sequence("guid payCode payTransactionId returnStatus returnTime returnInfo")
+_LOGISTICS_HEAD = _sequence(
+    "guid appType appTime appStatus logisticsCode logisticsName logisticsNo billNo? orderNo freight? insuredFee? "
+    "currency weight packNo goodsInfo? consignee consigneeAddress consigneeTelephone note?"
+)
+_LOGISTICS_RETURN = _sequence("guid logisticsCode logisticsNo returnStatus returnTime returnInfo")
+_INVENTORY_HEAD = _sequence(
+    "guid appType appTime appStatus orderNo ebpCode ebpName ebcCode ebcName logisticsNo logisticsCode logisticsName "
+    "copNo? preNo? assureCode emsNo? invtNo? ieFlag declTime customsCode portCode ieDate? buyerIdType buyerIdNumber "
+    "buyerName buyerTelephone consigneeAddress agentCode agentName areaCode? areaName? tradeMode trafMode trafNo? "
+    "voyageNo? billNo? loctNo? licenseNo? country freight insuredFee currency wrapType? packNo grossWeight netWeight "
+    "note?"
+)
+_INVENTORY_LIST = _sequence(
+    "gnum itemRecordNo? itemNo? itemName? gcode gname gmodel barCode? country tradeCountry? currency qty unit qty1 "
+    "unit1 qty2? unit2? price totalPrice note?"
+)
+_INVENTORY_RETURN = _sequence(
+    "guid customsCode? ebpCode? ebcCode? agentCode? copNo preNo invtNo? returnStatus returnTime returnInfo"
+)
+
+
+def _order(root: str, schema: str, direction: str, head: Sequence[tuple[str, bool]], lines: Sequence[tuple[str, bool]],
+           receipt: str) -> Kind:  # fmt: skip
+    return Kind(
+        root=root, schema=schema, message_type="order", record="Order",
+        head="OrderHead", head_fields=tuple(head), head_table=ORDER_HEAD,
+        lines="OrderList", line_fields=tuple(lines), line_table=ORDER_LINE,
+        payload="Order", canonical_record="ElectronicOrder", direction=direction,
+        receipt=receipt, receipt_record="OrderReturn", receipt_fields=_ORDER_RETURN,
+    )  # fmt: skip
+
+
+KINDS: Mapping[str, Kind] = {
+    kind.root: kind
+    for kind in (
+        _order("CEB311Message", IMPORT, "IM", _ORDER_HEAD, _ORDER_LIST, "CEB312Message"),
+        _order("CEB303Message", EXPORT, "EX", _EXPORT_ORDER_HEAD, _EXPORT_ORDER_LIST, "CEB304Message"),
+        Kind(
+            root="CEB411Message", schema=IMPORT, message_type="payment", record="Payment",
+            head="PaymentHead", head_fields=_PAYMENT_HEAD, head_table=PAYMENT_HEAD,
+            lines=None, line_fields=(), line_table=None,
+            payload="Payment", canonical_record="PaymentVoucher", direction="IM",
+            receipt="CEB412Message", receipt_record="PaymentReturn", receipt_fields=_PAYMENT_RETURN,
+        ),
+        Kind(
+            root="CEB511Message", schema=IMPORT, message_type="logistics", record="Logistics",
+            head="LogisticsHead", head_fields=_LOGISTICS_HEAD, head_table=LOGISTICS_HEAD,
+            lines=None, line_fields=(), line_table=None,
+            payload="Logistics", canonical_record="Waybill", direction="IM",
+            receipt="CEB512Message", receipt_record="LogisticsReturn", receipt_fields=_LOGISTICS_RETURN,
+        ),
+        Kind(
+            root="CEB621Message", schema=IMPORT, message_type="inventory", record="Inventory",
+            head="InventoryHead", head_fields=_INVENTORY_HEAD, head_table=INVENTORY_HEAD,
+            lines="InventoryList", line_fields=_INVENTORY_LIST, line_table=INVENTORY_LINE,
+            payload="Inventory", canonical_record="ClearanceList", direction="IM",
+            receipt="CEB622Message", receipt_record="InventoryReturn", receipt_fields=_INVENTORY_RETURN,
+        ),
+    )
+}  # fmt: skip
+
+# What the spec prescribes for a required CEB field the canonical record may leave out.
+DEFAULTS: Mapping[str, str] = {
+    "currency": "142",  # "限定为人民币, 填写142" (tables 3-3, 3-9, 3-27, 3-31)
+    "freight": "0",  # "无则填写0"
+    "discount": "0",
+    "taxTotal": "0",
+}
+
+
+def kind_of(root: etree._Element) -> Kind:
+    """The kind of a CEB message from its root element, or ``UnsupportedMessage`` naming what is supported."""
+    qname = etree.QName(root)
+    kind = KINDS.get(qname.localname) if qname.namespace == CEB_NS else None
+    if kind is None:
+        raise UnsupportedMessage(
+            f"root element {qname.localname!r} in namespace {qname.namespace!r} is not a CEB message the gateway "
+            f"maps; supported: {', '.join(KINDS)} in {CEB_NS}",
+            pointer="/",
+        )
+    return kind
+
+
+def fields_of(element: etree._Element) -> dict[str, str]:
+    """A flat CEB record (a head or a goods line): field name -> stripped text."""
+    return {etree.QName(c).localname: (c.text or "").strip() for c in element if isinstance(c.tag, str)}
+
+
+def records(root: etree._Element, kind: Kind) -> list[etree._Element]:
+    return root.findall(C + kind.record)
+
+
+def heads(root: etree._Element, kind: Kind) -> list[dict[str, str]]:
+    return [
+        fields_of(r.find(C + kind.head)) for r in records(root, kind) if r.find(C + kind.head) is not None
+    ]
+
+
+def issued(root: etree._Element, kind: Kind) -> dt.datetime | None:
+    """When the message was made: the latest appTime of its records (China time), None if none is readable."""
+    times = []
+    for head in heads(root, kind):
+        try:
+            times.append(dt.datetime.strptime(head.get("appTime", ""), "%Y%m%d%H%M%S").replace(tzinfo=CHINA))
+        except ValueError:
+            continue
+    return max(times) if times else None
+
+
+# --- CEB -> canonical -------------------------------------------------------------------------------
+
+
+def to_canonical_payload(root: etree._Element, kind: Kind) -> etree._Element:
+    """The canonical payload (e.g. ``wco:Order``) of a valid CEB message."""
+    payload = etree.Element(W + kind.payload, nsmap={None: W[1:-1]})
+    for index, record in enumerate(records(root, kind), 1):
+        base = f"/{kind.root}/{kind.record}[{index}]"
+        out = etree.SubElement(payload, W + kind.canonical_record)
+        head = record.find(C + kind.head)
+        assert head is not None  # schema-valid
+        to_canonical(fields_of(head), kind.head_table, out, lambda name, b=base: f"{b}/{kind.head}/{name}")
+        if kind.lines and kind.line_table:
+            for number, line in enumerate(record.findall(C + kind.lines), 1):
+                item = etree.SubElement(out, W + "GoodsItem")
+                to_canonical(
+                    fields_of(line),
+                    kind.line_table,
+                    item,
+                    lambda name, b=base, n=number: f"{b}/{kind.lines}[{n}]/{name}",
+                )
+    return payload
+
+
+# --- canonical -> CEB -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """The ``BaseTransfer`` the gateway writes into the CEB messages it sends: who transmits them."""
+
+    cop_code: str = "GATEWAY"
+    cop_name: str = "Customs exchange gateway"
+    dxp_mode: str = "DXP"
+    dxp_id: str = "GATEWAY"
+
+
+def kind_for(payload: etree._Element, pointer: str) -> Kind:
+    """The CEB message for a canonical payload: by payload element and the records' TypeCode (IM / EX)."""
+    name = etree.QName(payload).localname
+    directions = {(r.findtext(W + "TypeCode") or "IM").strip() for r in payload}
+    if len(directions) > 1:
+        raise MappingFailed(
+            f"{pointer}: one CEB message carries imports or exports, not both (TypeCode {sorted(directions)})",
+            pointer=pointer,
+        )
+    direction = directions.pop() if directions else "IM"
+    for kind in KINDS.values():
+        if kind.payload == name and kind.direction == direction:
+            return kind
+    raise MappingFailed(
+        f"{pointer}: the ceb format has no message for a wco:{name} payload with TypeCode {direction!r}; "
+        f"supported: {', '.join(f'{k.payload}/{k.direction} -> {k.root}' for k in KINDS.values())}",
+        pointer=pointer,
+    )
+
+
+def from_canonical_payload(
+    payload: etree._Element, guid: str, transfer: Transfer, pointer: str = "/Envelope/Body"
+) -> tuple[etree._Element, list[Loss]]:
+    """The CEB message of a canonical payload, and every canonical value it cannot carry.
+
+    Raises ``MappingFailed`` for values that cannot be mapped (unknown codes, conflicting currencies) and for
+    fields the CEB message needs but the canonical record lacks.
+    """
+    base = f"{pointer}/{etree.QName(payload).localname}"
+    kind = kind_for(payload, base)
+    root = etree.Element(C + kind.root, nsmap={"ceb": CEB_NS})
+    root.set("guid", guid)
+    root.set("version", "1.0")
+    losses: list[Loss] = []
+    missing: list[str] = []
+    records_in = payload.findall(W + kind.canonical_record)
+    if len(records_in) > MAX_RECORDS:
+        losses.extend(
+            Loss(f"{base}/{kind.canonical_record}[{i}]", "(record)")
+            for i in range(MAX_RECORDS + 1, len(records_in) + 1)
+        )
+    for index, record in enumerate(records_in[:MAX_RECORDS], 1):
+        where = f"{base}/{kind.canonical_record}" + (f"[{index}]" if len(records_in) > 1 else "")
+        work = working_copy(record)
+        items = work.findall(W + "GoodsItem")
+        for item in items:
+            work.remove(item)
+        head = from_canonical(work, kind.head_table, where)
+        losses.extend(leftovers(work, where))
+        wrapper = etree.SubElement(root, C + kind.record)
+        _emit(
+            etree.SubElement(wrapper, C + kind.head), kind.head_fields, head, kind.head_table, where, missing
+        )
+        if kind.lines is None or kind.line_table is None:
+            losses.extend(Loss(f"{where}/GoodsItem[{n}]", "(goods item)") for n in range(1, len(items) + 1))
+            continue
+        if not items:
+            missing.append(f"{where}/GoodsItem (the {kind.root} needs at least one {kind.lines})")
+        if len(items) > MAX_LINES:
+            losses.extend(
+                Loss(f"{where}/GoodsItem[{n}]", "(goods item)") for n in range(MAX_LINES + 1, len(items) + 1)
+            )
+        for number, item in enumerate(items[:MAX_LINES], 1):
+            at = f"{where}/GoodsItem" + (f"[{number}]" if len(items) > 1 else "")
+            line = from_canonical(item, kind.line_table, at)
+            losses.extend(leftovers(item, at))
+            _emit(
+                etree.SubElement(wrapper, C + kind.lines),
+                kind.line_fields,
+                line,
+                kind.line_table,
+                at,
+                missing,
+            )
+    if missing:
+        raise MappingFailed(
+            f"the {kind.root} needs what the canonical message does not give: {'; '.join(missing[:10])}",
+            pointer=missing[0].split(" ", 1)[0],
+        )
+    _transfer(root, transfer)
+    return root, losses
+
+
+def _emit(
+    target: etree._Element,
+    sequence: Sequence[tuple[str, bool]],
+    values: Mapping[str, str],
+    table: Table,
+    pointer: str,
+    missing: list[str],
+) -> None:
+    """Write a flat CEB record in its XSD order; note required fields neither given nor defaulted."""
+    targets = {f.source: f.target for f in table.fields}
+    for name, required in sequence:
+        value = values.get(name) or (DEFAULTS.get(name) if required else None)
+        if value:
+            etree.SubElement(target, C + name).text = value
+        elif required:
+            source = targets.get(name)
+            missing.append(f"{pointer}/{source} (CEB {name})" if source else f"{pointer} (CEB {name})")
+
+
+def _transfer(root: etree._Element, transfer: Transfer) -> None:
+    element = etree.SubElement(root, C + "BaseTransfer")
+    for name, value in (
+        ("copCode", transfer.cop_code),
+        ("copName", transfer.cop_name),
+        ("dxpMode", transfer.dxp_mode),
+        ("dxpId", transfer.dxp_id),
+    ):
+        etree.SubElement(element, C + name).text = value
+
+
+def raise_if_lossy(losses: Sequence[Loss]) -> None:
+    raise_losses(losses, "ceb")

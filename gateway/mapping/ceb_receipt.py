@@ -1,0 +1,140 @@
+"""The gateway's receipts to a CEB partner, in CEB's own receipt messages.
+
+A message whose records could be read is answered record by record in the receipt of its kind (CEB312
+OrderReturn for a CEB311, CEB622 InventoryReturn for a CEB621 ...), echoing the keys the partner identifies
+its records by. A message that could not be read that far (not well-formed, not a supported CEB message) is
+answered with CEB900 (报文格式校验回执, the format-check receipt).
+
+Status: an accepted message is ``returnStatus`` 2 (电子口岸申报中: taken in, being declared). A rejection is
+the negative of the spec's chapter 7 error code (table 7-1, 4 digits), e.g. ``-0002`` for a schema error,
+as the XSD says negative statuses mark processing errors; ``returnInfo`` starts with the same code, its
+Chinese text, then the gateway's code and message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from lxml import etree
+
+from gateway.mapping.ceb import CEB_NS, CHINA, KINDS, C, Kind
+
+if TYPE_CHECKING:  # the interface types only; mapping does not import the formats package at run time
+    from gateway.formats.base import Receipt, RecordRef
+
+# Gateway rejection code -> spec chapter 7, table 7-1 (code, text).
+CHAPTER_7: Mapping[str, tuple[str, str]] = {
+    "malformed-xml": ("0001", "报文格式错误"),
+    "schema-invalid": ("0002", "数据包不能通过schema验证"),
+    "unsupported-message": ("0999", "其他格式错误"),
+    "too-large": ("0999", "其他格式错误"),
+    "signature-invalid": ("1001", "数字签名无效"),
+    "certificate-expired": ("1002", "数字签名过期"),
+    "certificate-untrusted": ("1999", "其他安全错误"),
+    "not-permitted": ("1999", "其他安全错误"),
+    "unknown-partner": ("1999", "其他安全错误"),
+    "replayed": ("1999", "其他安全错误"),
+    "no-route": ("2001", "指定的接收方不存在"),
+    "mapping-failed": ("2999", "其他业务逻辑错误"),
+    "unavailable": ("3001", "数据库、中间件等系统错误"),
+}
+OTHER = ("3999", "其他系统级错误")
+ACCEPTED = "2"  # 电子口岸申报中
+FORMAT_CHECK = "CEB900Message"
+_BY_TYPE = {k.message_type: k.root for k in reversed(KINDS.values())}  # import messages win for a bare type
+
+
+def chapter_7(code: str) -> tuple[str, str]:
+    return CHAPTER_7.get(code, OTHER)
+
+
+def status_and_info(receipt: Receipt, limit: int) -> tuple[str, str]:
+    """``returnStatus`` and ``returnInfo`` of a receipt, the info cut to the element's maximum length."""
+    if receipt.accepted:
+        return ACCEPTED, f"已接收[{receipt.gateway_id}] accepted by the gateway as {receipt.gateway_id}"
+    first = receipt.errors[0].code if receipt.errors else "internal-error"
+    number, text = chapter_7(first)
+    parts = []
+    for error in receipt.errors:
+        where = f" at {error.pointer}" if error.pointer else ""
+        parts.append(f"{error.code}{where}: {error.description}")
+    info = f"{number} {text}: " + "; ".join(parts)
+    return f"-{number}", info if len(info) <= limit else info[: limit - 1] + "…"
+
+
+def receipt_guid(value: str) -> str:
+    """A 36-character upper-case id, as CEB wants: the gateway's UUID, else a UUID derived from the value."""
+    if len(value) == 36:
+        return value.upper()
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"urn:customs-gateway:{value}")).upper()
+
+
+def return_time(issued: dt.datetime) -> str:
+    """``yyyyMMddHHmmssSSS`` in China time."""
+    local = issued.astimezone(CHINA)
+    return local.strftime("%Y%m%d%H%M%S") + f"{local.microsecond // 1000:03d}"
+
+
+def business_receipt(receipt: Receipt) -> etree._Element | None:
+    """The CEBx12/x22/304 receipt answering each record, or None when the records do not allow one."""
+    kinds = {ref.kind for ref in receipt.records}
+    if len(kinds) != 1:
+        return None
+    kind = KINDS.get(kinds.pop())
+    if kind is None:
+        return None
+    root = etree.Element(C + kind.receipt, nsmap={None: CEB_NS})
+    root.set("guid", receipt_guid(receipt.gateway_id))
+    root.set("version", "1.0")
+    status, info = status_and_info(receipt, 1000)
+    for ref in receipt.records[:100]:
+        element = _return(kind, ref, receipt, status, info)
+        if element is None:
+            return None
+        root.append(element)
+    return root
+
+
+def _return(kind: Kind, ref: RecordRef, receipt: Receipt, status: str, info: str) -> etree._Element | None:
+    keys = dict(ref.keys)
+    # CEB622 requires copNo (optional in CEB621) and an 18-character preNo, the E-Port's number for the list:
+    # the gateway stands in for the E-Port, so it gives its own message id, cut to 18 characters.
+    if kind.receipt_record == "InventoryReturn":
+        keys.setdefault("copNo", keys.get("guid", "")[:20])
+        if len(keys.get("preNo", "")) != 18:
+            keys["preNo"] = receipt.gateway_id.replace("-", "").upper()[:18]
+    values = {**keys, "returnStatus": status, "returnTime": return_time(receipt.issued), "returnInfo": info}
+    element = etree.Element(C + kind.receipt_record)
+    for name, required in kind.receipt_fields:
+        value = values.get(name)
+        if value:
+            etree.SubElement(element, C + name).text = value
+        elif required:
+            return None
+    return element
+
+
+def format_check_receipt(receipt: Receipt) -> etree._Element:
+    """CEB900: the answer to a message whose records could not be read."""
+    root = etree.Element(C + FORMAT_CHECK, nsmap={None: CEB_NS})
+    root.set("guid", receipt_guid(receipt.gateway_id))
+    root.set("version", "1.0")
+    answered = receipt.referenced_message_id or ""
+    kinds = [ref.kind for ref in receipt.records]
+    original = kinds[0] if kinds else _BY_TYPE.get(receipt.referenced_message_type or "", "Unknown")
+    status, info = status_and_info(receipt, 5000)
+    element = etree.SubElement(root, C + "MessageReturn")
+    for name, value in (
+        ("guid", answered if len(answered) == 36 else receipt_guid(receipt.gateway_id)),
+        ("returnStatus", status),
+        ("returnInfo", info),
+        ("returnTime", return_time(receipt.issued)),
+        ("oriCopMsgId", ""),
+        ("oriMessageType", original),
+        ("oriBizMessage", ""),
+    ):
+        etree.SubElement(element, C + name).text = value
+    return root

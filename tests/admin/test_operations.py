@@ -1,0 +1,155 @@
+"""Partner files written by the gateway, metrics and expiry warnings, SIGHUP, the conformance API, the
+console's static files."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import tomllib
+
+import pytest
+
+from gateway.app import build_app
+from gateway.partners.files import render_partner, set_key
+from gateway.server import serve
+from gateway.store.sqlite import SqliteStore
+from tests.admin.support import Gateway
+from tests.conftest import remove_topology
+from tests.helpers import PartnerSpec, envelope, make_deployment, partner_toml, signed
+
+
+def test_partner_file_writer_round_trips_awkward_values():
+    data = {
+        "id": "fr-customs",
+        "name": 'Douane "française" \\ tab\t new\nline \x7f ü 𝄞',
+        "suspended": False,
+        "certificates": ["certs/a.crt", "certs/b.crt"],
+        "delivery": {"transport": "http", "url": "http://h/x", "timeout": 2.5},
+    }
+    assert tomllib.loads(render_partner(data, comment="two\nlines")) == data
+
+
+def test_set_key_keeps_comments_and_handles_multiline_arrays():
+    text = partner_toml(PartnerSpec("nl-customs", url="http://h/x"), ["certs/a.crt"]).replace(
+        'certificates = ["certs/a.crt"]', '# trusted\ncertificates = [\n  "certs/a.crt",  # the first\n]'
+    )
+    updated = set_key(text, "certificates", ["certs/a.crt", "certs/b.crt"])
+    assert updated is not None and "# trusted" in updated
+    assert tomllib.loads(updated)["certificates"] == ["certs/a.crt", "certs/b.crt"]
+    suspended = set_key(updated, "suspended", True)
+    assert suspended is not None
+    assert (
+        tomllib.loads(suspended)["suspended"] is True
+        and tomllib.loads(suspended)["delivery"]["url"] == "http://h/x"
+    )
+    assert "suspended" not in tomllib.loads(suspended)["delivery"]
+
+
+@pytest.fixture
+async def gateway(tmp_path, inbox_factory, amqp, aiohttp_client):
+    inbox = await inbox_factory()
+    deployment = make_deployment(
+        tmp_path,
+        [
+            PartnerSpec("nl-customs", url=inbox.url, extra='samples_dir = "samples"'),
+            PartnerSpec("de-customs", url=inbox.url),
+        ],
+    )
+    settings = deployment.settings(admin={"token_file": "state/admin.token", "certificate_warning_days": 45})
+    client = await aiohttp_client(build_app(settings))
+    yield Gateway(deployment, client)
+    await client.close()
+    await remove_topology(amqp, deployment, ["nl-customs", "de-customs"])
+
+
+async def test_metrics_show_queue_depth_counters_and_expiring_certificates(gateway: Gateway, caplog):
+    text = await (await gateway.client.get("/metrics")).text()
+    assert 'gateway_queue_depth{queue="deliver",receiver="de-customs"} 0.0' in text
+    assert 'gateway_queue_depth{queue="dead",receiver="nl-customs"} 0.0' in text
+    # Every partner's series exist before any traffic.
+    assert (
+        'gateway_ingress_messages_total{outcome="accepted",partner="nl-customs",type="risk-alert"} 0.0'
+        in text
+    )
+    assert 'gateway_deliveries_total{outcome="failed",receiver="de-customs"} 0.0' in text
+    # 30-day test certificates inside a 45-day horizon: counted, warned in the log, shown by the API.
+    assert 'gateway_certificates_expiring{partner="nl-customs"} 1.0' in text
+    caplog.set_level(logging.WARNING, logger="gateway.operations")
+    assert (await gateway.admin("POST", "/partners/reload"))[0] == 200
+    assert any(
+        "partner nl-customs: its last trusted certificate" in r.message
+        and "rotate-cert nl-customs" in r.message
+        for r in caplog.records
+    )
+    _, view = await gateway.admin("GET", "/partners/nl-customs")
+    assert view["status"] == "certificate-expiring" and view["certificates"][0]["expiring"] is True
+
+    _, traffic = await gateway.admin("GET", "/traffic")
+    assert {"receiver": "de-customs", "queue": "deliver", "depth": 0.0} in traffic["queues"]
+
+
+async def test_conformance_test_through_the_api(gateway: Gateway):
+    samples = gateway.deployment.folder / "partners" / "samples"
+    samples.mkdir()
+    (samples / "alert.xml").write_bytes(
+        signed(gateway.deployment.partners["nl-customs"], envelope("nl-customs", "de-customs"))
+    )
+    status, report = await gateway.admin("POST", "/partners/nl-customs/test")
+    assert status == 200 and report["passed"] is True, report
+    assert [s["name"] for s in report["samples"][0]["steps"]] == [
+        "parse",
+        "identify",
+        "signature",
+        "schema + mapping",
+        "route",
+    ]
+    assert "PASS  alert.xml" in report["text"]
+    status, answer = await gateway.admin("POST", "/partners/de-customs/test")
+    assert status == 422 and "samples_dir: not set" in answer["message"]
+    # Nothing was stored or sent.
+    assert (await gateway.admin("GET", "/messages"))[1]["messages"] == []
+
+
+async def test_console_files_and_admin_token(gateway: Gateway):
+    page = await gateway.client.get("/console/")
+    assert page.status == 200 and "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert "Customs gateway" in await page.text()
+    assert (await gateway.client.get("/console/console.js")).status == 200
+    assert (await gateway.client.get("/console/..%2Fapp.py")).status == 404
+    assert (await gateway.client.get("/v1/admin/traffic")).status == 401
+    assert (await gateway.client.put("/v1/admin/partners/x", json={})).status == 401
+    status, answer = await gateway.admin("PUT", "/partners/fr-customs", [1, 2])
+    assert status == 422 and "JSON object" in answer["message"]
+    response = await gateway.client.put(
+        "/v1/admin/partners/fr-customs", data=b"{not json", headers=gateway.headers
+    )
+    assert response.status == 422 and "not valid JSON" in (await response.json())["message"]
+
+
+async def test_sighup_reloads_the_partner_files(tmp_path, amqp):
+    deployment = make_deployment(tmp_path, [PartnerSpec("nl-customs", url="http://127.0.0.1:9/a")])
+    settings = deployment.settings()
+    ready, stop = asyncio.Event(), asyncio.Event()
+    server = asyncio.create_task(serve(settings, ready=ready, stop=stop))
+    store = SqliteStore(settings.sqlite_path)
+    try:
+        await asyncio.wait_for(ready.wait(), 30)
+        text = (tmp_path / "partners" / "nl-customs.toml").read_text().replace("Test partner", "Renamed")
+        (tmp_path / "partners" / "nl-customs.toml").write_text(text)
+        os.kill(os.getpid(), signal.SIGHUP)
+        await store.open()
+        for _ in range(400):
+            events = await store.config_events()
+            if events:
+                break
+            await asyncio.sleep(0.05)
+        assert [(e.actor, e.action, e.detail) for e in events] == [
+            ("signal", "reload", "changed: nl-customs")
+        ]
+    finally:
+        await store.close()
+        stop.set()
+        await server
+        await remove_topology(amqp, deployment, ["nl-customs"])

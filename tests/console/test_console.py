@@ -1,0 +1,154 @@
+"""The web console in a real headless browser (Debian's chromium driven by Playwright): every page renders
+from the admin API, and the retry button re-delivers a dead-lettered message. Screenshots are kept in the
+test's tmp folder and their paths printed."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gateway.app import build_app
+from tests.admin.support import Gateway
+from tests.conftest import remove_topology
+from tests.helpers import PartnerSpec, make_deployment
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.skipif(
+        not CHROMIUM.exists() or shutil.which("chromium") is None,
+        reason="Debian's chromium is not installed (apt-get install -y chromium)",
+    ),
+]
+
+
+@pytest.fixture
+async def browser():
+    playwright_api = pytest.importorskip(
+        "playwright.async_api", reason="Playwright is not installed (pip install playwright)"
+    )
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        await browser.close()
+
+
+async def test_console_pages_and_retry_of_a_dead_lettered_message(
+    tmp_path, inbox_factory, amqp, aiohttp_client, browser, capsys
+):
+    inbox = await inbox_factory()
+    inbox.status = 503  # the receiver is down: the message is dead-lettered after its one attempt
+    deployment = make_deployment(
+        tmp_path,
+        [PartnerSpec("nl-customs", url="http://127.0.0.1:9/never"), PartnerSpec("de-customs", url=inbox.url)],
+        max_attempts=1,
+    )
+    client = await aiohttp_client(build_app(deployment.settings()))
+    gateway = Gateway(deployment, client)
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    saved: list[Path] = []
+    try:
+        status, _ = await gateway.send(deployment.partners["nl-customs"], "nl-customs", "de-customs")
+        assert status == 202
+        [failed] = (await gateway.admin("GET", "/messages?status="))[1]["messages"]
+        await gateway.wait_status(failed["id"], "failed")
+        assert (await gateway.admin("POST", "/partners/de-customs/suspend"))[
+            0
+        ] == 200  # something in the audit log
+        assert (await gateway.admin("POST", "/partners/de-customs/resume"))[0] == 200
+
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(15000)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+        async def shot(name: str) -> None:
+            path = shots / f"{name}.png"
+            await page.screenshot(path=str(path), full_page=True)
+            saved.append(path)
+
+        base = str(client.make_url("/console/"))
+        await page.goto(base)
+        await page.wait_for_selector("#login-form")
+        await shot("0-login")
+        # A wrong token is refused and the login stays.
+        await page.fill("#token", "not-the-token-at-all")
+        await page.click("#login-form button")
+        await page.wait_for_selector("#login-error:has-text('not accepted')")
+        await page.fill("#token", gateway.runtime.token)
+        await page.click("#login-form button")
+
+        table = await page.wait_for_selector("#partners-table")
+        text = await table.inner_text()
+        assert "nl-customs" in text and "de-customs" in text and "days left" in text
+        # The test certificates live 30 days: inside the default 30-day warning horizon, so the console warns.
+        assert "certificate-expiring" in text
+        warning = await page.wait_for_selector("#expiry-warning")
+        assert "rotate-cert" in await warning.inner_text()
+        await shot("1-partners")
+
+        await page.click("nav a[data-page=traffic]")
+        ingress = await page.wait_for_selector("#traffic-ingress")
+        assert "nl-customs" in await ingress.inner_text()
+        await page.wait_for_selector("#traffic-queues")
+        await shot("2-traffic")
+
+        await page.click("nav a[data-page=messages]")
+        await page.wait_for_selector("#search")
+        await page.select_option("#search select[name=status]", "failed")
+        await page.fill("#search input[name=partner]", "nl-customs")
+        await page.click("#search button")
+        await page.wait_for_selector(f"#messages-table a:has-text('{failed['id']}')")
+        await page.click(f"#messages-table a:has-text('{failed['id']}')")
+        history = await page.wait_for_selector("#message-history")
+        assert "failed" in await history.inner_text() and "503" in await history.inner_text()
+        await shot("3-message-history")
+
+        await page.click("nav a[data-page=failed]")
+        await page.wait_for_selector(f"button.retry[data-message='{failed['id']}']")
+        await shot("4-dead-lettered")
+        inbox.status = 200  # the receiver is back
+        await page.click(f"button.retry[data-message='{failed['id']}']")
+        await page.wait_for_selector("#retry-result:has-text('requeued for de-customs')")
+        await inbox.wait_for(1)
+        record = await gateway.wait_status(failed["id"], "delivered")
+        assert [e["status"] for e in record["history"]][-2:] == ["delivering", "delivered"]
+        assert any(e["actor"] == "admin-api" for e in record["history"])
+        await page.reload()
+        await page.wait_for_selector("#no-failed")
+        await shot("5-after-retry")
+
+        await page.click("nav a[data-page=audit]")
+        audit = await page.wait_for_selector("#audit-table")
+        text = await audit.inner_text()
+        assert "suspend" in text and "resume" in text and "admin-api" in text
+        await shot("6-configuration-log")
+
+        # Suspending from the console: the button works and the page shows the new status.
+        await page.click("nav a[data-page=partners]")
+        await page.click("button.suspend-toggle[data-partner=nl-customs]")
+        await page.wait_for_selector("#partners-note:has-text('nl-customs suspended')")
+        assert gateway.runtime.registry["nl-customs"].spec.suspended
+        await shot("7-partner-suspended")
+        assert errors == []
+    finally:
+        with capsys.disabled():
+            print("\nconsole screenshots:")
+            for path in saved:
+                print(f"  {path}")
+        await client.close()
+        await remove_topology(amqp, deployment, ["nl-customs", "de-customs"])
+        await asyncio.sleep(0)

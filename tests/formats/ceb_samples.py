@@ -1,0 +1,176 @@
+"""Consistent CEB message sets built by the tests: one purchase as order, payment, waybill and inventory.
+
+The official samples do not match each other (different order numbers, amounts that do not add up), so the
+join-key tests build their own: one :class:`Purchase`, four messages sharing orderNo, ebpCode, payCode +
+payTransactionId, logisticsCode + logisticsNo and the buyer's identity, amounts that add up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from lxml import etree
+
+from gateway.mapping.ceb import CEB_NS, CHINA, KINDS
+
+C = f"{{{CEB_NS}}}"
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str
+    hs: str
+    unit: str  # China customs unit code
+    qty: Decimal
+    price: Decimal
+    country: str = "116"  # Japan
+
+    @property
+    def total(self) -> Decimal:
+        return self.qty * self.price
+
+
+@dataclass(frozen=True)
+class Purchase:
+    order_no: str = "ORD-2026-000123"
+    ebp_code: str = "1105910159"
+    ebp_name: str = "跨境平台（北京）有限公司"
+    ebc_code: str = "1105910160"
+    ebc_name: str = "跨境电商（北京）有限公司"
+    pay_code: str = "1101110323"
+    pay_name: str = "支付科技有限公司"
+    pay_tx: str = "P2026112700001"
+    logistics_code: str = "1101180326"
+    logistics_name: str = "国际快递有限公司"
+    logistics_no: str = "LN2026112700042"
+    buyer_name: str = "张三"
+    buyer_id: str = "110101199001011234"
+    buyer_phone: str = "13800000000"
+    consignee_address: str = "北京市朝阳区建国路1号"
+    trade_mode: str = "9610"
+    freight: Decimal = Decimal("10")
+    tax: Decimal = Decimal("5.5")
+    discount: Decimal = Decimal("0")
+    when: dt.datetime = field(default_factory=lambda: dt.datetime.now(CHINA).replace(microsecond=0))
+    lines: tuple[Line, ...] = (
+        Line("奶粉", "0402290000", "122", Decimal("2"), Decimal("150")),  # 罐: cans of milk powder
+        Line("纸尿裤", "9619001100", "011", Decimal("3"), Decimal("80.5")),  # 件
+    )
+
+    @property
+    def goods_value(self) -> Decimal:
+        return sum((line.total for line in self.lines), Decimal(0))
+
+    @property
+    def paid(self) -> Decimal:
+        return self.goods_value + self.freight + self.tax - self.discount
+
+    @property
+    def app_time(self) -> str:
+        return self.when.astimezone(CHINA).strftime("%Y%m%d%H%M%S")
+
+
+def _guid() -> str:
+    return str(uuid.uuid4()).upper()
+
+
+def _record(
+    parent: etree._Element, tag: str, sequence: tuple[tuple[str, bool], ...], values: Mapping[str, object]
+) -> None:
+    element = etree.SubElement(parent, C + tag)
+    unknown = set(values) - {name for name, _ in sequence}
+    assert not unknown, f"{tag}: {unknown}"
+    for name, _ in sequence:
+        if name in values and values[name] is not None:
+            etree.SubElement(element, C + name).text = str(values[name])
+
+
+def _message(
+    root_name: str, heads: list[tuple[Mapping[str, object], list[Mapping[str, object]]]]
+) -> etree._Element:
+    kind = KINDS[root_name]
+    root = etree.Element(C + root_name, nsmap={"ceb": CEB_NS})
+    root.set("guid", _guid())
+    root.set("version", "1.0")
+    for head, lines in heads:
+        wrapper = etree.SubElement(root, C + kind.record)
+        _record(wrapper, kind.head, kind.head_fields, head)
+        for line in lines:
+            assert kind.lines is not None
+            _record(wrapper, kind.lines, kind.line_fields, line)
+    transfer = etree.SubElement(root, C + "BaseTransfer")
+    for name, value in (
+        ("copCode", "1105910159"),
+        ("copName", "单一窗口"),
+        ("dxpMode", "DXP"),
+        ("dxpId", "DXPENT0000000001"),
+    ):
+        etree.SubElement(transfer, C + name).text = value
+    return root
+
+
+def _common(p: Purchase) -> dict[str, object]:
+    return {"guid": _guid(), "appType": 1, "appTime": p.app_time, "appStatus": 2}
+
+
+def order(p: Purchase) -> etree._Element:
+    head = {
+        **_common(p), "orderType": "I", "orderNo": p.order_no, "ebpCode": p.ebp_code, "ebpName": p.ebp_name,
+        "ebcCode": p.ebc_code, "ebcName": p.ebc_name, "goodsValue": p.goods_value, "freight": p.freight,
+        "discount": p.discount, "taxTotal": p.tax, "acturalPaid": p.paid, "currency": "142",
+        "buyerRegNo": "U-000042", "buyerName": p.buyer_name, "buyerTelephone": p.buyer_phone, "buyerIdType": 1,
+        "buyerIdNumber": p.buyer_id, "payCode": p.pay_code, "payName": p.pay_name, "payTransactionId": p.pay_tx,
+        "consignee": p.buyer_name, "consigneeTelephone": p.buyer_phone, "consigneeAddress": p.consignee_address,
+        "consigneeDistrict": "110105", "note": "gift wrap",
+    }  # fmt: skip
+    lines = [
+        {"gnum": n, "itemNo": f"SKU-{n}", "itemName": line.name, "gmodel": f"{line.name} 规格{n}", "unit": line.unit,
+         "qty": line.qty, "price": line.price, "totalPrice": line.total, "currency": "142", "country": line.country}
+        for n, line in enumerate(p.lines, 1)
+    ]  # fmt: skip
+    return _message("CEB311Message", [(head, lines)])
+
+
+def payment(p: Purchase) -> etree._Element:
+    head = {
+        **_common(p), "payCode": p.pay_code, "payName": p.pay_name, "payTransactionId": p.pay_tx,
+        "orderNo": p.order_no, "ebpCode": p.ebp_code, "ebpName": p.ebp_name, "payerIdType": 1,
+        "payerIdNumber": p.buyer_id, "payerName": p.buyer_name, "telephone": p.buyer_phone, "amountPaid": p.paid,
+        "currency": "142", "payTime": p.app_time,
+    }  # fmt: skip
+    return _message("CEB411Message", [(head, [])])
+
+
+def logistics(p: Purchase) -> etree._Element:
+    head = {
+        **_common(p), "logisticsCode": p.logistics_code, "logisticsName": p.logistics_name,
+        "logisticsNo": p.logistics_no, "orderNo": p.order_no, "freight": p.freight, "insuredFee": 0,
+        "currency": "142", "weight": "2.4", "packNo": 1, "goodsInfo": "奶粉2罐，纸尿裤3件", "consignee": p.buyer_name,
+        "consigneeAddress": p.consignee_address, "consigneeTelephone": p.buyer_phone,
+    }  # fmt: skip
+    return _message("CEB511Message", [(head, [])])
+
+
+def inventory(p: Purchase) -> etree._Element:
+    head = {
+        **_common(p), "orderNo": p.order_no, "ebpCode": p.ebp_code, "ebpName": p.ebp_name, "ebcCode": p.ebc_code,
+        "ebcName": p.ebc_name, "logisticsNo": p.logistics_no, "logisticsCode": p.logistics_code,
+        "logisticsName": p.logistics_name, "copNo": "COP-000123", "assureCode": p.ebc_code, "ieFlag": "I",
+        "declTime": p.when.strftime("%Y%m%d"), "customsCode": "0101", "portCode": "0101", "buyerIdType": 1,
+        "buyerIdNumber": p.buyer_id, "buyerName": p.buyer_name, "buyerTelephone": p.buyer_phone,
+        "consigneeAddress": p.consignee_address, "agentCode": p.ebc_code, "agentName": p.ebc_name,
+        "tradeMode": p.trade_mode, "trafMode": 5, "trafNo": "CA926", "voyageNo": "20261127", "billNo": "999-12345675",
+        "country": "116", "freight": p.freight, "insuredFee": 0, "currency": "142", "wrapType": 2, "packNo": 1,
+        "grossWeight": "2.4", "netWeight": "2.1",
+    }  # fmt: skip
+    lines = [
+        {"gnum": n, "itemNo": f"SKU-{n}", "itemName": line.name, "gcode": line.hs, "gname": line.name,
+         "gmodel": f"{line.name} 规格{n}", "country": line.country, "currency": "142", "qty": line.qty,
+         "unit": line.unit, "qty1": line.qty, "unit1": line.unit, "price": line.price, "totalPrice": line.total}
+        for n, line in enumerate(p.lines, 1)
+    ]  # fmt: skip
+    return _message("CEB621Message", [(head, lines)])

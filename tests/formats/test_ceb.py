@@ -1,0 +1,577 @@
+"""The ``ceb`` adapter: GACC CEB 2022-05 messages <-> canonical envelopes, receipts, and a real flow."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from signxml import XMLVerifier
+
+from gateway.app import build_app
+from gateway.errors import MappingFailed, SchemaInvalid, UnsupportedMessage
+from gateway.formats import default_adapters
+from gateway.formats.base import Receipt, ReceiptError, RecordRef
+from gateway.formats.canonical import CanonicalAdapter
+from gateway.formats.ceb import CebAdapter, ceb_schema
+from gateway.mapping import ceb
+from gateway.mapping.ceb import CEB_NS, CHINA, KINDS
+from gateway.security.xml import parse_xml, to_bytes
+from tests.conftest import remove_topology
+from tests.formats import ceb_samples
+from tests.helpers import ENV, FIXTURES, ROOT, PartnerSpec, make_deployment, signed
+
+C = f"{{{CEB_NS}}}"
+E = f"{{{ENV}}}"
+W = "{urn:customs-gateway:wco:1}"
+NS = {"w": W[1:-1], "e": ENV, "c": CEB_NS}
+SAMPLES = FIXTURES / "ceb" / "samples"
+SUPPORTED = sorted(p for p in (SAMPLES / "import").glob("*.xml") if p.stem in KINDS)
+UNSUPPORTED = sorted(p for p in (SAMPLES / "import").glob("*.xml") if p.stem not in KINDS)
+XS = "{http://www.w3.org/2001/XMLSchema}"
+
+
+@pytest.fixture(scope="module")
+def adapter() -> CebAdapter:
+    return CebAdapter()
+
+
+def canonical_valid(envelope: etree._Element) -> None:
+    """Valid against schemas/canonical/envelope.xsd, payload matching MessageType."""
+    CanonicalAdapter().validate(envelope)
+
+
+def load(path: Path) -> etree._Element:
+    return parse_xml(path.read_bytes())
+
+
+def to_canonical(adapter: CebAdapter, root: etree._Element, sender: str = "cn-nsw") -> etree._Element:
+    return adapter.to_canonical(root, adapter.identify(root), sender)
+
+
+def payload(envelope: etree._Element) -> etree._Element:
+    return envelope.find(f"{E}Body")[0]
+
+
+# --- the tables agree with the GACC XSDs ----------------------------------------------------------
+
+
+def xsd_sequence(schema_file: str, element: str) -> tuple[tuple[str, bool], ...]:
+    tree = etree.parse(str(ROOT / "schemas" / "ceb" / schema_file))
+    (top,) = tree.getroot().findall(f"{XS}element[@name='{element}']")
+    return tuple(
+        (e.get("name"), e.get("minOccurs", "1") != "0") for e in top.iter(f"{XS}element") if e is not top
+    )
+
+
+@pytest.mark.parametrize("kind", KINDS.values(), ids=lambda k: k.root)
+def test_field_sequences_are_those_of_the_gacc_xsd(kind):
+    assert xsd_sequence(kind.schema, kind.head) == kind.head_fields
+    if kind.lines:
+        assert xsd_sequence(kind.schema, kind.lines) == kind.line_fields
+    assert xsd_sequence(kind.schema, kind.receipt_record) == kind.receipt_fields
+
+
+@pytest.mark.parametrize("kind", KINDS.values(), ids=lambda k: k.root)
+def test_every_ceb_field_has_a_place_in_the_canonical_form(kind):
+    assert {n for n, _ in kind.head_fields} <= kind.head_table.sources()
+    if kind.line_table:
+        assert {n for n, _ in kind.line_fields} <= kind.line_table.sources()
+
+
+def test_adapter_is_registered():
+    assert isinstance(default_adapters()["ceb"], CebAdapter)
+
+
+# --- every supported official sample ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", SUPPORTED, ids=lambda p: p.stem)
+def test_sample_parses_validates_and_maps_to_a_valid_canonical_envelope(adapter, path):
+    root = load(path)  # one sample starts with a UTF-8 byte-order mark
+    info = adapter.identify(root)
+    kind = KINDS[path.stem]
+    assert info.message_type == kind.message_type
+    assert info.message_id == root.get("guid") == "4CDE1CFD-EDED-46B1-946C-B8022E42FC94"
+    assert info.created is not None and info.created.utcoffset() == dt.timedelta(hours=8)
+    assert len(info.records) == len(root.findall(C + kind.record))
+    assert all(ref.kind == kind.root and dict(ref.keys)["guid"] for ref in info.records)
+    adapter.validate(root)
+
+    envelope = to_canonical(adapter, root)
+    canonical_valid(envelope)
+    header = envelope.find(f"{E}Header")
+    assert header.findtext(f"{E}MessageID") == info.message_id
+    assert header.findtext(f"{E}MessageType") == kind.message_type
+    assert header.findtext(f"{E}Sender") == "cn-nsw"
+    assert header.find(f"{E}Receiver") is None  # routing rules decide
+    assert header.findtext(f"{E}CreationDateTime") == info.created.astimezone(dt.UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    records = payload(envelope).findall(W + kind.canonical_record)
+    assert len(records) == len(root.findall(C + kind.record))
+
+
+def ceb_values(root: etree._Element, kind: ceb.Kind) -> list[tuple[dict[str, str], list[dict[str, str]]]]:
+    """Every non-empty CEB field, record by record: what a round trip must give back."""
+    out = []
+    for record in root.findall(C + kind.record):
+        head = {k: v for k, v in ceb.fields_of(record.find(C + kind.head)).items() if v}
+        lines = [
+            {k: v for k, v in ceb.fields_of(line).items() if v}
+            for line in record.findall(C + (kind.lines or "-"))
+        ]
+        out.append((head, lines))
+    return out
+
+
+@pytest.mark.parametrize("path", SUPPORTED, ids=lambda p: p.stem)
+def test_round_trip_preserves_every_field(adapter, path):
+    original = load(path)
+    kind = KINDS[path.stem]
+    first = to_canonical(adapter, original)
+    rendered = adapter.from_canonical(copy.deepcopy(first), "cn-nsw")
+    adapter.validate(rendered)
+    assert etree.QName(rendered).localname == kind.root
+    # CEB -> canonical -> CEB: field by field, record by record, line by line.
+    assert ceb_values(rendered, kind) == ceb_values(original, kind)
+    # ... and the canonical form it gives is the same again.
+    second = to_canonical(adapter, rendered)
+    assert etree.tostring(payload(second), method="c14n") == etree.tostring(payload(first), method="c14n")
+    # The transmission data is the gateway's own.
+    transfer = rendered.find(C + "BaseTransfer")
+    assert [etree.QName(c).localname for c in transfer] == ["copCode", "copName", "dxpMode", "dxpId"]
+
+
+@pytest.mark.parametrize("path", UNSUPPORTED, ids=lambda p: p.stem)
+def test_other_samples_are_unsupported_messages(adapter, path):
+    with pytest.raises(UnsupportedMessage, match=etree.QName(load(path)).localname):
+        adapter.identify(load(path))
+
+
+def export_order() -> etree._Element:
+    """The CEB303 sample without its second BaseTransfer (the published sample carries two: schema-invalid)."""
+    root = load(SAMPLES / "export" / "CEB303Message.xml")
+    root.remove(root.findall(C + "BaseTransfer")[1])
+    return root
+
+
+def test_export_order_sample_is_schema_invalid(adapter):
+    with pytest.raises(SchemaInvalid, match="BaseTransfer"):
+        adapter.validate(load(SAMPLES / "export" / "CEB303Message.xml"))
+
+
+def test_export_order_sample_with_placeholder_codes_is_mapping_failed(adapter):
+    root = export_order()
+    adapter.validate(root)
+    with pytest.raises(MappingFailed) as caught:
+        to_canonical(adapter, root)
+    assert caught.value.pointer == "/CEB303Message/Order[1]/OrderList[1]/unit"
+    assert "'aaa'" in caught.value.message
+
+
+def test_export_order_maps_both_ways(adapter):
+    root = export_order()
+    for element in root.iter(C + "unit"):
+        element.text = "011"
+    for element in root.iter(C + "currency"):
+        element.text = "502"
+    envelope = to_canonical(adapter, root)
+    canonical_valid(envelope)
+    assert {e.text for e in payload(envelope).iter(W + "TypeCode")} == {"EX"}
+    assert {e.get("currencyID") for e in payload(envelope).iter(W + "ItemChargeAmount")} == {"USD"}
+    rendered = adapter.from_canonical(envelope, "cn-nsw")
+    assert etree.QName(rendered).localname == "CEB303Message"
+    adapter.validate(rendered)
+    assert ceb_values(rendered, KINDS["CEB303Message"]) == ceb_values(root, KINDS["CEB303Message"])
+
+
+# --- a consistent set built here: the keys that tie the four lists together ----------------------
+
+
+def test_consistent_set_maps_with_matching_join_keys(adapter):
+    purchase = ceb_samples.Purchase()
+    built = {
+        "order": ceb_samples.order(purchase),
+        "payment": ceb_samples.payment(purchase),
+        "logistics": ceb_samples.logistics(purchase),
+        "inventory": ceb_samples.inventory(purchase),
+    }
+    records = {}
+    for name, root in built.items():
+        adapter.validate(root)
+        envelope = to_canonical(adapter, root)
+        canonical_valid(envelope)
+        (records[name],) = payload(envelope)
+    order, pay, waybill, inventory = (records[n] for n in ("order", "payment", "logistics", "inventory"))
+
+    def text(record, path):
+        return record.findtext(path, namespaces=NS)
+
+    # order number, platform
+    assert {text(r, "w:OrderID") for r in records.values()} == {purchase.order_no}
+    assert {text(r, "w:Platform/w:ID") for r in (order, pay, inventory)} == {purchase.ebp_code}
+    # payment provider + transaction
+    for path in ("w:PaymentProvider/w:ID", "w:PaymentTransactionID"):
+        assert text(order, path) == text(pay, path) is not None
+    # logistics provider + waybill
+    for path in ("w:Carrier/w:ID", "w:WaybillID"):
+        assert text(waybill, path) == text(inventory, path) is not None
+    # buyer identity: the order's buyer, the payer, the inventory's buyer
+    identity = ("w:Name", "w:IdentityDocument/w:TypeCode", "w:IdentityDocument/w:ID")
+    buyers = [tuple(text(r.find(p, NS), i) for i in identity) for r, p in
+              ((order, "w:Buyer"), (pay, "w:Payer"), (inventory, "w:Buyer"))]  # fmt: skip
+    assert buyers == [(purchase.buyer_name, "identity-card", purchase.buyer_id)] * 3
+    # the amount paid, with its ISO currency
+    paid = [
+        (r.find("w:PaymentAmount", NS).text, r.find("w:PaymentAmount", NS).get("currencyID"))
+        for r in (order, pay)
+    ]
+    assert paid == [(str(purchase.paid), "CNY")] * 2
+    # goods lines: same numbering; HS code, origin, unit on the inventory
+    assert [text(i, "w:SequenceNumeric") for i in order.findall("w:GoodsItem", NS)] == ["1", "2"]
+    assert [text(i, "w:SequenceNumeric") for i in inventory.findall("w:GoodsItem", NS)] == ["1", "2"]
+    first = inventory.find("w:GoodsItem", NS)
+    assert text(first, "w:Classification/w:ID") == "0402290000"
+    assert text(first, "w:OriginCountryCode") == "JP"
+    quantity = first.find("w:Quantity", NS)
+    assert (quantity.text, quantity.get("unitCode"), quantity.get("nationalCode")) == ("2", "H87", "122")
+    assert text(inventory, "w:BusinessModelCode") == "9610"
+    assert text(inventory, "w:BorderTransportMeans/w:ModeCode") == "4"  # air
+    assert text(order, "w:IssueDateTime") == purchase.when.isoformat()
+
+
+# --- unknown codes and values the other side cannot carry ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("build", "field", "value", "pointer"),
+    [
+        (ceb_samples.order, "unit", "999", "/CEB311Message/Order[1]/OrderList[2]/unit"),
+        (ceb_samples.order, "country", "701", "/CEB311Message/Order[1]/OrderList[1]/country"),
+        (ceb_samples.order, "currency", "777", "/CEB311Message/Order[1]/OrderHead/currency"),
+        (ceb_samples.order, "buyerIdType", "9", "/CEB311Message/Order[1]/OrderHead/buyerIdType"),
+        (ceb_samples.payment, "payTime", "2026-11-27", "/CEB411Message/Payment[1]/PaymentHead/payTime"),
+        (ceb_samples.inventory, "trafMode", "Q", "/CEB621Message/Inventory[1]/InventoryHead/trafMode"),
+        (ceb_samples.inventory, "tradeMode", "0110", "/CEB621Message/Inventory[1]/InventoryHead/tradeMode"),
+        (ceb_samples.inventory, "unit1", "038", "/CEB621Message/Inventory[1]/InventoryList[1]/unit1"),
+    ],
+)
+def test_unknown_code_is_mapping_failed_naming_the_field(adapter, build, field, value, pointer):
+    root = build(ceb_samples.Purchase())
+    (target,) = root.xpath(pointer.replace("/", "/c:"), namespaces=NS)
+    assert etree.QName(target).localname == field
+    target.text = value
+    with pytest.raises(MappingFailed) as caught:
+        to_canonical(adapter, root)
+    assert caught.value.pointer == pointer
+    assert pointer in caught.value.message and repr(value) in caught.value.message
+
+
+def canonical_order(adapter: CebAdapter) -> etree._Element:
+    return to_canonical(adapter, ceb_samples.order(ceb_samples.Purchase()))
+
+
+def add(parent: etree._Element, before: str, name: str, text: str) -> etree._Element:
+    element = etree.Element(W + name)
+    element.text = text
+    parent.find(W + before).addprevious(element)
+    return element
+
+
+def test_canonical_value_the_ceb_message_cannot_carry_is_reported_not_dropped(adapter):
+    envelope = canonical_order(adapter)
+    record = payload(envelope)[0]
+    add(record, "OrderID", "BusinessModelCode", "9610")  # CEB311 has no trade mode
+    classification = etree.Element(W + "Classification")
+    etree.SubElement(classification, W + "ID").text = "0402290000"
+    record.find(W + "GoodsItem").find(W + "OriginCountryCode").addprevious(classification)  # nor HS codes
+    canonical_valid(envelope)
+    document, losses = adapter.render(envelope)
+    assert [(loss.pointer, loss.value) for loss in losses] == [
+        ("/Envelope/Body/Order/ElectronicOrder/BusinessModelCode", "9610"),
+        ("/Envelope/Body/Order/ElectronicOrder/GoodsItem[1]/Classification/ID", "0402290000"),
+    ]
+    with pytest.raises(MappingFailed) as caught:
+        adapter.from_canonical(envelope, "cn-nsw")
+    assert "BusinessModelCode = '9610'" in caught.value.message
+    assert "GoodsItem[1]/Classification/ID = '0402290000'" in caught.value.message
+    assert caught.value.pointer == "/Envelope/Body/Order/ElectronicOrder/BusinessModelCode"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "pointer", "text"),
+    [
+        (lambda r: r.find("w:GoodsItem/w:Quantity", NS).set("unitCode", "XYZ"),
+         "/Envelope/Body/Order/ElectronicOrder/GoodsItem[1]/Quantity/@unitCode", "'XYZ'"),
+        (lambda r: r.find("w:GoodsItem/w:Quantity", NS).set("nationalCode", "035"),
+         "/Envelope/Body/Order/ElectronicOrder/GoodsItem[1]/Quantity/@unitCode", "nationalCode '035'"),
+        (lambda r: r.find("w:FreightChargeAmount", NS).set("currencyID", "USD"),
+         "/Envelope/Body/Order/ElectronicOrder/FreightChargeAmount", "one currency"),
+        (lambda r: setattr(r.find("w:Buyer/w:Communication/w:TypeCode", NS), "text", "EM"),
+         "/Envelope/Body/Order/ElectronicOrder/Buyer/Communication/TypeCode", "'EM'"),
+        (lambda r: r.remove(r.find("w:Buyer", NS)),
+         "/Envelope/Body/Order/ElectronicOrder/Buyer/ID", "Buyer/Name (CEB buyerName)"),
+        (lambda r: setattr(r.find("w:IssueDateTime", NS), "text", "2026-11-27T10:00:00.5Z"),
+         "/Envelope/Body/Order/ElectronicOrder/IssueDateTime", "fractions of a second"),
+    ],
+    ids=["unknown-unit", "contradicting-national-unit", "two-currencies", "e-mail-as-telephone",
+         "missing-buyer", "sub-second-time"],
+)  # fmt: skip
+def test_canonical_value_that_cannot_be_mapped_is_mapping_failed(adapter, mutate, pointer, text):
+    envelope = canonical_order(adapter)
+    mutate(payload(envelope)[0])
+    with pytest.raises(MappingFailed) as caught:
+        adapter.from_canonical(envelope, "cn-nsw")
+    assert caught.value.pointer == pointer
+    assert text in caught.value.message
+
+
+def test_canonical_without_optional_amounts_gets_the_spec_defaults(adapter):
+    envelope = canonical_order(adapter)
+    record = payload(envelope)[0]
+    for name in ("FreightChargeAmount", "DiscountAmount", "WithheldTaxAmount"):
+        record.remove(record.find(W + name))
+    head = adapter.from_canonical(envelope, "cn-nsw").find("c:Order/c:OrderHead", NS)
+    assert [head.findtext(C + n) for n in ("freight", "discount", "taxTotal", "currency")] == [
+        "0",
+        "0",
+        "0",
+        "142",
+    ]
+
+
+def test_declaration_and_risk_alert_are_not_ceb_messages(adapter):
+    envelope = etree.fromstring((ROOT / "examples" / "declaration.xml").read_bytes())
+    with pytest.raises(UnsupportedMessage, match="declaration"):
+        adapter.from_canonical(envelope, "cn-nsw")
+
+
+def test_shipped_cbec_examples_render_as_ceb(adapter):
+    for name, root_name in (("order", "CEB311Message"), ("payment", "CEB411Message"),
+                            ("logistics", "CEB511Message"), ("inventory", "CEB621Message")):  # fmt: skip
+        envelope = etree.fromstring((ROOT / "examples" / f"{name}.xml").read_bytes())
+        document = adapter.from_canonical(envelope, "cn-nsw")
+        assert etree.QName(document).localname == root_name
+        adapter.validate(document)
+
+
+# --- identify and validate -----------------------------------------------------------------------
+
+
+def test_identify_refuses_a_guid_that_is_no_message_id(adapter):
+    root = ceb_samples.order(ceb_samples.Purchase())
+    root.set("guid", "4CDE1CFD EDED 46B1 946C B8022E42FC94")
+    with pytest.raises(SchemaInvalid) as caught:
+        adapter.identify(root)
+    assert caught.value.pointer == "/CEB311Message/@guid"
+
+
+def test_identify_refuses_other_roots(adapter):
+    with pytest.raises(UnsupportedMessage, match="CEB311Message"):
+        adapter.identify(etree.fromstring(b'<CEB311Message xmlns="urn:other"/>'))
+
+
+def test_schema_error_names_the_field(adapter):
+    root = ceb_samples.inventory(ceb_samples.Purchase())
+    head = root.find("c:Inventory/c:InventoryHead", NS)
+    head.remove(head.find(C + "orderNo"))
+    with pytest.raises(SchemaInvalid, match="orderNo"):
+        adapter.validate(root)
+
+
+def test_signature_is_optional_to_the_schema_the_verifier_requires_it(adapter):
+    # CEB621's XSD makes ds:Signature mandatory; the gateway validates what the signature covers.
+    root = ceb_samples.inventory(ceb_samples.Purchase())
+    assert root.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is None
+    adapter.validate(root)
+    assert ceb_schema(ceb.IMPORT) is ceb_schema(ceb.IMPORT)  # compiled once
+
+
+# --- receipts ------------------------------------------------------------------------------------
+
+
+def receipt_for(root: etree._Element, accepted: bool, *errors: ReceiptError) -> Receipt:
+    info = CebAdapter().identify(root)
+    return Receipt(
+        accepted=accepted,
+        issued=dt.datetime(2026, 11, 27, 10, 0, 0, 123000, tzinfo=dt.UTC),
+        gateway_id="0f9c7a52-6a4e-4f55-9d2e-1c8b7e5a3d21",
+        sender="cn-customs",
+        receiver="cn-nsw",
+        referenced_message_id=info.message_id,
+        referenced_message_type=info.message_type,
+        errors=errors,
+        records=info.records,
+    )
+
+
+def test_accepted_order_is_answered_with_a_ceb312_per_record(adapter):
+    root = load(SAMPLES / "import" / "CEB311Message.xml")
+    document = adapter.render_receipt(receipt_for(root, True))
+    adapter.validate(document)
+    assert etree.QName(document).localname == "CEB312Message"
+    assert document.get("guid") == "0F9C7A52-6A4E-4F55-9D2E-1C8B7E5A3D21"
+    returns = document.findall(C + "OrderReturn")
+    assert len(returns) == len(root.findall(C + "Order"))
+    first = ceb.fields_of(returns[0])
+    assert first["orderNo"] == "order20160321116421002" and first["ebpCode"] == "1105910159"
+    assert first["returnStatus"] == "2"
+    assert first["returnTime"] == "20261127180000123"  # China time, milliseconds
+
+
+@pytest.mark.parametrize(
+    ("build", "receipt_root", "record"),
+    [(ceb_samples.payment, "CEB412Message", "PaymentReturn"),
+     (ceb_samples.logistics, "CEB512Message", "LogisticsReturn"),
+     (ceb_samples.inventory, "CEB622Message", "InventoryReturn")],
+)  # fmt: skip
+def test_rejection_is_answered_with_the_chapter_7_code(adapter, build, receipt_root, record):
+    root = build(ceb_samples.Purchase())
+    error = ReceiptError("signature-invalid", "the signature does not verify", "/*/ds:Signature")
+    document = adapter.render_receipt(receipt_for(root, False, error))
+    adapter.validate(document)
+    assert etree.QName(document).localname == receipt_root
+    answer = ceb.fields_of(document.find(C + record))
+    assert answer["returnStatus"] == "-1001"
+    assert answer["returnInfo"].startswith("1001 数字签名无效: signature-invalid at /*/ds:Signature")
+
+
+def test_inventory_receipt_fills_what_ceb622_requires(adapter):
+    root = ceb_samples.inventory(ceb_samples.Purchase())
+    head = root.find("c:Inventory/c:InventoryHead", NS)
+    head.remove(head.find(C + "copNo"))
+    document = adapter.render_receipt(receipt_for(root, True))
+    adapter.validate(document)
+    answer = ceb.fields_of(document.find(C + "InventoryReturn"))
+    assert len(answer["preNo"]) == 18 and answer["copNo"]
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("malformed-xml", "-0001"), ("schema-invalid", "-0002"), ("unsupported-message", "-0999"),
+     ("certificate-expired", "-1002"), ("no-route", "-2001"), ("mapping-failed", "-2999"),
+     ("unavailable", "-3001")],
+)  # fmt: skip
+def test_message_without_records_is_answered_with_ceb900(adapter, code, status):
+    receipt = Receipt(False, dt.datetime(2026, 11, 27, tzinfo=dt.UTC), "0f9c7a52-6a4e-4f55-9d2e-1c8b7e5a3d21",
+                      "cn-customs", "cn-nsw", errors=(ReceiptError(code, "what went wrong"),))  # fmt: skip
+    document = adapter.render_receipt(receipt)
+    adapter.validate(document)
+    assert etree.QName(document).localname == "CEB900Message"
+    answer = ceb.fields_of(document.find(C + "MessageReturn"))
+    assert answer["returnStatus"] == status
+    assert answer["oriMessageType"] == "Unknown"
+    assert f"{code}: what went wrong" in answer["returnInfo"]
+
+
+def test_receipt_for_records_too_odd_for_ceb312_falls_back_to_ceb900(adapter):
+    odd = RecordRef("CEB311Message", (("guid", "x" * 36), ("orderNo", "A1")))  # no ebpCode / ebcCode
+    receipt = Receipt(
+        False,
+        dt.datetime(2026, 11, 27, tzinfo=dt.UTC),
+        "0f9c7a52-6a4e-4f55-9d2e-1c8b7e5a3d21",
+        "cn-customs",
+        "cn-nsw",
+        "G" * 36,
+        "order",
+        (ReceiptError("schema-invalid", "bad"),),
+        (odd,),
+    )
+    document = adapter.render_receipt(receipt)
+    assert etree.QName(document).localname == "CEB900Message"
+    assert document.findtext("c:MessageReturn/c:oriMessageType", namespaces=NS) == "CEB311Message"
+    assert document.findtext("c:MessageReturn/c:guid", namespaces=NS) == "G" * 36
+
+
+# --- end to end through the real app -----------------------------------------------------------
+
+
+@pytest.fixture
+async def flow(tmp_path, inbox_factory, amqp, aiohttp_client):
+    inbox = await inbox_factory()
+    deployment = make_deployment(
+        tmp_path,
+        [
+            PartnerSpec(
+                "cn-nsw", format="ceb", role="single-window", country="CN", sends=["order"], receives=[]
+            ),
+            PartnerSpec("nl-customs", url=inbox.url, sends=[], receives=["order", "receipt"]),
+        ],
+        rules='[[routing.rules]]\ntypes = ["order"]\nreceivers = ["nl-customs"]\n',
+    )
+    client = await aiohttp_client(build_app(deployment.settings()))
+    yield deployment, client, inbox
+    await client.close()
+    await remove_topology(amqp, deployment, ["cn-nsw", "nl-customs"])
+
+
+async def test_single_window_order_reaches_a_canonical_receiver(flow):
+    deployment, client, inbox = flow
+    purchase = ceb_samples.Purchase()
+    message = ceb_samples.order(purchase)
+    body = b"\xef\xbb\xbf" + signed(deployment.partners["cn-nsw"], message)  # as the samples: with a BOM
+
+    response = await client.post(
+        "/v1/partners/cn-nsw/messages", data=body, headers={"Content-Type": "application/xml"}
+    )
+    answer = await response.read()
+    assert response.status == 202, answer
+
+    # The receipt is a CEB312 signed by the gateway, answering the order by its keys.
+    receipt = XMLVerifier().verify(answer, x509_cert=deployment.gateway.cert).signed_xml
+    assert etree.QName(receipt).localname == "CEB312Message"
+    returned = ceb.fields_of(receipt.find(C + "OrderReturn"))
+    assert returned["orderNo"] == purchase.order_no and returned["ebpCode"] == purchase.ebp_code
+    assert returned["returnStatus"] == "2"
+    gateway_id = response.headers["X-Gateway-Message-Id"]
+    assert receipt.get("guid") == gateway_id.upper()
+
+    # The canonical receiver gets the canonical order, signed by the gateway.
+    await inbox.wait_for(1)
+    headers, delivered = inbox.received[0]
+    assert headers["X-Sender"] == "cn-nsw" and headers["X-Message-Type"] == "order"
+    envelope = XMLVerifier().verify(delivered, x509_cert=deployment.gateway.cert).signed_xml
+    header = envelope.find(f"{E}Header")
+    assert header.findtext(f"{E}MessageID") == message.get("guid")
+    assert header.findtext(f"{E}Sender") == "cn-nsw"
+    assert header.findtext(f"{E}Receiver") == "nl-customs"
+    assert header.findtext(f"{E}GatewayMessageID") == gateway_id
+    order = payload(envelope).find(W + "ElectronicOrder")
+    assert order.findtext(W + "OrderID") == purchase.order_no
+    assert order.findtext("w:Buyer/w:IdentityDocument/w:ID", namespaces=NS) == purchase.buyer_id
+    assert len(order.findall(W + "GoodsItem")) == len(purchase.lines)
+    canonical_valid(envelope)
+
+
+async def test_single_window_gets_a_ceb_rejection(flow):
+    deployment, client, _ = flow
+    message = ceb_samples.order(ceb_samples.Purchase())
+    message.find("c:Order/c:OrderList/c:unit", NS).text = "999"
+    response = await client.post(
+        "/v1/partners/cn-nsw/messages", data=signed(deployment.partners["cn-nsw"], message)
+    )
+    assert response.status == 422
+    receipt = XMLVerifier().verify(await response.read(), x509_cert=deployment.gateway.cert).signed_xml
+    returned = ceb.fields_of(receipt.find(C + "OrderReturn"))
+    assert returned["returnStatus"] == "-2999"
+    assert "mapping-failed at /CEB311Message/Order[1]/OrderList[1]/unit" in returned["returnInfo"]
+
+
+async def test_tampered_ceb_order_is_refused_with_1001(flow):
+    deployment, client, _ = flow
+    body = signed(deployment.partners["cn-nsw"], ceb_samples.order(ceb_samples.Purchase()))
+    tampered = body.replace(b"ORD-2026-000123", b"ORD-2026-000999")
+    response = await client.post("/v1/partners/cn-nsw/messages", data=tampered)
+    assert response.status == 401
+    receipt = XMLVerifier().verify(await response.read(), x509_cert=deployment.gateway.cert).signed_xml
+    assert receipt.findtext("c:OrderReturn/c:returnStatus", namespaces=NS) == "-1001"
+
+
+def test_to_bytes_round_trip_keeps_chinese_text(adapter):
+    envelope = canonical_order(adapter)
+    again = parse_xml(to_bytes(envelope))
+    assert again.findtext("e:Body/w:Order/w:ElectronicOrder/w:Buyer/w:Name", namespaces=NS) == "张三"
+    assert CHINA.utcoffset(None) == dt.timedelta(hours=8)
