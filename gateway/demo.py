@@ -69,8 +69,10 @@ def ensure_keys(settings: Settings) -> dict[str, SimulatedPartner]:
         if not partner_key.exists() or not partner_cert.exists():
             key, cert = new_key_and_certificate(partner_id, days=365)
             write_key_and_certificate(key, cert, partner_key, partner_cert)
-            say(f"generated simulated partner {partner_id}'s key {partner_key}; its certificate {partner_cert} "
-                f"is what its partner file trusts")
+            say(
+                f"generated simulated partner {partner_id}'s key {partner_key}; its certificate {partner_cert} "
+                f"is what its partner file trusts"
+            )
         signer = Signer(load_private_key(partner_key), load_certificate(partner_cert).certificate)
         partners[partner_id] = SimulatedPartner(partner_id, signer, example, story)
     return partners
@@ -156,11 +158,15 @@ async def run_demo(config: str | None, count: int = 0, interval: float = 3.0) ->
     if server.done():
         await server  # raises the start-up error
         return 1
-    say(f"gateway {settings.gateway.id} is up on http://{settings.http.host}:{settings.http.port} "
-        f"(RabbitMQ {settings.amqp.url.split('@')[-1]}, store {settings.store.url}); Ctrl-C stops it")
-    say(f"admin token: {settings.resolve(settings.admin.token_file)}; try: curl -H \"Authorization: Bearer "
-        f"$(cat {settings.resolve(settings.admin.token_file)})\" "
-        f"http://{settings.http.host}:{settings.http.port}/v1/admin/messages")
+    say(
+        f"gateway {settings.gateway.id} is up on http://{settings.http.host}:{settings.http.port} "
+        f"(RabbitMQ {settings.amqp.url.split('@')[-1]}, store {settings.store.url}); Ctrl-C stops it"
+    )
+    say(
+        f'admin token: {settings.resolve(settings.admin.token_file)}; try: curl -H "Authorization: Bearer '
+        f'$(cat {settings.resolve(settings.admin.token_file)})" '
+        f"http://{settings.http.host}:{settings.http.port}/v1/admin/messages"
+    )
     sent = 0
     try:
         while count == 0 or sent < count:

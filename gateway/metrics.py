@@ -17,8 +17,11 @@ class Metrics:
             registry=self.registry,
         )
         self.ingress_seconds = Histogram(
-            "gateway_ingress_seconds", "Time to answer one ingress request", ["outcome"],
-            buckets=LATENCY_BUCKETS, registry=self.registry,
+            "gateway_ingress_seconds",
+            "Time to answer one ingress request",
+            ["outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.deliveries = Counter(
             "gateway_deliveries",
@@ -27,8 +30,11 @@ class Metrics:
             registry=self.registry,
         )
         self.delivery_seconds = Histogram(
-            "gateway_delivery_seconds", "Time of one delivery attempt", ["receiver"],
-            buckets=LATENCY_BUCKETS, registry=self.registry,
+            "gateway_delivery_seconds",
+            "Time of one delivery attempt",
+            ["receiver"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.certificate_days = Gauge(
             "gateway_certificate_days_to_expiry",

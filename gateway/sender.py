@@ -24,7 +24,10 @@ async def post(url: str, body: bytes, timeout: float = 30) -> tuple[int, bytes]:
     async with (
         aiohttp.ClientSession() as session,
         session.post(
-            url, data=body, headers={"Content-Type": "application/xml"}, timeout=aiohttp.ClientTimeout(total=timeout)
+            url,
+            data=body,
+            headers={"Content-Type": "application/xml"},
+            timeout=aiohttp.ClientTimeout(total=timeout),
         ) as response,
     ):
         return response.status, await response.read()

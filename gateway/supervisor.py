@@ -62,7 +62,9 @@ def run(settings: Settings, workers: int) -> int:
     stopping = False
 
     def start(number: int) -> None:
-        process = context.Process(target=_worker, args=(str(settings.config_path), number), name=f"gateway-w{number}")
+        process = context.Process(
+            target=_worker, args=(str(settings.config_path), number), name=f"gateway-w{number}"
+        )
         process.start()
         processes[number] = process
         log.info("worker %d started (pid %s)", number, process.pid)

@@ -16,11 +16,12 @@ from gateway.errors import Unavailable, Unconfirmed
 
 log = logging.getLogger(__name__)
 
-# What a publish can raise, translated here, once. Refused for certain: nacked, returned as unroutable
-# (mandatory, on_return_raises), or never sent (no channel, no connection: aio-pika raises RuntimeError).
-_REFUSED = (aiormq.exceptions.DeliveryError, RuntimeError)
-# Sent, but the confirm never came (timeout, connection lost while waiting): the broker may have queued it.
-_UNCONFIRMED = (aiormq.exceptions.AMQPError, ConnectionError, asyncio.TimeoutError)
+# What a publish can raise, translated here, once. Refused for certain: the broker answered nack, or returned
+# it as unroutable (mandatory, on_return_raises).
+_REFUSED = (aiormq.exceptions.DeliveryError,)
+# Anything else may have reached a queue: confirm timeout, connection or channel lost while waiting. aiormq
+# gives no type to rely on (a closed channel raises ChannelInvalidStateError, a RuntimeError, before or after
+# the frames went out; a dropped connection fails the pending write with a bare Exception).
 
 HeaderValue = str | int
 
@@ -84,7 +85,14 @@ class Publisher:
         except _REFUSED as exc:
             log.warning("publish of %s to %s refused: %r", message_id, routing_key, exc)
             raise Unavailable(f"the message broker refused the message ({type(exc).__name__})") from exc
-        except _UNCONFIRMED as exc:
+        except Exception as exc:  # the library boundary: see above
             log.warning("publish of %s to %s not confirmed: %r", message_id, routing_key, exc)
             kind = type(exc).__name__
             raise Unconfirmed(f"the message broker did not confirm the message ({kind})") from exc
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this request is being cancelled (shutdown): not an answer from the broker
+            # aiormq cancels the confirms owed on a connection it drops (a stuck broker: heartbeats missed)
+            log.warning("publish of %s to %s not confirmed: connection dropped", message_id, routing_key)
+            raise Unconfirmed("the message broker did not confirm the message (connection dropped)") from exc

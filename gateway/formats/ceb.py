@@ -6,8 +6,8 @@ export orders (:mod:`gateway.mapping.ceb`), answered with CEB312/412/512/622/304
 message cannot be read that far, CEB900 (:mod:`gateway.mapping.ceb_receipt`).
 
 The message id is the root's ``guid``; the creation time the latest ``appTime`` of its records (China time).
-Signatures are enveloped ``ds:Signature`` children of the root, verified before any of this runs
-(RSA through the gateway's verifier; SM2/SM3 is not supported yet).
+Signatures are enveloped ``ds:Signature`` children of the root, checked by the gateway's verifier before any
+of this runs (RSA/ECDSA, and SM2-SM3 in the CEB profile: :mod:`gateway.security.sm2`).
 
 Schemas: the GACC XSDs under ``schemas/ceb``, compiled once, from local files only. The GACC XSD makes
 ``ds:Signature`` mandatory in some messages (CEB621, 623, 625, 711); the gateway validates the document
@@ -35,6 +35,7 @@ from gateway.mapping.records import Loss
 
 _XS = "{http://www.w3.org/2001/XMLSchema}"
 _E = f"{{{ENV_NS}}}"
+_CARRIED = frozenset(kind.message_type for kind in ceb.KINDS.values())
 # The receipts the gateway renders, validated before they are sent.
 _RECEIPT_SCHEMAS = {
     **{kind.receipt: kind.schema for kind in ceb.KINDS.values()},
@@ -75,11 +76,12 @@ class CebAdapter:
                 "(CEB: 36 characters)",
                 pointer=f"/{kind.root}/@guid",
             )
+        heads = ceb.heads(root, kind)
         refs = tuple(
             RecordRef(kind.root, tuple((k, head[k]) for k in kind.receipt_keys if head.get(k)))
-            for head in ceb.heads(root, kind)
+            for head in heads
         )
-        return MessageInfo(kind.message_type, guid, created=ceb.issued(root, kind), records=refs)
+        return MessageInfo(kind.message_type, guid, created=ceb.issued(heads), records=refs)
 
     def validate(self, root: etree._Element) -> None:
         validate(ceb_schema(_schema_of(root)), root, f"the {etree.QName(root).localname}")
@@ -87,7 +89,7 @@ class CebAdapter:
     def to_canonical(self, root: etree._Element, info: MessageInfo, sender: str) -> etree._Element:
         kind = ceb.kind_of(root)
         payload = ceb.to_canonical_payload(root, kind)
-        created = ceb.issued(root, kind)
+        created = info.created or ceb.issued(ceb.heads(root, kind))
         assert created is not None  # every appTime was just mapped, or MappingFailed was raised
         return new_envelope(
             message_id=info.message_id,
@@ -105,13 +107,14 @@ class CebAdapter:
         payload = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
         if payload is None:
             raise SchemaInvalid("the canonical Envelope has no payload", pointer="/Envelope/Body")
-        gateway_id = envelope.findtext(f"{_E}Header/{_E}GatewayMessageID")
-        guid = ceb_receipt.receipt_guid(gateway_id or f"{info.sender}/{info.message_id}")
-        if info.message_type in ("risk-alert", "receipt", "declaration"):
+        if info.message_type not in _CARRIED:
             raise UnsupportedMessage(
-                f"the ceb format carries orders, payments, waybills and inventories; not a {info.message_type}",
+                f"the ceb format carries {', '.join(sorted(_CARRIED))} messages, not {info.message_type!r}",
                 pointer="/Envelope/Header/MessageType",
             )
+        # The CEB message is the gateway's: its guid is the gateway message id (36 characters, upper case).
+        gateway_id = envelope.findtext(f"{_E}Header/{_E}GatewayMessageID")
+        guid = ceb.guid_for(gateway_id or f"{info.sender}/{info.message_id}")
         return ceb.from_canonical_payload(payload, guid, self.transfer)
 
     def from_canonical(self, envelope: etree._Element, receiver: str) -> etree._Element:

@@ -182,6 +182,7 @@ class Ingress:
             # An earlier attempt stopped between claim and acceptance: finish it under its first id.
             gateway_id = attempt.gateway_id = held.id
             await self.store.retake(gateway_id, checked.digest)
+            attempt.published = True  # that attempt may have published it: never release this claim now
         canonical, receivers = self._translate(gateway_id, partner, adapter, checked)
         body = to_bytes(canonical)
         headers: dict[str, str | int] = {
@@ -191,6 +192,13 @@ class Ingress:
             "gw-message-type": info.message_type,
             "gw-attempt": 1,
         }
+        # Signed before publishing: once confirmed, the receiver's worker may already be delivering, and the
+        # "accepted" record should follow the confirm as closely as possible.
+        receipt = self._receipt(
+            Receipt(True, self.clock(), gateway_id, self.gateway_id, partner.id, info.message_id,
+                    info.message_type, records=info.records),
+            adapter,
+        )
         for receiver in receivers:
             try:
                 await self.publisher.publish(
@@ -209,8 +217,6 @@ class Ingress:
             # finishes it under the same gateway id (receivers can de-duplicate; the delivered check stops a
             # second delivery to a receiver that already has it).
             attempt.published = True
-        receipt = self._receipt(Receipt(True, self.clock(), gateway_id, self.gateway_id, partner.id, info.message_id,
-                                        info.message_type, records=info.records), adapter)
         await self.store.accept(gateway_id, receivers, receipt, body)
         log.info(
             "accepted %s %s from %s as %s, routed to %s",

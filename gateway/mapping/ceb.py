@@ -13,14 +13,33 @@ an optional field; a test keeps them equal to the XSD) and the field tables (:mo
 Not carried into the canonical form, because they describe the transmission and not the business data:
 the root's ``version``, ``BaseTransfer`` (the transmitting enterprise and its DXP id), ``BaseSubscribe``
 (receipt subscriptions), ``ExtendMessage`` (free extension) and the signature. Rendering CEB, the gateway
-writes its own ``BaseTransfer`` (:class:`Transfer`).
+writes its own ``BaseTransfer`` (:class:`Transfer`) and its own message id as the root ``guid``.
+
+What the CEB messages cannot carry of the canonical records (rendering them is a ``mapping-failed`` that names
+each such value; :func:`from_canonical_payload` returns them as :class:`~gateway.mapping.records.Loss`):
+
+    all        the envelope's MessageID, Sender, Receiver, CorrelationID; more than 100 records or 99 goods
+               lines; amounts of one record in different currencies; weights in other units than KGM;
+               telephone numbers other than TE; times with fractions of a second; codes without a China
+               customs equivalent (e.g. transport mode 6 multimodal or 8 inland water)
+    CEB311     BusinessModelCode; Consignee/ID, Address/CityName, CountryCode, PostcodeID; goods item
+               ItemRecordID, Description, Classification (HS code), TradeCountryCode, TariffQuantity,
+               SupplementaryQuantity
+    CEB303     as CEB311, and DiscountAmount, WithheldTaxAmount, PaymentAmount, Buyer, PaymentProvider,
+               PaymentTransactionID, BatchID, Consignee; goods item Specification, OriginCountryCode
+    CEB411     BusinessModelCode
+    CEB511     BusinessModelCode; Consignee/ID, Address/CityName, CountryCode, CountrySubDivisionCode,
+               PostcodeID
+    CEB621     Buyer/ID; Consignee/Name, ID, Communication and Address other than Line;
+               BorderTransportMeans/ID, RegistrationNationalityCode; goods item ItemDescription
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from lxml import etree
 
@@ -29,6 +48,7 @@ from gateway.mapping.codes import COUNTRY, PACKAGING, TRANSPORT_MODE, CodeList
 from gateway.mapping.records import (
     Amount,
     Code,
+    ExactLength,
     Field,
     FixedUnit,
     LocalDate,
@@ -64,7 +84,7 @@ BUSINESS_MODEL = CodeList(
 
 TIME = LocalDateTime(CHINA)
 HEADER = (
-    Field("guid", "FunctionalReferenceID"),
+    Field("guid", "FunctionalReferenceID", ExactLength(36)),
     Field("appType", "FunctionCode", Code(APP_TYPE)),
     Field("appTime", "IssueDateTime", TIME),
     Field("appStatus", "StatusCode", Code(APP_STATUS)),
@@ -260,16 +280,18 @@ IMPORT, EXPORT = "ceb_import_business_202205.xsd", "ceb_export_business_202205.x
 
 # Field sequences as in the GACC XSDs (kept equal by tests/formats/test_ceb.py).
 _ORDER_HEAD = _sequence(
-    "guid appType appTime appStatus orderType orderNo ebpCode ebpName ebcCode ebcName goodsValue freight discount "
-    "taxTotal acturalPaid currency buyerRegNo buyerName buyerTelephone buyerIdType buyerIdNumber payCode? payName? "
-    "payTransactionId? batchNumbers? consignee consigneeTelephone consigneeAddress consigneeDistrict? note?"
+    "guid appType appTime appStatus orderType orderNo ebpCode ebpName ebcCode ebcName goodsValue freight "
+    "discount taxTotal acturalPaid currency buyerRegNo buyerName buyerTelephone buyerIdType buyerIdNumber "
+    "payCode? payName? payTransactionId? batchNumbers? consignee consigneeTelephone consigneeAddress "
+    "consigneeDistrict? note?"
 )
 _ORDER_LIST = _sequence(
     "gnum itemNo? itemName gmodel itemDescribe? barCode? unit qty price totalPrice currency country note?"
 )
 _ORDER_RETURN = _sequence("guid ebpCode ebcCode orderNo returnStatus returnTime returnInfo")
 _EXPORT_ORDER_HEAD = _sequence(
-    "guid appType appTime appStatus orderType orderNo ebpCode ebpName ebcCode ebcName goodsValue freight currency note?"
+    "guid appType appTime appStatus orderType orderNo ebpCode ebpName ebcCode ebcName goodsValue freight "
+    "currency note?"
 )
 _EXPORT_ORDER_LIST = _sequence(
     "gnum itemNo itemName itemDescribe? barCode? unit currency qty price totalPrice note?"
@@ -280,28 +302,32 @@ _PAYMENT_HEAD = _sequence(
 )
 _PAYMENT_RETURN = _sequence("guid payCode payTransactionId returnStatus returnTime returnInfo")
 _LOGISTICS_HEAD = _sequence(
-    "guid appType appTime appStatus logisticsCode logisticsName logisticsNo billNo? orderNo freight? insuredFee? "
-    "currency weight packNo goodsInfo? consignee consigneeAddress consigneeTelephone note?"
+    "guid appType appTime appStatus logisticsCode logisticsName logisticsNo billNo? orderNo freight? "
+    "insuredFee? currency weight packNo goodsInfo? consignee consigneeAddress consigneeTelephone note?"
 )
 _LOGISTICS_RETURN = _sequence("guid logisticsCode logisticsNo returnStatus returnTime returnInfo")
 _INVENTORY_HEAD = _sequence(
-    "guid appType appTime appStatus orderNo ebpCode ebpName ebcCode ebcName logisticsNo logisticsCode logisticsName "
-    "copNo? preNo? assureCode emsNo? invtNo? ieFlag declTime customsCode portCode ieDate? buyerIdType buyerIdNumber "
-    "buyerName buyerTelephone consigneeAddress agentCode agentName areaCode? areaName? tradeMode trafMode trafNo? "
-    "voyageNo? billNo? loctNo? licenseNo? country freight insuredFee currency wrapType? packNo grossWeight netWeight "
-    "note?"
+    "guid appType appTime appStatus orderNo ebpCode ebpName ebcCode ebcName logisticsNo logisticsCode "
+    "logisticsName copNo? preNo? assureCode emsNo? invtNo? ieFlag declTime customsCode portCode ieDate? "
+    "buyerIdType buyerIdNumber buyerName buyerTelephone consigneeAddress agentCode agentName areaCode? "
+    "areaName? tradeMode trafMode trafNo? voyageNo? billNo? loctNo? licenseNo? country freight insuredFee "
+    "currency wrapType? packNo grossWeight netWeight note?"
 )
 _INVENTORY_LIST = _sequence(
-    "gnum itemRecordNo? itemNo? itemName? gcode gname gmodel barCode? country tradeCountry? currency qty unit qty1 "
-    "unit1 qty2? unit2? price totalPrice note?"
+    "gnum itemRecordNo? itemNo? itemName? gcode gname gmodel barCode? country tradeCountry? currency qty "
+    "unit qty1 unit1 qty2? unit2? price totalPrice note?"
 )
 _INVENTORY_RETURN = _sequence(
     "guid customsCode? ebpCode? ebcCode? agentCode? copNo preNo invtNo? returnStatus returnTime returnInfo"
 )
 
 
-def _order(root: str, schema: str, direction: str, head: Sequence[tuple[str, bool]], lines: Sequence[tuple[str, bool]],
-           receipt: str) -> Kind:  # fmt: skip
+FieldSequence = Sequence[tuple[str, bool]]
+
+
+def _order(
+    root: str, schema: str, direction: str, head: FieldSequence, lines: FieldSequence, receipt: str
+) -> Kind:
     return Kind(
         root=root, schema=schema, message_type="order", record="Order",
         head="OrderHead", head_fields=tuple(head), head_table=ORDER_HEAD,
@@ -349,14 +375,21 @@ DEFAULTS: Mapping[str, str] = {
 }
 
 
+def guid_for(value: str) -> str:
+    """A 36-character upper-case id, as CEB wants one: a UUID as it is, else a UUID derived from the value."""
+    if len(value) == 36:
+        return value.upper()
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"urn:customs-gateway:{value}")).upper()
+
+
 def kind_of(root: etree._Element) -> Kind:
     """The kind of a CEB message from its root element, or ``UnsupportedMessage`` naming what is supported."""
     qname = etree.QName(root)
     kind = KINDS.get(qname.localname) if qname.namespace == CEB_NS else None
     if kind is None:
         raise UnsupportedMessage(
-            f"root element {qname.localname!r} in namespace {qname.namespace!r} is not a CEB message the gateway "
-            f"maps; supported: {', '.join(KINDS)} in {CEB_NS}",
+            f"root element {qname.localname!r} in namespace {qname.namespace!r} is not a CEB message "
+            f"the gateway maps; supported: {', '.join(KINDS)} in {CEB_NS}",
             pointer="/",
         )
     return kind
@@ -364,11 +397,17 @@ def kind_of(root: etree._Element) -> Kind:
 
 def fields_of(element: etree._Element) -> dict[str, str]:
     """A flat CEB record (a head or a goods line): field name -> stripped text."""
-    return {etree.QName(c).localname: (c.text or "").strip() for c in element if isinstance(c.tag, str)}
+    # Children of a schema-valid CEB record are all in the CEB namespace: cut the "{ns}" prefix off the tag.
+    return {
+        c.tag[len(C) :] if c.tag.startswith(C) else c.tag: (c.text or "").strip()
+        for c in element
+        if isinstance(c.tag, str)
+    }
 
 
 def records(root: etree._Element, kind: Kind) -> list[etree._Element]:
-    return root.findall(C + kind.record)
+    found: list[etree._Element] = root.findall(C + kind.record)
+    return found
 
 
 def heads(root: etree._Element, kind: Kind) -> list[dict[str, str]]:
@@ -377,10 +416,10 @@ def heads(root: etree._Element, kind: Kind) -> list[dict[str, str]]:
     ]
 
 
-def issued(root: etree._Element, kind: Kind) -> dt.datetime | None:
+def issued(heads: Sequence[Mapping[str, str]]) -> dt.datetime | None:
     """When the message was made: the latest appTime of its records (China time), None if none is readable."""
     times = []
-    for head in heads(root, kind):
+    for head in heads:
         try:
             times.append(dt.datetime.strptime(head.get("appTime", ""), "%Y%m%d%H%M%S").replace(tzinfo=CHINA))
         except ValueError:
@@ -399,17 +438,17 @@ def to_canonical_payload(root: etree._Element, kind: Kind) -> etree._Element:
         out = etree.SubElement(payload, W + kind.canonical_record)
         head = record.find(C + kind.head)
         assert head is not None  # schema-valid
-        to_canonical(fields_of(head), kind.head_table, out, lambda name, b=base: f"{b}/{kind.head}/{name}")
+        to_canonical(fields_of(head), kind.head_table, out, _under(f"{base}/{kind.head}"))
         if kind.lines and kind.line_table:
             for number, line in enumerate(record.findall(C + kind.lines), 1):
                 item = etree.SubElement(out, W + "GoodsItem")
-                to_canonical(
-                    fields_of(line),
-                    kind.line_table,
-                    item,
-                    lambda name, b=base, n=number: f"{b}/{kind.lines}[{n}]/{name}",
-                )
+                to_canonical(fields_of(line), kind.line_table, item, _under(f"{base}/{kind.lines}[{number}]"))
     return payload
+
+
+def _under(prefix: str) -> Callable[[str], str]:
+    """The pointer of a CEB field of one head or line, for error messages."""
+    return lambda name: f"{prefix}/{name}"
 
 
 # --- canonical -> CEB -------------------------------------------------------------------------------
@@ -431,7 +470,8 @@ def kind_for(payload: etree._Element, pointer: str) -> Kind:
     directions = {(r.findtext(W + "TypeCode") or "IM").strip() for r in payload}
     if len(directions) > 1:
         raise MappingFailed(
-            f"{pointer}: one CEB message carries imports or exports, not both (TypeCode {sorted(directions)})",
+            f"{pointer}: one CEB message carries imports or exports, not both "
+            f"(TypeCode {sorted(directions)})",
             pointer=pointer,
         )
     direction = directions.pop() if directions else "IM"
@@ -443,6 +483,14 @@ def kind_for(payload: etree._Element, pointer: str) -> Kind:
         f"supported: {', '.join(f'{k.payload}/{k.direction} -> {k.root}' for k in KINDS.values())}",
         pointer=pointer,
     )
+
+
+@dataclass
+class _Problems:
+    """What rendering one message found: values CEB cannot carry, fields CEB needs that are not given."""
+
+    losses: list[Loss] = field(default_factory=list)
+    missing: list[tuple[str, str]] = field(default_factory=list)  # (canonical pointer, CEB field)
 
 
 def from_canonical_payload(
@@ -458,54 +506,59 @@ def from_canonical_payload(
     root = etree.Element(C + kind.root, nsmap={"ceb": CEB_NS})
     root.set("guid", guid)
     root.set("version", "1.0")
-    losses: list[Loss] = []
-    missing: list[str] = []
-    records_in = payload.findall(W + kind.canonical_record)
-    if len(records_in) > MAX_RECORDS:
-        losses.extend(
-            Loss(f"{base}/{kind.canonical_record}[{i}]", "(record)")
-            for i in range(MAX_RECORDS + 1, len(records_in) + 1)
-        )
-    for index, record in enumerate(records_in[:MAX_RECORDS], 1):
-        where = f"{base}/{kind.canonical_record}" + (f"[{index}]" if len(records_in) > 1 else "")
-        work = working_copy(record)
-        items = work.findall(W + "GoodsItem")
-        for item in items:
-            work.remove(item)
-        head = from_canonical(work, kind.head_table, where)
-        losses.extend(leftovers(work, where))
-        wrapper = etree.SubElement(root, C + kind.record)
-        _emit(
-            etree.SubElement(wrapper, C + kind.head), kind.head_fields, head, kind.head_table, where, missing
-        )
-        if kind.lines is None or kind.line_table is None:
-            losses.extend(Loss(f"{where}/GoodsItem[{n}]", "(goods item)") for n in range(1, len(items) + 1))
-            continue
-        if not items:
-            missing.append(f"{where}/GoodsItem (the {kind.root} needs at least one {kind.lines})")
-        if len(items) > MAX_LINES:
-            losses.extend(
-                Loss(f"{where}/GoodsItem[{n}]", "(goods item)") for n in range(MAX_LINES + 1, len(items) + 1)
-            )
-        for number, item in enumerate(items[:MAX_LINES], 1):
-            at = f"{where}/GoodsItem" + (f"[{number}]" if len(items) > 1 else "")
-            line = from_canonical(item, kind.line_table, at)
-            losses.extend(leftovers(item, at))
-            _emit(
-                etree.SubElement(wrapper, C + kind.lines),
-                kind.line_fields,
-                line,
-                kind.line_table,
-                at,
-                missing,
-            )
-    if missing:
+    problems = _Problems()
+    found = payload.findall(W + kind.canonical_record)
+    problems.losses.extend(_beyond(found, MAX_RECORDS, f"{base}/{kind.canonical_record}"))
+    for index, record in enumerate(found[:MAX_RECORDS], 1):
+        where = _indexed(f"{base}/{kind.canonical_record}", index, len(found))
+        _render_record(root, record, kind, where, problems)
+    if problems.missing:
+        shown = "; ".join(f"{at} (CEB {name})" for at, name in problems.missing[:10])
         raise MappingFailed(
-            f"the {kind.root} needs what the canonical message does not give: {'; '.join(missing[:10])}",
-            pointer=missing[0].split(" ", 1)[0],
+            f"the {kind.root} needs what the canonical message does not give: {shown}",
+            pointer=problems.missing[0][0],
         )
     _transfer(root, transfer)
-    return root, losses
+    return root, problems.losses
+
+
+def _render_record(
+    root: etree._Element, record: etree._Element, kind: Kind, where: str, problems: _Problems
+) -> None:
+    work = working_copy(record)
+    items = work.findall(W + "GoodsItem")
+    for item in items:
+        work.remove(item)
+    head = from_canonical(work, kind.head_table, where)
+    problems.losses.extend(leftovers(work, where))
+    wrapper = etree.SubElement(root, C + kind.record)
+    _emit(etree.SubElement(wrapper, C + kind.head), kind.head_fields, head, kind.head_table, where, problems)
+    if kind.lines is None or kind.line_table is None:
+        problems.losses.extend(_beyond(items, 0, f"{where}/GoodsItem"))
+        return
+    if not items:
+        problems.missing.append((f"{where}/GoodsItem", kind.lines))
+    problems.losses.extend(_beyond(items, MAX_LINES, f"{where}/GoodsItem"))
+    for number, item in enumerate(items[:MAX_LINES], 1):
+        at = _indexed(f"{where}/GoodsItem", number, len(items))
+        line = from_canonical(item, kind.line_table, at)
+        problems.losses.extend(leftovers(item, at))
+        _emit(
+            etree.SubElement(wrapper, C + kind.lines), kind.line_fields, line, kind.line_table, at, problems
+        )
+
+
+def _indexed(path: str, number: int, count: int) -> str:
+    """``path[n]`` when the element repeats, as XPath writes it."""
+    return f"{path}[{number}]" if count > 1 else path
+
+
+def _beyond(elements: Sequence[etree._Element], limit: int, path: str) -> list[Loss]:
+    """The repeated elements past what the CEB message can hold."""
+    return [
+        Loss(_indexed(path, n, len(elements)), f"({etree.QName(elements[n - 1]).localname})")
+        for n in range(limit + 1, len(elements) + 1)
+    ]
 
 
 def _emit(
@@ -514,9 +567,10 @@ def _emit(
     values: Mapping[str, str],
     table: Table,
     pointer: str,
-    missing: list[str],
+    problems: _Problems,
 ) -> None:
-    """Write a flat CEB record in its XSD order; note required fields neither given nor defaulted."""
+    """Write a flat CEB record in its XSD order; note required fields neither given nor defaulted, and values
+    this message has no field for (the export order shares the import order's table but has fewer fields)."""
     targets = {f.source: f.target for f in table.fields}
     for name, required in sequence:
         value = values.get(name) or (DEFAULTS.get(name) if required else None)
@@ -524,7 +578,13 @@ def _emit(
             etree.SubElement(target, C + name).text = value
         elif required:
             source = targets.get(name)
-            missing.append(f"{pointer}/{source} (CEB {name})" if source else f"{pointer} (CEB {name})")
+            problems.missing.append((f"{pointer}/{source}" if source else pointer, name))
+    carried = {name for name, _ in sequence}
+    problems.losses.extend(
+        Loss(f"{pointer}/{targets.get(name, name)}", value)
+        for name, value in values.items()
+        if name not in carried
+    )
 
 
 def _transfer(root: etree._Element, transfer: Transfer) -> None:

@@ -14,13 +14,12 @@ Chinese text, then the gateway's code and message.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from gateway.mapping.ceb import CEB_NS, CHINA, KINDS, C, Kind
+from gateway.mapping.ceb import CEB_NS, CHINA, KINDS, C, Kind, guid_for
 
 if TYPE_CHECKING:  # the interface types only; mapping does not import the formats package at run time
     from gateway.formats.base import Receipt, RecordRef
@@ -44,7 +43,9 @@ CHAPTER_7: Mapping[str, tuple[str, str]] = {
 OTHER = ("3999", "其他系统级错误")
 ACCEPTED = "2"  # 电子口岸申报中
 FORMAT_CHECK = "CEB900Message"
-_BY_TYPE = {k.message_type: k.root for k in reversed(KINDS.values())}  # import messages win for a bare type
+_BY_TYPE = {
+    k.message_type: k.root for k in reversed(list(KINDS.values()))
+}  # import messages win for a bare type
 
 
 def chapter_7(code: str) -> tuple[str, str]:
@@ -65,13 +66,6 @@ def status_and_info(receipt: Receipt, limit: int) -> tuple[str, str]:
     return f"-{number}", info if len(info) <= limit else info[: limit - 1] + "…"
 
 
-def receipt_guid(value: str) -> str:
-    """A 36-character upper-case id, as CEB wants: the gateway's UUID, else a UUID derived from the value."""
-    if len(value) == 36:
-        return value.upper()
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"urn:customs-gateway:{value}")).upper()
-
-
 def return_time(issued: dt.datetime) -> str:
     """``yyyyMMddHHmmssSSS`` in China time."""
     local = issued.astimezone(CHINA)
@@ -87,7 +81,7 @@ def business_receipt(receipt: Receipt) -> etree._Element | None:
     if kind is None:
         return None
     root = etree.Element(C + kind.receipt, nsmap={None: CEB_NS})
-    root.set("guid", receipt_guid(receipt.gateway_id))
+    root.set("guid", guid_for(receipt.gateway_id))
     root.set("version", "1.0")
     status, info = status_and_info(receipt, 1000)
     for ref in receipt.records[:100]:
@@ -120,7 +114,7 @@ def _return(kind: Kind, ref: RecordRef, receipt: Receipt, status: str, info: str
 def format_check_receipt(receipt: Receipt) -> etree._Element:
     """CEB900: the answer to a message whose records could not be read."""
     root = etree.Element(C + FORMAT_CHECK, nsmap={None: CEB_NS})
-    root.set("guid", receipt_guid(receipt.gateway_id))
+    root.set("guid", guid_for(receipt.gateway_id))
     root.set("version", "1.0")
     answered = receipt.referenced_message_id or ""
     kinds = [ref.kind for ref in receipt.records]
@@ -128,7 +122,7 @@ def format_check_receipt(receipt: Receipt) -> etree._Element:
     status, info = status_and_info(receipt, 5000)
     element = etree.SubElement(root, C + "MessageReturn")
     for name, value in (
-        ("guid", answered if len(answered) == 36 else receipt_guid(receipt.gateway_id)),
+        ("guid", answered if len(answered) == 36 else guid_for(receipt.gateway_id)),
         ("returnStatus", status),
         ("returnInfo", info),
         ("returnTime", return_time(receipt.issued)),

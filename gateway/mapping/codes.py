@@ -64,12 +64,13 @@ class CodeList:
             ) from None
 
     def national(self, international: str, pointer: str, hint: str | None = None) -> str:
-        """The national code for an international one; ``hint`` (a ``nationalCode``) picks among shared ones."""
+        """The national code for an international one; ``hint`` (a ``nationalCode``) picks a shared one."""
         if hint is not None:
             if self.entries.get(hint) == international:
                 return hint
             raise MappingFailed(
-                f"{pointer}: nationalCode {hint!r} is not a {self.name} for {self.standard} {international!r}",
+                f"{pointer}: nationalCode {hint!r} is not a {self.name} "
+                f"for {self.standard} {international!r}",
                 pointer=pointer,
             )
         try:

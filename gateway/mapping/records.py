@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -44,7 +45,7 @@ class Codec(Protocol):
         ...
 
     def take(self, element: etree._Element, source: str, pointer: str) -> dict[str, str]:
-        """Canonical -> partner: the partner fields, clearing from ``element`` (a working copy) what was read."""
+        """Canonical -> partner: the partner fields; clears what it read from ``element`` (a working copy)."""
         ...
 
 
@@ -69,8 +70,28 @@ class Text:
 
 
 @dataclass(frozen=True)
+class ExactLength:
+    """Text the partner format wants of one length (CEB record guids: 36 characters)."""
+
+    size: int
+
+    def fill(self, element: etree._Element, value: str, record: Fields, pointer: str) -> None:
+        element.text = value
+
+    def take(self, element: etree._Element, source: str, pointer: str) -> dict[str, str]:
+        text = take_text(element)
+        if len(text) != self.size:
+            raise MappingFailed(
+                f"{pointer}: the partner format needs exactly {self.size} characters here; "
+                f"{text!r} has {len(text)}",
+                pointer=pointer,
+            )
+        return {source: text}
+
+
+@dataclass(frozen=True)
 class Code:
-    """A partner code <-> the international code; ``keep_national`` keeps a finer national code as an attribute."""
+    """A partner code <-> the international code; ``keep_national`` keeps a finer national code too."""
 
     codes: CodeList
     keep_national: bool = False
@@ -159,7 +180,7 @@ class Amount:
 
 @dataclass(frozen=True)
 class Measure:
-    """A quantity and its unit field <-> a quantity with its UN/ECE Rec 20 ``unitCode`` (and ``nationalCode``)."""
+    """A quantity and its unit field <-> a quantity with a Rec 20 ``unitCode`` (and ``nationalCode``)."""
 
     unit: str
 
@@ -178,7 +199,7 @@ class Measure:
 
 @dataclass(frozen=True)
 class FixedUnit:
-    """A measure the partner always gives in one unit (e.g. kilograms) <-> a measure with that ``unitCode``."""
+    """A measure the partner gives in one unit (e.g. kilograms) <-> a measure with that ``unitCode``."""
 
     unit: str
 
@@ -190,7 +211,8 @@ class FixedUnit:
         unit = take_attribute(element, "unitCode")
         if unit != self.unit:
             raise MappingFailed(
-                f"{pointer}/@unitCode: the partner format carries this measure in {self.unit} only, not in {unit}",
+                f"{pointer}/@unitCode: the partner format carries this measure in {self.unit} only, "
+                f"not in {unit}",
                 pointer=pointer + "/@unitCode",
             )
         return {source: take_text(element)}
@@ -223,6 +245,11 @@ class Field:
     source: str
     target: str
     codec: Codec = field(default_factory=Text)
+
+    @functools.cached_property
+    def path(self) -> str:
+        """``target`` as an ElementPath with the canonical namespace."""
+        return "/".join(W + name for name in self.target.split("/"))
 
 
 @dataclass(frozen=True)
@@ -263,7 +290,7 @@ def from_canonical(work: etree._Element, table: Table, pointer: str) -> dict[str
     """The partner fields of a canonical record. ``work`` is a copy: what is read is cleared from it."""
     out: dict[str, str] = {}
     for spec in table.fields:
-        element = work.find(_xpath(spec.target))
+        element = work.find(spec.path)
         if element is None:
             continue
         where = f"{pointer}/{spec.target}"
@@ -280,18 +307,16 @@ def from_canonical(work: etree._Element, table: Table, pointer: str) -> dict[str
     return out
 
 
-def _xpath(path: str) -> str:
-    return "/".join(W + name for name in path.split("/"))
-
-
 def leftovers(work: etree._Element, pointer: str) -> list[Loss]:
     """Values still in a worked-on copy: what the partner format cannot carry."""
     losses: list[Loss] = []
     for element in work.iter():
         if not isinstance(element.tag, str):
             continue
-        where = pointer + path_in(work, element)
         text = (element.text or "").strip()
+        if not text and not element.attrib:
+            continue
+        where = pointer + path_in(work, element)
         if text:
             losses.append(Loss(where, text))
         losses.extend(Loss(f"{where}/@{name}", str(value)) for name, value in element.attrib.items())

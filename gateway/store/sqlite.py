@@ -71,9 +71,7 @@ CREATE INDEX IF NOT EXISTS config_events_partner ON config_events (partner, seq)
 # When receivers disagree, the message shows the least finished one.
 _PRECEDENCE = [Status.FAILED, Status.RETRYING, Status.DELIVERING, Status.ACCEPTED, Status.DELIVERED]
 
-_COLUMNS = (
-    "id, sender, sender_message_id, message_type, digest, status, receivers, code, reason, created, updated, receipt"
-)
+_COLUMNS = "id, sender, sender_message_id, message_type, digest, status, receivers, code, reason, created, updated, receipt"
 
 
 def _ts(value: float | None) -> dt.datetime | None:
@@ -184,22 +182,39 @@ class SqliteStore:
                 " VALUES (?, ?, ?, ?, ?, 'received', ?, ?)",
                 (message_id, sender, sender_message_id, message_type, digest, now, now),
             )
-            self._event(db, message_id, Status.RECEIVED, sender, f"{message_type} {sender_message_id}", now=now)
+            self._event(
+                db, message_id, Status.RECEIVED, sender, f"{message_type} {sender_message_id}", now=now
+            )
             return MessageRecord(
-                message_id, sender, sender_message_id, message_type, digest, Status.RECEIVED, (), None, None,
-                _ts(now), _ts(now),  # type: ignore[arg-type]
+                message_id,
+                sender,
+                sender_message_id,
+                message_type,
+                digest,
+                Status.RECEIVED,
+                (),
+                None,
+                None,
+                _ts(now),
+                _ts(now),  # type: ignore[arg-type]
             )
 
         return await self._run(self._tx, fn)
 
     async def retake(self, message_id: str, digest: str) -> None:
         def fn(db: sqlite3.Connection) -> None:
-            db.execute("UPDATE messages SET digest = ?, updated = ? WHERE id = ?", (digest, time.time(), message_id))
-            self._event(db, message_id, Status.RECEIVED, "gateway", "received again after an unfinished attempt")
+            db.execute(
+                "UPDATE messages SET digest = ?, updated = ? WHERE id = ?", (digest, time.time(), message_id)
+            )
+            self._event(
+                db, message_id, Status.RECEIVED, "gateway", "received again after an unfinished attempt"
+            )
 
         await self._run(self._tx, fn)
 
-    async def accept(self, message_id: str, receivers: tuple[str, ...], receipt: bytes, canonical: bytes) -> None:
+    async def accept(
+        self, message_id: str, receivers: tuple[str, ...], receipt: bytes, canonical: bytes
+    ) -> None:
         def fn(db: sqlite3.Connection) -> None:
             now = time.time()
             db.executemany(
@@ -209,16 +224,19 @@ class SqliteStore:
             # A worker may consume the message as soon as the broker confirms it and record its delivery
             # before this runs: the message then shows its deliveries' state, never "accepted" over
             # "delivered".
-            statuses = {Status(s) for (s,) in db.execute(
-                "SELECT status FROM deliveries WHERE message_id = ?", (message_id,)
-            )}
+            statuses = {
+                Status(s)
+                for (s,) in db.execute("SELECT status FROM deliveries WHERE message_id = ?", (message_id,))
+            }
             overall = next((s for s in _PRECEDENCE if s in statuses), Status.ACCEPTED)
             db.execute(
                 "UPDATE messages SET status = ?, receivers = ?, receipt = ?, canonical = ?, updated = ? "
                 "WHERE id = ?",
                 (overall, ",".join(receivers), receipt, canonical, now, message_id),
             )
-            self._event(db, message_id, Status.ACCEPTED, "gateway", f"routed to {', '.join(receivers)}", now=now)
+            self._event(
+                db, message_id, Status.ACCEPTED, "gateway", f"routed to {', '.join(receivers)}", now=now
+            )
 
         await self._run(self._tx, fn)
 
@@ -282,9 +300,10 @@ class SqliteStore:
                     now,
                 ),
             )
-            statuses = {Status(s) for (s,) in db.execute(
-                "SELECT status FROM deliveries WHERE message_id = ?", (message_id,)
-            )}
+            statuses = {
+                Status(s)
+                for (s,) in db.execute("SELECT status FROM deliveries WHERE message_id = ?", (message_id,))
+            }
             overall = next(s for s in _PRECEDENCE if s in statuses)
             db.execute(
                 "UPDATE messages SET status = ?, reason = ?, updated = ? WHERE id = ?",
@@ -409,7 +428,12 @@ class SqliteStore:
             ).fetchall()
             return [
                 ConfigEvent(
-                    r[0], _ts(r[1]), r[2], r[3], r[4], r[5],  # type: ignore[arg-type]
+                    r[0],
+                    _ts(r[1]),
+                    r[2],
+                    r[3],
+                    r[4],
+                    r[5],  # type: ignore[arg-type]
                     None if r[6] is None else json.loads(r[6]),
                     None if r[7] is None else json.loads(r[7]),
                 )

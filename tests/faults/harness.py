@@ -605,7 +605,7 @@ def check(result: Tally, sender: Sender, receiver: Receiver, log_file: Path) -> 
     assert not sender.other, f"unexpected answers {dict(sender.other)}\n{context}"
     assert result.accepted == result.sent, context
     assert result.lost == 0, context
-    assert result.unexpected == 0, context
+    assert result.unexpected == 0, f"{set(receiver.arrivals) - set(sender.accepted)}\n{context}"
     accepted = sender.accepted
     for gateway_id, sender_ids in receiver.sender_ids.items():
         assert sender_ids == {accepted[gateway_id]}, (gateway_id, sender_ids, context)

@@ -38,9 +38,9 @@ class Line:
 class Purchase:
     order_no: str = "ORD-2026-000123"
     ebp_code: str = "1105910159"
-    ebp_name: str = "跨境平台（北京）有限公司"
+    ebp_name: str = "跨境平台北京有限公司"
     ebc_code: str = "1105910160"
-    ebc_name: str = "跨境电商（北京）有限公司"
+    ebc_name: str = "跨境电商北京有限公司"
     pay_code: str = "1101110323"
     pay_name: str = "支付科技有限公司"
     pay_tx: str = "P2026112700001"
@@ -119,58 +119,146 @@ def _common(p: Purchase) -> dict[str, object]:
 
 def order(p: Purchase) -> etree._Element:
     head = {
-        **_common(p), "orderType": "I", "orderNo": p.order_no, "ebpCode": p.ebp_code, "ebpName": p.ebp_name,
-        "ebcCode": p.ebc_code, "ebcName": p.ebc_name, "goodsValue": p.goods_value, "freight": p.freight,
-        "discount": p.discount, "taxTotal": p.tax, "acturalPaid": p.paid, "currency": "142",
-        "buyerRegNo": "U-000042", "buyerName": p.buyer_name, "buyerTelephone": p.buyer_phone, "buyerIdType": 1,
-        "buyerIdNumber": p.buyer_id, "payCode": p.pay_code, "payName": p.pay_name, "payTransactionId": p.pay_tx,
-        "consignee": p.buyer_name, "consigneeTelephone": p.buyer_phone, "consigneeAddress": p.consignee_address,
-        "consigneeDistrict": "110105", "note": "gift wrap",
-    }  # fmt: skip
+        **_common(p),
+        "orderType": "I",
+        "orderNo": p.order_no,
+        "ebpCode": p.ebp_code,
+        "ebpName": p.ebp_name,
+        "ebcCode": p.ebc_code,
+        "ebcName": p.ebc_name,
+        "goodsValue": p.goods_value,
+        "freight": p.freight,
+        "discount": p.discount,
+        "taxTotal": p.tax,
+        "acturalPaid": p.paid,
+        "currency": "142",
+        "buyerRegNo": "U-000042",
+        "buyerName": p.buyer_name,
+        "buyerTelephone": p.buyer_phone,
+        "buyerIdType": 1,
+        "buyerIdNumber": p.buyer_id,
+        "payCode": p.pay_code,
+        "payName": p.pay_name,
+        "payTransactionId": p.pay_tx,
+        "consignee": p.buyer_name,
+        "consigneeTelephone": p.buyer_phone,
+        "consigneeAddress": p.consignee_address,
+        "consigneeDistrict": "110105",
+        "note": "gift wrap",
+    }
     lines = [
-        {"gnum": n, "itemNo": f"SKU-{n}", "itemName": line.name, "gmodel": f"{line.name} 规格{n}", "unit": line.unit,
-         "qty": line.qty, "price": line.price, "totalPrice": line.total, "currency": "142", "country": line.country}
+        {
+            "gnum": n,
+            "itemNo": f"SKU-{n}",
+            "itemName": line.name,
+            "gmodel": f"{line.name} 规格{n}",
+            "unit": line.unit,
+            "qty": line.qty,
+            "price": line.price,
+            "totalPrice": line.total,
+            "currency": "142",
+            "country": line.country,
+        }
         for n, line in enumerate(p.lines, 1)
-    ]  # fmt: skip
+    ]
     return _message("CEB311Message", [(head, lines)])
 
 
 def payment(p: Purchase) -> etree._Element:
     head = {
-        **_common(p), "payCode": p.pay_code, "payName": p.pay_name, "payTransactionId": p.pay_tx,
-        "orderNo": p.order_no, "ebpCode": p.ebp_code, "ebpName": p.ebp_name, "payerIdType": 1,
-        "payerIdNumber": p.buyer_id, "payerName": p.buyer_name, "telephone": p.buyer_phone, "amountPaid": p.paid,
-        "currency": "142", "payTime": p.app_time,
-    }  # fmt: skip
+        **_common(p),
+        "payCode": p.pay_code,
+        "payName": p.pay_name,
+        "payTransactionId": p.pay_tx,
+        "orderNo": p.order_no,
+        "ebpCode": p.ebp_code,
+        "ebpName": p.ebp_name,
+        "payerIdType": 1,
+        "payerIdNumber": p.buyer_id,
+        "payerName": p.buyer_name,
+        "telephone": p.buyer_phone,
+        "amountPaid": p.paid,
+        "currency": "142",
+        "payTime": p.app_time,
+    }
     return _message("CEB411Message", [(head, [])])
 
 
 def logistics(p: Purchase) -> etree._Element:
     head = {
-        **_common(p), "logisticsCode": p.logistics_code, "logisticsName": p.logistics_name,
-        "logisticsNo": p.logistics_no, "orderNo": p.order_no, "freight": p.freight, "insuredFee": 0,
-        "currency": "142", "weight": "2.4", "packNo": 1, "goodsInfo": "奶粉2罐，纸尿裤3件", "consignee": p.buyer_name,
-        "consigneeAddress": p.consignee_address, "consigneeTelephone": p.buyer_phone,
-    }  # fmt: skip
+        **_common(p),
+        "logisticsCode": p.logistics_code,
+        "logisticsName": p.logistics_name,
+        "logisticsNo": p.logistics_no,
+        "orderNo": p.order_no,
+        "freight": p.freight,
+        "insuredFee": 0,
+        "currency": "142",
+        "weight": "2.4",
+        "packNo": 1,
+        "goodsInfo": "奶粉2罐 纸尿裤3件",
+        "consignee": p.buyer_name,
+        "consigneeAddress": p.consignee_address,
+        "consigneeTelephone": p.buyer_phone,
+    }
     return _message("CEB511Message", [(head, [])])
 
 
 def inventory(p: Purchase) -> etree._Element:
     head = {
-        **_common(p), "orderNo": p.order_no, "ebpCode": p.ebp_code, "ebpName": p.ebp_name, "ebcCode": p.ebc_code,
-        "ebcName": p.ebc_name, "logisticsNo": p.logistics_no, "logisticsCode": p.logistics_code,
-        "logisticsName": p.logistics_name, "copNo": "COP-000123", "assureCode": p.ebc_code, "ieFlag": "I",
-        "declTime": p.when.strftime("%Y%m%d"), "customsCode": "0101", "portCode": "0101", "buyerIdType": 1,
-        "buyerIdNumber": p.buyer_id, "buyerName": p.buyer_name, "buyerTelephone": p.buyer_phone,
-        "consigneeAddress": p.consignee_address, "agentCode": p.ebc_code, "agentName": p.ebc_name,
-        "tradeMode": p.trade_mode, "trafMode": 5, "trafNo": "CA926", "voyageNo": "20261127", "billNo": "999-12345675",
-        "country": "116", "freight": p.freight, "insuredFee": 0, "currency": "142", "wrapType": 2, "packNo": 1,
-        "grossWeight": "2.4", "netWeight": "2.1",
-    }  # fmt: skip
+        **_common(p),
+        "orderNo": p.order_no,
+        "ebpCode": p.ebp_code,
+        "ebpName": p.ebp_name,
+        "ebcCode": p.ebc_code,
+        "ebcName": p.ebc_name,
+        "logisticsNo": p.logistics_no,
+        "logisticsCode": p.logistics_code,
+        "logisticsName": p.logistics_name,
+        "copNo": "COP-000123",
+        "assureCode": p.ebc_code,
+        "ieFlag": "I",
+        "declTime": p.when.strftime("%Y%m%d"),
+        "customsCode": "0101",
+        "portCode": "0101",
+        "buyerIdType": 1,
+        "buyerIdNumber": p.buyer_id,
+        "buyerName": p.buyer_name,
+        "buyerTelephone": p.buyer_phone,
+        "consigneeAddress": p.consignee_address,
+        "agentCode": p.ebc_code,
+        "agentName": p.ebc_name,
+        "tradeMode": p.trade_mode,
+        "trafMode": 5,
+        "trafNo": "CA926",
+        "voyageNo": "20261127",
+        "billNo": "999-12345675",
+        "country": "116",
+        "freight": p.freight,
+        "insuredFee": 0,
+        "currency": "142",
+        "wrapType": 2,
+        "packNo": 1,
+        "grossWeight": "2.4",
+        "netWeight": "2.1",
+    }
     lines = [
-        {"gnum": n, "itemNo": f"SKU-{n}", "itemName": line.name, "gcode": line.hs, "gname": line.name,
-         "gmodel": f"{line.name} 规格{n}", "country": line.country, "currency": "142", "qty": line.qty,
-         "unit": line.unit, "qty1": line.qty, "unit1": line.unit, "price": line.price, "totalPrice": line.total}
+        {
+            "gnum": n,
+            "itemNo": f"SKU-{n}",
+            "itemName": line.name,
+            "gcode": line.hs,
+            "gname": line.name,
+            "gmodel": f"{line.name} 规格{n}",
+            "country": line.country,
+            "currency": "142",
+            "qty": line.qty,
+            "unit": line.unit,
+            "qty1": line.qty,
+            "unit1": line.unit,
+            "price": line.price,
+            "totalPrice": line.total,
+        }
         for n, line in enumerate(p.lines, 1)
-    ]  # fmt: skip
+    ]
     return _message("CEB621Message", [(head, lines)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
 from pathlib import Path
@@ -17,11 +18,11 @@ from gateway.formats.base import Receipt, ReceiptError, RecordRef
 from gateway.formats.canonical import CanonicalAdapter
 from gateway.formats.ceb import CebAdapter, ceb_schema
 from gateway.mapping import ceb
-from gateway.mapping.ceb import CEB_NS, CHINA, KINDS
+from gateway.mapping.ceb import CEB_NS, KINDS
 from gateway.security.xml import parse_xml, to_bytes
 from tests.conftest import remove_topology
 from tests.formats import ceb_samples
-from tests.helpers import ENV, FIXTURES, ROOT, PartnerSpec, make_deployment, signed
+from tests.helpers import ENV, FIXTURES, ROOT, PartnerSpec, envelope, make_deployment, signed
 
 C = f"{{{CEB_NS}}}"
 E = f"{{{ENV}}}"
@@ -95,7 +96,8 @@ def test_sample_parses_validates_and_maps_to_a_valid_canonical_envelope(adapter,
     kind = KINDS[path.stem]
     assert info.message_type == kind.message_type
     assert info.message_id == root.get("guid") == "4CDE1CFD-EDED-46B1-946C-B8022E42FC94"
-    assert info.created is not None and info.created.utcoffset() == dt.timedelta(hours=8)
+    assert info.created is not None
+    assert info.created.utcoffset() == dt.timedelta(hours=8)
     assert len(info.records) == len(root.findall(C + kind.record))
     assert all(ref.kind == kind.root and dict(ref.keys)["guid"] for ref in info.records)
     adapter.validate(root)
@@ -152,7 +154,7 @@ def test_other_samples_are_unsupported_messages(adapter, path):
 
 
 def export_order() -> etree._Element:
-    """The CEB303 sample without its second BaseTransfer (the published sample carries two: schema-invalid)."""
+    """The CEB303 sample without its second BaseTransfer (the published one has two: schema-invalid)."""
     root = load(SAMPLES / "export" / "CEB303Message.xml")
     root.remove(root.findall(C + "BaseTransfer")[1])
     return root
@@ -186,6 +188,19 @@ def test_export_order_maps_both_ways(adapter):
     assert etree.QName(rendered).localname == "CEB303Message"
     adapter.validate(rendered)
     assert ceb_values(rendered, KINDS["CEB303Message"]) == ceb_values(root, KINDS["CEB303Message"])
+
+
+def test_export_order_cannot_carry_the_import_order_fields(adapter):
+    envelope = canonical_order(adapter)
+    record = payload(envelope)[0]
+    record.find(W + "TypeCode").text = "EX"
+    _document, losses = adapter.render(envelope)
+    assert etree.QName(_document).localname == "CEB303Message"
+    lost = {loss.pointer.removeprefix("/Envelope/Body/Order/ElectronicOrder/") for loss in losses}
+    assert {"Buyer/Name", "Buyer/IdentityDocument/ID", "PaymentAmount", "Consignee/Address/Line"} <= lost
+    assert "GoodsItem[1]/OriginCountryCode" in lost
+    with pytest.raises(MappingFailed, match="Buyer/Name = '张三'"):
+        adapter.from_canonical(envelope, "cn-nsw")
 
 
 # --- a consistent set built here: the keys that tie the four lists together ----------------------
@@ -267,7 +282,8 @@ def test_unknown_code_is_mapping_failed_naming_the_field(adapter, build, field, 
     with pytest.raises(MappingFailed) as caught:
         to_canonical(adapter, root)
     assert caught.value.pointer == pointer
-    assert pointer in caught.value.message and repr(value) in caught.value.message
+    assert pointer in caught.value.message
+    assert repr(value) in caught.value.message
 
 
 def canonical_order(adapter: CebAdapter) -> etree._Element:
@@ -289,7 +305,7 @@ def test_canonical_value_the_ceb_message_cannot_carry_is_reported_not_dropped(ad
     etree.SubElement(classification, W + "ID").text = "0402290000"
     record.find(W + "GoodsItem").find(W + "OriginCountryCode").addprevious(classification)  # nor HS codes
     canonical_valid(envelope)
-    document, losses = adapter.render(envelope)
+    _document, losses = adapter.render(envelope)
     assert [(loss.pointer, loss.value) for loss in losses] == [
         ("/Envelope/Body/Order/ElectronicOrder/BusinessModelCode", "9610"),
         ("/Envelope/Body/Order/ElectronicOrder/GoodsItem[1]/Classification/ID", "0402290000"),
@@ -316,9 +332,11 @@ def test_canonical_value_the_ceb_message_cannot_carry_is_reported_not_dropped(ad
          "/Envelope/Body/Order/ElectronicOrder/Buyer/ID", "Buyer/Name (CEB buyerName)"),
         (lambda r: setattr(r.find("w:IssueDateTime", NS), "text", "2026-11-27T10:00:00.5Z"),
          "/Envelope/Body/Order/ElectronicOrder/IssueDateTime", "fractions of a second"),
+        (lambda r: setattr(r.find("w:FunctionalReferenceID", NS), "text", "NL-ORDER-1"),
+         "/Envelope/Body/Order/ElectronicOrder/FunctionalReferenceID", "exactly 36 characters"),
     ],
     ids=["unknown-unit", "contradicting-national-unit", "two-currencies", "e-mail-as-telephone",
-         "missing-buyer", "sub-second-time"],
+         "missing-buyer", "sub-second-time", "short-guid"],
 )  # fmt: skip
 def test_canonical_value_that_cannot_be_mapped_is_mapping_failed(adapter, mutate, pointer, text):
     envelope = canonical_order(adapter)
@@ -382,7 +400,7 @@ def test_schema_error_names_the_field(adapter):
         adapter.validate(root)
 
 
-def test_signature_is_optional_to_the_schema_the_verifier_requires_it(adapter):
+def test_signature_is_optional_to_the_schema_the_verifier_checks_it(adapter):
     # CEB621's XSD makes ds:Signature mandatory; the gateway validates what the signature covers.
     root = ceb_samples.inventory(ceb_samples.Purchase())
     assert root.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is None
@@ -417,7 +435,8 @@ def test_accepted_order_is_answered_with_a_ceb312_per_record(adapter):
     returns = document.findall(C + "OrderReturn")
     assert len(returns) == len(root.findall(C + "Order"))
     first = ceb.fields_of(returns[0])
-    assert first["orderNo"] == "order20160321116421002" and first["ebpCode"] == "1105910159"
+    assert first["orderNo"] == "order20160321116421002"
+    assert first["ebpCode"] == "1105910159"
     assert first["returnStatus"] == "2"
     assert first["returnTime"] == "20261127180000123"  # China time, milliseconds
 
@@ -446,7 +465,8 @@ def test_inventory_receipt_fills_what_ceb622_requires(adapter):
     document = adapter.render_receipt(receipt_for(root, True))
     adapter.validate(document)
     answer = ceb.fields_of(document.find(C + "InventoryReturn"))
-    assert len(answer["preNo"]) == 18 and answer["copNo"]
+    assert len(answer["preNo"]) == 18
+    assert answer["copNo"]
 
 
 @pytest.mark.parametrize(
@@ -524,7 +544,8 @@ async def test_single_window_order_reaches_a_canonical_receiver(flow):
     receipt = XMLVerifier().verify(answer, x509_cert=deployment.gateway.cert).signed_xml
     assert etree.QName(receipt).localname == "CEB312Message"
     returned = ceb.fields_of(receipt.find(C + "OrderReturn"))
-    assert returned["orderNo"] == purchase.order_no and returned["ebpCode"] == purchase.ebp_code
+    assert returned["orderNo"] == purchase.order_no
+    assert returned["ebpCode"] == purchase.ebp_code
     assert returned["returnStatus"] == "2"
     gateway_id = response.headers["X-Gateway-Message-Id"]
     assert receipt.get("guid") == gateway_id.upper()
@@ -532,7 +553,8 @@ async def test_single_window_order_reaches_a_canonical_receiver(flow):
     # The canonical receiver gets the canonical order, signed by the gateway.
     await inbox.wait_for(1)
     headers, delivered = inbox.received[0]
-    assert headers["X-Sender"] == "cn-nsw" and headers["X-Message-Type"] == "order"
+    assert headers["X-Sender"] == "cn-nsw"
+    assert headers["X-Message-Type"] == "order"
     envelope = XMLVerifier().verify(delivered, x509_cert=deployment.gateway.cert).signed_xml
     header = envelope.find(f"{E}Header")
     assert header.findtext(f"{E}MessageID") == message.get("guid")
@@ -574,4 +596,73 @@ def test_to_bytes_round_trip_keeps_chinese_text(adapter):
     envelope = canonical_order(adapter)
     again = parse_xml(to_bytes(envelope))
     assert again.findtext("e:Body/w:Order/w:ElectronicOrder/w:Buyer/w:Name", namespaces=NS) == "张三"
-    assert CHINA.utcoffset(None) == dt.timedelta(hours=8)
+
+
+@pytest.fixture
+async def to_single_window(tmp_path, inbox_factory, amqp, aiohttp_client):
+    inbox = await inbox_factory()
+    deployment = make_deployment(
+        tmp_path,
+        [
+            PartnerSpec("hk-platform", url="http://127.0.0.1:9/never", sends=["order"], receives=["receipt"]),
+            PartnerSpec("cn-nsw", url=inbox.url, format="ceb", role="single-window", country="CN", sends=[],
+                        receives=["order"]),
+        ],
+        max_attempts=1,
+    )  # fmt: skip
+    client = await aiohttp_client(build_app(deployment.settings()))
+    yield deployment, client, inbox
+    await client.close()
+    await remove_topology(amqp, deployment, ["hk-platform", "cn-nsw"])
+
+
+async def status_of(deployment, client, gateway_id: str, wanted: str) -> dict:
+    token = deployment.settings().resolve(deployment.settings().admin.token_file).read_text().strip()
+    for _ in range(100):
+        response = await client.get(
+            f"/v1/admin/messages/{gateway_id}", headers={"Authorization": f"Bearer {token}"}
+        )
+        record = await response.json()
+        if record["status"] == wanted:
+            break
+        await asyncio.sleep(0.05)
+    return record
+
+
+async def test_canonical_order_reaches_the_single_window_as_a_signed_ceb311(to_single_window):
+    deployment, client, inbox = to_single_window
+    original = envelope("hk-platform", "cn-nsw", message_type="order", example="order.xml")
+    response = await client.post(
+        "/v1/partners/hk-platform/messages", data=signed(deployment.partners["hk-platform"], original)
+    )
+    assert response.status == 202, await response.text()
+    gateway_id = response.headers["X-Gateway-Message-Id"]
+
+    await inbox.wait_for(1)
+    _, delivered = inbox.received[0]
+    document = XMLVerifier().verify(delivered, x509_cert=deployment.gateway.cert).signed_xml
+    assert etree.QName(document).localname == "CEB311Message"
+    assert document.get("guid") == gateway_id.upper()
+    CebAdapter().validate(document)
+    head = ceb.fields_of(document.find("c:Order/c:OrderHead", NS))
+    assert head["orderNo"] == "ORD-2026-000123"
+    assert (head["acturalPaid"], head["currency"], head["buyerIdType"]) == ("557.0", "142", "1")
+    lines = [ceb.fields_of(line) for line in document.iterfind("c:Order/c:OrderList", NS)]
+    assert [(line["unit"], line["country"]) for line in lines] == [("122", "116"), ("011", "116")]
+    assert (await status_of(deployment, client, gateway_id, "delivered"))["status"] == "delivered"
+
+
+async def test_what_ceb_cannot_carry_fails_the_delivery_with_the_reason(to_single_window):
+    deployment, client, inbox = to_single_window
+    original = envelope("hk-platform", "cn-nsw", message_type="order", example="order.xml")
+    add(original.find("e:Body/w:Order/w:ElectronicOrder", NS), "OrderID", "BusinessModelCode", "9610")
+    response = await client.post(
+        "/v1/partners/hk-platform/messages", data=signed(deployment.partners["hk-platform"], original)
+    )
+    assert response.status == 202, await response.text()
+    record = await status_of(deployment, client, response.headers["X-Gateway-Message-Id"], "failed")
+    assert record["status"] == "failed"
+    reasons = " ".join(str(event.get("reason", "")) for event in record["history"])
+    assert "cannot carry" in reasons
+    assert "BusinessModelCode = '9610'" in reasons
+    assert inbox.received == []

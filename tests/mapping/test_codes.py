@@ -77,7 +77,8 @@ def test_unknown_code_is_mapping_failed_naming_the_field_and_the_value(codes, va
         codes.international(value, pointer)
     assert caught.value.code == "mapping-failed"
     assert caught.value.pointer == pointer
-    assert pointer in caught.value.message and repr(value) in caught.value.message
+    assert pointer in caught.value.message
+    assert repr(value) in caught.value.message
 
 
 def test_unknown_international_code_is_mapping_failed():

@@ -25,8 +25,12 @@ async def _open(gate: Gate) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 def _head(gate: Gate, extra: dict[str, str], path: str = INBOX) -> bytes:
     host, port = gate.address
-    lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", "Content-Type: application/xml",
-             *(f"{k}: {v}" for k, v in extra.items())]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {host}:{port}",
+        "Content-Type: application/xml",
+        *(f"{k}: {v}" for k, v in extra.items()),
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
@@ -67,7 +71,9 @@ async def test_expect_continue_is_not_granted_to_a_huge_body(gate: Gate) -> None
 async def test_expect_continue_still_works_for_a_normal_body(gate: Gate) -> None:
     body = gate.valid()
     reader, writer = await _open(gate)
-    writer.write(_head(gate, {"Content-Length": str(len(body)), "Expect": "100-continue", "Connection": "close"}))
+    writer.write(
+        _head(gate, {"Content-Length": str(len(body)), "Expect": "100-continue", "Connection": "close"})
+    )
     await writer.drain()
     assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10) == b"HTTP/1.1 100 Continue\r\n\r\n"
     writer.write(body)
@@ -167,8 +173,19 @@ ADMIN_PATHS = [
 
 @pytest.mark.parametrize(
     "authorization",
-    [None, "", "Bearer", "Bearer ", "Bearer wrong-token-0123456789", "Basic YWRtaW46YWRtaW4=", "Token {token}",
-     "Bearer {token}x", "Bearer {token_prefix}", "{token}", "Bearer\t{token}"],
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer ",
+        "Bearer wrong-token-0123456789",
+        "Basic YWRtaW46YWRtaW4=",
+        "Token {token}",
+        "Bearer {token}x",
+        "Bearer {token_prefix}",
+        "{token}",
+        "Bearer\t{token}",
+    ],
 )
 async def test_admin_api_without_the_right_token_is_401(gate: Gate, authorization: str | None) -> None:
     token = gate.client.server.app[RUNTIME].token
@@ -189,8 +206,11 @@ async def test_admin_token_with_non_ascii_bytes_is_401_not_500(gate: Gate) -> No
     host, port = gate.address
     for raw in (b"Bearer \xff\xfe\xfd", b"Bearer \xc3\xa9t\xc3\xa9", b"Bearer \x80" * 3):
         reader, writer = await asyncio.open_connection(host, port)
-        writer.write(b"GET /v1/admin/partners HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: " + raw
-                     + b"\r\n\r\n")
+        writer.write(
+            b"GET /v1/admin/partners HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: "
+            + raw
+            + b"\r\n\r\n"
+        )
         await writer.drain()
         status_line = await asyncio.wait_for(reader.readline(), 10)
         writer.close()
@@ -199,8 +219,15 @@ async def test_admin_token_with_non_ascii_bytes_is_401_not_500(gate: Gate) -> No
 
 @pytest.mark.parametrize(
     "path",
-    ["/v1/admin/../admin/partners", "/v1/%61dmin/partners", "/v1/admin/partners/", "/v1//admin/partners",
-     "/V1/ADMIN/partners", "/v1/admin/partners?x=/health", "/v1/admin%2Fpartners"],
+    [
+        "/v1/admin/../admin/partners",
+        "/v1/%61dmin/partners",
+        "/v1/admin/partners/",
+        "/v1//admin/partners",
+        "/V1/ADMIN/partners",
+        "/v1/admin/partners?x=/health",
+        "/v1/admin%2Fpartners",
+    ],
 )
 async def test_admin_path_variants_never_bypass_the_token(gate: Gate, path: str) -> None:
     host, port = gate.address
@@ -220,8 +247,9 @@ async def test_admin_token_and_private_keys_never_reach_the_logs(make_gate: Gate
     token = gate.client.server.app[RUNTIME].token
     good = {"Authorization": f"Bearer {token}"}
     assert (await gate.client.get("/v1/admin/partners", headers=good)).status == 200
-    assert (await gate.client.get("/v1/admin/messages", headers={"Authorization": f"Bearer {token[:-2]}"})).status \
-        == 401
+    assert (
+        await gate.client.get("/v1/admin/messages", headers={"Authorization": f"Bearer {token[:-2]}"})
+    ).status == 401
     reply = await gate.post(gate.valid())
     assert reply.status == 202
     await gate.inbox.wait_for(1)
@@ -268,3 +296,28 @@ def make_gate_config(tmp_path, monkeypatch):
     monkeypatch.setattr(helpers, "make_identity", cached_identity)
     deployment = make_deployment(tmp_path, [PartnerSpec(SENDER, url=NOWHERE)])
     return deployment, deployment.settings()
+
+
+@pytest.mark.parametrize(
+    ("framing", "tail"),
+    [
+        ({"Content-Length": "5000"}, b"<Envelope>"),  # fewer bytes than announced, then end of stream
+        ({"Transfer-Encoding": "chunked"}, b"a\r\n<Envelope>\r\nzz\r\n"),  # a broken chunk header
+        ({"Transfer-Encoding": "chunked"}, b"a\r\n<Envelope>\r\n"),  # no last chunk before end of stream
+    ],
+    ids=["short-content-length", "bad-chunk", "unterminated-chunks"],
+)
+async def test_truncated_or_broken_framing_is_dropped(
+    gate: Gate, framing: dict[str, str], tail: bytes
+) -> None:
+    """A body cut short or with broken chunking, then end of stream: aiohttp drops the connection (it cancels
+    the handler when the client goes away, and answers a framing error itself) - never a 500, nothing kept."""
+    reader, writer = await _open(gate)
+    writer.write(_head(gate, framing) + tail)
+    await writer.drain()
+    writer.write_eof()
+    raw = await asyncio.wait_for(reader.read(), 30)
+    writer.close()
+    assert raw == b"" or int(raw.split(b" ", 2)[1]) == 400, raw[:300]
+    await gate.assert_nothing_published()
+    await gate.assert_unharmed()

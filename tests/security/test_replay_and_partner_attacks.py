@@ -35,12 +35,16 @@ async def test_same_id_other_content_is_replayed(gate: Gate) -> None:
 
 @pytest.mark.parametrize(
     ("offset", "words"),
-    [(-dt.timedelta(days=1, minutes=5), "outside the accepted window"),
-     (dt.timedelta(minutes=10), "outside the accepted window"),
-     (-dt.timedelta(days=3650), "outside the accepted window")],
+    [
+        (-dt.timedelta(days=1, minutes=5), "outside the accepted window"),
+        (dt.timedelta(minutes=10), "outside the accepted window"),
+        (-dt.timedelta(days=3650), "outside the accepted window"),
+    ],
     ids=["a-day-old", "ten-minutes-ahead", "ten-years-old"],
 )
-async def test_creation_time_outside_the_window_is_replayed(gate: Gate, offset: dt.timedelta, words: str) -> None:
+async def test_creation_time_outside_the_window_is_replayed(
+    gate: Gate, offset: dt.timedelta, words: str
+) -> None:
     body = gate.valid(created=dt.datetime.now(dt.UTC) + offset)
     reply = await gate.post(body)
     await gate.assert_refused(reply, 409, "replayed", words, "CreationDateTime")
@@ -92,8 +96,11 @@ async def test_type_the_partner_may_not_send_is_not_permitted(gate: Gate) -> Non
 
 @pytest.mark.parametrize(
     ("receiver", "words"),
-    [("picky-it", "does not accept 'risk-alert'"), ("nowhere-xx", "not a known partner"),
-     (SENDER, "back to its sender")],
+    [
+        ("picky-it", "does not accept 'risk-alert'"),
+        ("nowhere-xx", "not a known partner"),
+        (SENDER, "back to its sender"),
+    ],
 )
 async def test_receiver_that_cannot_take_it_is_no_route(gate: Gate, receiver: str, words: str) -> None:
     reply = await gate.post(gate.valid(receiver=receiver))
@@ -101,7 +108,9 @@ async def test_receiver_that_cannot_take_it_is_no_route(gate: Gate, receiver: st
     await gate.assert_unharmed()
 
 
-@pytest.mark.parametrize("partner", ["evil-partner", "NL-CUSTOMS", "nl-customs%00", "a" * 300, "..%2F..%2Fetc"])
+@pytest.mark.parametrize(
+    "partner", ["evil-partner", "NL-CUSTOMS", "nl-customs%00", "a" * 300, "..%2F..%2Fetc"]
+)
 async def test_unknown_partner_in_the_url(gate: Gate, partner: str) -> None:
     reply = await gate.post(gate.valid(), partner=partner)
     await gate.assert_refused(reply, 404, "unknown-partner", "no partner")

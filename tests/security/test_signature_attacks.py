@@ -82,7 +82,9 @@ async def test_certificate_of_another_partner_is_untrusted(gate: Gate, claimed_s
     await gate.assert_unharmed()
 
 
-@pytest.mark.parametrize(("partner", "words"), [("expired-fr", "expired on"), ("future-be", "not valid before")])
+@pytest.mark.parametrize(
+    ("partner", "words"), [("expired-fr", "expired on"), ("future-be", "not valid before")]
+)
 async def test_expired_and_not_yet_valid_certificates(gate: Gate, partner: str, words: str) -> None:
     for key_info in (True, False):  # named in KeyInfo, or found among the pinned ones
         identity = gate.identity(partner)
@@ -100,7 +102,9 @@ async def test_expired_and_not_yet_valid_certificates(gate: Gate, partner: str, 
         (forge.RSA_SHA256, forge.SHA1, ("digest algorithm", "sha1", "allowed: ")),
     ],
 )
-async def test_sha1_is_refused_by_default(gate: Gate, method: str, digest: str, words: tuple[str, ...]) -> None:
+async def test_sha1_is_refused_by_default(
+    gate: Gate, method: str, digest: str, words: tuple[str, ...]
+) -> None:
     identity = gate.identity()
     body = to_bytes(forge.forge(gate.message(), identity.key, identity.cert, method=method, digest=digest))
     reply = await gate.post(body)
@@ -111,12 +115,14 @@ async def test_sha1_is_refused_by_default(gate: Gate, method: str, digest: str, 
 async def test_sha1_is_accepted_with_a_warning_when_the_partner_allows_it(gate: Gate, caplog) -> None:
     caplog.set_level(logging.WARNING, logger="gateway.security.signatures")
     identity = gate.identity("legacy-cn")
-    root = forge.forge(gate.message("legacy-cn"), identity.key, identity.cert, method=forge.RSA_SHA1,
-                       digest=forge.SHA1)
+    root = forge.forge(
+        gate.message("legacy-cn"), identity.key, identity.cert, method=forge.RSA_SHA1, digest=forge.SHA1
+    )
     for _ in range(2):  # logged on every use, not once
         root.find(f"{E}Header/{E}MessageID").text = new_id()
-        body = to_bytes(forge.forge(_strip(root), identity.key, identity.cert, method=forge.RSA_SHA1,
-                                    digest=forge.SHA1))
+        body = to_bytes(
+            forge.forge(_strip(root), identity.key, identity.cert, method=forge.RSA_SHA1, digest=forge.SHA1)
+        )
         reply = await gate.post(body, partner="legacy-cn")
         assert (reply.status, reply.code) == (202, "accepted"), reply.body[:400]
     warnings = [r.getMessage() for r in caplog.records if "legacy signature accepted" in r.getMessage()]
@@ -135,7 +141,9 @@ def test_rsa_1024_partner_certificate_is_refused_by_partners_check(tmp_path: Pat
     (partners / "certs").mkdir(parents=True)
     _, cert = forge.rsa_key_and_certificate("weak-nl", bits=1024)
     (partners / "certs" / "weak-nl.crt").write_bytes(forge.pem(cert))
-    (partners / "weak-nl.toml").write_text(partner_toml(PartnerSpec("weak-nl", receives=[]), ["certs/weak-nl.crt"]))
+    (partners / "weak-nl.toml").write_text(
+        partner_toml(PartnerSpec("weak-nl", receives=[]), ["certs/weak-nl.crt"])
+    )
     assert gateway_cli(["partners", "check", str(partners)]) == 2
     err = capsys.readouterr().err
     assert "weak-nl.toml" in err and "1024 bits" in err and "2048" in err
@@ -172,13 +180,17 @@ async def test_two_signatures_are_refused(gate: Gate) -> None:
     await gate.assert_unharmed()
 
 
-@pytest.mark.parametrize("uri", ["#body", "#xpointer(/)", "#xpointer(id('body'))", "http://127.0.0.1:9/x.xml"])
+@pytest.mark.parametrize(
+    "uri", ["#body", "#xpointer(/)", "#xpointer(id('body'))", "http://127.0.0.1:9/x.xml"]
+)
 async def test_reference_other_than_the_whole_document_is_refused(gate: Gate, uri: str) -> None:
     root = gate.message()
     root.find(f"{E}Body").set("Id", "body")
     identity = gate.identity()
     if uri == "#body":
-        root = forge.forge(root, identity.key, identity.cert, uri=uri)  # a correct signature over the Body only
+        root = forge.forge(
+            root, identity.key, identity.cert, uri=uri
+        )  # a correct signature over the Body only
     else:
         root = forge.forge(root, identity.key, identity.cert)
         _signature(root).find(f".//{{{DS}}}Reference").set("URI", uri)
@@ -223,7 +235,9 @@ async def test_wrapping_acts_only_on_the_signed_content(make_gate: GateFactory, 
     elif hiding_place == "KeyInfo":
         signature.find(f"{{{DS}}}KeyInfo").append(twin)
     else:
-        props = etree.SubElement(etree.SubElement(signature, f"{{{DS}}}Object"), f"{{{DS}}}SignatureProperties")
+        props = etree.SubElement(
+            etree.SubElement(signature, f"{{{DS}}}Object"), f"{{{DS}}}SignatureProperties"
+        )
         etree.SubElement(props, f"{{{DS}}}SignatureProperty", Target="#x").append(twin)
     reply = await gate.post(to_bytes(root))
     assert (reply.status, reply.code) == (202, "accepted"), reply.body[:600]
@@ -348,7 +362,12 @@ async def test_w3c_and_interop_vectors_are_refused_with_specific_codes(gate: Gat
         reply = await gate.post(to_bytes(root))
         outcomes[name + " (transplanted)"] = f"{reply.status} {reply.code}"
         assert reply.receipt is not None, name
-    allowed = {"400 malformed-xml", "400 unsupported-message", "401 signature-invalid", "401 certificate-untrusted"}
+    allowed = {
+        "400 malformed-xml",
+        "400 unsupported-message",
+        "401 signature-invalid",
+        "401 certificate-untrusted",
+    }
     unexpected = {name: outcome for name, outcome in outcomes.items() if outcome not in allowed}
     assert unexpected == {}
     assert len(outcomes) > 150
@@ -357,7 +376,9 @@ async def test_w3c_and_interop_vectors_are_refused_with_specific_codes(gate: Gat
 
 
 @pytest.mark.parametrize("path", _vectors(), ids=lambda p: str(p.relative_to(VECTORS)))
-def test_vectors_with_their_own_certificate_pinned_never_crash_the_verifier(path: Path, tmp_path: Path) -> None:
+def test_vectors_with_their_own_certificate_pinned_never_crash_the_verifier(
+    path: Path, tmp_path: Path
+) -> None:
     """The verifier on its own, trusting the vector's certificate at a time it is valid, with SHA-1 allowed:
     this reaches the algorithm, reference and cryptographic checks. Only a Rejection or a verified result."""
     try:

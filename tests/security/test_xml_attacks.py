@@ -73,8 +73,16 @@ async def _refused_cheaply(gate: Gate, body: bytes, status: int, code: str, *wor
 
 
 @pytest.mark.parametrize(
-    "name", ["xmlbomb.xml", "xmlbomb2.xml", "quadratic.xml", "cyclic.xml", "dtd.xml", "external.xml",
-             "external_file.xml"]
+    "name",
+    [
+        "xmlbomb.xml",
+        "xmlbomb2.xml",
+        "quadratic.xml",
+        "cyclic.xml",
+        "dtd.xml",
+        "external.xml",
+        "external_file.xml",
+    ],
 )
 async def test_defusedxml_vectors_are_malformed(gate: Gate, name: str) -> None:
     await _refused_cheaply(gate, (ATTACKS / name).read_bytes(), 400, "malformed-xml", "document type")
@@ -125,6 +133,20 @@ async def test_xinclude_in_a_signed_message_is_not_processed(gate: Gate, secret_
     # The element stays an element (nothing was included): the schema refuses it by name.
     await gate.assert_refused(reply, 422, "schema-invalid", "include")
     await gate.assert_unharmed()
+
+
+async def test_schema_location_in_a_signed_message_is_never_followed(
+    gate: Gate, listener: tuple[str, list[str]]
+) -> None:
+    base, hits = listener
+    xsi = "http://www.w3.org/2001/XMLSchema-instance"
+    root = gate.message()
+    root.set(f"{{{xsi}}}schemaLocation", f"urn:customs-gateway:envelope:1 {base}/evil-envelope.xsd")
+    root.find(f"{E}Body/{W}RiskAlert").set(f"{{{xsi}}}noNamespaceSchemaLocation", f"{base}/evil.xsd")
+    reply = await gate.post(signed(gate.identity(), root))
+    # xsi attributes are legal anywhere; the gateway validates with its own local schemas only.
+    assert (reply.status, reply.code) == (202, "accepted"), reply.body[:500]
+    assert hits == []
 
 
 @pytest.mark.parametrize(("levels", "words"), [(65, ("deeper than the limit of 64",)), (100_000, ("depth",))])
@@ -215,19 +237,34 @@ async def test_utf16_document_with_doctype_is_refused(gate: Gate) -> None:
 
 @pytest.mark.parametrize(
     "content_type",
-    ["application/json", "text/plain", "text/html", "multipart/form-data; boundary=x",
-     "application/x-www-form-urlencoded", "image/png", "xml"],
+    [
+        "application/json",
+        "text/plain",
+        "text/html",
+        "multipart/form-data; boundary=x",
+        "application/x-www-form-urlencoded",
+        "image/png",
+        "xml",
+    ],
 )
 async def test_wrong_content_type_is_unsupported(gate: Gate, content_type: str) -> None:
     reply = await gate.post(gate.valid(), headers={"Content-Type": content_type})
-    await gate.assert_refused(reply, 400, "unsupported-message", content_type.split(";")[0], "application/xml")
+    await gate.assert_refused(
+        reply, 400, "unsupported-message", content_type.split(";")[0], "application/xml"
+    )
     await gate.assert_unharmed()
 
 
 @pytest.mark.parametrize(
     "content_type",
-    ["application/xml", "application/xml; charset=utf-8", "text/xml", "application/customs+xml",
-     "application/octet-stream", None],
+    [
+        "application/xml",
+        "application/xml; charset=utf-8",
+        "text/xml",
+        "application/customs+xml",
+        "application/octet-stream",
+        None,
+    ],
 )
 async def test_xml_content_types_are_accepted(gate: Gate, content_type: str | None) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
@@ -273,8 +310,9 @@ async def test_compressed_valid_message_is_accepted(gate: Gate) -> None:
 
 @pytest.mark.parametrize("encoding", ["br", "compress", "x-custom", "gzip, gzip", "zstd"])
 async def test_other_content_encodings_are_unsupported(gate: Gate, encoding: str) -> None:
-    reply = await _raw_post(gate, b"\x1f\x8b garbage", {"Content-Encoding": encoding,
-                                                        "Content-Type": "application/xml"})
+    reply = await _raw_post(
+        gate, b"\x1f\x8b garbage", {"Content-Encoding": encoding, "Content-Type": "application/xml"}
+    )
     await gate.assert_refused(reply, 400, "unsupported-message", "Content-Encoding", "gzip")
     await gate.assert_unharmed()
 
@@ -293,8 +331,13 @@ async def _raw_post(gate: Gate, body: bytes, headers: dict[str, str]) -> object:
 
     host, port = gate.address
     reader, writer = await asyncio.open_connection(host, port)
-    lines = [f"POST /v1/partners/{SENDER}/messages HTTP/1.1", f"Host: {host}:{port}",
-             f"Content-Length: {len(body)}", "Connection: close", *(f"{k}: {v}" for k, v in headers.items())]
+    lines = [
+        f"POST /v1/partners/{SENDER}/messages HTTP/1.1",
+        f"Host: {host}:{port}",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
     await writer.drain()
     raw = await asyncio.wait_for(reader.read(), 10)

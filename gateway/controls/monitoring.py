@@ -1,0 +1,363 @@
+"""Integrated monitoring: e-commerce, postal, express and cargo consignments in one view.
+
+Every accepted inventory (each ClearanceList) and declaration becomes a :class:`Consignment`: when, which
+channel, who sent the goods, from where to where, and its goods items (HS code, description, declared brand,
+unit value). One query (:func:`find`) answers "all consignments of commodity X / consignor Y / to country Z in
+the last N days, by channel", from the command line (``gateway consignments``) and the admin API
+(``GET /v1/admin/consignments``).
+
+The channel is not a WCO element (see ``ChannelCodeType`` in the canonical schema); it is derived:
+
+    Inventory                          cbec (cross-border e-commerce clearance list)
+    Declaration from a partner listed  that partner's channel, ``[controls] sender_channels``
+      in sender_channels               (e.g. an express operator's entry summaries: express)
+    Declaration, transport mode 5      post (UN/ECE Rec. 19 "postal consignment": WCO DM postal declarations)
+    any other Declaration              cargo
+
+Brands are not a field of the canonical goods items: the declared brand is read from the text where
+traders declare it, the specification (CEB ``gmodel``: 品牌、规格、型号) or the description, as
+``品牌:X`` / ``brand: X``; "无品牌", "no brand", "generic", "unbranded" ... mean declared without a brand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from lxml import etree
+
+from gateway.controls.facts import W, Money, payload, plain
+from gateway.formats.canonical import parse_datetime
+
+if TYPE_CHECKING:
+    from gateway.store.controls_sqlite import ControlsStore
+
+CHANNELS = ("post", "express", "cbec", "cargo")
+POSTAL_MODE = "5"
+
+_BRAND = re.compile(r"(?:品牌|商标|brand(?:\s*name)?|trademark)\s*[:：=]\s*([^;；|,，\n]+)", re.IGNORECASE)
+UNBRANDED = frozenset(
+    {"无", "无品牌", "无牌", "没有", "none", "no", "no brand", "no-brand", "nobrand", "generic", "unbranded",
+     "n/a", "na", "-", "/"}
+)
+
+
+def declared_brand(*texts: str | None) -> str | None:
+    """The brand a trader declared in free text: the name, ``""`` for "declared without brand", None if the
+    text does not say."""
+    for text in texts:
+        if not text:
+            continue
+        found = _BRAND.search(text)
+        if found:
+            value = found.group(1).strip()
+            return "" if value.casefold() in UNBRANDED else value
+        lowered = text.casefold()
+        if "无品牌" in text or "no brand" in lowered or "unbranded" in lowered:
+            return ""
+    return None
+
+
+@dataclass(frozen=True)
+class Item:
+    seq: int
+    hs: str
+    description: str
+    brand: str | None  # "" = declared without brand; None = not stated
+    quantity: Decimal | None
+    unit_value: Money | None
+
+
+@dataclass(frozen=True)
+class Consignment:
+    at: dt.datetime  # the record's IssueDateTime
+    channel: str
+    source: str  # the message type it came from: inventory | declaration
+    reference: str  # waybill number, declaration number (MRN) or the declarant's reference
+    consignor: str
+    consignor_id: str | None
+    export_country: str | None
+    destination: str | None
+    items: tuple[Item, ...]
+    message_id: str = ""  # gateway message id
+    sender: str = ""
+
+    @property
+    def consignor_key(self) -> str:
+        return self.consignor_id or self.consignor.casefold()
+
+
+def _text(element: etree._Element | None, path: str) -> str | None:
+    if element is None:
+        return None
+    found = element.find(path.replace("w:", W))
+    if found is None or found.text is None:
+        return None
+    return found.text.strip() or None
+
+
+def _amount(element: etree._Element, path: str) -> Money | None:
+    found = element.find(path.replace("w:", W))
+    if found is None or not (found.text or "").strip():
+        return None
+    try:
+        return Money(Decimal(found.text.strip()), found.get("currencyID", ""))  # type: ignore[union-attr]
+    except InvalidOperation:
+        return None
+
+
+def _quantity(element: etree._Element, path: str) -> Decimal | None:
+    value = _text(element, path)
+    try:
+        return Decimal(value) if value else None
+    except InvalidOperation:
+        return None
+
+
+def _when(element: etree._Element, fallback: dt.datetime) -> dt.datetime:
+    return parse_datetime(_text(element, "w:IssueDateTime")) or fallback
+
+
+def consignments_of(
+    envelope: etree._Element,
+    message_type: str,
+    *,
+    sender: str,
+    message_id: str,
+    own_country: str | None,
+    sender_channels: Mapping[str, str],
+    now: dt.datetime,
+) -> list[Consignment]:
+    """The consignments an accepted canonical message declares (none for other message types)."""
+    body = payload(envelope)
+    if body is None:
+        return []
+    if message_type == "inventory":
+        return [
+            _from_inventory(record, sender, message_id, own_country, now)
+            for record in body.iterfind(W + "ClearanceList")
+            if _text(record, "w:FunctionCode") != "3"
+        ]
+    if message_type == "declaration" and _text(body, "w:FunctionCode") != "3":
+        return [_from_declaration(body, sender, message_id, sender_channels, now)]
+    return []
+
+
+def _from_inventory(
+    record: etree._Element, sender: str, message_id: str, own_country: str | None, now: dt.datetime
+) -> Consignment:
+    exporting = _text(record, "w:TypeCode") == "EX"
+    consignee_country = _text(record, "w:Consignee/w:Address/w:CountryCode")
+    items = []
+    for item in record.iterfind(W + "GoodsItem"):
+        description = _text(item, "w:Description") or _text(item, "w:ItemName") or ""
+        specification = _text(item, "w:Specification")
+        items.append(
+            Item(
+                seq=int(_text(item, "w:SequenceNumeric") or 0),
+                hs=_text(item, "w:Classification/w:ID") or "",
+                description=" ".join(t for t in (description, specification) if t),
+                brand=declared_brand(specification, description, _text(item, "w:ItemDescription")),
+                quantity=_quantity(item, "w:Quantity"),
+                unit_value=_amount(item, "w:UnitPriceAmount"),
+            )
+        )
+    return Consignment(
+        at=_when(record, now),
+        channel="cbec",
+        source="inventory",
+        reference=_text(record, "w:WaybillID") or _text(record, "w:FunctionalReferenceID") or "",
+        consignor=_text(record, "w:Seller/w:Name") or "",
+        consignor_id=_text(record, "w:Seller/w:ID"),
+        export_country=_text(record, "w:ExportCountryCode"),
+        destination=consignee_country or (None if exporting else own_country),
+        items=tuple(items),
+        message_id=message_id,
+        sender=sender,
+    )
+
+
+def _from_declaration(
+    body: etree._Element, sender: str, message_id: str, sender_channels: Mapping[str, str], now: dt.datetime
+) -> Consignment:
+    shipment = body.find(W + "GoodsShipment")
+    mode = _text(body, "w:BorderTransportMeans/w:ModeCode")
+    channel = sender_channels.get(sender) or ("post" if mode == POSTAL_MODE else "cargo")
+    party = body.find(W + "Exporter")
+    if party is None:
+        party = body.find(W + "Declarant")
+    items = []
+    for item in shipment.iterfind(W + "GovernmentAgencyGoodsItem") if shipment is not None else ():
+        description = _text(item, "w:Commodity/w:Description") or ""
+        quantity = _quantity(item, "w:Commodity/w:GoodsMeasure/w:TariffQuantity")
+        value = (
+            _amount(item, "w:CustomsValueAmount")
+            or _amount(item, "w:Commodity/w:InvoiceLine/w:ItemChargeAmount")
+            or _amount(item, "w:StatisticalValueAmount")
+        )
+        unit_value = None
+        if value is not None and quantity:
+            unit_value = Money((value.value / quantity).quantize(Decimal("0.001")), value.currency)
+        items.append(
+            Item(
+                seq=int(_text(item, "w:SequenceNumeric") or 0),
+                hs=_text(item, "w:Commodity/w:Classification/w:ID") or "",
+                description=description,
+                brand=declared_brand(description),
+                quantity=quantity,
+                unit_value=unit_value,
+            )
+        )
+    destination = (
+        _text(shipment, "w:Destination/w:CountryCode")
+        or _text(shipment, "w:Consignee/w:Address/w:CountryCode")
+        or _text(shipment, "w:Importer/w:Address/w:CountryCode")
+    )
+    export_country = _text(shipment, "w:ExportCountry/w:ID") or _text(party, "w:Address/w:CountryCode")
+    return Consignment(
+        at=_when(body, now),
+        channel=channel,
+        source="declaration",
+        reference=_text(body, "w:ID") or _text(body, "w:FunctionalReferenceID") or "",
+        consignor=_text(party, "w:Name") or "",
+        consignor_id=_text(party, "w:ID"),
+        export_country=export_country,
+        destination=destination,
+        items=tuple(items),
+        message_id=message_id,
+        sender=sender,
+    )
+
+
+# The query -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Query:
+    """All filters are optional and combine (AND). ``commodity``: HS code prefix (digits) or words of the
+    description; ``consignor``: its id, or words of its name; ``destination``: ISO country code."""
+
+    commodity: str | None = None
+    consignor: str | None = None
+    destination: str | None = None
+    channel: str | None = None
+    days: float = 30.0
+    until: dt.datetime | None = None
+    limit: int = 100
+
+    def window(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+        until = self.until or now
+        return until - dt.timedelta(days=self.days), until
+
+
+@dataclass(frozen=True)
+class StoredConsignment:
+    id: int
+    at: dt.datetime
+    channel: str
+    source: str
+    reference: str
+    consignor: str
+    consignor_id: str | None
+    export_country: str | None
+    destination: str | None
+    message_id: str
+    sender: str
+    items: tuple[Item, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "channel": self.channel,
+            "source": self.source,
+            "reference": self.reference,
+            "consignor": self.consignor,
+            "consignor_id": self.consignor_id,
+            "export_country": self.export_country,
+            "destination": self.destination,
+            "message_id": self.message_id,
+            "sender": self.sender,
+            "items": [
+                {
+                    "hs": i.hs,
+                    "description": i.description,
+                    "brand": i.brand,
+                    "quantity": None if i.quantity is None else plain(i.quantity),
+                    "unit_value": None if i.unit_value is None else str(i.unit_value),
+                }
+                for i in self.items
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    query: Query
+    since: dt.datetime
+    until: dt.datetime
+    by_channel: dict[str, int] = field(default_factory=dict)
+    consignments: tuple[StoredConsignment, ...] = ()
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_channel.values())
+
+    def as_json(self) -> dict[str, Any]:
+        q = self.query
+        return {
+            "query": {
+                "commodity": q.commodity,
+                "consignor": q.consignor,
+                "destination": q.destination,
+                "channel": q.channel,
+                "days": q.days,
+                "since": self.since.isoformat(),
+                "until": self.until.isoformat(),
+            },
+            "total": self.total,
+            "by_channel": self.by_channel,
+            "consignments": [c.as_json() for c in self.consignments],
+        }
+
+    def render(self) -> str:
+        q = self.query
+        filters = ", ".join(
+            f"{name} {value}"
+            for name, value in (
+                ("commodity", q.commodity),
+                ("consignor", q.consignor),
+                ("destination", q.destination),
+                ("channel", q.channel),
+            )
+            if value
+        )
+        lines = [
+            f"consignments {self.since:%Y-%m-%d %H:%M} .. {self.until:%Y-%m-%d %H:%M} UTC"
+            + (f" ({filters})" if filters else "")
+            + f": {self.total}",
+            "by channel: " + (", ".join(f"{c} {n}" for c, n in self.by_channel.items()) or "none"),
+        ]
+        if self.consignments:
+            lines.append(f"{'WHEN':<17} {'CHANNEL':<8} {'ROUTE':<7} {'HS':<10} {'CONSIGNOR':<30} REFERENCE")
+        for c in self.consignments:
+            hs = ",".join(sorted({i.hs for i in c.items if i.hs}))[:10]
+            route = f"{c.export_country or '??'}>{c.destination or '??'}"
+            lines.append(
+                f"{c.at:%Y-%m-%d %H:%M} {c.channel:<8} {route:<7} {hs:<10} {c.consignor[:30]:<30} {c.reference}"
+            )
+        if len(self.consignments) < self.total:
+            lines.append(f"(first {len(self.consignments)} of {self.total}; --limit shows more)")
+        return "\n".join(lines)
+
+
+def find(store: ControlsStore, query: Query, now: dt.datetime | None = None) -> Report:
+    """Answer a monitoring query from the controls store."""
+    since, until = query.window(now or dt.datetime.now(dt.UTC))
+    by_channel, rows = store.query_consignments(query, since, until)
+    ordered = {c: by_channel[c] for c in CHANNELS if c in by_channel}
+    return Report(query, since, until, ordered, tuple(rows))

@@ -1,0 +1,746 @@
+"""The controls' own tables (three-list matching, monitoring, risk rules and alerts), SQLite.
+
+Opened by the runtime beside the message store, in the same database file by default, on its own connection.
+Calls run on the event loop's thread, as in :mod:`gateway.store.sqlite` (a WAL commit costs less than a
+thread hand-off). Between processes (``--workers``) writers wait for each other through the busy timeout;
+decisions that must not race (park a waiting inventory, take it for release) run in one ``BEGIN IMMEDIATE``
+transaction (:meth:`ControlsStore.transaction`).
+
+    cbec_orders / cbec_payments / cbec_waybills   the three lists, by their join keys (facts as JSON)
+    cbec_waiting, cbec_waiting_keys               inventories waiting for a list, and the keys that wake them
+    consignments, consignment_items               monitoring: one row per consignment and goods item
+    consignment_counts                            per day, dimension (hs4, hs6, consignor, all), destination
+                                                  and channel: what the sliding-window rules sum
+    rule_hits                                     consignments a rule flagged, per pattern
+    alerts                                        risk alerts raised, one per rule, pattern and alert window
+
+Nothing is kept forever: :meth:`ControlsStore.prune` drops lists older than the matching window and
+consignments older than the monitoring history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from gateway.controls import facts
+from gateway.controls.facts import InventoryFacts, Money, OrderFacts, PaymentFacts, WaybillFacts
+from gateway.controls.matching import Found
+from gateway.controls.monitoring import Consignment, Item, Query, StoredConsignment
+from gateway.errors import Unavailable
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cbec_orders (
+    platform TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    facts TEXT NOT NULL,
+    message_id TEXT,
+    at REAL NOT NULL,
+    PRIMARY KEY (platform, order_id)
+);
+CREATE INDEX IF NOT EXISTS cbec_orders_order ON cbec_orders (order_id);
+CREATE INDEX IF NOT EXISTS cbec_orders_at ON cbec_orders (at);
+CREATE TABLE IF NOT EXISTS cbec_payments (
+    provider TEXT NOT NULL,
+    txn TEXT NOT NULL,
+    platform TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    facts TEXT NOT NULL,
+    message_id TEXT,
+    at REAL NOT NULL,
+    PRIMARY KEY (provider, txn)
+);
+CREATE INDEX IF NOT EXISTS cbec_payments_order ON cbec_payments (order_id, platform);
+CREATE INDEX IF NOT EXISTS cbec_payments_at ON cbec_payments (at);
+CREATE TABLE IF NOT EXISTS cbec_waybills (
+    carrier TEXT NOT NULL,
+    waybill TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    facts TEXT NOT NULL,
+    message_id TEXT,
+    at REAL NOT NULL,
+    PRIMARY KEY (carrier, waybill)
+);
+CREATE INDEX IF NOT EXISTS cbec_waybills_order ON cbec_waybills (order_id);
+CREATE INDEX IF NOT EXISTS cbec_waybills_at ON cbec_waybills (at);
+CREATE TABLE IF NOT EXISTS cbec_waiting (
+    message_id TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    sender_message_id TEXT NOT NULL,
+    message_type TEXT NOT NULL,
+    receivers TEXT NOT NULL,
+    state TEXT NOT NULL,            -- pending (answer not given yet), parked (waiting), releasing
+    inventories TEXT NOT NULL,      -- JSON list of InventoryFacts
+    canonical BLOB NOT NULL,
+    created REAL NOT NULL,
+    deadline REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cbec_waiting_deadline ON cbec_waiting (state, deadline);
+CREATE TABLE IF NOT EXISTS cbec_waiting_keys (
+    kind TEXT NOT NULL,             -- order (order number) | waybill (carrier + waybill number)
+    key TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    PRIMARY KEY (kind, key, message_id)
+);
+CREATE INDEX IF NOT EXISTS cbec_waiting_keys_message ON cbec_waiting_keys (message_id);
+CREATE TABLE IF NOT EXISTS consignments (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    channel TEXT NOT NULL,
+    source TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    consignor TEXT NOT NULL,
+    consignor_id TEXT,
+    consignor_key TEXT NOT NULL,
+    export_country TEXT,
+    destination TEXT,
+    message_id TEXT NOT NULL,
+    sender TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS consignments_at ON consignments (at);
+CREATE INDEX IF NOT EXISTS consignments_consignor ON consignments (consignor_key, at);
+CREATE INDEX IF NOT EXISTS consignments_destination ON consignments (destination, at);
+CREATE TABLE IF NOT EXISTS consignment_items (
+    consignment_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    hs TEXT NOT NULL,
+    description TEXT NOT NULL,
+    brand TEXT,
+    quantity TEXT,
+    unit_value TEXT,
+    currency TEXT,
+    PRIMARY KEY (consignment_id, seq)
+);
+CREATE INDEX IF NOT EXISTS consignment_items_hs ON consignment_items (hs, consignment_id);
+CREATE TABLE IF NOT EXISTS consignment_counts (
+    dim TEXT NOT NULL,
+    key TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    destination TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (dim, key, day, destination, channel)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rule_hits (
+    rule TEXT NOT NULL,
+    pattern TEXT NOT NULL,
+    consignment_id INTEGER NOT NULL,
+    at REAL NOT NULL,
+    PRIMARY KEY (rule, pattern, consignment_id)
+);
+CREATE INDEX IF NOT EXISTS rule_hits_window ON rule_hits (rule, pattern, at);
+CREATE TABLE IF NOT EXISTS alerts (
+    id TEXT PRIMARY KEY,            -- the gateway message id of the alert
+    reference TEXT NOT NULL,        -- RiskAlert/FunctionalReferenceID
+    rule TEXT NOT NULL,
+    pattern TEXT NOT NULL,
+    fired_at REAL NOT NULL,         -- time of the consignment that fired it (the window's anchor)
+    created REAL NOT NULL,
+    state TEXT NOT NULL,            -- pending (not published yet), sent, unrouted
+    receivers TEXT NOT NULL,
+    consignments INTEGER NOT NULL,
+    summary TEXT NOT NULL,
+    envelope BLOB NOT NULL,         -- canonical, unsigned: what is routed (each delivery is signed)
+    signed BLOB NOT NULL            -- the same, signed by the gateway: the record of what was raised
+);
+CREATE INDEX IF NOT EXISTS alerts_pattern ON alerts (rule, pattern, fired_at);
+CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state, created);
+"""
+
+DAY = 86400.0
+SEP = "\x1f"  # joins key parts: never in an XML text value
+
+
+def day_of(at: float) -> int:
+    return int(at // DAY)
+
+
+def _ts(value: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(value, dt.UTC)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    message_id: str
+    sender: str
+    sender_message_id: str
+    message_type: str
+    receivers: tuple[str, ...]
+    state: str
+    inventories: tuple[InventoryFacts, ...]
+    canonical: bytes
+    created: dt.datetime
+    deadline: dt.datetime
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    id: str
+    reference: str
+    rule: str
+    pattern: str
+    fired_at: dt.datetime
+    created: dt.datetime
+    state: str
+    receivers: tuple[str, ...]
+    consignments: int
+    summary: str
+    envelope: bytes
+    signed: bytes
+
+
+def waiting_keys(inventory: InventoryFacts) -> list[tuple[str, str]]:
+    """The keys whose arrival may complete an inventory: its order number (orders and payments name it, and
+    so do waybills) and its waybill."""
+    return [("order", inventory.order_id), ("waybill", f"{inventory.carrier}{SEP}{inventory.waybill}")]
+
+
+class ControlsStore:
+    BUSY_TIMEOUT = 5.0
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+
+    def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None, timeout=self.BUSY_TIMEOUT)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise Unavailable(f"the controls store {self.path} cannot be opened: {exc}") from exc
+        self._db = db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise Unavailable("the controls store is not open")
+        return self._db
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction; nested uses join the outer one. sqlite3 errors -> Unavailable."""
+        db = self.db
+        if db.in_transaction:
+            yield db
+            return
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise Unavailable(f"the controls store failed: {exc}") from exc
+        try:
+            yield db
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK")
+            raise Unavailable(f"the controls store failed: {exc}") from exc
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise Unavailable(f"the controls store failed: {exc}") from exc
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        try:
+            yield self.db
+        except sqlite3.Error as exc:
+            raise Unavailable(f"the controls store failed: {exc}") from exc
+
+    # The three lists -----------------------------------------------------------------------------------------
+
+    def put_order(self, order: OrderFacts, message_id: str, at: float) -> None:
+        with self.transaction() as db:
+            if order.function == facts.DELETE:
+                db.execute("DELETE FROM cbec_orders WHERE platform = ? AND order_id = ?", (order.platform, order.order_id))
+                return
+            db.execute(
+                "INSERT OR REPLACE INTO cbec_orders (platform, order_id, facts, message_id, at) VALUES (?, ?, ?, ?, ?)",
+                (order.platform, order.order_id, facts.to_json(order), message_id, at),
+            )
+
+    def put_payment(self, payment: PaymentFacts, message_id: str, at: float) -> None:
+        with self.transaction() as db:
+            if payment.function == facts.DELETE:
+                db.execute(
+                    "DELETE FROM cbec_payments WHERE provider = ? AND txn = ?", (payment.provider, payment.transaction)
+                )
+                return
+            db.execute(
+                "INSERT OR REPLACE INTO cbec_payments (provider, txn, platform, order_id, facts, message_id, at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    payment.provider,
+                    payment.transaction,
+                    payment.platform,
+                    payment.order_id,
+                    facts.to_json(payment),
+                    message_id,
+                    at,
+                ),
+            )
+
+    def put_waybill(self, waybill: WaybillFacts, message_id: str, at: float) -> None:
+        with self.transaction() as db:
+            if waybill.function == facts.DELETE:
+                db.execute(
+                    "DELETE FROM cbec_waybills WHERE carrier = ? AND waybill = ?", (waybill.carrier, waybill.waybill)
+                )
+                return
+            db.execute(
+                "INSERT OR REPLACE INTO cbec_waybills (carrier, waybill, order_id, facts, message_id, at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (waybill.carrier, waybill.waybill, waybill.order_id, facts.to_json(waybill), message_id, at),
+            )
+
+    def find(self, inventory: InventoryFacts) -> Found:
+        """The order, payment and waybill of an inventory, by their join keys.
+
+        Order numbers are unique per platform only, so a list under other keys is taken only when it is
+        certainly this purchase's (and then fails its rule instead of being waited for): the one order with
+        this number whose buyer has the inventory's identity document; the payment the order names, else the
+        one for this order of this platform; the carrier's waybill for this order number."""
+        with self.reading() as db:
+            row = db.execute(
+                "SELECT facts FROM cbec_orders WHERE platform = ? AND order_id = ?",
+                (inventory.platform, inventory.order_id),
+            ).fetchone()
+            order = facts.order_from_json(row[0]) if row else None
+            if order is None and inventory.buyer.id_number:
+                rows = db.execute(
+                    "SELECT facts FROM cbec_orders WHERE order_id = ? LIMIT 2", (inventory.order_id,)
+                ).fetchall()
+                other = facts.order_from_json(rows[0][0]) if len(rows) == 1 else None
+                if other is not None and other.buyer.id_number == inventory.buyer.id_number:
+                    order = other
+            row = None
+            if order is not None and order.provider and order.transaction:
+                row = db.execute(
+                    "SELECT facts FROM cbec_payments WHERE provider = ? AND txn = ?", (order.provider, order.transaction)
+                ).fetchone()
+            row = row or db.execute(
+                "SELECT facts FROM cbec_payments WHERE order_id = ? AND platform = ? LIMIT 1",
+                (inventory.order_id, inventory.platform),
+            ).fetchone()
+            payment = facts.payment_from_json(row[0]) if row else None
+            row = db.execute(
+                "SELECT facts FROM cbec_waybills WHERE carrier = ? AND waybill = ?",
+                (inventory.carrier, inventory.waybill),
+            ).fetchone() or db.execute(
+                "SELECT facts FROM cbec_waybills WHERE order_id = ? AND carrier = ? LIMIT 1",
+                (inventory.order_id, inventory.carrier),
+            ).fetchone()
+            waybill = facts.waybill_from_json(row[0]) if row else None
+        return Found(order, payment, waybill)
+
+    # Waiting inventories -------------------------------------------------------------------------------------
+
+    def hold(
+        self,
+        *,
+        message_id: str,
+        sender: str,
+        sender_message_id: str,
+        message_type: str,
+        receivers: Sequence[str],
+        inventories: Sequence[InventoryFacts],
+        canonical: bytes,
+        deadline: float,
+        now: float,
+    ) -> None:
+        """Record an inventory that waits for a list, state ``pending`` until its answer is recorded."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM cbec_waiting_keys WHERE message_id = ?", (message_id,))
+            db.execute(
+                "INSERT OR REPLACE INTO cbec_waiting (message_id, sender, sender_message_id, message_type, receivers,"
+                " state, inventories, canonical, created, deadline, updated)"
+                " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+                (
+                    message_id,
+                    sender,
+                    sender_message_id,
+                    message_type,
+                    ",".join(receivers),
+                    json.dumps([json.loads(facts.to_json(i)) for i in inventories], ensure_ascii=False),
+                    canonical,
+                    now,
+                    deadline,
+                    now,
+                ),
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO cbec_waiting_keys (kind, key, message_id) VALUES (?, ?, ?)",
+                [(kind, key, message_id) for inventory in inventories for kind, key in waiting_keys(inventory)],
+            )
+
+    def set_state(self, message_id: str, state: str, *, expect: str | None = None) -> bool:
+        """Move a waiting inventory to ``state`` (only from ``expect`` when given); False if it was not there."""
+        with self.transaction() as db:
+            clause, args = ("AND state = ?", [expect]) if expect else ("", [])
+            cursor = db.execute(
+                f"UPDATE cbec_waiting SET state = ?, updated = ? WHERE message_id = ? {clause}",  # noqa: S608
+                (state, time.time(), message_id, *args),
+            )
+            return cursor.rowcount == 1
+
+    def waiting(self, message_id: str) -> Waiting | None:
+        with self.reading() as db:
+            row = db.execute(
+                "SELECT message_id, sender, sender_message_id, message_type, receivers, state, inventories, "
+                "canonical, created, deadline FROM cbec_waiting WHERE message_id = ?",
+                (message_id,),
+            ).fetchone()
+        return None if row is None else _waiting(row)
+
+    def waiting_for(self, keys: Iterable[tuple[str, str]], state: str = "parked") -> list[str]:
+        """Ids of the inventories in ``state`` that one of these keys may complete."""
+        keys = list(keys)
+        if not keys:
+            return []
+        with self.reading() as db:
+            ids: list[str] = []
+            for kind, key in keys:
+                for (message_id,) in db.execute(
+                    "SELECT k.message_id FROM cbec_waiting_keys k JOIN cbec_waiting w ON w.message_id = k.message_id "
+                    "WHERE k.kind = ? AND k.key = ? AND w.state = ?",
+                    (kind, key, state),
+                ):
+                    if message_id not in ids:
+                        ids.append(message_id)
+            return ids
+
+    def due(self, now: float, *, limit: int = 100) -> list[str]:
+        """Waiting inventories past their deadline (any state: a ``pending`` one whose request died, a
+        ``releasing`` one whose release was interrupted, are finished by the same sweep)."""
+        with self.reading() as db:
+            rows = db.execute(
+                "SELECT message_id FROM cbec_waiting WHERE deadline <= ? ORDER BY deadline LIMIT ?", (now, limit)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def stuck_releasing(self, before: float) -> list[str]:
+        with self.reading() as db:
+            rows = db.execute(
+                "SELECT message_id FROM cbec_waiting WHERE state = 'releasing' AND updated < ?", (before,)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def finish(self, message_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM cbec_waiting WHERE message_id = ?", (message_id,))
+            db.execute("DELETE FROM cbec_waiting_keys WHERE message_id = ?", (message_id,))
+
+    def count_waiting(self) -> int:
+        with self.reading() as db:
+            return int(db.execute("SELECT COUNT(*) FROM cbec_waiting").fetchone()[0])
+
+    # Monitoring ----------------------------------------------------------------------------------------------
+
+    def add_consignment(self, consignment: Consignment) -> int:
+        at = consignment.at.timestamp()
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO consignments (at, channel, source, reference, consignor, consignor_id, consignor_key, "
+                "export_country, destination, message_id, sender) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    at,
+                    consignment.channel,
+                    consignment.source,
+                    consignment.reference,
+                    consignment.consignor,
+                    consignment.consignor_id,
+                    consignment.consignor_key,
+                    consignment.export_country,
+                    consignment.destination,
+                    consignment.message_id,
+                    consignment.sender,
+                ),
+            )
+            cid = int(cursor.lastrowid or 0)
+            db.executemany(
+                "INSERT OR REPLACE INTO consignment_items (consignment_id, seq, hs, description, brand, quantity, "
+                "unit_value, currency) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        cid,
+                        item.seq or n,
+                        item.hs,
+                        item.description,
+                        item.brand,
+                        None if item.quantity is None else facts.plain(item.quantity),
+                        None if item.unit_value is None else facts.plain(item.unit_value.value),
+                        None if item.unit_value is None else item.unit_value.currency,
+                    )
+                    for n, item in enumerate(consignment.items, start=1)
+                ],
+            )
+            db.executemany(
+                "INSERT INTO consignment_counts (dim, key, day, destination, channel, n) VALUES (?, ?, ?, ?, ?, 1) "
+                "ON CONFLICT (dim, key, day, destination, channel) DO UPDATE SET n = n + 1",
+                [
+                    (dim, key, day_of(at), consignment.destination or "", consignment.channel)
+                    for dim, key in dimensions(consignment)
+                ],
+            )
+        return cid
+
+    def counts(self, dim: str, key: str, since: float, until: float, by: str) -> dict[str, int]:
+        """Consignments of one dimension value per destination or per channel (``by``), summed over the days
+        from ``since`` to ``until`` (whole days: the sliding windows move a day at a time)."""
+        column = {"destination": "destination", "channel": "channel"}[by]
+        with self.reading() as db:
+            rows = db.execute(
+                f"SELECT {column}, SUM(n) FROM consignment_counts WHERE dim = ? AND key = ? "  # noqa: S608
+                f"AND day BETWEEN ? AND ? GROUP BY {column}",
+                (dim, key, day_of(since), day_of(until)),
+            ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def consignments(
+        self,
+        *,
+        since: float,
+        until: float,
+        hs_prefix: str | None = None,
+        consignor_key: str | None = None,
+        destinations: Sequence[str] = (),
+        channels: Sequence[str] = (),
+        ids: Sequence[int] = (),
+        limit: int = 500,
+    ) -> list[StoredConsignment]:
+        clauses = ["c.at BETWEEN ? AND ?"]
+        args: list[Any] = [since, until]
+        if hs_prefix:
+            clauses.append("c.id IN (SELECT consignment_id FROM consignment_items WHERE hs >= ? AND hs < ?)")
+            args += [hs_prefix, hs_prefix + "\uffff"]
+        if consignor_key:
+            clauses.append("c.consignor_key = ?")
+            args.append(consignor_key)
+        for column, values in (("c.destination", destinations), ("c.channel", channels), ("c.id", ids)):
+            if values:
+                clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+                args += list(values)
+        return self._select_consignments(" AND ".join(clauses), args, limit)
+
+    def query_consignments(
+        self, query: Query, since: dt.datetime, until: dt.datetime
+    ) -> tuple[dict[str, int], list[StoredConsignment]]:
+        """The monitoring query: counts by channel, and the newest ``query.limit`` consignments."""
+        clauses = ["c.at BETWEEN ? AND ?"]
+        args: list[Any] = [since.timestamp(), until.timestamp()]
+        if query.commodity:
+            commodity = query.commodity.replace(".", "").replace(" ", "")
+            if commodity.isdigit():
+                clauses.append("c.id IN (SELECT consignment_id FROM consignment_items WHERE hs >= ? AND hs < ?)")
+                args += [commodity, commodity + "\uffff"]
+            else:
+                clauses.append(
+                    "c.id IN (SELECT consignment_id FROM consignment_items WHERE description LIKE ? ESCAPE '\\')"
+                )
+                args.append("%" + _like(query.commodity) + "%")
+        if query.consignor:
+            clauses.append("(c.consignor_id = ? OR c.consignor LIKE ? ESCAPE '\\')")
+            args += [query.consignor, "%" + _like(query.consignor) + "%"]
+        if query.destination:
+            clauses.append("c.destination = ?")
+            args.append(query.destination.upper())
+        if query.channel:
+            clauses.append("c.channel = ?")
+            args.append(query.channel)
+        where = " AND ".join(clauses)
+        with self.reading() as db:
+            rows = db.execute(
+                f"SELECT c.channel, COUNT(*) FROM consignments c WHERE {where} GROUP BY c.channel",  # noqa: S608
+                args,
+            ).fetchall()
+        by_channel = {r[0]: int(r[1]) for r in rows}
+        return by_channel, self._select_consignments(where, args, query.limit, newest_first=True)
+
+    def _select_consignments(
+        self, where: str, args: Sequence[Any], limit: int, *, newest_first: bool = False
+    ) -> list[StoredConsignment]:
+        order = "DESC" if newest_first else "ASC"
+        with self.reading() as db:
+            rows = db.execute(
+                "SELECT c.id, c.at, c.channel, c.source, c.reference, c.consignor, c.consignor_id, c.export_country, "
+                f"c.destination, c.message_id, c.sender FROM consignments c WHERE {where} "  # noqa: S608
+                f"ORDER BY c.at {order}, c.id {order} LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+            items: dict[int, list[Item]] = {r[0]: [] for r in rows}
+            if items:
+                marks = ",".join("?" * len(items))
+                for cid, seq, hs, description, brand, quantity, unit_value, currency in db.execute(
+                    "SELECT consignment_id, seq, hs, description, brand, quantity, unit_value, currency "  # noqa: S608
+                    f"FROM consignment_items WHERE consignment_id IN ({marks}) ORDER BY consignment_id, seq",
+                    list(items),
+                ):
+                    items[cid].append(
+                        Item(
+                            seq,
+                            hs,
+                            description,
+                            brand,
+                            None if quantity is None else Decimal(quantity),
+                            None if unit_value is None else Money(Decimal(unit_value), currency or ""),
+                        )
+                    )
+        return [
+            StoredConsignment(
+                id=r[0],
+                at=_ts(r[1]),
+                channel=r[2],
+                source=r[3],
+                reference=r[4],
+                consignor=r[5],
+                consignor_id=r[6],
+                export_country=r[7],
+                destination=r[8],
+                message_id=r[9],
+                sender=r[10],
+                items=tuple(items[r[0]]),
+            )
+            for r in rows
+        ]
+
+    def history(self, since: float, until: float, *, batch: int = 1000) -> Iterator[StoredConsignment]:
+        """Stored consignments in time order (``gateway rules test`` replays them)."""
+        last_at, last_id = since, -1
+        while True:
+            rows = self._select_consignments(
+                "((c.at = ? AND c.id > ?) OR c.at > ?) AND c.at <= ?", [last_at, last_id, last_at, until], batch
+            )
+            yield from rows
+            if len(rows) < batch:
+                return
+            last_at, last_id = rows[-1].at.timestamp(), rows[-1].id
+
+    # Rule hits and alerts ------------------------------------------------------------------------------------
+
+    def add_hit(self, rule: str, pattern: str, consignment_id: int, at: float) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO rule_hits (rule, pattern, consignment_id, at) VALUES (?, ?, ?, ?)",
+                (rule, pattern, consignment_id, at),
+            )
+
+    def hits(self, rule: str, pattern: str, since: float, until: float) -> list[int]:
+        with self.reading() as db:
+            rows = db.execute(
+                "SELECT consignment_id FROM rule_hits WHERE rule = ? AND pattern = ? AND at BETWEEN ? AND ? "
+                "ORDER BY at",
+                (rule, pattern, since, until),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def recent_alert(self, rule: str, pattern: str, at: float, window: float) -> str | None:
+        """An alert already raised for this pattern within ``window`` seconds of ``at`` (either side)."""
+        with self.reading() as db:
+            row = db.execute(
+                "SELECT id FROM alerts WHERE rule = ? AND pattern = ? AND fired_at > ? AND fired_at < ? LIMIT 1",
+                (rule, pattern, at - window, at + window),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def add_alert(self, alert: AlertRecord) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO alerts (id, reference, rule, pattern, fired_at, created, state, receivers, consignments, "
+                "summary, envelope, signed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    alert.id,
+                    alert.reference,
+                    alert.rule,
+                    alert.pattern,
+                    alert.fired_at.timestamp(),
+                    alert.created.timestamp(),
+                    alert.state,
+                    ",".join(alert.receivers),
+                    alert.consignments,
+                    alert.summary,
+                    alert.envelope,
+                    alert.signed,
+                ),
+            )
+
+    def set_alert_state(self, alert_id: str, state: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE alerts SET state = ? WHERE id = ?", (state, alert_id))
+
+    def alerts(self, *, state: str | None = None, limit: int = 100) -> list[AlertRecord]:
+        where, args = ("WHERE state = ?", [state]) if state else ("", [])
+        with self.reading() as db:
+            rows = db.execute(
+                "SELECT id, reference, rule, pattern, fired_at, created, state, receivers, consignments, summary, "
+                f"envelope, signed FROM alerts {where} ORDER BY created LIMIT ?",  # noqa: S608
+                (*args, limit),
+            ).fetchall()
+        return [
+            AlertRecord(
+                r[0], r[1], r[2], r[3], _ts(r[4]), _ts(r[5]), r[6], tuple(x for x in r[7].split(",") if x), r[8],
+                r[9], r[10], r[11],
+            )
+            for r in rows
+        ]
+
+    # Housekeeping --------------------------------------------------------------------------------------------
+
+    def prune(self, *, lists_before: float, consignments_before: float) -> dict[str, int]:
+        """Drop lists older than the matching window, consignments (and their counts, hits) older than the
+        monitoring history. Alerts stay (they are the record of what was raised)."""
+        removed: dict[str, int] = {}
+        with self.transaction() as db:
+            for table in ("cbec_orders", "cbec_payments", "cbec_waybills"):
+                removed[table] = db.execute(f"DELETE FROM {table} WHERE at < ?", (lists_before,)).rowcount  # noqa: S608
+            old = "SELECT id FROM consignments WHERE at < ?"
+            db.execute(f"DELETE FROM consignment_items WHERE consignment_id IN ({old})", (consignments_before,))  # noqa: S608
+            removed["consignments"] = db.execute("DELETE FROM consignments WHERE at < ?", (consignments_before,)).rowcount
+            db.execute("DELETE FROM consignment_counts WHERE day < ?", (day_of(consignments_before),))
+            db.execute("DELETE FROM rule_hits WHERE at < ?", (consignments_before,))
+        return removed
+
+
+def dimensions(consignment: Consignment) -> list[tuple[str, str]]:
+    """What the sliding-window rules group by: every consignment counts once under ``all``, once per HS
+    heading (4 digits) and subheading (6 digits) it declares, and once under its consignor."""
+    dims = [("all", "*"), ("consignor", consignment.consignor_key)]
+    hs = {item.hs for item in consignment.items if item.hs}
+    dims += sorted({("hs4", code[:4]) for code in hs if len(code) >= 4})
+    dims += sorted({("hs6", code[:6]) for code in hs if len(code) >= 6})
+    return dims
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _waiting(row: Sequence[Any]) -> Waiting:
+    return Waiting(
+        message_id=row[0],
+        sender=row[1],
+        sender_message_id=row[2],
+        message_type=row[3],
+        receivers=tuple(r for r in row[4].split(",") if r),
+        state=row[5],
+        inventories=tuple(facts.inventory_from_json(json.dumps(d)) for d in json.loads(row[6])),
+        canonical=row[7],
+        created=_ts(row[8]),
+        deadline=_ts(row[9]),
+    )
