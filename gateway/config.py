@@ -10,9 +10,9 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway.errors import ConfigError
@@ -109,6 +109,31 @@ class RoutingSection(_Section):
     rules: list[RouteRule] = Field(default_factory=list)
 
 
+class ControlsSection(_Section):
+    """Cross-border e-commerce controls (gateway.controls): three-list matching, monitoring, risk rules."""
+
+    matching: bool = Field(False, description="hold inventories until their order, payment and waybill match")
+    matching_window: float = Field(
+        86400.0, gt=0, description="seconds an inventory waits for a missing list (and lists are kept)"
+    )
+    monitoring: bool = Field(False, description="record inventories and declarations as consignments")
+    history_days: float = Field(180.0, gt=0, description="days consignments are kept for monitoring and rules")
+    rules_dir: Path | None = Field(None, description="risk rule files (*.toml); needs monitoring and country")
+    rules_reload_interval: float = Field(5.0, ge=0, description="seconds between checks of rules_dir; 0: off")
+    sweep_interval: float = Field(30.0, gt=0, description="seconds between expiry/prune/resend sweeps")
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    authority_name: Annotated[str, Field(min_length=1, max_length=70)] | None = None
+    sender_channels: dict[str, Literal["post", "express", "cbec", "cargo"]] = Field(
+        default_factory=dict, description="partner id -> clearance channel of the declarations it sends"
+    )
+
+    @model_validator(mode="after")
+    def _rules_need(self) -> ControlsSection:
+        if self.rules_dir is not None and not (self.monitoring and self.country):
+            raise ValueError("rules_dir needs monitoring = true and country (the issuing administration's)")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GATEWAY_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -122,6 +147,7 @@ class Settings(BaseSettings):
     delivery: DeliverySection = DeliverySection()
     security: SecuritySection = SecuritySection()
     routing: RoutingSection = RoutingSection()
+    controls: ControlsSection = ControlsSection()
     config_path: Path | None = None
 
     @classmethod

@@ -15,6 +15,8 @@
     │   ├── SchemaInvalid              422 schema-invalid
     │   ├── MappingFailed              422 mapping-failed
     │   ├── NoRoute                    422 no-route
+    │   ├── MatchingFailed             422 matching-failed (an inventory disagrees with its order, payment, waybill)
+    │   │   └── MatchingIncomplete     422 matching-incomplete (its lists did not all arrive within the window)
     │   └── Unavailable                503 unavailable (nothing accepted: send again)
     │       └── Unconfirmed            sent, but neither confirmed nor refused: the broker may hold it
     └── DeliveryError                  delivering to a receiver failed
@@ -115,6 +117,26 @@ class NoRoute(Rejection):
     http_status = 422
 
 
+class MatchingFailed(Rejection):
+    """Three-list matching failed (gateway.controls.matching): one receipt error per failed rule, each with the
+    values seen, so the sender can correct every one at once."""
+
+    code = "matching-failed"
+    http_status = 422
+
+    def __init__(
+        self, message: str, *, pointer: str | None = None, failures: tuple[tuple[str, str | None], ...] = ()
+    ) -> None:
+        super().__init__(message, pointer=pointer)
+        self.failures = failures  # (description, pointer) per failed rule
+
+
+class MatchingIncomplete(MatchingFailed):
+    """An inventory's order, payment or waybill did not arrive within ``[controls] matching_window``."""
+
+    code = "matching-incomplete"
+
+
 class Unavailable(Rejection):
     code = "unavailable"
     http_status = 503
@@ -152,5 +174,7 @@ REJECTIONS: tuple[type[Rejection], ...] = (
     SchemaInvalid,
     MappingFailed,
     NoRoute,
+    MatchingFailed,
+    MatchingIncomplete,
     Unavailable,
 )

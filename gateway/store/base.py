@@ -16,6 +16,7 @@ class Status(StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"
     REJECTED = "rejected"
+    WAITING = "waiting"  # accepted, held until its three lists match (gateway.controls)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,13 @@ class Store(Protocol):
 
     async def release(self, message_id: str, reason: str) -> None:
         """Nothing was accepted (broker down): free the key so the partner can send again."""
+        ...
+
+    async def wait(
+        self, message_id: str, receivers: tuple[str, ...], receipt: bytes, canonical: bytes, reason: str
+    ) -> None:
+        """Accepted but held (``waiting``): not routed until a control releases it (then :meth:`accept`) or
+        rejects it (then :meth:`reject`)."""
         ...
 
     async def reject(

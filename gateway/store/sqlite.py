@@ -240,6 +240,19 @@ class SqliteStore:
 
         await self._run(self._tx, fn)
 
+    async def wait(
+        self, message_id: str, receivers: tuple[str, ...], receipt: bytes, canonical: bytes, reason: str
+    ) -> None:
+        def fn(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE messages SET status = 'waiting', receivers = ?, receipt = ?, canonical = ?, reason = ?, "
+                "updated = ? WHERE id = ?",
+                (",".join(receivers), receipt, canonical, reason, time.time(), message_id),
+            )
+            self._event(db, message_id, Status.WAITING, "gateway", reason)
+
+        await self._run(self._tx, fn)
+
     async def release(self, message_id: str, reason: str) -> None:
         def fn(db: sqlite3.Connection) -> None:
             db.execute(
