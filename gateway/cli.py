@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gateway.cli_controls import add_commands as add_controls_commands
 from gateway.cli_partners import add_commands as add_partner_commands
 from gateway.config import Settings, config_path_from, is_participant_id, load_settings
 from gateway.errors import ConfigError, GatewayError
@@ -110,6 +111,61 @@ def cmd_send(args: argparse.Namespace) -> int:
     return 0 if status < 300 else 1
 
 
+def cmd_keys_show(args: argparse.Namespace) -> int:
+    """The gateway's certificates (current, next, SM2) as partners fetch them from ``GET /v1/keys``."""
+    from gateway.security.keyring import load_keyring
+
+    keys = load_keyring(_settings(args)).published(files=True)  # loading checks every key against its cert
+    if args.json:
+        print(json.dumps(keys, indent=2))
+        return 0
+    for key in keys:
+        if key["in_use"]:
+            state = "in use"
+        else:
+            state = "not in use yet" if key["slot"] == "next" else "no longer in use"
+        when = [f"signs {word} {key[f'signs_{word}']}" for word in ("from", "until") if key[f"signs_{word}"]]
+        print(f"{key['signature_algorithm']} signing key, {key['slot']} ({', '.join([state, *when])})")
+        print(f"  certificate {key['cert_file']}: {key['subject']}, serial {key['serial']}")
+        print(f"  sha256 {key['sha256']}")
+        print(f"  valid {key['not_before']} to {key['not_after']} ({key['days_left']:.1f} days left)")
+        print(key["certificate"])
+    return 0
+
+
+def cmd_partners_ping(args: argparse.Namespace) -> int:
+    """Send a signed test message to a partner's inbox and report what happened (exit 1 unless 2xx)."""
+    if args.api:
+        from gateway.cli_partners import _call
+
+        answer = asyncio.run(_call(args, "POST", f"/partners/{args.id}/ping"))
+        print(json.dumps(answer, indent=2) if args.json else answer["text"])
+        return 0 if answer["ok"] else 1
+    from gateway.formats import default_adapters
+    from gateway.operations import ping_partner
+    from gateway.partners import load_partners
+    from gateway.security.keyring import load_keyring
+
+    settings = _settings(args)
+    adapters = default_adapters()
+    registry = load_partners(settings.partners_dir, frozenset(adapters))
+    partner = registry.get(args.id)
+    if partner is None:
+        print(f"error: no partner {args.id!r} in {settings.partners_dir}", file=sys.stderr)
+        return 1
+    result = asyncio.run(
+        ping_partner(
+            partner,
+            adapter=adapters[partner.format],
+            keyring=load_keyring(settings),
+            gateway_id=settings.gateway.id,
+            default_timeout=settings.delivery.timeout,
+        )
+    )
+    print(json.dumps(result.as_json(), indent=2) if args.json else result.render())
+    return 0 if result.ok else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
 
@@ -142,6 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("path", nargs="?", help="a partner file or folder (default: the configured folder)")
     check.set_defaults(func=cmd_partners_check)
     add_partner_commands(partners, with_config)
+    ping = with_config(
+        partners.add_parser("ping", help="connectivity check: a signed test message to the partner's inbox")
+    )
+    ping.add_argument("id")
+    ping.add_argument("--api", metavar="URL", help="through a running gateway's admin API (its base URL)")
+    ping.add_argument("--token", help="admin token (with --api; default: read from --token-file)")
+    ping.add_argument("--token-file", help="default: [admin] token_file of the configuration")
+    ping.add_argument("--json", action="store_true", help="the result as JSON")
+    ping.set_defaults(func=cmd_partners_ping)
+    add_controls_commands(sub, with_config)
 
     keys = sub.add_parser("keys", help="keys and certificates").add_subparsers(dest="keys_command", required=True)
     new = keys.add_parser("new", help="a new key and self-signed certificate")
@@ -151,6 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--algorithm", choices=["rsa", "ec", "sm2"], default="rsa")
     new.add_argument("--force", action="store_true", help="replace existing files")
     new.set_defaults(func=cmd_keys_new)
+    show_keys = with_config(
+        keys.add_parser("show", help="the gateway's certificates (current, next, SM2) as PEM with validity")
+    )
+    show_keys.add_argument("--json", action="store_true", help="as GET /v1/admin/keys answers")
+    show_keys.set_defaults(func=cmd_keys_show)
 
     send = sub.add_parser("send", help="sign FILE as partner ID and POST it; prints the receipt")
     send.add_argument("--as", dest="as_", required=True, metavar="ID")

@@ -12,7 +12,15 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway.errors import ConfigError
@@ -41,6 +49,25 @@ class GatewaySection(_Section):
     signing_cert: Path
     partners_dir: Path = Path("partners")
     workers: int = Field(1, ge=1, le=64, description="processes, each running ingress and delivery")
+    # The gateway's own key rollover and SM2 identity (gateway.security.keyring).
+    next_signing_key: Path | None = Field(None, description="signs from signing_switch_at on")
+    next_signing_cert: Path | None = None
+    signing_switch_at: AwareDatetime | None = Field(None, description="RFC 3339 time the next key takes over")
+    sm2_signing_key: Path | None = Field(None, description='signs for "sm2-sm3" partners (partner file)')
+    sm2_signing_cert: Path | None = None
+
+    @model_validator(mode="after")
+    def _pairs(self) -> GatewaySection:
+        if (self.next_signing_key is None) != (self.next_signing_cert is None):
+            raise ValueError("next_signing_key and next_signing_cert go together: set both or neither")
+        if (self.next_signing_key is None) != (self.signing_switch_at is None):
+            raise ValueError(
+                "signing_switch_at (an RFC 3339 time, e.g. 2027-01-01T00:00:00Z) is required with "
+                "next_signing_key, and only with it"
+            )
+        if (self.sm2_signing_key is None) != (self.sm2_signing_cert is None):
+            raise ValueError("sm2_signing_key and sm2_signing_cert go together: set both or neither")
+        return self
 
 
 class HttpSection(_Section):
@@ -117,7 +144,7 @@ class ControlsSection(_Section):
         86400.0, gt=0, description="seconds an inventory waits for a missing list (and lists are kept)"
     )
     monitoring: bool = Field(False, description="record inventories and declarations as consignments")
-    history_days: float = Field(180.0, gt=0, description="days consignments are kept for monitoring and rules")
+    history_days: float = Field(180.0, gt=0, description="days consignments are kept (monitoring, rules)")
     rules_dir: Path | None = Field(None, description="risk rule files (*.toml); needs monitoring and country")
     rules_reload_interval: float = Field(5.0, ge=0, description="seconds between checks of rules_dir; 0: off")
     sweep_interval: float = Field(30.0, gt=0, description="seconds between expiry/prune/resend sweeps")

@@ -15,8 +15,8 @@
     │   ├── SchemaInvalid              422 schema-invalid
     │   ├── MappingFailed              422 mapping-failed
     │   ├── NoRoute                    422 no-route
-    │   ├── MatchingFailed             422 matching-failed (an inventory disagrees with its order, payment, waybill)
-    │   │   └── MatchingIncomplete     422 matching-incomplete (its lists did not all arrive within the window)
+    │   ├── MatchingFailed             422 matching-failed (inventory vs its order, payment, waybill)
+    │   │   └── MatchingIncomplete     422 matching-incomplete (lists missing after the window)
     │   └── Unavailable                503 unavailable (nothing accepted: send again)
     │       └── Unconfirmed            sent, but neither confirmed nor refused: the broker may hold it
     └── DeliveryError                  delivering to a receiver failed
@@ -118,8 +118,8 @@ class NoRoute(Rejection):
 
 
 class MatchingFailed(Rejection):
-    """Three-list matching failed (gateway.controls.matching): one receipt error per failed rule, each with the
-    values seen, so the sender can correct every one at once."""
+    """Three-list matching failed (gateway.controls.matching): one receipt error per failed rule, each with
+    the values seen, so the sender can correct every one at once."""
 
     code = "matching-failed"
     http_status = 422

@@ -23,7 +23,9 @@ from gateway.security.certificates import load_certificate
 from gateway.store.base import Status, Store
 
 if TYPE_CHECKING:
+    from gateway.formats.base import FormatAdapter
     from gateway.runtime import Runtime
+    from gateway.security.keyring import Keyring
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,8 @@ def warn_expiring(runtime: Runtime) -> None:
         count = sum(1 for c in partner.certificates if c.days_left(now) < horizon)
         runtime.metrics.certificates_expiring.labels(partner.id).set(count)
     for line in expiry_warnings(runtime.registry, horizon, now):
+        log.warning("certificate expiry: %s", line)
+    for line in runtime.keyring.expiry_warnings(horizon, now):  # the gateway's own certificates
         log.warning("certificate expiry: %s", line)
 
 
@@ -559,3 +563,114 @@ async def retry_message(runtime: Runtime, message_id: str, *, actor: str, reason
     except Unavailable as exc:
         return RetryResult(False, "unavailable", exc.message, tuple(queued))
     return RetryResult(True, "retried", f"requeued for {', '.join(failed)}", failed)
+
+
+# Connectivity check ----------------------------------------------------------------------------------------
+
+PING_REFERENCE = "CONNECTIVITY-TEST"  # the test receipt's ReferencedMessageID: what marks it as a test
+PING_HEADER = "X-Gateway-Test"  # ... and this header, with the value "connectivity"
+
+
+@dataclass(frozen=True)
+class PingResult:
+    """What a connectivity check sent and saw; ``ok`` when the partner answered 2xx."""
+
+    partner: str
+    url: str
+    ok: bool
+    outcome: str  # gateway.delivery.probe: answered, dns, connect, tls, timeout, disconnected, url, ...
+    status: int | None
+    seconds: float
+    answer: str  # the first bytes of the partner's answer
+    message: str  # what happened, in one line
+    test_id: str
+    sent: str  # what was sent: document, size, signature
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "seconds": round(self.seconds, 4)}
+
+    def render(self) -> str:
+        lines = [
+            f"ping {self.partner}: POST {self.url}",
+            f"  sent:   {self.sent}, test id {self.test_id}",
+            f"  result: {'ok' if self.ok else 'FAILED'}: {self.message}",
+        ]
+        if self.outcome == "answered":
+            lines.append(f"  answer: {self.answer!r}" if self.answer else "  answer: (empty body)")
+        return "\n".join(lines)
+
+
+def _answered(status: int, milliseconds: str) -> str:
+    said = f"the partner answered HTTP {status} in {milliseconds}"
+    if 200 <= status < 300:
+        return said
+    if 300 <= status < 400:
+        return f"{said}: redirects are not followed; configure the final URL in the partner file"
+    if status >= 500 or status in (408, 425, 429):
+        return f"{said}: a delivery would be retried with backoff"
+    return f"{said}: a delivery would be dead-lettered at once"
+
+
+async def ping_partner(
+    partner: Partner, *, adapter: FormatAdapter, keyring: Keyring, gateway_id: str, default_timeout: float
+) -> PingResult:
+    """POST a signed test message to the partner's inbox: an acceptance receipt in the partner's own format
+    (the lightest document every format has, and one every receiver takes) answering the message id
+    ``CONNECTIVITY-TEST``, signed as deliveries to it are. Nothing is recorded or retried."""
+    import uuid
+
+    from lxml import etree
+
+    from gateway.delivery.probe import ANSWERED, probe
+    from gateway.formats.base import Receipt
+    from gateway.security.xml import to_bytes
+
+    if partner.spec.delivery is None:
+        raise ConfigError(f"{partner.path}: delivery: partner {partner.id} has no [delivery] url to ping")
+    url = str(partner.spec.delivery.url)
+    test_id = str(uuid.uuid4())
+    receipt = Receipt(
+        True, _now(), test_id, gateway_id, partner.id,
+        referenced_message_id=PING_REFERENCE, referenced_message_type="receipt",
+    )  # fmt: skip
+    signer = keyring.for_partner(partner)
+    document = signer.sign(adapter.render_receipt(receipt))
+    body = to_bytes(document)
+    headers = {
+        "X-Gateway-Message-Id": test_id,
+        "X-Sender": gateway_id,
+        "X-Sender-Message-Id": test_id,
+        "X-Message-Type": "receipt",
+        PING_HEADER: "connectivity",
+    }
+    seen = await probe(url, body, headers, seconds=partner.spec.delivery.timeout or default_timeout)
+    milliseconds = f"{seen.seconds * 1000:.0f} ms"
+    if seen.outcome == ANSWERED and seen.status is not None:
+        ok, message = 200 <= seen.status < 300, _answered(seen.status, milliseconds)
+    else:
+        ok, message = False, f"{seen.outcome}: {seen.detail} (after {milliseconds})"
+    algorithm = signer.algorithm.rsplit("#", 1)[-1]
+    sent = (
+        f"{etree.QName(document).localname} ({partner.format} receipt), {len(body)} bytes, "
+        f"signed {algorithm} by {signer.certificate.subject.rfc4514_string()}"
+    )
+    answer = seen.answer.decode("utf-8", "replace")
+    return PingResult(
+        partner.id, url, ok, seen.outcome, seen.status, seen.seconds, answer, message, test_id, sent
+    )
+
+
+async def ping(runtime: Runtime, partner_id: str) -> PingResult:
+    """The connectivity check of a running gateway (admin API), with its keys and partner files."""
+    partner = runtime.registry.get(partner_id)
+    if partner is None:
+        raise UnknownPartner(f"no partner {partner_id!r} is configured on this gateway")
+    result = await ping_partner(
+        partner,
+        adapter=runtime.adapters[partner.format],
+        keyring=runtime.keyring,
+        gateway_id=runtime.settings.gateway.id,
+        default_timeout=runtime.settings.delivery.timeout,
+    )
+    log.info("connectivity check of %s (%s): %s", partner_id, result.url, result.message)
+    return result

@@ -17,6 +17,7 @@ from gateway.broker.connection import connect
 from gateway.broker.publisher import Publisher
 from gateway.broker.topology import Topology
 from gateway.config import Settings
+from gateway.controls.service import Controls, load_rules, open_controls
 from gateway.delivery.http import HttpTransport
 from gateway.delivery.worker import DeliveryWorker
 from gateway.errors import ConfigError, Unavailable
@@ -29,6 +30,7 @@ from gateway.partners.model import Partner
 from gateway.partners.registry import RegistryChanges, compare
 from gateway.partners.watch import FolderWatcher
 from gateway.security.certificates import load_certificate, load_private_key
+from gateway.security.keyring import Keyring, load_keyring
 from gateway.security.signatures import Signer
 from gateway.store import Store, open_store
 
@@ -65,7 +67,10 @@ class Runtime:
         self.settings = settings
         self.adapters = dict(adapters or default_adapters())
         self.registry: PartnerRegistry = load_partners(settings.partners_dir, frozenset(self.adapters))
-        self.signer = load_signer(settings)
+        # The gateway's signing identities; a partner wanting an algorithm without a key refuses the start.
+        self.keyring: Keyring = load_keyring(settings)
+        self.keyring.check(self.registry.values())
+        self.signer = self.keyring  # signs with the default key in use now (for no partner in particular)
         self.token = admin_token(settings.resolve(settings.admin.token_file))
         self.metrics = Metrics()
         self.topology = Topology(
@@ -78,6 +83,8 @@ class Runtime:
         self.ingress: Ingress
         self.config_lock = asyncio.Lock()  # held by whoever changes partner files and reloads (operations)
         self.watcher: FolderWatcher | None = None
+        self.risk_rules = load_rules(settings)  # a bad rule file fails here, before serving
+        self.controls: Controls | None = None
 
     def partners(self) -> Mapping[str, Partner]:
         return self.registry
@@ -91,16 +98,24 @@ class Runtime:
         self.publisher = Publisher(connection, self.topology, self.settings.amqp.publish_timeout)
         await self.publisher.start()
         self._stack.push_async_callback(self.publisher.close)
+        self.controls = open_controls(
+            self.settings, rules=self.risk_rules, messages=self.store, publisher=self.publisher,
+            topology=self.topology, partners=self.partners, signer=self.signer,
+        )
+        if self.controls is not None:
+            self._stack.push_async_callback(self.controls.close)
+            self.controls.start()
         self.ingress = Ingress(
             gateway_id=self.settings.gateway.id,
             partners=self.partners,
             adapters=self.adapters,
-            signer=self.signer,
+            signer=self.keyring,
             store=self.store,
             publisher=self.publisher,
             topology=self.topology,
             rules=self.settings.routing.rules,
             security=self.settings.security,
+            controls=self.controls,
         )
         if deliver:
             session = aiohttp.ClientSession()
@@ -110,7 +125,7 @@ class Runtime:
                 topology=self.topology,
                 partners=self.partners,
                 adapters=self.adapters,
-                signer=self.signer,
+                signer=self.keyring,
                 store=self.store,
                 transport=HttpTransport(session, self.settings.delivery.timeout),
                 publisher=self.publisher,
@@ -139,6 +154,7 @@ class Runtime:
         it, so no delivery finds its receiver unknown.
         """
         registry = load_partners(self.settings.partners_dir, frozenset(self.adapters))
+        self.keyring.check(registry.values())  # a partner asking for SM2 without an SM2 key: refused
         changes = compare(self.registry, registry)
         receiving = {p.id for p in self.registry.values() if p.spec.receives}
         new = [p.id for p in registry.values() if p.spec.receives and p.id not in receiving]

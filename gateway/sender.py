@@ -1,4 +1,7 @@
-"""``gateway send``: what a partner runs to test its connection: sign a file as the partner, POST it."""
+"""``gateway send``: what a partner runs to test its connection: sign a file as the partner, POST it.
+
+The key file decides the signature: RSA or EC keys sign XML-DSig RSA/ECDSA-SHA256, an SM2 key signs SM2-SM3 in
+the CEB profile (what a CEB partner's signing device does)."""
 
 from __future__ import annotations
 
@@ -7,12 +10,12 @@ from pathlib import Path
 import aiohttp
 from lxml import etree
 
-from gateway.security.certificates import load_certificate, load_private_key
-from gateway.security.signatures import DS, Signer
+from gateway.security.keyring import XmlSigner, load_any_signer
+from gateway.security.signatures import DS
 from gateway.security.xml import parse_xml, to_bytes
 
 
-def sign_document(data: bytes, signer: Signer) -> bytes:
+def sign_document(data: bytes, signer: XmlSigner) -> bytes:
     """Sign a document, replacing any signature it already has."""
     root = parse_xml(data)
     for old in root.findall(f"{{{DS}}}Signature"):
@@ -34,7 +37,7 @@ async def post(url: str, body: bytes, timeout: float = 30) -> tuple[int, bytes]:
 
 
 async def send_file(file: Path, key: Path, cert: Path, url: str) -> tuple[int, bytes]:
-    signer = Signer(load_private_key(key), load_certificate(cert).certificate)
+    signer = load_any_signer(key, cert)  # RSA, EC or SM2, by the key's type
     return await post(url, sign_document(file.read_bytes(), signer))
 
 

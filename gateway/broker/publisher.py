@@ -54,7 +54,7 @@ class Publisher:
                     await self.start()
         if name is None:
             return self._route
-        return await self._channel.get_exchange(name, ensure=False)  # type: ignore[union-attr]
+        return await self._channel.get_exchange(name, ensure=False)
 
     async def publish(
         self,

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import aiormq
 from aio_pika.abc import AbstractIncomingMessage
 
 from gateway.broker.publisher import Publisher
@@ -80,12 +81,12 @@ class Settlement:
                 raise _Requeue(str(error)) from error
             await self.store.record_delivery(delivery.gateway_id, delivery.receiver, Status.DELIVERED,
                                              attempt=delivery.attempt, reason=note)
-            await message.ack()
+            await self._tell(message.ack, delivery, "ack")
             on_outcome("delivered")
         except (_Requeue, Unavailable) as error:
             log.warning("requeueing %s for %s: %s", delivery.gateway_id, delivery.receiver, error)
             await asyncio.sleep(REQUEUE_PAUSE)
-            await message.nack(requeue=True)
+            await self._tell(lambda: message.nack(requeue=True), delivery, "requeue")
             on_outcome("requeued")
 
     async def _retry(self, message: AbstractIncomingMessage, delivery: Delivery, reason: str) -> None:
@@ -104,7 +105,7 @@ class Settlement:
             headers=headers,  # type: ignore[arg-type]
             exchange=self.topology.retry_name(step),
         )
-        await message.ack()
+        await self._tell(message.ack, delivery, "ack")
         log.info("delivery of %s to %s failed (attempt %d): %s; retry in %gs",
                  delivery.gateway_id, delivery.receiver, delivery.attempt, reason, delay)
 
@@ -112,8 +113,20 @@ class Settlement:
         await self.store.record_delivery(
             delivery.gateway_id, delivery.receiver, Status.FAILED, attempt=delivery.attempt, reason=reason
         )
-        await message.reject(requeue=False)  # quorum queue dead-letters it, at least once, to <prefix>.dead
+        # The quorum queue dead-letters it, at least once, to <prefix>.dead.
+        await self._tell(lambda: message.reject(requeue=False), delivery, "dead-letter")
         log.error("delivery of %s to %s failed for good: %s", delivery.gateway_id, delivery.receiver, reason)
+
+    @staticmethod
+    async def _tell(action: Callable[[], Awaitable[object]], delivery: Delivery, what: str) -> None:
+        """Settle with the broker. On a channel that dropped meanwhile, the broker has already taken the
+        message back and delivers it again; the outcome is in the store: a delivered one is not sent twice."""
+        try:
+            await action()
+        # A closed channel raises ChannelInvalidStateError, a RuntimeError.
+        except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
+            log.warning("could not %s %s for %s (%r); the broker delivers it again",
+                        what, delivery.gateway_id, delivery.receiver, exc)
 
 
 class _Requeue(Exception):

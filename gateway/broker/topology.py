@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
@@ -47,7 +48,7 @@ class Topology:
     def routing_key(receiver: str, message_type: str) -> str:
         return f"{receiver}.{message_type}"
 
-    def _quorum(self, **extra: object) -> dict[str, object]:
+    def _quorum(self, **extra: Any) -> dict[str, Any]:
         return {
             "x-queue-type": "quorum",
             "x-dead-letter-strategy": "at-least-once",

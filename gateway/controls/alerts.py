@@ -53,22 +53,37 @@ def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._E
 def consignments_csv(consignments: Sequence[StoredConsignment]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["time", "channel", "source", "reference", "consignor", "consignor_id", "from", "to", "hs",
-                     "declared_brand", "unit_value"])
+    writer.writerow(
+        [
+            "time",
+            "channel",
+            "source",
+            "reference",
+            "consignor",
+            "consignor_id",
+            "from",
+            "to",
+            "hs",
+            "declared_brand",
+            "unit_value",
+        ]
+    )
     for c in consignments:
-        writer.writerow([
-            format_datetime(c.at),
-            c.channel,
-            c.source,
-            c.reference,
-            c.consignor,
-            c.consignor_id or "",
-            c.export_country or "",
-            c.destination or "",
-            " ".join(i.hs for i in c.items),
-            " ".join("(none)" if i.brand == "" else (i.brand or "?") for i in c.items),
-            " ".join(str(i.unit_value) if i.unit_value else "?" for i in c.items),
-        ])
+        writer.writerow(
+            [
+                format_datetime(c.at),
+                c.channel,
+                c.source,
+                c.reference,
+                c.consignor,
+                c.consignor_id or "",
+                c.export_country or "",
+                c.destination or "",
+                " ".join(i.hs for i in c.items),
+                " ".join("(none)" if i.brand == "" else (i.brand or "?") for i in c.items),
+                " ".join(str(i.unit_value) if i.unit_value else "?" for i in c.items),
+            ]
+        )
     return out.getvalue().encode("utf-8")
 
 
@@ -165,13 +180,20 @@ def envelope(
     )
 
 
-def receivers(partners: Mapping[str, Partner], destinations: Sequence[str], *, gateway_id: str) -> tuple[str, ...]:
+def receivers(
+    partners: Mapping[str, Partner], destinations: Sequence[str], *, gateway_id: str
+) -> tuple[str, ...]:
     """The administrations of the destination countries, and the single window."""
     wanted = set(destinations)
     chosen = []
     for partner in partners.values():
         spec = partner.spec
-        if partner.id == gateway_id or spec.suspended or spec.delivery is None or not partner.accepts("risk-alert"):
+        if (
+            partner.id == gateway_id
+            or spec.suspended
+            or spec.delivery is None
+            or not partner.accepts("risk-alert")
+        ):
             continue
         if spec.role == "single-window" or (spec.role == "customs" and spec.country in wanted):
             chosen.append(partner.id)

@@ -132,7 +132,11 @@ class _Rules:
 
     def fail(self, rule: str, where: str, text: str) -> Failure:
         inv = self.inv
-        return Failure(rule, f"{inv.pointer}/{where}", f"{rule}: ClearanceList {inv.index} (order {inv.order_id}): {text}")
+        return Failure(
+            rule,
+            f"{inv.pointer}/{where}",
+            f"{rule}: ClearanceList {inv.index} (order {inv.order_id}): {text}",
+        )
 
     def all(self) -> Iterator[Failure]:
         yield from self.order_platform()
@@ -163,10 +167,14 @@ class _Rules:
             yield self.fail(
                 "payment-order",
                 "OrderID",
-                f"the payment {payment.provider}/{payment.transaction} names order {payment.order_id} of platform "
-                f"{payment.platform}; the inventory names order {inv.order_id} of platform {inv.platform}",
+                f"the payment {payment.provider}/{payment.transaction} names order {payment.order_id} "
+                f"of platform {payment.platform}; the inventory names order {inv.order_id} of platform "
+                f"{inv.platform}",
             )
-        if order is not None and (order.provider, order.transaction) != (payment.provider, payment.transaction):
+        if order is not None and (order.provider, order.transaction) != (
+            payment.provider,
+            payment.transaction,
+        ):
             yield self.fail(
                 "payment-transaction",
                 "OrderID",
@@ -203,12 +211,14 @@ class _Rules:
         if len(sides) < 2:
             return
         fields = (
-            ("name", "Buyer/Name", lambda p: p.name),
-            ("identity document type", "Buyer/IdentityDocument/TypeCode", lambda p: p.id_type),
-            ("identity document number", "Buyer/IdentityDocument/ID", lambda p: p.id_number),
+            ("name", "Buyer/Name", "name"),
+            ("identity document type", "Buyer/IdentityDocument/TypeCode", "id_type"),
+            ("identity document number", "Buyer/IdentityDocument/ID", "id_number"),
         )
-        for label, where, read in fields:
-            values = [(side, read(person)) for side, person in sides]
+        for label, where, attribute in fields:
+            values: list[tuple[str, str | None]] = [
+                (side, getattr(person, attribute)) for side, person in sides
+            ]
             if len({_norm(v) for _, v in values}) > 1:
                 seen = ", ".join(f"{side} {_shown(v)}" for side, v in values)
                 yield self.fail("buyer", where, f"buyer {label} differs: {seen}")
@@ -223,8 +233,8 @@ class _Rules:
             yield self.fail(
                 "amount-paid",
                 "OrderID",
-                f"payment {payment.provider}/{payment.transaction} paid {payment.amount}; the order's {source} "
-                f"is {expected}",
+                f"payment {payment.provider}/{payment.transaction} paid {payment.amount}; "
+                f"the order's {source} is {expected}",
             )
 
     def goods(self) -> Iterator[Failure]:
@@ -257,11 +267,15 @@ class _Rules:
             )
         if not _same(line.unit_price, match.unit_price):
             yield self.fail(
-                "goods", f"{where}/UnitPriceAmount", f"{name} price: inventory {line.unit_price}, order {match.unit_price}"
+                "goods",
+                f"{where}/UnitPriceAmount",
+                f"{name} price: inventory {line.unit_price}, order {match.unit_price}",
             )
         if not _same(line.total, match.total):
             yield self.fail(
-                "goods", f"{where}/ItemChargeAmount", f"{name} total: inventory {line.total}, order {match.total}"
+                "goods",
+                f"{where}/ItemChargeAmount",
+                f"{name} total: inventory {line.total}, order {match.total}",
             )
 
     def freight(self) -> Iterator[Failure]:
@@ -272,4 +286,4 @@ class _Rules:
         ]
         for side, amount in others:
             if amount is not None and not _same(inv.freight, amount):
-                yield self.fail("freight", "FreightChargeAmount", f"freight: inventory {inv.freight}, {side} {amount}")
+                yield self.fail("freight", "FreightChargeAmount", f"inventory {inv.freight}, {side} {amount}")

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from gateway.controls.facts import W, Money, payload, plain
+from gateway.controls.facts import Money, W, payload, plain
 from gateway.formats.canonical import parse_datetime
 
 if TYPE_CHECKING:
@@ -39,10 +39,26 @@ if TYPE_CHECKING:
 CHANNELS = ("post", "express", "cbec", "cargo")
 POSTAL_MODE = "5"
 
-_BRAND = re.compile(r"(?:品牌|商标|brand(?:\s*name)?|trademark)\s*[:：=]\s*([^;；|,，\n]+)", re.IGNORECASE)
+# Chinese declarations separate with full-width punctuation (U+FF1A colon, U+FF1B semicolon, U+FF0C comma).
+_BRAND = re.compile(r"(?:品牌|商标|brand(?:\s*name)?|trademark)\s*[:：=]\s*([^;；|,，\n]+)", re.IGNORECASE)  # noqa: RUF001
 UNBRANDED = frozenset(
-    {"无", "无品牌", "无牌", "没有", "none", "no", "no brand", "no-brand", "nobrand", "generic", "unbranded",
-     "n/a", "na", "-", "/"}
+    {
+        "无",
+        "无品牌",
+        "无牌",
+        "没有",
+        "none",
+        "no",
+        "no brand",
+        "no-brand",
+        "nobrand",
+        "generic",
+        "unbranded",
+        "n/a",
+        "na",
+        "-",
+        "/",
+    }
 )
 
 
@@ -102,10 +118,11 @@ def _text(element: etree._Element | None, path: str) -> str | None:
 
 def _amount(element: etree._Element, path: str) -> Money | None:
     found = element.find(path.replace("w:", W))
-    if found is None or not (found.text or "").strip():
+    text = (found.text or "").strip() if found is not None else ""
+    if found is None or not text:
         return None
     try:
-        return Money(Decimal(found.text.strip()), found.get("currencyID", ""))  # type: ignore[union-attr]
+        return Money(Decimal(text), found.get("currencyID", ""))
     except InvalidOperation:
         return None
 
@@ -233,7 +250,7 @@ def _from_declaration(
     )
 
 
-# The query -------------------------------------------------------------------------------------------------
+# The query --------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -347,9 +364,8 @@ class Report:
         for c in self.consignments:
             hs = ",".join(sorted({i.hs for i in c.items if i.hs}))[:10]
             route = f"{c.export_country or '??'}>{c.destination or '??'}"
-            lines.append(
-                f"{c.at:%Y-%m-%d %H:%M} {c.channel:<8} {route:<7} {hs:<10} {c.consignor[:30]:<30} {c.reference}"
-            )
+            when = f"{c.at:%Y-%m-%d %H:%M}"
+            lines.append(f"{when} {c.channel:<8} {route:<7} {hs:<10} {c.consignor[:30]:<30} {c.reference}")
         if len(self.consignments) < self.total:
             lines.append(f"(first {len(self.consignments)} of {self.total}; --limit shows more)")
         return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Risk rules: files in ``[controls] rules_dir`` (``rules/*.toml``), validated at load, reloaded when they change.
+"""Risk rules: files in ``[controls] rules_dir`` (``rules/*.toml``), validated at load, reloaded on change.
 
 A file holds ``[[rule]]`` tables; each has an ``id`` (unique across files), a ``type`` and the type's
 parameters (thresholds and windows; durations as ``"30d"``, ``"12h"``, ``"45m"``, ``"90s"`` or seconds):
@@ -34,7 +34,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from gateway.controls.facts import Money, plain
 from gateway.controls.monitoring import CHANNELS, StoredConsignment
@@ -54,7 +62,7 @@ def parse_duration(value: Any) -> Any:
         found = _DURATION.match(value)
         if found:
             return float(found.group(1)) * _UNITS[found.group(2)]
-        raise ValueError(f"a duration is a number with d, h, m or s (e.g. \"30d\"), not {value!r}")
+        raise ValueError(f'a duration is a number with d, h, m or s (e.g. "30d"), not {value!r}')
     return value
 
 
@@ -62,6 +70,7 @@ Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 HsPrefix = Annotated[str, Field(pattern=r"^[0-9]{2,10}$")]
 Channel = Literal["post", "express", "cbec", "cargo"]
 assert set(Channel.__args__) == set(CHANNELS)  # type: ignore[attr-defined]
+_FAST: list[Channel] = ["express", "cbec"]  # the channels of the channel-preference rule by default
 RuleId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
 
@@ -76,13 +85,16 @@ class WatchEntry(_Model):
     aliases: list[str] = Field(default_factory=list, description="other spellings of the brand, any script")
     hs: list[HsPrefix] = Field(default_factory=list, description="HS codes (prefixes) of the protected goods")
     keywords: list[str] = Field(
-        default_factory=list, description="words of the goods' description that identify the protected product"
+        default_factory=list,
+        description="words of the goods' description that identify the protected product",
     )
     description: str | None = Field(None, max_length=512, description="the commodity as the alert names it")
-    reference_unit_value: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")], Annotated[Decimal, Field(gt=0)]] = (
-        Field(default_factory=dict, description="a genuine unit's value, per currency")
+    reference_unit_value: dict[
+        Annotated[str, Field(pattern=r"^[A-Z]{3}$")], Annotated[Decimal, Field(gt=0)]
+    ] = Field(default_factory=dict, description="a genuine unit's value, per currency")
+    min_value_ratio: float = Field(
+        0.3, gt=0, le=1, description="below this share of the reference: undervalued"
     )
-    min_value_ratio: float = Field(0.3, gt=0, le=1, description="below this share of the reference: undervalued")
 
     @model_validator(mode="after")
     def _identifiable(self) -> WatchEntry:
@@ -120,7 +132,9 @@ class BrandRule(_Rule):
 class _GroupRule(_Rule):
     group_by: Literal["commodity", "consignor"] = "commodity"
     hs_digits: Literal[4, 6] = 6
-    hs: list[HsPrefix] = Field(default_factory=list, description="only goods under these HS codes (empty: all)")
+    hs: list[HsPrefix] = Field(
+        default_factory=list, description="only goods under these HS codes (empty: all)"
+    )
     min_consignments: int = Field(20, ge=1, description="consignments of the group in the window, at least")
 
     def groups(self, consignment: StoredConsignment) -> list[tuple[str, str]]:
@@ -143,7 +157,7 @@ class ConcentrationRule(_GroupRule):
 
 class ChannelRule(_GroupRule):
     type: Literal["channel-preference"]
-    channels: Annotated[list[Channel], Field(min_length=1)] = Field(default_factory=lambda: ["express", "cbec"])
+    channels: Annotated[list[Channel], Field(min_length=1)] = Field(default_factory=lambda: list(_FAST))
     baseline: Annotated[float, Field(ge=0, le=1)] | Literal["rest-of-traffic"] = "rest-of-traffic"
     factor: float = Field(2.0, gt=1, description="fires when the share is at least factor x the baseline")
     min_share: float = Field(0.5, gt=0, le=1, description="and at least this share")
@@ -159,7 +173,7 @@ class RuleFile(_Model):
 _RULE_LIST = TypeAdapter(RuleFile)
 
 
-# Loading ---------------------------------------------------------------------------------------------------
+# Loading ----------------------------------------------------------------------------------------------------
 
 
 def _where(loc: Sequence[int | str], data: dict[str, Any]) -> str:
@@ -172,8 +186,11 @@ def _where(loc: Sequence[int | str], data: dict[str, Any]) -> str:
                 rid = rules[part].get("id")
                 if rid:
                     parts[-1] += f" (id {rid!r})"
-        elif i == 2 and loc[0] == "rule" and part in ("brand-misdeclaration", "destination-concentration",
-                                                       "channel-preference"):
+        elif (
+            i == 2
+            and loc[0] == "rule"
+            and part in ("brand-misdeclaration", "destination-concentration", "channel-preference")
+        ):
             continue  # pydantic names the union member it tried: the rule's own type, not a key
         else:
             parts.append(str(part))
@@ -218,20 +235,24 @@ def load_dir(folder: Path) -> list[Rule]:
 def fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
     try:
         return tuple(
-            (p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(folder.glob("*.toml")) if p.is_file()
+            (p.name, p.stat().st_mtime_ns, p.stat().st_size)
+            for p in sorted(folder.glob("*.toml"))
+            if p.is_file()
         )
     except OSError:
         return ()
 
 
-# Evaluation ------------------------------------------------------------------------------------------------
+# Evaluation -------------------------------------------------------------------------------------------------
 
 
 class History(Protocol):
     """What rules read and write: :class:`~gateway.store.controls_sqlite.ControlsStore` in the flow, a
     replay over it for ``gateway rules test``."""
 
-    def counts(self, dim: str, key: str, since: float, until: float, by: str) -> dict[str, int]: ...
+    def counts(self, dim: str, key: str, since: float, until: float) -> dict[tuple[str, str], int]:
+        """Consignments of a group per (destination, channel) over the whole days from since to until."""
+        ...
 
     def add_hit(self, rule: str, pattern: str, consignment_id: int, at: float) -> None: ...
 
@@ -310,10 +331,63 @@ class RuleBook:
 
     def evaluate(self, consignment: StoredConsignment, history: History) -> list[Finding]:
         found: list[Finding] = []
+        memo = _Memo(history)  # rules looking at the same group and window read its counts once
         for rule in self.rules:
             if rule.enabled:
-                found.extend(evaluate(rule, consignment, history))
+                found.extend(evaluate(rule, consignment, memo))
         return found
+
+
+class _Memo:
+    """One consignment's evaluation: each group's counts over a window are read once."""
+
+    def __init__(self, history: History) -> None:
+        self.history = history
+        self._counts: dict[tuple[str, str, int, int], dict[tuple[str, str], int]] = {}
+
+    def counts(self, dim: str, key: str, since: float, until: float) -> dict[tuple[str, str], int]:
+        span = (dim, key, int(since // 86400), int(until // 86400))
+        found = self._counts.get(span)
+        if found is None:
+            found = self._counts[span] = self.history.counts(dim, key, since, until)
+        return found
+
+    def add_hit(self, rule: str, pattern: str, consignment_id: int, at: float) -> None:
+        self.history.add_hit(rule, pattern, consignment_id, at)
+
+    def hits(self, rule: str, pattern: str, since: float, until: float) -> list[int]:
+        return self.history.hits(rule, pattern, since, until)
+
+    def consignments(
+        self,
+        *,
+        since: float,
+        until: float,
+        hs_prefix: str | None = None,
+        consignor_key: str | None = None,
+        destinations: Sequence[str] = (),
+        channels: Sequence[str] = (),
+        ids: Sequence[int] = (),
+        limit: int = 500,
+    ) -> list[StoredConsignment]:
+        return self.history.consignments(
+            since=since,
+            until=until,
+            hs_prefix=hs_prefix,
+            consignor_key=consignor_key,
+            destinations=destinations,
+            channels=channels,
+            ids=ids,
+            limit=limit,
+        )
+
+
+def _by(counts: dict[tuple[str, str], int], part: int) -> dict[str, int]:
+    """Counts per destination (part 0) or per channel (part 1)."""
+    summed: dict[str, int] = {}
+    for place, n in counts.items():
+        summed[place[part]] = summed.get(place[part], 0) + n
+    return summed
 
 
 def evaluate(rule: Rule, consignment: StoredConsignment, history: History) -> list[Finding]:
@@ -328,15 +402,27 @@ def _share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "0%"
 
 
-def _routes(consignments: Sequence[StoredConsignment], limit: int = 10) -> tuple[tuple[str, str], ...]:
+def _routes(
+    consignments: Sequence[StoredConsignment], limit: int = 10, min_share: float = 0.1
+) -> tuple[tuple[str, str], ...]:
+    """The main routes of the consignments concerned (each with at least ``min_share`` of them): the alert
+    goes to the administrations of their destinations, not to every country one parcel went to."""
     pairs = Counter(
         (c.export_country, c.destination) for c in consignments if c.export_country and c.destination
     )
-    return tuple(pair for pair, _ in pairs.most_common(limit))  # type: ignore[misc]
+    total = sum(pairs.values())
+    return tuple(
+        pair
+        for pair, n in pairs.most_common(limit)
+        if n >= min_share * total
+    )
 
 
 def _commodity(
-    consignments: Sequence[StoredConsignment], hs_prefix: str | None, brand: str | None, description: str | None
+    consignments: Sequence[StoredConsignment],
+    hs_prefix: str | None,
+    brand: str | None,
+    description: str | None,
 ) -> Commodity:
     items = [i for c in consignments for i in c.items if not hs_prefix or i.hs.startswith(hs_prefix)]
     codes = Counter(i.hs for i in items if len(i.hs) >= 6)
@@ -346,7 +432,8 @@ def _commodity(
     if values:
         currency = Counter(v.currency for v in values).most_common(1)[0][0]
         same = [v.value for v in values if v.currency == currency]
-        unit_value = Money((sum(same) / len(same)).quantize(Decimal("0.001")), currency)
+        mean = sum(same, Decimal(0)) / Decimal(len(same))
+        unit_value = Money(mean.quantize(Decimal("0.001")), currency)
     return Commodity(
         description=description or (texts.most_common(1)[0][0] if texts else f"goods of HS {hs_prefix}"),
         hs=codes.most_common(1)[0][0][:10] if codes else None,
@@ -361,8 +448,8 @@ def _channel_indicator(consignments: Sequence[StoredConsignment]) -> tuple[str, 
     if consignments and fast / len(consignments) >= 0.5:
         return (
             "CHANNEL-PREFERENCE",
-            f"{fast} of the {len(consignments)} consignments concerned ({_share(fast, len(consignments))}) went "
-            "through express or cross-border e-commerce clearance.",
+            f"{fast} of the {len(consignments)} consignments concerned ({_share(fast, len(consignments))}) "
+            "went through express or cross-border e-commerce clearance.",
         )
     return None
 
@@ -385,7 +472,9 @@ def _destination_indicator(consignments: Sequence[StoredConsignment]) -> tuple[s
 # (a) brand misdeclaration -----------------------------------------------------------------------------------
 
 
-def flags(entry: WatchEntry, description: str, hs: str, brand: str | None, unit_value: Money | None) -> list[str]:
+def flags(
+    entry: WatchEntry, description: str, hs: str, brand: str | None, unit_value: Money | None
+) -> list[str]:
     """Why one goods item is suspect under a watch entry (empty: it is not)."""
     text = description.casefold()
     names = entry.names()
@@ -393,19 +482,29 @@ def flags(entry: WatchEntry, description: str, hs: str, brand: str | None, unit_
     declared_protected = brand is not None and brand.casefold() in names
     named = any(n in text for n in names)
     keyword = any(k.casefold() in text for k in entry.keywords)
-    looks_like = declared_protected or (hs_ok and (named or keyword or (not entry.keywords and bool(entry.hs))))
+    looks_like = declared_protected or (
+        hs_ok and (named or keyword or (not entry.keywords and bool(entry.hs)))
+    )
     if not looks_like:
         return []
     reasons = []
     if not declared_protected:
-        declared = "without a brand" if brand == "" else "without stating a brand" if brand is None else (
-            f"under the brand {brand!r}"
+        declared = (
+            "without a brand"
+            if brand == ""
+            else "without stating a brand"
+            if brand is None
+            else (f"under the brand {brand!r}")
         )
-        reasons.append(f"goods like {entry.brand} ({'its name' if named else 'its product'} in the description) "
-                       f"declared {declared}")
+        reasons.append(
+            f"goods like {entry.brand} ({'its name' if named else 'its product'} in the description) "
+            f"declared {declared}"
+        )
     reference = entry.reference_unit_value.get(unit_value.currency) if unit_value else None
-    if unit_value is not None and reference is not None and unit_value.value < reference * Decimal(
-        str(entry.min_value_ratio)
+    if (
+        unit_value is not None
+        and reference is not None
+        and unit_value.value < reference * Decimal(str(entry.min_value_ratio))
     ):
         reasons.append(
             f"unit value {unit_value} is {100 * unit_value.value / reference:.0f}% of the reference "
@@ -435,21 +534,28 @@ def _brand(rule: BrandRule, consignment: StoredConsignment, history: History) ->
         for c in concerned:
             for item in c.items:
                 for reason in flags(entry, item.description, item.hs, item.brand, item.unit_value):
-                    reasons["LOW-UNIT-VALUE" if reason.startswith("unit value") else "FALSE-BRAND-DECLARATION"] += 1
+                    reasons[
+                        "LOW-UNIT-VALUE" if reason.startswith("unit value") else "FALSE-BRAND-DECLARATION"
+                    ] += 1
         indicators = []
         if reasons["FALSE-BRAND-DECLARATION"]:
-            indicators.append((
-                "FALSE-BRAND-DECLARATION",
-                f"{len(concerned)} consignments in {rule.window / 86400:g} days carry goods recognised as "
-                f"{entry.brand} products (name, keywords or HS {', '.join(entry.hs) or '-'}) declared without that "
-                f"brand or under another one ({reasons['FALSE-BRAND-DECLARATION']} goods items).",
-            ))
+            indicators.append(
+                (
+                    "FALSE-BRAND-DECLARATION",
+                    f"{len(concerned)} consignments in {rule.window / 86400:g} days carry goods recognised "
+                    f"as {entry.brand} products (name, keywords or HS {', '.join(entry.hs) or '-'}) declared "
+                    f"without that brand or under another one ({reasons['FALSE-BRAND-DECLARATION']} goods "
+                    "items).",
+                )
+            )
         if reasons["LOW-UNIT-VALUE"]:
-            indicators.append((
-                "LOW-UNIT-VALUE",
-                f"{reasons['LOW-UNIT-VALUE']} goods items declared below {entry.min_value_ratio:.0%} of the "
-                f"reference unit value of genuine {entry.brand} goods.",
-            ))
+            indicators.append(
+                (
+                    "LOW-UNIT-VALUE",
+                    f"{reasons['LOW-UNIT-VALUE']} goods items declared below {entry.min_value_ratio:.0%} "
+                    f"of the reference unit value of genuine {entry.brand} goods.",
+                )
+            )
         indicators += [i for i in (_destination_indicator(concerned), _channel_indicator(concerned)) if i]
         hs_prefix = entry.hs[0] if len(entry.hs) == 1 else None
         findings.append(
@@ -462,8 +568,8 @@ def _brand(rule: BrandRule, consignment: StoredConsignment, history: History) ->
                 commodity=_commodity(concerned, hs_prefix, entry.brand, entry.description),
                 routes=_routes(concerned),
                 channels=tuple(sorted({c.channel for c in concerned})),
-                summary=f"{rule.id}: {len(concerned)} consignments of goods like {entry.brand} declared under "
-                f"another brand or undervalued",
+                summary=f"{rule.id}: {len(concerned)} consignments of goods like {entry.brand} declared "
+                "under another brand or undervalued",
             )
         )
     return findings
@@ -476,11 +582,13 @@ def _group_label(dim: str, key: str) -> str:
     return f"consignor {key}" if dim == "consignor" else f"HS {key}"
 
 
-def _concentration(rule: ConcentrationRule, consignment: StoredConsignment, history: History) -> list[Finding]:
+def _concentration(
+    rule: ConcentrationRule, consignment: StoredConsignment, history: History
+) -> list[Finding]:
     at = consignment.at.timestamp()
     findings = []
     for dim, key in rule.groups(consignment):
-        counts = history.counts(dim, key, at - rule.window, at, by="destination")
+        counts = _by(history.counts(dim, key, at - rule.window, at), 0)
         total = sum(counts.values())
         if total < rule.min_consignments:
             continue
@@ -497,12 +605,14 @@ def _concentration(rule: ConcentrationRule, consignment: StoredConsignment, hist
             destinations=countries,
         )
         shown = ", ".join(f"{d} {n}" for n, d in top)
-        indicators = [(
-            "DESTINATION-CONCENTRATION",
-            f"{_share(sum(n for n, _ in top), total)} of the {total} consignments of {_group_label(dim, key)} in "
-            f"{rule.window / 86400:g} days go to {len(top)} destination countr{'y' if len(top) == 1 else 'ies'} "
-            f"({shown}); threshold {rule.threshold:.0%}.",
-        )]
+        indicators = [
+            (
+                "DESTINATION-CONCENTRATION",
+                f"{_share(sum(n for n, _ in top), total)} of the {total} consignments of "
+                f"{_group_label(dim, key)} in {rule.window / 86400:g} days go to {len(top)} destination "
+                f"countr{'y' if len(top) == 1 else 'ies'} ({shown}); threshold {rule.threshold:.0%}.",
+            )
+        ]
         if channel := _channel_indicator(concerned):
             indicators.append(channel)
         findings.append(
@@ -522,7 +632,7 @@ def _concentration(rule: ConcentrationRule, consignment: StoredConsignment, hist
     return findings
 
 
-# (c) channel preference ------------------------------------------------------------------------------------
+# (c) channel preference -------------------------------------------------------------------------------------
 
 
 def _channel(rule: ChannelRule, consignment: StoredConsignment, history: History) -> list[Finding]:
@@ -530,7 +640,7 @@ def _channel(rule: ChannelRule, consignment: StoredConsignment, history: History
     since = at - rule.window
     findings = []
     for dim, key in rule.groups(consignment):
-        counts = history.counts(dim, key, since, at, by="channel")
+        counts = _by(history.counts(dim, key, since, at), 1)
         total = sum(counts.values())
         if total < rule.min_consignments:
             continue
@@ -540,7 +650,7 @@ def _channel(rule: ChannelRule, consignment: StoredConsignment, history: History
             baseline: float | None = rule.baseline
             basis = "the configured baseline"
         else:
-            everything = history.counts("all", "*", since, at, by="channel")
+            everything = _by(history.counts("all", "*", since, at), 1)
             rest_total = sum(everything.values()) - total
             rest_used = sum(everything.get(c, 0) for c in rule.channels) - used
             baseline = rest_used / rest_total if rest_total > 0 else None
@@ -555,12 +665,14 @@ def _channel(rule: ChannelRule, consignment: StoredConsignment, history: History
             channels=rule.channels,
         )
         names = " and ".join(rule.channels)
-        indicators = [(
-            "CHANNEL-PREFERENCE",
-            f"{_share(used, total)} of the {total} consignments of {_group_label(dim, key)} in "
-            f"{rule.window / 86400:g} days used {names} clearance, against {baseline:.0%} in {basis} "
-            f"(factor {rule.factor:g}).",
-        )]
+        indicators = [
+            (
+                "CHANNEL-PREFERENCE",
+                f"{_share(used, total)} of the {total} consignments of {_group_label(dim, key)} in "
+                f"{rule.window / 86400:g} days used {names} clearance, against {baseline:.0%} in {basis} "
+                f"(factor {rule.factor:g}).",
+            )
+        ]
         if destination := _destination_indicator(concerned):
             indicators.append(destination)
         findings.append(
@@ -573,8 +685,8 @@ def _channel(rule: ChannelRule, consignment: StoredConsignment, history: History
                 commodity=_commodity(concerned, key if dim != "consignor" else None, None, None),
                 routes=_routes(concerned),
                 channels=tuple(sorted({c.channel for c in concerned})),
-                summary=f"{rule.id}: {_group_label(dim, key)} uses {names} for {_share(used, total)} of {total} "
-                f"consignments (baseline {baseline:.0%})",
+                summary=f"{rule.id}: {_group_label(dim, key)} uses {names} for {_share(used, total)} of "
+                f"{total} consignments (baseline {baseline:.0%})",
             )
         )
     return findings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiormq
@@ -20,7 +20,9 @@ from gateway.errors import PermanentDeliveryError, Rejection
 from gateway.formats.base import FormatAdapter
 from gateway.formats.canonical import set_header
 from gateway.partners.model import Partner
+from gateway.security.keyring import Keyring, as_keyring
 from gateway.security.signatures import Signer
+from gateway.security.sm2 import Sm2Signer
 from gateway.security.xml import parse_xml, to_bytes
 from gateway.store.base import Status, Store
 
@@ -35,7 +37,7 @@ class DeliveryWorker:
         topology: Topology,
         partners: Callable[[], Mapping[str, Partner]],
         adapters: Mapping[str, FormatAdapter],
-        signer: Signer,
+        signer: Keyring | Signer | Sm2Signer,  # a Keyring signs for each receiver in its algorithm
         store: Store,
         transport: HttpTransport,
         publisher: Publisher,
@@ -47,6 +49,7 @@ class DeliveryWorker:
         self.partners = partners
         self.adapters = adapters
         self.signer = signer
+        self.keyring = as_keyring(signer)
         self.store = store
         self.transport = transport
         self.settings = settings
@@ -55,7 +58,8 @@ class DeliveryWorker:
         self._channel: AbstractChannel | None = None
         self._consuming: set[str] = set()
         self._consumers: list[tuple[AbstractQueue, str]] = []  # (queue, consumer tag), to cancel on close
-        self._in_hand: set[asyncio.Task[Any]] = set()  # deliveries being worked on now
+        self._in_hand: set[asyncio.Future[Any]] = set()  # deliveries being worked on now
+        self._delivering: dict[tuple[str, str], asyncio.Future[Any]] = {}  # (gateway id, receiver) in hand
         self._stopping = False
 
     async def start(self) -> None:
@@ -98,26 +102,43 @@ class DeliveryWorker:
                 log.warning("stopping: %d deliveries unfinished; the broker redelivers them", len(unfinished))
         await self._channel.close()
 
-    def _handler(self, receiver: str) -> Callable[[AbstractIncomingMessage], object]:
+    def _handler(self, receiver: str) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
         async def on_message(message: AbstractIncomingMessage) -> None:
             if self._stopping:  # arrived between our cancel and the broker's cancel-ok: hand it back
                 await message.nack(requeue=True)
                 return
-            task = asyncio.current_task()
-            assert task is not None
-            self._in_hand.add(task)
-            task.add_done_callback(self._in_hand.discard)
             delivery = Delivery.of(message, receiver)
             started = time.perf_counter()
 
             def outcome(name: str) -> None:
                 self.observe(receiver, name, time.perf_counter() - started)
 
-            await self.settlement.process(message, delivery, lambda: self._deliver(message, delivery), outcome)
+            work = asyncio.ensure_future(
+                self.settlement.process(message, delivery, lambda: self._deliver(message, delivery), outcome)
+            )
+            self._in_hand.add(work)
+            work.add_done_callback(self._in_hand.discard)
+            # A dropped channel cancels its consumer tasks. The delivery itself goes on and records its
+            # outcome, so the redelivery that follows finds it delivered instead of posting it again.
+            await asyncio.shield(work)
 
         return on_message
 
     async def _deliver(self, message: AbstractIncomingMessage, delivery: Delivery) -> str:
+        """One copy of a message at a time: a second copy (a redelivery, an unconfirmed publish sent again)
+        waits for the first, then finds it delivered."""
+        key = (delivery.gateway_id, delivery.receiver)
+        while (pending := self._delivering.get(key)) is not None:
+            await asyncio.wait([pending])
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._delivering[key] = done
+        try:
+            return await self._deliver_once(message, delivery)
+        finally:
+            del self._delivering[key]
+            done.set_result(None)
+
+    async def _deliver_once(self, message: AbstractIncomingMessage, delivery: Delivery) -> str:
         if await self.store.delivered_to(delivery.gateway_id, delivery.receiver):
             return "already delivered; not sent again"
         partner = self.partners().get(delivery.receiver)
@@ -153,4 +174,4 @@ class DeliveryWorker:
             raise PermanentDeliveryError(
                 f"cannot render the message for {partner.id} ({partner.format}): {error.code}: {error.message}"
             ) from error
-        return to_bytes(self.signer.sign(document))
+        return to_bytes(self.keyring.for_partner(partner).sign(document))

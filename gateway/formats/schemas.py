@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from gateway.errors import SchemaInvalid
+from gateway.errors import MappingFailed, SchemaInvalid
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -26,3 +26,14 @@ def validate(schema: etree.XMLSchema, root: etree._Element, what: str) -> None:
     error = schema.error_log.last_error
     message = error.message if error else "unknown schema error"
     raise SchemaInvalid(f"{what} does not match its schema: {message} (line {error.line})", pointer=error.path)
+
+
+def check_canonical_payload(payload: etree._Element, source: str) -> None:
+    """A payload mapped from a valid partner message must be valid canonical; when it is not, a partner value has
+    no canonical form: ``mapping-failed`` quoting it (not ``schema-invalid``: the partner's message was valid)."""
+    schema = load_schema("canonical/wco.xsd")
+    if schema.validate(payload):
+        return
+    error = schema.error_log.last_error
+    message = error.message if error else "unknown schema error"
+    raise MappingFailed(f"a value of the {source} has no canonical form: {message}", pointer=error.path)

@@ -20,6 +20,7 @@ from gateway.operations import (
     Change,
     PartnerAdmin,
     partner_view,
+    ping,
     refresh_queue_depths,
     reload,
     retry_message,
@@ -292,6 +293,30 @@ async def traffic_counts(request: web.Request) -> web.Response:
     return web.json_response(traffic(runtime))
 
 
+async def ping_partner(request: web.Request) -> web.Response:
+    """Connectivity check: 200 with what happened (``ok`` false when the partner's endpoint failed)."""
+    try:
+        result = await ping(request.app[RUNTIME], request.match_info["partner_id"])
+    except GatewayError as exc:
+        return _refused(exc)
+    return web.json_response({**result.as_json(), "text": result.render()})
+
+
+async def gateway_keys(request: web.Request) -> web.Response:
+    """The gateway's certificates, current and next, as PEM with validity. Public at ``/v1/keys`` (partners
+    fetch the next certificate before its first use); ``/v1/admin/keys`` adds the files they come from."""
+    runtime = request.app[RUNTIME]
+    admin = request.path.startswith("/v1/admin/")
+    now = dt.datetime.now(dt.UTC)
+    return web.json_response(
+        {
+            "gateway": runtime.settings.gateway.id,
+            "time": now.isoformat(),
+            "keys": runtime.keyring.published(now=now, files=admin),
+        }
+    )
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/admin/partners", list_partners)
     app.router.add_post("/v1/admin/partners/reload", reload_partners)
@@ -302,6 +327,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/admin/partners/{partner_id}/resume", _suspender(False))
     app.router.add_post("/v1/admin/partners/{partner_id}/certificates", add_certificate)
     app.router.add_post("/v1/admin/partners/{partner_id}/test", test_partner)
+    app.router.add_post("/v1/admin/partners/{partner_id}/ping", ping_partner)
+    app.router.add_get("/v1/admin/keys", gateway_keys)
+    app.router.add_get("/v1/keys", gateway_keys)  # public: certificates only (outside /v1/admin/, no token)
     app.router.add_get("/v1/admin/config-events", config_events)
     app.router.add_get("/v1/admin/traffic", traffic_counts)
     app.router.add_get("/v1/admin/messages", list_messages)

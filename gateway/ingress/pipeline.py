@@ -14,20 +14,33 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lxml import etree
 
 from gateway.broker.topology import Topology
 from gateway.config import RouteRule, SecuritySection, is_participant_id
-from gateway.errors import NotPermitted, Rejection, Replayed, Unavailable, Unconfirmed, UnknownPartner
+from gateway.errors import (
+    MatchingFailed,
+    NotPermitted,
+    Rejection,
+    Replayed,
+    Unavailable,
+    Unconfirmed,
+    UnknownPartner,
+)
 from gateway.formats.base import FormatAdapter, MessageInfo, Receipt, ReceiptError
 from gateway.formats.canonical import CanonicalAdapter, format_datetime, set_header
 from gateway.partners.model import Partner
 from gateway.routing import route
+from gateway.security.keyring import Keyring, as_keyring
 from gateway.security.signatures import Signer, Verified
+from gateway.security.sm2 import Sm2Signer
 from gateway.security.xml import parse_xml, to_bytes
 from gateway.store.base import Status, Store
+
+if TYPE_CHECKING:
+    from gateway.controls.service import Controls, Hold
 
 log = logging.getLogger(__name__)
 
@@ -77,25 +90,28 @@ class Ingress:
         gateway_id: str,
         partners: Callable[[], Mapping[str, Partner]],
         adapters: Mapping[str, FormatAdapter],
-        signer: Signer,
+        signer: Keyring | Signer | Sm2Signer,  # a Keyring signs for each partner in its algorithm
         store: Store,
         publisher: Publishing,
         topology: Topology,
         rules: list[RouteRule],
         security: SecuritySection,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        controls: Controls | None = None,
     ) -> None:
         self.gateway_id = gateway_id
         self.partners = partners
         self.adapters = adapters
         self.canonical = CanonicalAdapter()
         self.signer = signer
+        self.keyring = as_keyring(signer)
         self.store = store
         self.publisher = publisher
         self.topology = topology
         self.rules = rules
         self.security = security
         self.clock = clock
+        self.controls = controls
         self._inflight: dict[tuple[str, str], asyncio.Future[None]] = {}
 
     async def receive(self, partner_id: str, body: bytes) -> Answer:
@@ -198,7 +214,15 @@ class Ingress:
             Receipt(True, self.clock(), gateway_id, self.gateway_id, partner.id, info.message_id,
                     info.message_type, records=info.records),
             adapter,
+            partner,
         )
+        if self.controls is not None:  # three-list matching may reject or hold an inventory
+            hold = await self.controls.screen(
+                gateway_id=gateway_id, info=info, sender=partner.id, canonical=canonical, body=body,
+                receivers=receivers,
+            )
+            if hold is not None:
+                return await self._hold(gateway_id, partner, info, receivers, receipt, body, hold)
         for receiver in receivers:
             try:
                 await self.publisher.publish(
@@ -222,7 +246,34 @@ class Ingress:
             "accepted %s %s from %s as %s, routed to %s",
             info.message_type, info.message_id, partner.id, gateway_id, ",".join(receivers),
         )
+        if self.controls is not None:  # lists kept for matching, consignments, risk rules (never raises)
+            await self.controls.accepted(
+                gateway_id=gateway_id, info=info, sender=partner.id, canonical=canonical
+            )
         return Answer(202, receipt, gateway_id, "accepted", partner.id, info.message_type)
+
+    async def _hold(
+        self,
+        gateway_id: str,
+        partner: Partner,
+        info: MessageInfo,
+        receivers: tuple[str, ...],
+        receipt: bytes,
+        body: bytes,
+        hold: Hold,
+    ) -> Answer:
+        """Accepted, not routed yet: ``waiting`` until the controls release or reject it."""
+        assert self.controls is not None
+        await self.store.wait(gateway_id, receivers, receipt, body, hold.reason)
+        log.info(
+            "holding %s %s from %s as %s: %s",
+            info.message_type, info.message_id, partner.id, gateway_id, hold.reason,
+        )
+        try:
+            await self.controls.held(gateway_id)
+        except Exception:  # it is recorded waiting: the next list or the deadline sweep settles it
+            log.exception("controls could not park %s; its deadline sweep settles it", gateway_id)
+        return Answer(202, receipt, gateway_id, "waiting", partner.id, info.message_type)
 
     def _translate(
         self, gateway_id: str, partner: Partner, adapter: FormatAdapter, checked: Checked
@@ -250,8 +301,9 @@ class Ingress:
         except Unavailable:
             log.exception("could not release claim %s; a resend will take it over", gateway_id)
 
-    def _receipt(self, receipt: Receipt, adapter: FormatAdapter) -> bytes:
-        return to_bytes(self.signer.sign(adapter.render_receipt(receipt)))
+    def _receipt(self, receipt: Receipt, adapter: FormatAdapter, partner: Partner | None) -> bytes:
+        """Signed in the partner's own algorithm (``signature_algorithm``), by the key in use now."""
+        return to_bytes(self.keyring.for_partner(partner).sign(adapter.render_receipt(receipt)))
 
     def _rejection(
         self,
@@ -269,14 +321,16 @@ class Ingress:
             receiver=partner.id if partner else "unknown",
             referenced_message_id=info.message_id if info else None,
             referenced_message_type=info.message_type if info else None,
-            errors=(ReceiptError(error.code, error.message, error.pointer),),
+            errors=tuple(ReceiptError(error.code, d, p) for d, p in error.failures)
+            if isinstance(error, MatchingFailed) and error.failures
+            else (ReceiptError(error.code, error.message, error.pointer),),
             records=info.records if info else (),
         )
         try:
-            body = self._receipt(receipt, adapter)
+            body = self._receipt(receipt, adapter, partner)
         except Exception:  # a receipt that cannot be rendered in the partner's format: fall back to ours
             log.exception("rendering a %s rejection receipt failed", adapter.name)
-            body = self._receipt(receipt, self.canonical)
+            body = self._receipt(receipt, self.canonical, partner)
         return Answer(
             error.http_status,
             body,

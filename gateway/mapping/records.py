@@ -109,17 +109,19 @@ class Code:
 
 @dataclass(frozen=True)
 class LocalDateTime:
-    """``yyyyMMddHHmmss`` in a fixed offset (China: +08:00) <-> xs:dateTime with that offset."""
+    """``yyyyMMddHHmmss`` in a fixed offset (China: +08:00) <-> xs:dateTime with that offset.
+
+    ``layout``/``shown``: another partner layout, e.g. EU ICS ``yyyyMMddHHmm`` (no seconds to carry)."""
 
     offset: dt.timezone
+    layout: str = "%Y%m%d%H%M%S"
+    shown: str = "yyyyMMddHHmmss"
 
     def fill(self, element: etree._Element, value: str, record: Fields, pointer: str) -> None:
         try:
-            parsed = dt.datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=self.offset)
+            parsed = dt.datetime.strptime(value, self.layout).replace(tzinfo=self.offset)
         except ValueError:
-            raise MappingFailed(
-                f"{pointer}: {value!r} is not a date-time yyyyMMddHHmmss", pointer=pointer
-            ) from None
+            raise MappingFailed(f"{pointer}: {value!r} is not a date-time {self.shown}", pointer=pointer) from None
         element.text = parsed.isoformat()
 
     def take(self, element: etree._Element, source: str, pointer: str) -> dict[str, str]:
@@ -130,12 +132,13 @@ class LocalDateTime:
             raise MappingFailed(f"{pointer}: {text!r} is not an xs:dateTime", pointer=pointer) from None
         if parsed.tzinfo is None:
             raise MappingFailed(f"{pointer}: {text!r} has no time zone", pointer=pointer)
-        if parsed.microsecond:
+        if parsed.microsecond or (parsed.second and "%S" not in self.layout):
+            what = "fractions of a second" if parsed.microsecond else "seconds"
             raise MappingFailed(
-                f"{pointer}: {text!r} has fractions of a second, which the partner format cannot carry",
+                f"{pointer}: {text!r} has {what}, which the partner format ({self.shown}) cannot carry",
                 pointer=pointer,
             )
-        return {source: parsed.astimezone(self.offset).strftime("%Y%m%d%H%M%S")}
+        return {source: parsed.astimezone(self.offset).strftime(self.layout)}
 
 
 class LocalDate:

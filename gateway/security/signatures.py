@@ -32,7 +32,7 @@ from signxml import (  # type: ignore[attr-defined]
     XMLVerifier,
 )
 from signxml.exceptions import SignXMLException
-from signxml.verifier import SignatureConfiguration
+from signxml.verifier import SignatureConfiguration, VerifyResult
 
 from gateway.errors import CertificateExpired, CertificateUntrusted, SignatureInvalid
 from gateway.security.certificates import MIN_RSA_BITS, PrivateKey, TrustedCertificate
@@ -131,7 +131,12 @@ class SignatureVerifier:
         from gateway.security import sm2  # imported here: sm2 builds on this module
 
         if sm2.is_sm2(signature):  # signxml does not know SM2: the CEB SM2-SM3 profile is verified there
-            return sm2.verify(self.partner_id, root, signature, self._candidates(signature, now))
+            candidates = self._candidates(signature, now)
+            try:
+                return sm2.verify(self.partner_id, root, signature, candidates)
+            except _VERIFY_ERRORS as exc:  # e.g. lxml's C14NError for a relative namespace URI (fuzzing)
+                reason = f"{type(exc).__name__}: {_cut(str(exc), 300)}"
+                raise _fail(f"the SM2 signature could not be checked: {reason}") from exc
         method = self._signature_method(signature)
         digest = self._digest_method(signature)
         candidates = self._candidates(signature, now)
@@ -144,6 +149,7 @@ class SignatureVerifier:
             except _VERIFY_ERRORS as exc:
                 last_error = exc
                 continue
+            assert isinstance(result, VerifyResult)  # one, as expect_references=1 asks
             if result.signed_xml is None:  # signxml could not re-parse what the signature covers
                 last_error = ValueError("the signed content is not a well-formed document")
                 continue
@@ -172,6 +178,8 @@ class SignatureVerifier:
         signature = signatures[0]
         if signature.getparent() is not root:
             raise _fail("the ds:Signature must be a direct child of the document element (enveloped signature)")
+        if len(signature.findall("ds:SignedInfo", _NS)) != 1:
+            raise _fail("the ds:Signature must have exactly one ds:SignedInfo")
         references = signature.findall("ds:SignedInfo/ds:Reference", _NS)
         if len(references) != 1 or references[0].get("URI") != "":
             uris = _shown([r.get("URI") for r in references][:5])

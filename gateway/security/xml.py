@@ -2,10 +2,11 @@
 
 No DTD (refused outright, internal subset included), no entity expansion, no network, no XInclude, a depth
 limit, and libxml2's own size limits (``huge_tree`` stays off). Refusing a DOCTYPE before parsing makes entity
-bombs cost a byte scan, not an expansion. The scan cannot see a DOCTYPE in UTF-16/UTF-32 (or UTF-7) input; such a
-document is parsed without loading or expanding anything (libxml2 also stops entity amplification on its own)
-and refused by the doctype check after parsing. XInclude is never processed: nothing calls ``xinclude()``, so an
-``xi:include`` stays an ordinary element that the schemas refuse. Tests: tests/security/test_xml_attacks.py.
+bombs cost a byte scan, not an expansion. The scan cannot see a DOCTYPE in UTF-16/UTF-32 (or UTF-7) input;
+such a document is parsed without loading or expanding anything (libxml2 also stops entity amplification on
+its own) and refused by the doctype check after parsing. XInclude is never processed: nothing calls
+``xinclude()``, so an ``xi:include`` stays an ordinary element that the schemas refuse.
+Attack tests: tests/security/test_xml_attacks.py.
 """
 
 from __future__ import annotations
@@ -74,8 +75,10 @@ def _check_depth(root: etree._Element, max_depth: int) -> None:
 
 
 def qname_local(element: etree._Element) -> str:
-    return etree.QName(element).localname
+    name: str = etree.QName(element).localname
+    return name
 
 
 def to_bytes(root: etree._Element) -> bytes:
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    data: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return data

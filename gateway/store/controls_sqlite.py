@@ -157,6 +157,7 @@ CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state, created);
 """
 
 DAY = 86400.0
+Counts = dict[tuple[str, str], int]  # (destination, channel) -> consignments
 SEP = "\x1f"  # joins key parts: never in an XML text value
 
 
@@ -206,10 +207,12 @@ def waiting_keys(inventory: InventoryFacts) -> list[tuple[str, str]]:
 
 class ControlsStore:
     BUSY_TIMEOUT = 5.0
+    ALL_TTL = 10.0  # seconds the all-traffic counts are kept (see counts)
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db: sqlite3.Connection | None = None
+        self._all: dict[tuple[int, int], tuple[float, Counts]] = {}
 
     def open(self) -> None:
         try:
@@ -235,7 +238,7 @@ class ControlsStore:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction; nested uses join the outer one. sqlite3 errors -> Unavailable."""
+        """One ``BEGIN IMMEDIATE`` transaction (nested uses join the outer one); errors: Unavailable."""
         db = self.db
         if db.in_transaction:
             yield db
@@ -264,15 +267,19 @@ class ControlsStore:
         except sqlite3.Error as exc:
             raise Unavailable(f"the controls store failed: {exc}") from exc
 
-    # The three lists -----------------------------------------------------------------------------------------
+    # The three lists ----------------------------------------------------------------------------------------
 
     def put_order(self, order: OrderFacts, message_id: str, at: float) -> None:
         with self.transaction() as db:
             if order.function == facts.DELETE:
-                db.execute("DELETE FROM cbec_orders WHERE platform = ? AND order_id = ?", (order.platform, order.order_id))
+                db.execute(
+                    "DELETE FROM cbec_orders WHERE platform = ? AND order_id = ?",
+                    (order.platform, order.order_id),
+                )
                 return
             db.execute(
-                "INSERT OR REPLACE INTO cbec_orders (platform, order_id, facts, message_id, at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO cbec_orders (platform, order_id, facts, message_id, at) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (order.platform, order.order_id, facts.to_json(order), message_id, at),
             )
 
@@ -280,12 +287,13 @@ class ControlsStore:
         with self.transaction() as db:
             if payment.function == facts.DELETE:
                 db.execute(
-                    "DELETE FROM cbec_payments WHERE provider = ? AND txn = ?", (payment.provider, payment.transaction)
+                    "DELETE FROM cbec_payments WHERE provider = ? AND txn = ?",
+                    (payment.provider, payment.transaction),
                 )
                 return
             db.execute(
-                "INSERT OR REPLACE INTO cbec_payments (provider, txn, platform, order_id, facts, message_id, at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO cbec_payments "
+                "(provider, txn, platform, order_id, facts, message_id, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     payment.provider,
                     payment.transaction,
@@ -301,7 +309,8 @@ class ControlsStore:
         with self.transaction() as db:
             if waybill.function == facts.DELETE:
                 db.execute(
-                    "DELETE FROM cbec_waybills WHERE carrier = ? AND waybill = ?", (waybill.carrier, waybill.waybill)
+                    "DELETE FROM cbec_waybills WHERE carrier = ? AND waybill = ?",
+                    (waybill.carrier, waybill.waybill),
                 )
                 return
             db.execute(
@@ -333,24 +342,31 @@ class ControlsStore:
             row = None
             if order is not None and order.provider and order.transaction:
                 row = db.execute(
-                    "SELECT facts FROM cbec_payments WHERE provider = ? AND txn = ?", (order.provider, order.transaction)
+                    "SELECT facts FROM cbec_payments WHERE provider = ? AND txn = ?",
+                    (order.provider, order.transaction),
                 ).fetchone()
-            row = row or db.execute(
-                "SELECT facts FROM cbec_payments WHERE order_id = ? AND platform = ? LIMIT 1",
-                (inventory.order_id, inventory.platform),
-            ).fetchone()
+            row = (
+                row
+                or db.execute(
+                    "SELECT facts FROM cbec_payments WHERE order_id = ? AND platform = ? LIMIT 1",
+                    (inventory.order_id, inventory.platform),
+                ).fetchone()
+            )
             payment = facts.payment_from_json(row[0]) if row else None
-            row = db.execute(
-                "SELECT facts FROM cbec_waybills WHERE carrier = ? AND waybill = ?",
-                (inventory.carrier, inventory.waybill),
-            ).fetchone() or db.execute(
-                "SELECT facts FROM cbec_waybills WHERE order_id = ? AND carrier = ? LIMIT 1",
-                (inventory.order_id, inventory.carrier),
-            ).fetchone()
+            row = (
+                db.execute(
+                    "SELECT facts FROM cbec_waybills WHERE carrier = ? AND waybill = ?",
+                    (inventory.carrier, inventory.waybill),
+                ).fetchone()
+                or db.execute(
+                    "SELECT facts FROM cbec_waybills WHERE order_id = ? AND carrier = ? LIMIT 1",
+                    (inventory.order_id, inventory.carrier),
+                ).fetchone()
+            )
             waybill = facts.waybill_from_json(row[0]) if row else None
         return Found(order, payment, waybill)
 
-    # Waiting inventories -------------------------------------------------------------------------------------
+    # Waiting inventories ------------------------------------------------------------------------------------
 
     def hold(
         self,
@@ -369,8 +385,8 @@ class ControlsStore:
         with self.transaction() as db:
             db.execute("DELETE FROM cbec_waiting_keys WHERE message_id = ?", (message_id,))
             db.execute(
-                "INSERT OR REPLACE INTO cbec_waiting (message_id, sender, sender_message_id, message_type, receivers,"
-                " state, inventories, canonical, created, deadline, updated)"
+                "INSERT OR REPLACE INTO cbec_waiting (message_id, sender, sender_message_id, message_type, "
+                "receivers, state, inventories, canonical, created, deadline, updated)"
                 " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
                 (
                     message_id,
@@ -387,11 +403,15 @@ class ControlsStore:
             )
             db.executemany(
                 "INSERT OR IGNORE INTO cbec_waiting_keys (kind, key, message_id) VALUES (?, ?, ?)",
-                [(kind, key, message_id) for inventory in inventories for kind, key in waiting_keys(inventory)],
+                [
+                    (kind, key, message_id)
+                    for inventory in inventories
+                    for kind, key in waiting_keys(inventory)
+                ],
             )
 
     def set_state(self, message_id: str, state: str, *, expect: str | None = None) -> bool:
-        """Move a waiting inventory to ``state`` (only from ``expect`` when given); False if it was not there."""
+        """Move a waiting inventory to ``state`` (only from ``expect`` when given); False if not there."""
         with self.transaction() as db:
             clause, args = ("AND state = ?", [expect]) if expect else ("", [])
             cursor = db.execute(
@@ -418,7 +438,8 @@ class ControlsStore:
             ids: list[str] = []
             for kind, key in keys:
                 for (message_id,) in db.execute(
-                    "SELECT k.message_id FROM cbec_waiting_keys k JOIN cbec_waiting w ON w.message_id = k.message_id "
+                    "SELECT k.message_id FROM cbec_waiting_keys k "
+                    "JOIN cbec_waiting w ON w.message_id = k.message_id "
                     "WHERE k.kind = ? AND k.key = ? AND w.state = ?",
                     (kind, key, state),
                 ):
@@ -431,7 +452,8 @@ class ControlsStore:
         ``releasing`` one whose release was interrupted, are finished by the same sweep)."""
         with self.reading() as db:
             rows = db.execute(
-                "SELECT message_id FROM cbec_waiting WHERE deadline <= ? ORDER BY deadline LIMIT ?", (now, limit)
+                "SELECT message_id FROM cbec_waiting WHERE deadline <= ? ORDER BY deadline LIMIT ?",
+                (now, limit),
             ).fetchall()
         return [r[0] for r in rows]
 
@@ -451,14 +473,15 @@ class ControlsStore:
         with self.reading() as db:
             return int(db.execute("SELECT COUNT(*) FROM cbec_waiting").fetchone()[0])
 
-    # Monitoring ----------------------------------------------------------------------------------------------
+    # Monitoring ---------------------------------------------------------------------------------------------
 
     def add_consignment(self, consignment: Consignment) -> int:
         at = consignment.at.timestamp()
         with self.transaction() as db:
             cursor = db.execute(
-                "INSERT INTO consignments (at, channel, source, reference, consignor, consignor_id, consignor_key, "
-                "export_country, destination, message_id, sender) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO consignments (at, channel, source, reference, consignor, consignor_id, "
+                "consignor_key, export_country, destination, message_id, sender) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     at,
                     consignment.channel,
@@ -475,8 +498,8 @@ class ControlsStore:
             )
             cid = int(cursor.lastrowid or 0)
             db.executemany(
-                "INSERT OR REPLACE INTO consignment_items (consignment_id, seq, hs, description, brand, quantity, "
-                "unit_value, currency) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO consignment_items (consignment_id, seq, hs, description, brand, "
+                "quantity, unit_value, currency) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         cid,
@@ -492,26 +515,44 @@ class ControlsStore:
                 ],
             )
             db.executemany(
-                "INSERT INTO consignment_counts (dim, key, day, destination, channel, n) VALUES (?, ?, ?, ?, ?, 1) "
+                "INSERT INTO consignment_counts (dim, key, day, destination, channel, n) "
+                "VALUES (?, ?, ?, ?, ?, 1) "
                 "ON CONFLICT (dim, key, day, destination, channel) DO UPDATE SET n = n + 1",
                 [
                     (dim, key, day_of(at), consignment.destination or "", consignment.channel)
                     for dim, key in dimensions(consignment)
                 ],
             )
+        day, place = day_of(at), (consignment.destination or "", consignment.channel)
+        for (first, last), (_, cached) in self._all.items():
+            if first <= day <= last:
+                cached[place] = cached.get(place, 0) + 1
         return cid
 
-    def counts(self, dim: str, key: str, since: float, until: float, by: str) -> dict[str, int]:
-        """Consignments of one dimension value per destination or per channel (``by``), summed over the days
-        from ``since`` to ``until`` (whole days: the sliding windows move a day at a time)."""
-        column = {"destination": "destination", "channel": "channel"}[by]
+    def counts(self, dim: str, key: str, since: float, until: float) -> Counts:
+        """Consignments of one dimension value per (destination, channel), summed over the days from ``since``
+        to ``until`` (whole days: the sliding windows move a day at a time). Do not change the result.
+
+        The ``all`` dimension (every consignment: the channel rule's baseline) is the largest sum and the same
+        for every consignment of a day: it is kept, brought up to date by this process's own inserts, and read
+        again after ``ALL_TTL`` seconds for what other processes (``--workers``) added."""
+        span = (day_of(since), day_of(until))
+        if dim == "all":
+            cached = self._all.get(span)
+            if cached is not None and time.monotonic() - cached[0] < self.ALL_TTL:
+                return cached[1]
         with self.reading() as db:
             rows = db.execute(
-                f"SELECT {column}, SUM(n) FROM consignment_counts WHERE dim = ? AND key = ? "  # noqa: S608
-                f"AND day BETWEEN ? AND ? GROUP BY {column}",
-                (dim, key, day_of(since), day_of(until)),
+                "SELECT destination, channel, SUM(n) FROM consignment_counts WHERE dim = ? AND key = ? "
+                "AND day BETWEEN ? AND ? GROUP BY destination, channel",
+                (dim, key, *span),
             ).fetchall()
-        return {r[0]: int(r[1]) for r in rows}
+        result = {(r[0], r[1]): int(r[2]) for r in rows}
+        if dim == "all":
+            if len(self._all) > 16:
+                self._all.clear()
+            self._all[span] = (time.monotonic(), result)
+        return result
 
     def consignments(
         self,
@@ -548,11 +589,14 @@ class ControlsStore:
         if query.commodity:
             commodity = query.commodity.replace(".", "").replace(" ", "")
             if commodity.isdigit():
-                clauses.append("c.id IN (SELECT consignment_id FROM consignment_items WHERE hs >= ? AND hs < ?)")
+                clauses.append(
+                    "c.id IN (SELECT consignment_id FROM consignment_items WHERE hs >= ? AND hs < ?)"
+                )
                 args += [commodity, commodity + "\uffff"]
             else:
                 clauses.append(
-                    "c.id IN (SELECT consignment_id FROM consignment_items WHERE description LIKE ? ESCAPE '\\')"
+                    "c.id IN (SELECT consignment_id FROM consignment_items "
+                    "WHERE description LIKE ? ESCAPE '\\')"
                 )
                 args.append("%" + _like(query.commodity) + "%")
         if query.consignor:
@@ -579,8 +623,9 @@ class ControlsStore:
         order = "DESC" if newest_first else "ASC"
         with self.reading() as db:
             rows = db.execute(
-                "SELECT c.id, c.at, c.channel, c.source, c.reference, c.consignor, c.consignor_id, c.export_country, "
-                f"c.destination, c.message_id, c.sender FROM consignments c WHERE {where} "  # noqa: S608
+                "SELECT c.id, c.at, c.channel, c.source, c.reference, c.consignor, c.consignor_id, "  # noqa: S608
+                "c.export_country, c.destination, c.message_id, c.sender "
+                f"FROM consignments c WHERE {where} "
                 f"ORDER BY c.at {order}, c.id {order} LIMIT ?",
                 (*args, limit),
             ).fetchall()
@@ -625,14 +670,16 @@ class ControlsStore:
         last_at, last_id = since, -1
         while True:
             rows = self._select_consignments(
-                "((c.at = ? AND c.id > ?) OR c.at > ?) AND c.at <= ?", [last_at, last_id, last_at, until], batch
+                "((c.at = ? AND c.id > ?) OR c.at > ?) AND c.at <= ?",
+                [last_at, last_id, last_at, until],
+                batch,
             )
             yield from rows
             if len(rows) < batch:
                 return
             last_at, last_id = rows[-1].at.timestamp(), rows[-1].id
 
-    # Rule hits and alerts ------------------------------------------------------------------------------------
+    # Rule hits and alerts -----------------------------------------------------------------------------------
 
     def add_hit(self, rule: str, pattern: str, consignment_id: int, at: float) -> None:
         with self.transaction() as db:
@@ -654,7 +701,8 @@ class ControlsStore:
         """An alert already raised for this pattern within ``window`` seconds of ``at`` (either side)."""
         with self.reading() as db:
             row = db.execute(
-                "SELECT id FROM alerts WHERE rule = ? AND pattern = ? AND fired_at > ? AND fired_at < ? LIMIT 1",
+                "SELECT id FROM alerts WHERE rule = ? AND pattern = ? AND fired_at > ? AND fired_at < ? "
+                "LIMIT 1",
                 (rule, pattern, at - window, at + window),
             ).fetchone()
         return None if row is None else str(row[0])
@@ -662,8 +710,8 @@ class ControlsStore:
     def add_alert(self, alert: AlertRecord) -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO alerts (id, reference, rule, pattern, fired_at, created, state, receivers, consignments, "
-                "summary, envelope, signed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO alerts (id, reference, rule, pattern, fired_at, created, state, receivers, "
+                "consignments, summary, envelope, signed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     alert.id,
                     alert.reference,
@@ -688,19 +736,29 @@ class ControlsStore:
         where, args = ("WHERE state = ?", [state]) if state else ("", [])
         with self.reading() as db:
             rows = db.execute(
-                "SELECT id, reference, rule, pattern, fired_at, created, state, receivers, consignments, summary, "
-                f"envelope, signed FROM alerts {where} ORDER BY created LIMIT ?",  # noqa: S608
+                "SELECT id, reference, rule, pattern, fired_at, created, state, receivers, "  # noqa: S608
+                f"consignments, summary, envelope, signed FROM alerts {where} ORDER BY created LIMIT ?",
                 (*args, limit),
             ).fetchall()
         return [
             AlertRecord(
-                r[0], r[1], r[2], r[3], _ts(r[4]), _ts(r[5]), r[6], tuple(x for x in r[7].split(",") if x), r[8],
-                r[9], r[10], r[11],
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                _ts(r[4]),
+                _ts(r[5]),
+                r[6],
+                tuple(x for x in r[7].split(",") if x),
+                r[8],
+                r[9],
+                r[10],
+                r[11],
             )
             for r in rows
         ]
 
-    # Housekeeping --------------------------------------------------------------------------------------------
+    # Housekeeping -------------------------------------------------------------------------------------------
 
     def prune(self, *, lists_before: float, consignments_before: float) -> dict[str, int]:
         """Drop lists older than the matching window, consignments (and their counts, hits) older than the
@@ -710,10 +768,16 @@ class ControlsStore:
             for table in ("cbec_orders", "cbec_payments", "cbec_waybills"):
                 removed[table] = db.execute(f"DELETE FROM {table} WHERE at < ?", (lists_before,)).rowcount  # noqa: S608
             old = "SELECT id FROM consignments WHERE at < ?"
-            db.execute(f"DELETE FROM consignment_items WHERE consignment_id IN ({old})", (consignments_before,))  # noqa: S608
-            removed["consignments"] = db.execute("DELETE FROM consignments WHERE at < ?", (consignments_before,)).rowcount
+            db.execute(
+                f"DELETE FROM consignment_items WHERE consignment_id IN ({old})",  # noqa: S608
+                (consignments_before,),
+            )
+            removed["consignments"] = db.execute(
+                "DELETE FROM consignments WHERE at < ?", (consignments_before,)
+            ).rowcount
             db.execute("DELETE FROM consignment_counts WHERE day < ?", (day_of(consignments_before),))
             db.execute("DELETE FROM rule_hits WHERE at < ?", (consignments_before,))
+        self._all.clear()
         return removed
 
 

@@ -14,7 +14,7 @@ import resource
 import tracemalloc
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,6 @@ class Gate:
     amqp: aio_pika.abc.AbstractRobustConnection
     topology: Topology
     inbox: Inbox | None
-    sent: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -164,7 +163,8 @@ class Gate:
         assert reply.receipt is not None, reply.body[:300]
         assert reply.receipt.findtext(f"{E}Body/{W}Receipt/{W}Error/{W}ValidationCode") == code
         description = reply.description
-        assert description and "Traceback" not in description
+        assert description
+        assert "Traceback" not in description
         for word in words:
             assert word.lower() in description.lower(), f"{word!r} not in {description!r}"
         await self.assert_nothing_published()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import stat
 
 import pytest
@@ -46,7 +47,8 @@ async def _answer(gate: Gate, reader: asyncio.StreamReader) -> tuple[Reply, bool
 
 
 async def test_announced_huge_body_is_refused_before_it_is_sent(gate: Gate) -> None:
-    """100 MB announced, 10 bytes sent: the 413 comes at once (were the server waiting for the body, the answer
+    """100 MB announced, 10 bytes sent: the 413 comes at once (were the server waiting for the body, the
+    answer
     would be the body timeout's 400), and the connection is closed."""
     reader, writer = await _open(gate)
     writer.write(_head(gate, {"Content-Length": str(100 * 2**20)}) + b"<Envelope>")
@@ -145,7 +147,7 @@ async def test_trickled_body_is_cut_off_while_others_are_served(make_gate: GateF
 async def test_many_idle_and_half_open_connections_do_not_block_a_valid_request(gate: Gate) -> None:
     connections = []
     for index in range(200):
-        reader, writer = await _open(gate)
+        _, writer = await _open(gate)
         if index % 2:  # half of them start a request and stop in the middle of the headers
             writer.write(f"POST {INBOX} HTTP/1.1\r\nHost: x\r\nContent-Le".encode())
             await writer.drain()
@@ -160,15 +162,32 @@ async def test_many_idle_and_half_open_connections_do_not_block_a_valid_request(
     assert await gate.depth(RECEIVER) == 3
 
 
-ADMIN_PATHS = [
-    ("GET", "/v1/admin/partners"),
-    ("GET", f"/v1/admin/partners/{SENDER}"),
-    ("PUT", f"/v1/admin/partners/{SENDER}"),
-    ("DELETE", f"/v1/admin/partners/{SENDER}"),
-    ("GET", "/v1/admin/messages"),
-    ("GET", "/v1/admin/messages/x"),
-    ("POST", "/v1/admin/messages/x/retry"),
-]
+# Routes anyone may call. Everything else must be under /v1/admin/ (bearer token): a new route outside both
+# fails test_every_route_is_public_by_name_or_behind_the_token, so it cannot be exposed by accident.
+PUBLIC_ROUTES = {
+    "/v1/partners/{partner_id}/messages",  # signed messages: the signature is the authentication
+    "/health",
+    "/ready",
+    "/metrics",
+    "/v1/keys",  # the gateway's certificates
+    "/console",  # static page; its data comes from /v1/admin/* with the token the operator types
+    "/console/",
+    "/console/{name}",
+}
+
+
+def _routes(gate: Gate) -> list[tuple[str, str]]:
+    routes = []
+    for route in gate.client.server.app.router.routes():  # type: ignore[union-attr]
+        path = route.resource.canonical if route.resource is not None else ""
+        if route.method != "HEAD":
+            routes.append((route.method, path))
+    return routes
+
+
+def test_every_route_is_public_by_name_or_behind_the_token(gate: Gate) -> None:
+    exposed = [(m, p) for m, p in _routes(gate) if p not in PUBLIC_ROUTES and not p.startswith("/v1/admin/")]
+    assert exposed == [], "routes outside /v1/admin/ that are not listed as public"
 
 
 @pytest.mark.parametrize(
@@ -192,7 +211,11 @@ async def test_admin_api_without_the_right_token_is_401(gate: Gate, authorizatio
     headers = {}
     if authorization is not None:
         headers["Authorization"] = authorization.format(token=token, token_prefix=token[:-1])
-    for method, path in ADMIN_PATHS:
+    admin = [(m, p) for m, p in _routes(gate) if p.startswith("/v1/admin/")]
+    assert len(admin) >= 10
+    for method, template in admin:
+        path = template.replace("{partner_id}", SENDER).replace("{message_id}", "x")
+        path = re.sub(r"\{[^}]+\}", "x", path)
         response = await gate.client.request(method, path, headers=headers)
         assert response.status == 401, (method, path, authorization)
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
@@ -276,7 +299,7 @@ def test_private_key_readable_by_others_is_refused(make_gate_config, mode: int) 
 
 @pytest.mark.parametrize("mode", [0o644, 0o640])
 def test_admin_token_file_readable_by_others_is_refused(make_gate_config, mode: int) -> None:
-    deployment, settings = make_gate_config
+    _, settings = make_gate_config
     path = settings.resolve(settings.admin.token_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("a-perfectly-long-admin-token-value\n")
@@ -319,5 +342,28 @@ async def test_truncated_or_broken_framing_is_dropped(
     raw = await asyncio.wait_for(reader.read(), 30)
     writer.close()
     assert raw == b"" or int(raw.split(b" ", 2)[1]) == 400, raw[:300]
+    await gate.assert_nothing_published()
+    await gate.assert_unharmed()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        "X-Big: " + "a" * 100_000 + "\r\n",  # one huge header line
+        "".join(f"X-H{i}: v\r\n" for i in range(1000)),  # a thousand headers
+        "Authorization: Bearer " + "t" * 100_000 + "\r\n",
+    ],
+    ids=["huge-header", "many-headers", "huge-authorization"],
+)
+async def test_oversized_headers_are_refused_by_aiohttp(gate: Gate, headers: str) -> None:
+    """aiohttp's own limits (8190-byte lines, 32 KiB of fields, 128 headers by default) answer 400 or 431
+    before any handler runs."""
+    reader, writer = await _open(gate)
+    writer.write(f"POST {INBOX} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n{headers}\r\n".encode())
+    with contextlib.suppress(ConnectionError):
+        await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 30)
+    writer.close()
+    assert status_line.split()[1] in (b"400", b"431"), status_line
     await gate.assert_nothing_published()
     await gate.assert_unharmed()

@@ -1,4 +1,4 @@
-"""Forged, misplaced, weak and wrapped signatures: the gateway acts only on what a pinned partner key signed."""
+"""Forged, misplaced, weak and wrapped signatures: the gateway acts only on what a pinned key signed."""
 
 from __future__ import annotations
 
@@ -14,13 +14,19 @@ from lxml import etree
 from signxml import XMLVerifier
 
 from gateway.cli import main as gateway_cli
-from gateway.errors import CertificateUntrusted, ConfigError, Rejection
-from gateway.security.certificates import load_certificate
-from gateway.security.signatures import SignatureVerifier
+from gateway.errors import CertificateUntrusted, ConfigError, Rejection, SignatureInvalid
+from gateway.security.certificates import (
+    load_certificate,
+    load_sm2_private_key,
+    new_key_and_certificate,
+    write_key_and_certificate,
+)
+from gateway.security.signatures import SignatureVerifier, Signer
+from gateway.security.sm2 import Sm2Signer
 from gateway.security.xml import parse_xml, to_bytes
 from tests.helpers import FIXTURES, PartnerSpec, partner_toml, signed
 from tests.security import forge
-from tests.security.conftest import E, RECEIVER, SENDER, W, Gate, GateFactory, new_id
+from tests.security.conftest import RECEIVER, SENDER, E, Gate, GateFactory, W, new_id
 
 DS = forge.DS
 VECTORS = FIXTURES / "xmldsig" / "interop"
@@ -38,24 +44,25 @@ async def test_unsigned_message_is_signature_invalid(gate: Gate) -> None:
     await gate.assert_unharmed()
 
 
-@pytest.mark.parametrize("where", ["content", "signature value", "signed info", "digest value"])
-async def test_tampered_message_is_signature_invalid(gate: Gate, where: str) -> None:
-    root = parse_xml(gate.valid())
-    signature = _signature(root)
-    if where == "content":
-        root.find(f"{E}Body/{W}RiskAlert/{W}RiskArea").text = "drugs"
-    elif where == "signature value":
-        value = signature.find(f"{{{DS}}}SignatureValue")
-        raw = bytearray(base64.b64decode(value.text))
-        raw[len(raw) // 2] ^= 0x01
-        value.text = base64.b64encode(bytes(raw)).decode()
-    elif where == "signed info":
-        signature.find(f"{{{DS}}}SignedInfo/{{{DS}}}Reference").set("Id", "x")
-    else:
-        digest = signature.find(f".//{{{DS}}}DigestValue")
-        digest.text = base64.b64encode(b"\0" * 32).decode()
-    reply = await gate.post(to_bytes(root))
-    await gate.assert_refused(reply, 401, "signature-invalid", "does not verify", SENDER)
+async def test_tampered_message_is_signature_invalid(gate: Gate, subtests: pytest.Subtests) -> None:
+    for where in ["content", "signature value", "signed info", "digest value"]:
+        with subtests.test(str(where)):
+            root = parse_xml(gate.valid())
+            signature = _signature(root)
+            if where == "content":
+                root.find(f"{E}Body/{W}RiskAlert/{W}RiskArea").text = "drugs"
+            elif where == "signature value":
+                value = signature.find(f"{{{DS}}}SignatureValue")
+                raw = bytearray(base64.b64decode(value.text))
+                raw[len(raw) // 2] ^= 0x01
+                value.text = base64.b64encode(bytes(raw)).decode()
+            elif where == "signed info":
+                signature.find(f"{{{DS}}}SignedInfo/{{{DS}}}Reference").set("Id", "x")
+            else:
+                digest = signature.find(f".//{{{DS}}}DigestValue")
+                digest.text = base64.b64encode(b"\0" * 32).decode()
+            reply = await gate.post(to_bytes(root))
+            await gate.assert_refused(reply, 401, "signature-invalid", "does not verify", SENDER)
     await gate.assert_unharmed()
 
 
@@ -73,42 +80,44 @@ async def test_unknown_key_without_key_info_is_signature_invalid(gate: Gate) -> 
     await gate.assert_unharmed()
 
 
-@pytest.mark.parametrize("claimed_sender", [SENDER, RECEIVER])
-async def test_certificate_of_another_partner_is_untrusted(gate: Gate, claimed_sender: str) -> None:
+async def test_certificate_of_another_partner_is_untrusted(gate: Gate, subtests: pytest.Subtests) -> None:
     """de-customs signs (validly, with its own pinned key) and posts to nl-customs's inbox."""
-    body = signed(gate.identity(RECEIVER), gate.message(claimed_sender, SENDER))
-    reply = await gate.post(body)
-    await gate.assert_refused(reply, 401, "certificate-untrusted", f"CN={RECEIVER}", f"partner {SENDER}")
+    for claimed_sender in [SENDER, RECEIVER]:
+        with subtests.test(str(claimed_sender)):
+            body = signed(gate.identity(RECEIVER), gate.message(claimed_sender, SENDER))
+            reply = await gate.post(body)
+            await gate.assert_refused(
+                reply, 401, "certificate-untrusted", f"CN={RECEIVER}", f"partner {SENDER}"
+            )
     await gate.assert_unharmed()
 
 
-@pytest.mark.parametrize(
-    ("partner", "words"), [("expired-fr", "expired on"), ("future-be", "not valid before")]
-)
-async def test_expired_and_not_yet_valid_certificates(gate: Gate, partner: str, words: str) -> None:
-    for key_info in (True, False):  # named in KeyInfo, or found among the pinned ones
-        identity = gate.identity(partner)
-        body = to_bytes(forge.forge(gate.message(partner), identity.key, identity.cert if key_info else None))
-        reply = await gate.post(body, partner=partner)
-        await gate.assert_refused(reply, 401, "certificate-expired", words, f"CN={partner}")
+async def test_expired_and_not_yet_valid_certificates(gate: Gate, subtests: pytest.Subtests) -> None:
+    for partner, words in [("expired-fr", "expired on"), ("future-be", "not valid before")]:
+        with subtests.test(str(partner)):
+            for key_info in (True, False):  # named in KeyInfo, or found among the pinned ones
+                identity = gate.identity(partner)
+                body = to_bytes(
+                    forge.forge(gate.message(partner), identity.key, identity.cert if key_info else None)
+                )
+                reply = await gate.post(body, partner=partner)
+                await gate.assert_refused(reply, 401, "certificate-expired", words, f"CN={partner}")
     await gate.assert_unharmed()
 
 
-@pytest.mark.parametrize(
-    ("method", "digest", "words"),
-    [
+async def test_sha1_is_refused_by_default(gate: Gate, subtests: pytest.Subtests) -> None:
+    for method, digest, words in [
         (forge.RSA_SHA1, forge.SHA1, ("signature algorithm", "rsa-sha1", "allowed: ")),
         (forge.RSA_SHA1, forge.SHA256, ("signature algorithm", "rsa-sha1")),
         (forge.RSA_SHA256, forge.SHA1, ("digest algorithm", "sha1", "allowed: ")),
-    ],
-)
-async def test_sha1_is_refused_by_default(
-    gate: Gate, method: str, digest: str, words: tuple[str, ...]
-) -> None:
-    identity = gate.identity()
-    body = to_bytes(forge.forge(gate.message(), identity.key, identity.cert, method=method, digest=digest))
-    reply = await gate.post(body)
-    await gate.assert_refused(reply, 401, "signature-invalid", *words)
+    ]:
+        with subtests.test(str(method)):
+            identity = gate.identity()
+            body = to_bytes(
+                forge.forge(gate.message(), identity.key, identity.cert, method=method, digest=digest)
+            )
+            reply = await gate.post(body)
+            await gate.assert_refused(reply, 401, "signature-invalid", *words)
     await gate.assert_unharmed()
 
 
@@ -126,7 +135,9 @@ async def test_sha1_is_accepted_with_a_warning_when_the_partner_allows_it(gate: 
         reply = await gate.post(body, partner="legacy-cn")
         assert (reply.status, reply.code) == (202, "accepted"), reply.body[:400]
     warnings = [r.getMessage() for r in caplog.records if "legacy signature accepted" in r.getMessage()]
-    assert len(warnings) == 2 and "legacy-cn" in warnings[0] and "rsa-sha1" in warnings[0]
+    assert len(warnings) == 2
+    assert "legacy-cn" in warnings[0]
+    assert "rsa-sha1" in warnings[0]
     assert await gate.depth(RECEIVER) == 2
 
 
@@ -146,7 +157,9 @@ def test_rsa_1024_partner_certificate_is_refused_by_partners_check(tmp_path: Pat
     )
     assert gateway_cli(["partners", "check", str(partners)]) == 2
     err = capsys.readouterr().err
-    assert "weak-nl.toml" in err and "1024 bits" in err and "2048" in err
+    assert "weak-nl.toml" in err
+    assert "1024 bits" in err
+    assert "2048" in err
 
 
 def test_rsa_1024_certificate_is_refused_at_verify_time(tmp_path: Path, caplog) -> None:
@@ -180,34 +193,36 @@ async def test_two_signatures_are_refused(gate: Gate) -> None:
     await gate.assert_unharmed()
 
 
-@pytest.mark.parametrize(
-    "uri", ["#body", "#xpointer(/)", "#xpointer(id('body'))", "http://127.0.0.1:9/x.xml"]
-)
-async def test_reference_other_than_the_whole_document_is_refused(gate: Gate, uri: str) -> None:
-    root = gate.message()
-    root.find(f"{E}Body").set("Id", "body")
-    identity = gate.identity()
-    if uri == "#body":
-        root = forge.forge(
-            root, identity.key, identity.cert, uri=uri
-        )  # a correct signature over the Body only
-    else:
-        root = forge.forge(root, identity.key, identity.cert)
-        _signature(root).find(f".//{{{DS}}}Reference").set("URI", uri)
-    reply = await gate.post(to_bytes(root))
-    await gate.assert_refused(reply, 401, "signature-invalid", 'Reference with URI=""', uri[:20])
+async def test_reference_other_than_the_whole_document_is_refused(
+    gate: Gate, subtests: pytest.Subtests
+) -> None:
+    for uri in ["#body", "#xpointer(/)", "#xpointer(id('body'))", "http://127.0.0.1:9/x.xml"]:
+        with subtests.test(str(uri)):
+            root = gate.message()
+            root.find(f"{E}Body").set("Id", "body")
+            identity = gate.identity()
+            if uri == "#body":
+                root = forge.forge(
+                    root, identity.key, identity.cert, uri=uri
+                )  # a correct signature over the Body only
+            else:
+                root = forge.forge(root, identity.key, identity.cert)
+                _signature(root).find(f".//{{{DS}}}Reference").set("URI", uri)
+            reply = await gate.post(to_bytes(root))
+            await gate.assert_refused(reply, 401, "signature-invalid", 'Reference with URI=""', uri[:20])
     await gate.assert_unharmed()
 
 
-@pytest.mark.parametrize("place", ["Header", "Body", "RiskAlert"])
-async def test_signature_moved_elsewhere_is_refused(gate: Gate, place: str) -> None:
-    root = gate.message()
-    parent = next(root.iter(f"{E}{place}", f"{W}{place}"))
-    identity = gate.identity()
-    # Cryptographically valid: the enveloped transform removes the signature wherever it is.
-    root = forge.forge(root, identity.key, identity.cert, parent=parent)
-    reply = await gate.post(to_bytes(root))
-    await gate.assert_refused(reply, 401, "signature-invalid", "direct child of the document element")
+async def test_signature_moved_elsewhere_is_refused(gate: Gate, subtests: pytest.Subtests) -> None:
+    for place in ["Header", "Body", "RiskAlert"]:
+        with subtests.test(str(place)):
+            root = gate.message()
+            parent = next(root.iter(f"{E}{place}", f"{W}{place}"))
+            identity = gate.identity()
+            # Cryptographically valid: the enveloped transform removes the signature wherever it is.
+            root = forge.forge(root, identity.key, identity.cert, parent=parent)
+            reply = await gate.post(to_bytes(root))
+            await gate.assert_refused(reply, 401, "signature-invalid", "direct child of the document element")
     await gate.assert_unharmed()
 
 
@@ -224,7 +239,8 @@ def _evil_twin(original: etree._Element) -> etree._Element:
 @pytest.mark.parametrize("hiding_place", ["Object", "KeyInfo", "SignatureProperties"])
 async def test_wrapping_acts_only_on_the_signed_content(make_gate: GateFactory, hiding_place: str) -> None:
     """The unsigned twin sits where an unwary parser might look (inside the signature, which the enveloped
-    transform removes, so the signature still verifies): the gateway routes and delivers the signed content."""
+    transform removes, so the signature still verifies): the gateway routes and delivers the signed
+    content."""
     gate = await make_gate(deliver=True)
     message_id = new_id("SIGNED")
     root = parse_xml(gate.valid(message_id=message_id))
@@ -402,4 +418,32 @@ def test_vectors_with_their_own_certificate_pinned_never_crash_the_verifier(
     except Rejection:
         return
     # The only vectors that verify are enveloped whole-document signatures with the signature as a root child.
-    assert verified.xml is not None and verified.xml.find(f"{{{DS}}}Signature") is None
+    assert verified.xml is not None
+    assert verified.xml.find(f"{{{DS}}}Signature") is None
+
+
+@pytest.mark.parametrize("algorithm", ["rsa", "sm2"])
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (
+            (b"<Header/>", b'<Header><x xmlns="relative/ns"/></Header>'),
+            "C14N",
+        ),  # C14N refuses relative namespace URIs
+        ((b"<ds:SignedInfo>", b"<ds:SignedInfo/><ds:SignedInfo>"), "exactly one ds:SignedInfo"),
+    ],
+    ids=["relative-namespace", "two-signed-infos"],
+)
+def test_fuzzer_findings_are_clean_rejections(tmp_path: Path, algorithm: str, edit, words: str) -> None:
+    """Found by the fuzzer in the SM2 path (an lxml C14NError, an AssertionError: both 500s before); the
+    RSA path gets the same inputs."""
+    key, cert = new_key_and_certificate("fuzz-nl", algorithm=algorithm)
+    write_key_and_certificate(key, cert, tmp_path / "k.pem", tmp_path / "c.pem")
+    signer = (
+        Sm2Signer(load_sm2_private_key(tmp_path / "k.pem"), cert) if algorithm == "sm2" else Signer(key, cert)
+    )
+    root = etree.fromstring(b'<Envelope xmlns="urn:customs-gateway:envelope:1"><Header/><Body/></Envelope>')
+    data = to_bytes(signer.sign(root)).replace(*edit, 1)
+    verifier = SignatureVerifier("fuzz-nl", [load_certificate(tmp_path / "c.pem")])
+    with pytest.raises(SignatureInvalid, match=words):
+        verifier.verify(parse_xml(data))

@@ -1,0 +1,168 @@
+"""The ``wco-dms`` format: WCO Data Model 3.6 messages as HMRC CDS implements them (DMS).
+
+A message is a DocumentMetaData wrapper (``urn:wco:datamodel:WCO:DocumentMetaData-DMS:2``) holding either a
+DEC-DMS ``Declaration`` (message type ``declaration``; message id: its FunctionalReferenceID, the LRN) or a
+RES-DMS ``Response`` (a notification; FunctionCode 02 received and 03 rejected are ``receipt``s, the others
+are customs decisions the gateway does not map). The gateway answers with RES-DMS notifications: 02 (DMSRCV)
+when it accepts a message, 03 (DMSREJ) with the error when it refuses one. Mapping: :mod:`gateway.mapping.wco_dms`.
+
+Schemas: the HMRC files under ``schemas/wco-dms`` (SOURCE.md), compiled once through ``dms.xsd``, which joins
+the MetaData wrapper with the DEC and RES namespaces its ``xs:any`` expects. Only local files are read; the
+samples' ``xsi:schemaLocation`` is never followed.
+
+Signatures: an enveloped ``ds:Signature``, the last child of ``md:MetaData``, covering the whole document.
+The MetaData schema has no place for it (its content ends with the Declaration or the Responses; HMRC
+authenticates at the transport level), so it travels outside the schema, as the enveloped-signature transform
+intends: the gateway validates the document the signature covers (the verifier's output, without the
+signature) and signs the documents it renders after validating them. A receiver validates likewise.
+
+Notifications published without any namespace (HMRC's own documentation samples) are refused with
+``schema-invalid``: they match no schema, and the namespace cannot be guessed safely: a DMSRES holds a RES
+``Declaration`` and a DEC ``Declaration`` side by side that only their namespaces tell apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from lxml import etree
+
+from gateway.errors import MappingFailed, SchemaInvalid, UnsupportedMessage
+from gateway.formats.base import MessageInfo, Receipt
+from gateway.formats.canonical import ENV_NS, MESSAGE_ID, new_envelope, read_header, receipt_payload
+from gateway.formats.schemas import check_canonical_payload, load_schema, validate
+from gateway.mapping import wco_dms as dms
+from gateway.mapping.records import Loss, raise_losses
+
+_E = f"{{{ENV_NS}}}"
+SCHEMA = "wco-dms/dms.xsd"
+DECLARATION, RESPONSE = dms.DEC + "Declaration", dms.RES + "Response"
+
+
+def _payload(root: etree._Element) -> etree._Element:
+    """The Declaration or the one Response of a DocumentMetaData document."""
+    qname = etree.QName(root)
+    if qname.localname == "MetaData" and qname.namespace is None:
+        raise SchemaInvalid(
+            "the MetaData and its content have no namespace: a WCO DMS document is in "
+            f"{dms.MD_NS} with a Declaration in {dms.DEC_NS} or Responses in {dms.RES_NS}. The gateway does not "
+            "guess namespaces (a DMSRES notification holds a RES and a DEC Declaration that only the namespace "
+            "tells apart); send the document with its namespaces, as the HMRC schemas define it",
+            pointer="/MetaData",
+        )
+    if root.tag != dms.MD + "MetaData":
+        raise UnsupportedMessage(
+            f"root element {qname.localname!r} in namespace {qname.namespace!r} is not a WCO DMS document; "
+            f"expected {{{dms.MD_NS}}}MetaData",
+            pointer="/",
+        )
+    found = [c for c in root if c.tag in (DECLARATION, RESPONSE)]
+    if len(found) != 1:
+        raise UnsupportedMessage(
+            f"a WCO DMS document must hold one DEC Declaration or one RES Response; this one holds {len(found)}",
+            pointer="/MetaData",
+        )
+    return found[0]
+
+
+def _identifier(value: str | None, what: str, pointer: str) -> str:
+    if value is None or not MESSAGE_ID.match(value.strip()):
+        raise SchemaInvalid(
+            f"the {what} {value!r} must be an id of 1-64 characters of A-Z a-z 0-9 . _ : - (it is the message id)",
+            pointer=pointer,
+        )
+    return value.strip()
+
+
+def _when(container: etree._Element | None, pointer: str) -> dt.datetime | None:
+    if container is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(dms.from_304(container, pointer).replace("Z", "+00:00"))
+    except MappingFailed:
+        return None  # to_canonical says what is wrong with it
+
+
+class WcoDmsAdapter:
+    name = "wco-dms"
+
+    def __init__(self, profile: dms.Profile | None = None) -> None:
+        self.profile = profile or dms.Profile()
+
+    def identify(self, root: etree._Element) -> MessageInfo:
+        payload = _payload(root)
+        if payload.tag == DECLARATION:
+            lrn = payload.findtext(dms.DEC + "FunctionalReferenceID")
+            message_id = _identifier(lrn, "Declaration's FunctionalReferenceID (LRN)",
+                                     "/MetaData/Declaration/FunctionalReferenceID")  # fmt: skip
+            created = _when(payload.find(dms.DEC + "IssueDateTime"), "/MetaData/Declaration/IssueDateTime")
+            return MessageInfo("declaration", message_id, created=created)
+        code = (payload.findtext(dms.RES + "FunctionCode") or "").strip()
+        if code not in dms.RECEIPT_CODES:
+            known = dms.OTHER_NOTIFICATIONS.get(code, "unknown")
+            raise UnsupportedMessage(
+                f"RES-DMS FunctionCode {code!r} ({known}) is not a receipt; the gateway maps 02 (DMSRCV, received) "
+                "and 03 (DMSREJ, rejected) to receipts",
+                pointer="/MetaData/Response/FunctionCode",
+            )
+        notification = payload.findtext(dms.RES + "FunctionalReferenceID")
+        message_id = _identifier(notification, "Response's FunctionalReferenceID",
+                                 "/MetaData/Response/FunctionalReferenceID")  # fmt: skip
+        answered = payload.findtext(f"{dms.RES}Declaration/{dms.RES}FunctionalReferenceID")
+        return MessageInfo(
+            "receipt",
+            message_id,
+            created=_when(payload.find(dms.RES + "IssueDateTime"), "/MetaData/Response/IssueDateTime"),
+            correlation_id=answered.strip() if answered and MESSAGE_ID.match(answered.strip()) else None,
+        )
+
+    def validate(self, root: etree._Element) -> None:
+        _payload(root)  # the namespace-less notifications get their own message
+        validate(load_schema(SCHEMA), root, "the WCO DMS document")
+
+    def to_canonical(self, root: etree._Element, info: MessageInfo, sender: str) -> etree._Element:
+        source = _payload(root)
+        if source.tag == DECLARATION:
+            payload, losses = dms.declaration_to_canonical(source, "/MetaData/Declaration")
+        else:
+            payload, losses = dms.receipt_to_canonical(source, "/MetaData/Response")
+        raise_losses(losses, "canonical")
+        check_canonical_payload(payload, f"WCO DMS {info.message_type}")
+        return new_envelope(
+            message_id=info.message_id,
+            message_type=info.message_type,
+            sender=sender,
+            receiver=None,
+            created=info.created or dt.datetime.now(dt.UTC),
+            payload=payload,
+            correlation_id=info.correlation_id,
+        )
+
+    def render(self, envelope: etree._Element) -> tuple[etree._Element, list[Loss]]:
+        """The WCO DMS document of a canonical envelope and every canonical value it could not carry."""
+        info = read_header(envelope)
+        body = envelope.find(_E + "Body")
+        payload = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
+        if payload is None:
+            raise SchemaInvalid("the canonical Envelope has no payload", pointer="/Envelope/Body")
+        if info.message_type == "declaration":
+            declaration, losses = dms.declaration_from_canonical(payload, "/Envelope/Body/Declaration")
+            return dms.metadata("DEC", declaration, self.profile), losses
+        if info.message_type == "receipt":
+            own = envelope.findtext(f"{_E}Header/{_E}GatewayMessageID") or info.message_id
+            response, losses = dms.response_from_canonical(payload, own, "/Envelope/Body/Receipt")
+            return dms.metadata("RES", response, self.profile), losses
+        raise UnsupportedMessage(
+            f"the wco-dms format carries declaration and receipt messages, not {info.message_type!r}",
+            pointer="/Envelope/Header/MessageType",
+        )
+
+    def from_canonical(self, envelope: etree._Element, receiver: str) -> etree._Element:
+        document, losses = self.render(envelope)
+        raise_losses(losses, "wco-dms")
+        return document
+
+    def render_receipt(self, receipt: Receipt) -> etree._Element:
+        # The gateway's own receipt: descriptions longer than RES allows are cut (the audit trail keeps them).
+        response, _cut = dms.response_from_canonical(receipt_payload(receipt), receipt.gateway_id, "/Receipt")
+        return dms.metadata("RES", response, self.profile)
