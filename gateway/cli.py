@@ -247,6 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("aio_pika").setLevel(logging.WARNING)
     logging.getLogger("aiormq").setLevel(logging.WARNING)
+    logging.getLogger("signxml").setLevel(logging.INFO)  # at DEBUG it logs whole partner documents
     try:
         result: int = args.func(args)
     except ConfigError as exc:

@@ -46,6 +46,7 @@ def _worker(config_path: str, number: int) -> None:
     )
     for name in ("aio_pika", "aiormq"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("signxml").setLevel(logging.INFO)
     run_loop(serve(load_settings(Path(config_path))))
 
 

@@ -23,6 +23,9 @@ from gateway.store.base import Status, Store
 log = logging.getLogger(__name__)
 
 REQUEUE_PAUSE = 1.0  # seconds before handing back a message we could not settle (store or broker trouble)
+# Seconds for an ack, nack or reject to be written. On a connection that dropped meanwhile aiormq may wait for
+# the write forever; the broker has taken the message back anyway.
+SETTLE_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -122,9 +125,10 @@ class Settlement:
         """Settle with the broker. On a channel that dropped meanwhile, the broker has already taken the
         message back and delivers it again; the outcome is in the store: a delivered one is not sent twice."""
         try:
-            await action()
+            async with asyncio.timeout(SETTLE_TIMEOUT):
+                await action()
         # A closed channel raises ChannelInvalidStateError, a RuntimeError.
-        except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
+        except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError, TimeoutError) as exc:
             log.warning("could not %s %s for %s (%r); the broker delivers it again",
                         what, delivery.gateway_id, delivery.receiver, exc)
 

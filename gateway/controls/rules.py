@@ -411,11 +411,7 @@ def _routes(
         (c.export_country, c.destination) for c in consignments if c.export_country and c.destination
     )
     total = sum(pairs.values())
-    return tuple(
-        pair
-        for pair, n in pairs.most_common(limit)
-        if n >= min_share * total
-    )
+    return tuple(pair for pair, n in pairs.most_common(limit) if n >= min_share * total)
 
 
 def _commodity(

@@ -37,6 +37,18 @@ def parse_datetime(value: str | None) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
+def _creation_time(header: etree._Element) -> dt.datetime | None:
+    """Absent: the schema says so later. Present but unreadable: refused here, or the replay window is skipped."""
+    text = _text(header, "CreationDateTime")
+    created = parse_datetime(text)
+    if text and created is None:
+        raise SchemaInvalid(
+            f"CreationDateTime {text[:64]!r} is not a date-time the gateway can read (YYYY-MM-DDThh:mm:ssZ)",
+            pointer="/Envelope/Header/CreationDateTime",
+        )
+    return created
+
+
 def read_header(root: etree._Element) -> MessageInfo:
     if root.tag != _E + "Envelope":
         raise UnsupportedMessage(
@@ -64,7 +76,7 @@ def read_header(root: etree._Element) -> MessageInfo:
         message_id=message_id,
         sender=_text(header, "Sender"),
         receiver=_text(header, "Receiver"),
-        created=parse_datetime(_text(header, "CreationDateTime")),
+        created=_creation_time(header),
         correlation_id=_text(header, "CorrelationID"),
     )
 

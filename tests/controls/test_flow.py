@@ -106,7 +106,17 @@ async def test_a_consistent_set_proceeds_in_every_arrival_order(setup):
     for gateway_id in inventories:
         record = await gateway.wait_status(gateway_id, "delivered")
         statuses = [e["status"] for e in record["history"]]
-        assert statuses[-3:] == ["accepted", "delivering", "delivered"]
+        # The worker may record "delivering" and "delivered" before the release (or ingress) records
+        # "accepted": all three follow the publish.
+        assert statuses[0] == "received"
+        assert sorted(s for s in statuses if s != "waiting") == [
+            "accepted",
+            "delivered",
+            "delivering",
+            "received",
+        ]
+        assert statuses.count("waiting") <= 1
+        assert "waiting" not in statuses or statuses.index("waiting") == 1
     await clearance_inbox.wait_for(24 * 4)
     assert sorted(delivered_types(clearance_inbox)) == sorted(LISTS * 24)
     assert gateway.runtime.controls.store.count_waiting() == 0
@@ -181,9 +191,8 @@ async def test_waiting_state_survives_restarts_between_the_lists(setup):
     await gateway.client.close()
 
     gateway = await start()  # restart: the payment is remembered
-    status, outcome, inventory_id, first_receipt = await send(
-        gateway, cbec.envelope("inventory", message_id="INV-R1")
-    )
+    inventory = cbec.envelope("inventory", message_id="INV-R1")
+    status, outcome, inventory_id, first_receipt = await send(gateway, inventory)
     assert (status, outcome) == (202, "waiting")
     record = await gateway.wait_status(inventory_id, "waiting")
     assert "order" in record["reason"]
@@ -191,7 +200,7 @@ async def test_waiting_state_survives_restarts_between_the_lists(setup):
     await gateway.client.close()
 
     gateway = await start()  # restart: the waiting inventory is remembered
-    duplicate = await send(gateway, cbec.envelope("inventory", message_id="INV-R1"))
+    duplicate = await send(gateway, inventory)  # the same message again
     assert duplicate[:3] == (200, "duplicate", inventory_id)
     assert duplicate[3] == first_receipt
     assert (await send(gateway, cbec.envelope("order")))[1] == "accepted"
@@ -201,7 +210,9 @@ async def test_waiting_state_survives_restarts_between_the_lists(setup):
     gateway = await start()
     assert (await send(gateway, cbec.envelope("logistics")))[1] == "accepted"
     record = await gateway.wait_status(inventory_id, "delivered")
-    assert [e["status"] for e in record["history"]][:3] == ["received", "waiting", "accepted"]
+    statuses = [e["status"] for e in record["history"]]
+    assert statuses[:2] == ["received", "waiting"]
+    assert sorted(statuses[2:]) == ["accepted", "delivered", "delivering"]  # in any order (see above)
     await clearance_inbox.wait_for(4)
 
 

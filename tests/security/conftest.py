@@ -38,14 +38,14 @@ W = "{urn:customs-gateway:wco:1}"
 NOWHERE = "http://127.0.0.1:9/never"
 MAX_BODY = 2 * 1024 * 1024  # the security deployment's [http] max_body_bytes: small, so attacks stay cheap
 SENDER, RECEIVER = "nl-customs", "de-customs"
-RECEIVERS = (SENDER, RECEIVER, "picky-it")
+RECEIVERS = (RECEIVER, "picky-it")  # the partners that receive: their queues are declared
 
 _SESSION_START = dt.datetime.now(dt.UTC).replace(microsecond=0)
 EXPIRED_FROM = _SESSION_START - dt.timedelta(days=40)  # 30 days valid: expired ten days ago
 FUTURE_FROM = _SESSION_START + dt.timedelta(days=10)  # not valid for another ten days
 
 SPECS = [
-    PartnerSpec(SENDER, url=NOWHERE),
+    PartnerSpec(SENDER, receives=[]),
     PartnerSpec(RECEIVER, url="(inbox)"),
     PartnerSpec("legacy-cn", sends=["risk-alert"], receives=[], extra='legacy_algorithms = ["rsa-sha1"]'),
     PartnerSpec("expired-fr", receives=[]),
@@ -186,7 +186,7 @@ async def make_gate(tmp_path, aiohttp_client, amqp, inbox_factory, monkeypatch) 
             for s in (specs or SPECS)
         ]
         folder = tmp_path / f"gw{len(made)}"
-        deployment = make_deployment(folder, specs)
+        deployment = make_deployment(folder, specs, retry_delays="[0.5]")  # one retry queue: fast set-up
         for name, start in (("expired-fr", EXPIRED_FROM), ("future-be", FUTURE_FROM)):
             if name in deployment.partners:
                 identity = cached_identity(folder / "partner-keys", name, not_before=start)

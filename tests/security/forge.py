@@ -66,7 +66,7 @@ def forge(
     """Sign ``root`` in place and return it.
 
     ``uri`` "" covers the whole document (enveloped transform); "#x" covers the element whose ``Id`` is x.
-    ``parent`` is where the ds:Signature goes (default: last child of the root); ``cert`` None leaves out KeyInfo.
+    ``parent`` is where the ds:Signature goes (default: last child of the root); ``cert`` None: no KeyInfo.
     """
     if uri:
         target = root.xpath("//*[@Id=$id]", id=uri[1:])[0]

@@ -209,7 +209,7 @@ TREE_EDITS = ["text", "attribute", "remove", "duplicate", "move", "comment", "re
 
 @st.composite
 def tree_mutation(draw: st.DrawFn, data: bytes) -> tuple[etree._Element, bool]:
-    """Mutate the parsed tree; the bool says whether to re-sign the result (hostile content, valid signature)."""
+    """Mutate the parsed tree; the bool says whether to re-sign it (hostile content, valid signature)."""
     root = etree.fromstring(data)
     resign = draw(st.booleans())
     if resign:

@@ -190,9 +190,8 @@ def test_every_route_is_public_by_name_or_behind_the_token(gate: Gate) -> None:
     assert exposed == [], "routes outside /v1/admin/ that are not listed as public"
 
 
-@pytest.mark.parametrize(
-    "authorization",
-    [
+async def test_admin_api_without_the_right_token_is_401(gate: Gate, subtests: pytest.Subtests) -> None:
+    for authorization in [
         None,
         "",
         "Bearer",
@@ -204,25 +203,26 @@ def test_every_route_is_public_by_name_or_behind_the_token(gate: Gate) -> None:
         "Bearer {token_prefix}",
         "{token}",
         "Bearer\t{token}",
-    ],
-)
-async def test_admin_api_without_the_right_token_is_401(gate: Gate, authorization: str | None) -> None:
-    token = gate.client.server.app[RUNTIME].token
-    headers = {}
-    if authorization is not None:
-        headers["Authorization"] = authorization.format(token=token, token_prefix=token[:-1])
-    admin = [(m, p) for m, p in _routes(gate) if p.startswith("/v1/admin/")]
-    assert len(admin) >= 10
-    for method, template in admin:
-        path = template.replace("{partner_id}", SENDER).replace("{message_id}", "x")
-        path = re.sub(r"\{[^}]+\}", "x", path)
-        response = await gate.client.request(method, path, headers=headers)
-        assert response.status == 401, (method, path, authorization)
-        assert response.headers["WWW-Authenticate"].startswith("Bearer")
-        assert token not in await response.text()
-    # Nothing was changed: the partner is still there.
-    ok = await gate.client.get(f"/v1/admin/partners/{SENDER}", headers={"Authorization": f"Bearer {token}"})
-    assert ok.status == 200
+    ]:
+        with subtests.test(str(authorization)):
+            token = gate.client.server.app[RUNTIME].token
+            headers = {}
+            if authorization is not None:
+                headers["Authorization"] = authorization.format(token=token, token_prefix=token[:-1])
+            admin = [(m, p) for m, p in _routes(gate) if p.startswith("/v1/admin/")]
+            assert len(admin) >= 10
+            for method, template in admin:
+                path = template.replace("{partner_id}", SENDER).replace("{message_id}", "x")
+                path = re.sub(r"\{[^}]+\}", "x", path)
+                response = await gate.client.request(method, path, headers=headers)
+                assert response.status == 401, (method, path, authorization)
+                assert response.headers["WWW-Authenticate"].startswith("Bearer")
+                assert token not in await response.text()
+            # Nothing was changed: the partner is still there.
+            ok = await gate.client.get(
+                f"/v1/admin/partners/{SENDER}", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert ok.status == 200
 
 
 async def test_admin_token_with_non_ascii_bytes_is_401_not_500(gate: Gate) -> None:
@@ -240,9 +240,8 @@ async def test_admin_token_with_non_ascii_bytes_is_401_not_500(gate: Gate) -> No
         assert status_line.split()[1] == b"401", (raw, status_line)
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
+async def test_admin_path_variants_never_bypass_the_token(gate: Gate, subtests: pytest.Subtests) -> None:
+    for path in [
         "/v1/admin/../admin/partners",
         "/v1/%61dmin/partners",
         "/v1/admin/partners/",
@@ -250,16 +249,15 @@ async def test_admin_token_with_non_ascii_bytes_is_401_not_500(gate: Gate) -> No
         "/V1/ADMIN/partners",
         "/v1/admin/partners?x=/health",
         "/v1/admin%2Fpartners",
-    ],
-)
-async def test_admin_path_variants_never_bypass_the_token(gate: Gate, path: str) -> None:
-    host, port = gate.address
-    reader, writer = await asyncio.open_connection(host, port)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-    await writer.drain()
-    status_line = await asyncio.wait_for(reader.readline(), 10)
-    writer.close()
-    assert status_line.split()[1] in (b"401", b"404"), (path, status_line)
+    ]:
+        with subtests.test(str(path)):
+            host, port = gate.address
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            await writer.drain()
+            status_line = await asyncio.wait_for(reader.readline(), 10)
+            writer.close()
+            assert status_line.split()[1] in (b"401", b"404"), (path, status_line)
 
 
 async def test_admin_token_and_private_keys_never_reach_the_logs(make_gate: GateFactory, caplog) -> None:
@@ -321,49 +319,41 @@ def make_gate_config(tmp_path, monkeypatch):
     return deployment, deployment.settings()
 
 
-@pytest.mark.parametrize(
-    ("framing", "tail"),
-    [
+async def test_truncated_or_broken_framing_is_dropped(gate: Gate, subtests: pytest.Subtests) -> None:
+    """A body cut short or with broken chunking, then end of stream: aiohttp drops the connection (it cancels
+    the handler when the client goes away, and answers a framing error itself) - never a 500, nothing kept."""
+    for framing, tail in [
         ({"Content-Length": "5000"}, b"<Envelope>"),  # fewer bytes than announced, then end of stream
         ({"Transfer-Encoding": "chunked"}, b"a\r\n<Envelope>\r\nzz\r\n"),  # a broken chunk header
         ({"Transfer-Encoding": "chunked"}, b"a\r\n<Envelope>\r\n"),  # no last chunk before end of stream
-    ],
-    ids=["short-content-length", "bad-chunk", "unterminated-chunks"],
-)
-async def test_truncated_or_broken_framing_is_dropped(
-    gate: Gate, framing: dict[str, str], tail: bytes
-) -> None:
-    """A body cut short or with broken chunking, then end of stream: aiohttp drops the connection (it cancels
-    the handler when the client goes away, and answers a framing error itself) - never a 500, nothing kept."""
-    reader, writer = await _open(gate)
-    writer.write(_head(gate, framing) + tail)
-    await writer.drain()
-    writer.write_eof()
-    raw = await asyncio.wait_for(reader.read(), 30)
-    writer.close()
-    assert raw == b"" or int(raw.split(b" ", 2)[1]) == 400, raw[:300]
-    await gate.assert_nothing_published()
+    ]:
+        with subtests.test(str(framing)):
+            reader, writer = await _open(gate)
+            writer.write(_head(gate, framing) + tail)
+            await writer.drain()
+            writer.write_eof()
+            raw = await asyncio.wait_for(reader.read(), 30)
+            writer.close()
+            assert raw == b"" or int(raw.split(b" ", 2)[1]) == 400, raw[:300]
+            await gate.assert_nothing_published()
     await gate.assert_unharmed()
 
 
-@pytest.mark.parametrize(
-    "headers",
-    [
+async def test_oversized_headers_are_refused_by_aiohttp(gate: Gate, subtests: pytest.Subtests) -> None:
+    """aiohttp's own limits (8190-byte lines, 32 KiB of fields, 128 headers by default) answer 400 or 431
+    before any handler runs."""
+    for headers in [
         "X-Big: " + "a" * 100_000 + "\r\n",  # one huge header line
         "".join(f"X-H{i}: v\r\n" for i in range(1000)),  # a thousand headers
         "Authorization: Bearer " + "t" * 100_000 + "\r\n",
-    ],
-    ids=["huge-header", "many-headers", "huge-authorization"],
-)
-async def test_oversized_headers_are_refused_by_aiohttp(gate: Gate, headers: str) -> None:
-    """aiohttp's own limits (8190-byte lines, 32 KiB of fields, 128 headers by default) answer 400 or 431
-    before any handler runs."""
-    reader, writer = await _open(gate)
-    writer.write(f"POST {INBOX} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n{headers}\r\n".encode())
-    with contextlib.suppress(ConnectionError):
-        await writer.drain()
-    status_line = await asyncio.wait_for(reader.readline(), 30)
-    writer.close()
-    assert status_line.split()[1] in (b"400", b"431"), status_line
-    await gate.assert_nothing_published()
+    ]:
+        with subtests.test(str(headers)):
+            reader, writer = await _open(gate)
+            writer.write(f"POST {INBOX} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n{headers}\r\n".encode())
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+            status_line = await asyncio.wait_for(reader.readline(), 30)
+            writer.close()
+            assert status_line.split()[1] in (b"400", b"431"), status_line
+            await gate.assert_nothing_published()
     await gate.assert_unharmed()

@@ -34,35 +34,25 @@ async def test_same_id_other_content_is_replayed(gate: Gate) -> None:
     await gate.assert_unharmed()
 
 
-@pytest.mark.parametrize(
-    ("offset", "words"),
-    [
+async def test_creation_time_outside_the_window_is_replayed(gate: Gate, subtests: pytest.Subtests) -> None:
+    for offset, words in [
         (-dt.timedelta(days=1, minutes=5), "outside the accepted window"),
         (dt.timedelta(minutes=10), "outside the accepted window"),
         (-dt.timedelta(days=3650), "outside the accepted window"),
-    ],
-    ids=["a-day-old", "ten-minutes-ahead", "ten-years-old"],
-)
-async def test_creation_time_outside_the_window_is_replayed(
-    gate: Gate, offset: dt.timedelta, words: str
-) -> None:
-    body = gate.valid(created=dt.datetime.now(dt.UTC) + offset)
-    reply = await gate.post(body)
-    await gate.assert_refused(reply, 409, "replayed", words, "CreationDateTime")
+    ]:
+        with subtests.test(str(offset)):
+            body = gate.valid(created=dt.datetime.now(dt.UTC) + offset)
+            reply = await gate.post(body)
+            await gate.assert_refused(reply, 409, "replayed", words, "CreationDateTime")
     await gate.assert_unharmed()
 
 
-_UNPARSED = pytest.mark.xfail(
-    strict=True,
-    reason="BUG formats/canonical.py parse_datetime: a schema-valid xs:dateTime that datetime.fromisoformat "
-    "cannot read (a year above 9999) becomes created=None, and pipeline._check then skips the window",
-)
 
 
 @pytest.mark.parametrize(
     "value",
     [
-        pytest.param("12026-11-27T10:00:00Z", marks=_UNPARSED),
+        "12026-11-27T10:00:00Z",
         "2020-01-01T00:00:00.1234567891Z",
         "0001-01-01T00:00:00Z",
         "not a date",
@@ -95,25 +85,22 @@ async def test_type_the_partner_may_not_send_is_not_permitted(gate: Gate) -> Non
     await gate.assert_unharmed()
 
 
-@pytest.mark.parametrize(
-    ("receiver", "words"),
-    [
+async def test_receiver_that_cannot_take_it_is_no_route(gate: Gate, subtests: pytest.Subtests) -> None:
+    for receiver, words in [
         ("picky-it", "does not accept 'risk-alert'"),
         ("nowhere-xx", "not a known partner"),
         (SENDER, "back to its sender"),
-    ],
-)
-async def test_receiver_that_cannot_take_it_is_no_route(gate: Gate, receiver: str, words: str) -> None:
-    reply = await gate.post(gate.valid(receiver=receiver))
-    await gate.assert_refused(reply, 422, "no-route", words)
+    ]:
+        with subtests.test(str(receiver)):
+            reply = await gate.post(gate.valid(receiver=receiver))
+            await gate.assert_refused(reply, 422, "no-route", words)
     await gate.assert_unharmed()
 
 
-@pytest.mark.parametrize(
-    "partner", ["evil-partner", "NL-CUSTOMS", "nl-customs%00", "a" * 300, "..%2F..%2Fetc"]
-)
-async def test_unknown_partner_in_the_url(gate: Gate, partner: str) -> None:
-    reply = await gate.post(gate.valid(), partner=partner)
-    await gate.assert_refused(reply, 404, "unknown-partner", "no partner")
-    assert partner.encode() not in reply.body or partner == "evil-partner"
+async def test_unknown_partner_in_the_url(gate: Gate, subtests: pytest.Subtests) -> None:
+    for partner in ["evil-partner", "NL-CUSTOMS", "nl-customs%00", "a" * 300, "..%2F..%2Fetc"]:
+        with subtests.test(str(partner)):
+            reply = await gate.post(gate.valid(), partner=partner)
+            await gate.assert_refused(reply, 404, "unknown-partner", "no partner")
+            assert partner.encode() not in reply.body or partner == "evil-partner"
     await gate.assert_unharmed()
