@@ -12,7 +12,13 @@ The channel is not a WCO element (see ``ChannelCodeType`` in the canonical schem
     Declaration from a partner listed  that partner's channel, ``[controls] sender_channels``
       in sender_channels               (e.g. an express operator's entry summaries: express)
     Declaration, transport mode 5      post (UN/ECE Rec. 19 "postal consignment": WCO DM postal declarations)
+    Declaration with specific          express (EU ICS/UCC indicator A, "postal and express consignments",
+      circumstance A                   as an ICS ENS CC315A carries it; postal ones are mode 5)
     any other Declaration              cargo
+
+Where a declaration does not name its destination country (an import or entry summary declaration often
+names only the goods location or the office of first entry), it is taken from those, then from the sending
+partner's country; the exportation country from the exporter's or consignor's address or the itinerary.
 
 Brands are not a field of the canonical goods items: the declared brand is read from the text where
 traders declare it, the specification (CEB ``gmodel``: 品牌、规格、型号) or the description, as
@@ -38,6 +44,7 @@ if TYPE_CHECKING:
 
 CHANNELS = ("post", "express", "cbec", "cargo")
 POSTAL_MODE = "5"
+EXPRESS_CIRCUMSTANCE = "A"  # EU specific circumstance indicator A: postal and express consignments
 
 # Chinese declarations separate with full-width punctuation (U+FF1A colon, U+FF1B semicolon, U+FF0C comma).
 _BRAND = re.compile(r"(?:品牌|商标|brand(?:\s*name)?|trademark)\s*[:：=]\s*([^;；|,，\n]+)", re.IGNORECASE)  # noqa: RUF001
@@ -148,6 +155,7 @@ def consignments_of(
     own_country: str | None,
     sender_channels: Mapping[str, str],
     now: dt.datetime,
+    sender_country: str | None = None,
 ) -> list[Consignment]:
     """The consignments an accepted canonical message declares (none for other message types)."""
     body = payload(envelope)
@@ -160,7 +168,8 @@ def consignments_of(
             if _text(record, "w:FunctionCode") != "3"
         ]
     if message_type == "declaration" and _text(body, "w:FunctionCode") != "3":
-        return [_from_declaration(body, sender, message_id, sender_channels, now)]
+        consignment = _from_declaration(body, sender, message_id, sender_channels, sender_country, now)
+        return [consignment] if consignment.items else []  # e.g. a cancellation: no goods to watch
     return []
 
 
@@ -198,15 +207,43 @@ def _from_inventory(
     )
 
 
+def _channel(body: etree._Element, sender: str, sender_channels: Mapping[str, str]) -> str:
+    if sender in sender_channels:
+        return sender_channels[sender]
+    if _text(body, "w:BorderTransportMeans/w:ModeCode") == POSTAL_MODE:
+        return "post"
+    if _text(body, "w:SpecificCircumstancesCodeCode") == EXPRESS_CIRCUMSTANCE:
+        return "express"
+    return "cargo"
+
+
+def _first(*values: str | None) -> str | None:
+    return next((v for v in values if v), None)
+
+
+def _office_country(body: etree._Element) -> str | None:
+    """EU customs office numbers begin with the ISO country code (GB000060, NL000396 ...)."""
+    office = _text(body, "w:FirstEntryOffice/w:ID") or ""
+    return office[:2] if len(office) >= 2 and office[:2].isalpha() and office[:2].isupper() else None
+
+
 def _from_declaration(
-    body: etree._Element, sender: str, message_id: str, sender_channels: Mapping[str, str], now: dt.datetime
+    body: etree._Element,
+    sender: str,
+    message_id: str,
+    sender_channels: Mapping[str, str],
+    sender_country: str | None,
+    now: dt.datetime,
 ) -> Consignment:
     shipment = body.find(W + "GoodsShipment")
-    mode = _text(body, "w:BorderTransportMeans/w:ModeCode")
-    channel = sender_channels.get(sender) or ("post" if mode == POSTAL_MODE else "cargo")
-    party = body.find(W + "Exporter")
-    if party is None:
-        party = body.find(W + "Declarant")
+    party = next(
+        (
+            p
+            for p in (body.find(W + "Exporter"), _find(shipment, "Consignor"), body.find(W + "Declarant"))
+            if p is not None
+        ),
+        None,
+    )
     items = []
     for item in shipment.iterfind(W + "GovernmentAgencyGoodsItem") if shipment is not None else ():
         description = _text(item, "w:Commodity/w:Description") or ""
@@ -229,15 +266,30 @@ def _from_declaration(
                 unit_value=unit_value,
             )
         )
-    destination = (
-        _text(shipment, "w:Destination/w:CountryCode")
-        or _text(shipment, "w:Consignee/w:Address/w:CountryCode")
-        or _text(shipment, "w:Importer/w:Address/w:CountryCode")
+    entering = (_text(body, "w:TypeCode") or "").startswith(("IM", "ENS"))
+    destination = _first(
+        _text(shipment, "w:Destination/w:CountryCode"),
+        _text(shipment, "w:Consignee/w:Address/w:CountryCode"),
+        _text(shipment, "w:Importer/w:Address/w:CountryCode"),
+        *(
+            (
+                _text(shipment, "w:Consignment/w:GoodsLocation/w:Address/w:CountryCode"),
+                _office_country(body),
+                sender_country,
+            )
+            if entering
+            else ()
+        ),
     )
-    export_country = _text(shipment, "w:ExportCountry/w:ID") or _text(party, "w:Address/w:CountryCode")
+    export_country = _first(
+        _text(shipment, "w:ExportCountry/w:ID"),
+        _text(body, "w:Exporter/w:Address/w:CountryCode"),
+        _text(shipment, "w:Consignor/w:Address/w:CountryCode"),
+        _text(body, "w:Consignment/w:Itinerary/w:RoutingCountryCode"),
+    )
     return Consignment(
         at=_when(body, now),
-        channel=channel,
+        channel=_channel(body, sender, sender_channels),
         source="declaration",
         reference=_text(body, "w:ID") or _text(body, "w:FunctionalReferenceID") or "",
         consignor=_text(party, "w:Name") or "",
@@ -248,6 +300,10 @@ def _from_declaration(
         message_id=message_id,
         sender=sender,
     )
+
+
+def _find(element: etree._Element | None, name: str) -> etree._Element | None:
+    return None if element is None else element.find(W + name)
 
 
 # The query --------------------------------------------------------------------------------------------------

@@ -410,6 +410,7 @@ class Controls:
             own_country=self.settings.country,
             sender_channels=self.settings.sender_channels,
             now=self.clock(),
+            sender_country=partner.spec.country if (partner := self.partners().get(sender)) else None,
         )
         for consignment in found:
             cid = self.store.add_consignment(consignment)

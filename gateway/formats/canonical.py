@@ -144,6 +144,15 @@ def receipt_payload(receipt: Receipt) -> etree._Element:
     return body
 
 
+def body_payload(envelope: etree._Element) -> etree._Element:
+    """The one payload of a canonical envelope's Body (for adapters rendering it in another format)."""
+    body = envelope.find(_E + "Body")
+    payload = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
+    if payload is None:
+        raise SchemaInvalid("the canonical Envelope has no payload", pointer="/Envelope/Body")
+    return payload
+
+
 def payload_name(message_type: str) -> str:
     """The payload element a message type carries: ``risk-alert`` -> ``RiskAlert``."""
     return "".join(part.capitalize() for part in message_type.split("-"))

@@ -8,16 +8,17 @@ The message id is MesIdeMES19, the creation time the date and time of preparatio
 zone, :class:`~gateway.mapping.ics_ens.Profile`). Mapping: :mod:`gateway.mapping.ics_ens`.
 
 Receipts: ICS has no receipt message of its own for an ENS lodged outside the EU systems (CC328A and CC316A
-answer within them and carry an MRN the gateway does not assign), so the gateway answers as HMRC's ICS API does:
-``SuccessResponse`` with the accepted time, the gateway message id and the partner's message id as the ICS
-CorrelationId, or ``ErrorResponse`` with one GovTalk error per rejection reason (schemas
-``schemas/ics-ens/ens_store``, compiled through ``schemas/ics-ens/receipts.xsd``). The gateway does not map these
-responses when a partner sends them.
+answer within them and carry an MRN the gateway does not assign), so the gateway answers as HMRC's ICS API
+does: ``SuccessResponse`` with the accepted time, the gateway message id and the partner's message id as the
+ICS CorrelationId, or ``ErrorResponse`` with one GovTalk error per rejection reason (schemas
+``schemas/ics-ens/ens_store``, compiled through ``schemas/ics-ens/receipts.xsd``). The gateway does not map
+these responses when a partner sends them.
 
 Not supported (``unsupported-message``): CC313A amendments, and messages inside a SOAP envelope or HMRC's
 ``notificationResponse`` wrapper: the gateway takes the ICS message itself, signed as an enveloped
-``ds:Signature`` after its last child. The ICS schemas have no place for it; the gateway validates the document
-the signature covers (without it) and signs what it renders after validating it, as for the other formats.
+``ds:Signature`` after its last child. The ICS schemas have no place for it; the gateway validates the
+document the signature covers (without it) and signs what it renders after validating it, as for the other
+formats.
 """
 
 from __future__ import annotations
@@ -27,9 +28,16 @@ import hashlib
 
 from lxml import etree
 
-from gateway.errors import MappingFailed, SchemaInvalid, UnsupportedMessage
+from gateway.errors import SchemaInvalid, UnsupportedMessage
 from gateway.formats.base import MessageInfo, Receipt
-from gateway.formats.canonical import ENV_NS, MESSAGE_ID, new_envelope, read_header, receipt_payload
+from gateway.formats.canonical import (
+    ENV_NS,
+    MESSAGE_ID,
+    body_payload,
+    new_envelope,
+    read_header,
+    receipt_payload,
+)
 from gateway.formats.schemas import check_canonical_payload, load_schema, validate
 from gateway.mapping import ics_ens as ics
 from gateway.mapping.records import Loss, raise_losses
@@ -50,9 +58,9 @@ def _kind(root: etree._Element) -> str:
     if kind is None:
         qname = etree.QName(root)
         raise UnsupportedMessage(
-            f"root element {qname.localname!r} in namespace {qname.namespace!r} is not an ICS message the gateway "
-            f"maps; supported: CC315A in {ics.ENS_NS}, CC351A in {ics.INTERVENTION_NS} (not wrapped in a SOAP "
-            "envelope or notificationResponse)",
+            f"root element {qname.localname!r} in namespace {qname.namespace!r} is not an ICS message the "
+            f"gateway maps; supported: CC315A in {ics.ENS_NS}, CC351A in {ics.INTERVENTION_NS} (not wrapped "
+            "in a SOAP envelope or notificationResponse)",
             pointer="/",
         )
     return kind
@@ -62,7 +70,7 @@ def _ics_id(envelope: etree._Element, info: MessageInfo) -> str:
     """MesIdeMES19 (14 characters) of a message the gateway renders: from its gateway message id."""
     gateway_id = envelope.findtext(f"{_E}Header/{_E}GatewayMessageID")
     if gateway_id:
-        return gateway_id.replace("-", "").upper()[:14]
+        return str(gateway_id).replace("-", "").upper()[:14]
     if len(info.message_id) <= 14:
         return info.message_id
     return hashlib.sha256(f"{info.sender}/{info.message_id}".encode()).hexdigest()[:14].upper()
@@ -81,19 +89,18 @@ class IcsEnsAdapter:
         message_id = fields.get("MesIdeMES19", "")
         if not MESSAGE_ID.match(message_id):
             raise SchemaInvalid(
-                f"the {local} MesIdeMES19 {message_id!r} must be an id of 1-14 characters of A-Z a-z 0-9 . _ : - "
-                "(it is the message id)",
+                f"the {local} MesIdeMES19 {message_id!r} must be an id of 1-14 characters of "
+                "A-Z a-z 0-9 . _ : - (it is the message id)",
                 pointer=f"/{local}/MesIdeMES19",
             )
-        try:
-            created: dt.datetime | None = ics.transmission(root, self.profile).prepared
-        except MappingFailed:
-            created = None  # the schema says what is wrong with it
+        created = ics.transmission(root, self.profile).prepared  # unreadable: refused, never a skipped window
         correlation = fields.get("CorIdeMES25")
         return MessageInfo(
-            kind, message_id, created=created,
+            kind,
+            message_id,
+            created=created,
             correlation_id=correlation if correlation and MESSAGE_ID.match(correlation) else None,
-        )  # fmt: skip
+        )
 
     def validate(self, root: etree._Element) -> None:
         schema = SCHEMAS.get(root.tag)
@@ -122,11 +129,7 @@ class IcsEnsAdapter:
 
     def render(self, envelope: etree._Element) -> tuple[etree._Element, list[Loss]]:
         """The ICS message of a canonical envelope and every canonical value it could not carry."""
-        info = read_header(envelope)
-        body = envelope.find(_E + "Body")
-        payload = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
-        if payload is None:
-            raise SchemaInvalid("the canonical Envelope has no payload", pointer="/Envelope/Body")
+        info, payload = read_header(envelope), body_payload(envelope)
         where = f"/Envelope/Body/{etree.QName(payload).localname}"
         if info.message_type == "receipt":
             return ics.response(payload, info.sender or "gateway", where)
@@ -142,7 +145,8 @@ class IcsEnsAdapter:
         if info.message_type == "risk-alert":
             return ics.intervention_from_canonical(payload, sent, self.profile, where)
         raise UnsupportedMessage(
-            f"the ics-ens format carries declaration, risk-alert and receipt messages, not {info.message_type!r}",
+            "the ics-ens format carries declaration, risk-alert and receipt messages, "
+            f"not {info.message_type!r}",
             pointer="/Envelope/Header/MessageType",
         )
 
@@ -154,4 +158,3 @@ class IcsEnsAdapter:
     def render_receipt(self, receipt: Receipt) -> etree._Element:
         document, _ = ics.response(receipt_payload(receipt), receipt.sender, "/Receipt")
         return document
-

@@ -29,8 +29,9 @@ def validate(schema: etree.XMLSchema, root: etree._Element, what: str) -> None:
 
 
 def check_canonical_payload(payload: etree._Element, source: str) -> None:
-    """A payload mapped from a valid partner message must be valid canonical; when it is not, a partner value has
-    no canonical form: ``mapping-failed`` quoting it (not ``schema-invalid``: the partner's message was valid)."""
+    """A payload mapped from a valid partner message must be valid canonical; when it is not, a partner value
+    has no canonical form: ``mapping-failed`` quoting it (not ``schema-invalid``: the partner's message was
+    valid)."""
     schema = load_schema("canonical/wco.xsd")
     if schema.validate(payload):
         return

@@ -4,7 +4,8 @@ A message is a DocumentMetaData wrapper (``urn:wco:datamodel:WCO:DocumentMetaDat
 DEC-DMS ``Declaration`` (message type ``declaration``; message id: its FunctionalReferenceID, the LRN) or a
 RES-DMS ``Response`` (a notification; FunctionCode 02 received and 03 rejected are ``receipt``s, the others
 are customs decisions the gateway does not map). The gateway answers with RES-DMS notifications: 02 (DMSRCV)
-when it accepts a message, 03 (DMSREJ) with the error when it refuses one. Mapping: :mod:`gateway.mapping.wco_dms`.
+when it accepts a message, 03 (DMSREJ) with the error when it refuses one.
+Mapping: :mod:`gateway.mapping.wco_dms`.
 
 Schemas: the HMRC files under ``schemas/wco-dms`` (SOURCE.md), compiled once through ``dms.xsd``, which joins
 the MetaData wrapper with the DEC and RES namespaces its ``xs:any`` expects. Only local files are read; the
@@ -27,9 +28,16 @@ import datetime as dt
 
 from lxml import etree
 
-from gateway.errors import MappingFailed, SchemaInvalid, UnsupportedMessage
+from gateway.errors import SchemaInvalid, UnsupportedMessage
 from gateway.formats.base import MessageInfo, Receipt
-from gateway.formats.canonical import ENV_NS, MESSAGE_ID, new_envelope, read_header, receipt_payload
+from gateway.formats.canonical import (
+    ENV_NS,
+    MESSAGE_ID,
+    body_payload,
+    new_envelope,
+    read_header,
+    receipt_payload,
+)
 from gateway.formats.schemas import check_canonical_payload, load_schema, validate
 from gateway.mapping import wco_dms as dms
 from gateway.mapping.records import Loss, raise_losses
@@ -45,9 +53,10 @@ def _payload(root: etree._Element) -> etree._Element:
     if qname.localname == "MetaData" and qname.namespace is None:
         raise SchemaInvalid(
             "the MetaData and its content have no namespace: a WCO DMS document is in "
-            f"{dms.MD_NS} with a Declaration in {dms.DEC_NS} or Responses in {dms.RES_NS}. The gateway does not "
-            "guess namespaces (a DMSRES notification holds a RES and a DEC Declaration that only the namespace "
-            "tells apart); send the document with its namespaces, as the HMRC schemas define it",
+            f"{dms.MD_NS} with a Declaration in {dms.DEC_NS} or Responses in {dms.RES_NS}. "
+            "The gateway does not guess namespaces (a DMSRES notification holds a RES and a DEC Declaration "
+            "that only the namespace tells apart); send the document with its namespaces, as the HMRC "
+            "schemas define it",
             pointer="/MetaData",
         )
     if root.tag != dms.MD + "MetaData":
@@ -59,7 +68,8 @@ def _payload(root: etree._Element) -> etree._Element:
     found = [c for c in root if c.tag in (DECLARATION, RESPONSE)]
     if len(found) != 1:
         raise UnsupportedMessage(
-            f"a WCO DMS document must hold one DEC Declaration or one RES Response; this one holds {len(found)}",
+            "a WCO DMS document must hold one DEC Declaration or one RES Response; "
+            f"this one holds {len(found)}",
             pointer="/MetaData",
         )
     return found[0]
@@ -68,19 +78,19 @@ def _payload(root: etree._Element) -> etree._Element:
 def _identifier(value: str | None, what: str, pointer: str) -> str:
     if value is None or not MESSAGE_ID.match(value.strip()):
         raise SchemaInvalid(
-            f"the {what} {value!r} must be an id of 1-64 characters of A-Z a-z 0-9 . _ : - (it is the message id)",
+            f"the {what} {value!r} must be an id of 1-64 characters of A-Z a-z 0-9 . _ : - "
+            "(it is the message id)",
             pointer=pointer,
         )
     return value.strip()
 
 
 def _when(container: etree._Element | None, pointer: str) -> dt.datetime | None:
+    """The message's issue time; absent: None (the LRN alone guards against replays), unreadable: refused, so
+    the replay window is never skipped for a time the gateway cannot read."""
     if container is None:
         return None
-    try:
-        return dt.datetime.fromisoformat(dms.from_304(container, pointer).replace("Z", "+00:00"))
-    except MappingFailed:
-        return None  # to_canonical says what is wrong with it
+    return dt.datetime.fromisoformat(dms.from_304(container, pointer).replace("Z", "+00:00"))
 
 
 class WcoDmsAdapter:
@@ -93,21 +103,25 @@ class WcoDmsAdapter:
         payload = _payload(root)
         if payload.tag == DECLARATION:
             lrn = payload.findtext(dms.DEC + "FunctionalReferenceID")
-            message_id = _identifier(lrn, "Declaration's FunctionalReferenceID (LRN)",
-                                     "/MetaData/Declaration/FunctionalReferenceID")  # fmt: skip
+            message_id = _identifier(
+                lrn,
+                "Declaration's FunctionalReferenceID (LRN)",
+                "/MetaData/Declaration/FunctionalReferenceID",
+            )
             created = _when(payload.find(dms.DEC + "IssueDateTime"), "/MetaData/Declaration/IssueDateTime")
             return MessageInfo("declaration", message_id, created=created)
         code = (payload.findtext(dms.RES + "FunctionCode") or "").strip()
         if code not in dms.RECEIPT_CODES:
             known = dms.OTHER_NOTIFICATIONS.get(code, "unknown")
             raise UnsupportedMessage(
-                f"RES-DMS FunctionCode {code!r} ({known}) is not a receipt; the gateway maps 02 (DMSRCV, received) "
-                "and 03 (DMSREJ, rejected) to receipts",
+                f"RES-DMS FunctionCode {code!r} ({known}) is not a receipt; the gateway maps "
+                "02 (DMSRCV, received) and 03 (DMSREJ, rejected) to receipts",
                 pointer="/MetaData/Response/FunctionCode",
             )
         notification = payload.findtext(dms.RES + "FunctionalReferenceID")
-        message_id = _identifier(notification, "Response's FunctionalReferenceID",
-                                 "/MetaData/Response/FunctionalReferenceID")  # fmt: skip
+        message_id = _identifier(
+            notification, "Response's FunctionalReferenceID", "/MetaData/Response/FunctionalReferenceID"
+        )
         answered = payload.findtext(f"{dms.RES}Declaration/{dms.RES}FunctionalReferenceID")
         return MessageInfo(
             "receipt",
@@ -140,11 +154,7 @@ class WcoDmsAdapter:
 
     def render(self, envelope: etree._Element) -> tuple[etree._Element, list[Loss]]:
         """The WCO DMS document of a canonical envelope and every canonical value it could not carry."""
-        info = read_header(envelope)
-        body = envelope.find(_E + "Body")
-        payload = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
-        if payload is None:
-            raise SchemaInvalid("the canonical Envelope has no payload", pointer="/Envelope/Body")
+        info, payload = read_header(envelope), body_payload(envelope)
         if info.message_type == "declaration":
             declaration, losses = dms.declaration_from_canonical(payload, "/Envelope/Body/Declaration")
             return dms.metadata("DEC", declaration, self.profile), losses

@@ -79,6 +79,9 @@ async def read_body(request: web.Request, max_bytes: int, timeout: float) -> byt
                 chunks.append(inflater.feed(chunk) if inflater else chunk)
     except TimeoutError:
         raise MalformedXml(f"the body was not received within {timeout:g} s") from None
+    except ConnectionResetError:  # the sender hung up half-way: a rejection to record, not a server error
+        expected = f" of {declared}" if declared is not None else ""
+        raise MalformedXml(f"the connection closed after {size}{expected} bytes of the body") from None
     if inflater:
         inflater.finish()
     return b"".join(chunks)

@@ -13,10 +13,11 @@ the same tables drive both directions.
         RefNumCUSOFFFENT731 (office of first entry; EU office numbers begin with the ISO country code)
                                                   -> IssuingAuthority/CountryCode (its first two letters)
 
-Codes: transport modes are UN/ECE Recommendation 19 in both (one digit; anything else, e.g. the samples' 42, is
-a ``mapping-failed``); countries ISO 3166-1; masses kilograms. Date-times ``yyyyMMddHHmm`` are read in the
-partner's time zone (:class:`Profile`, UTC unless configured). Language codes (``...LNG``) become ``languageID``
-attributes: on the text they qualify, or for a party's name and address (``NAD LNG``) on the party.
+Codes: transport modes are UN/ECE Recommendation 19 in both (one digit; anything else, e.g. the samples' 42,
+is a ``mapping-failed``); countries ISO 3166-1; masses kilograms. Date-times ``yyyyMMddHHmm`` are read in the
+partner's time zone (:class:`Profile`, UTC unless configured). Language codes (``...LNG``) become
+``languageID`` attributes: on the text they qualify, or for a party's name and address (``NAD LNG``) on the
+party.
 Repeated groups ICS numbers by position (ITI, CONNR2, PACGS2, SEAID529) get a canonical SequenceNumeric from
 their position, and must be numbered 1, 2, 3 ... to be rendered.
 
@@ -26,8 +27,8 @@ and correlation identifier (the envelope's CorrelationID). Rendering, the gatewa
 
 What the CC315A cannot carry of a canonical Declaration: everything the WCO DEC adds (parties other than those
 above, documents and procedures at header level, values, previous documents, trade terms, goods location,
-transport equipment seals, duty and tax ...), nationalCode and unitCode other than KGM. The CC351A carries of a
-RiskAlert only what an intervention notification has: no Commodity, Route, Channel, Validity, Attachment,
+transport equipment seals, duty and tax ...), nationalCode and unitCode other than KGM. The CC351A carries of
+a RiskAlert only what an intervention notification has: no Commodity, Route, Channel, Validity, Attachment,
 IssuingAuthority/ID or RecommendedAction/Description, RiskArea ``security`` and action ``inform`` only.
 """
 
@@ -35,12 +36,13 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
 from lxml import etree
 
-from gateway.errors import MappingFailed
+from gateway.errors import MappingFailed, SchemaInvalid
 from gateway.mapping.codes import CodeList
 from gateway.mapping.records import (
     Code,
@@ -59,13 +61,26 @@ from gateway.mapping.records import from_canonical as record_from_canonical
 from gateway.mapping.structure import sort_children, structure
 
 ENS_NS, INTERVENTION_NS = "http://ics.dgtaxud.ec/CC315A", "http://ics.dgtaxud.ec/CC351A"
-MESSAGE_FIELDS = ("MesSenMES3", "MesRecMES6", "DatOfPreMES9", "TimOfPreMES10", "PriMES15", "MesIdeMES19",
-                  "MesTypMES20", "CorIdeMES25")  # fmt: skip
+MESSAGE_FIELDS = (
+    "MesSenMES3",
+    "MesRecMES6",
+    "DatOfPreMES9",
+    "TimOfPreMES10",
+    "PriMES15",
+    "MesIdeMES19",
+    "MesTypMES20",
+    "CorIdeMES25",
+)
 TRANSPORT_MODE = CodeList(
     "EU ICS transport mode at border", "UN/ECE Rec 19 mode", {str(digit): str(digit) for digit in range(10)}
 )
 FIXED_DECLARATION = {"FunctionCode": "9", "TypeCode": "ENS"}  # an entry summary declaration, as lodged
-FIXED_ALERT = {"RiskArea": "security", "RecommendedAction/Code": "inform"}  # ICS: safety and security
+# ICS: safety and security risk analysis; the CC351A's ENS as FIXED_DECLARATION says.
+FIXED_INTERVENTION = {
+    "RiskArea": "security",
+    "RecommendedAction/Code": "inform",
+    **{f"Declaration/{path}": value for path, value in FIXED_DECLARATION.items()},
+}
 
 
 @dataclass(frozen=True)
@@ -110,19 +125,29 @@ class Group:
 
 
 def _party(prefix: str, target: str, names: str, language: str) -> Group:
-    """A trader group (name, street and number, postcode, city, country, NAD LNG, TIN) as a canonical party."""
+    """A trader group (name, street and number, postcode, city, country, NAD LNG, TIN): a canonical party."""
     name, street, postcode, city, country, tin = names.split()
     return Group(
-        prefix, target, (name, street, postcode, city, country, language, tin),
-        Table((
-            Field(name, "Name"), Field(tin, "ID"), Field(city, "Address/CityName"),
-            Field(country, "Address/CountryCode"), Field(street, "Address/Line"), Field(postcode, "Address/PostcodeID"),
-        )),
+        prefix,
+        target,
+        (name, street, postcode, city, country, language, tin),
+        Table(
+            (
+                Field(name, "Name"),
+                Field(tin, "ID"),
+                Field(city, "Address/CityName"),
+                Field(country, "Address/CountryCode"),
+                Field(street, "Address/Line"),
+                Field(postcode, "Address/PostcodeID"),
+            )
+        ),
         language=language,
-    )  # fmt: skip
+    )
 
 
-def _one(source: str, target: str, *fields: tuple[str, str], many: bool = False, numbered: bool = False) -> Group:
+def _one(
+    source: str, target: str, *fields: tuple[str, str], many: bool = False, numbered: bool = False
+) -> Group:
     """A group of plain text fields."""
     table = Table(tuple(Field(name, path) for name, path in fields))
     return Group(source, target, tuple(name for name, _ in fields), table, many=many, numbered=numbered)
@@ -132,166 +157,276 @@ def _lang(name: str, path: str, language: str) -> Field:
     return Field(name, path, Lang(language))
 
 
+@functools.cache
 def tables(profile: Profile) -> tuple[Group, Group]:
     """The CC315A and CC351A groups (date-times read in the partner's zone)."""
     time = LocalDateTime(profile.offset, "%Y%m%d%H%M", "yyyyMMddHHmm")
     kilograms, mode = FixedUnit("KGM"), Code(TRANSPORT_MODE)
     documents = Group(
-        "PRODOCDC2", "AdditionalDocument", _sequence("DocTypDC21 DocRefDC23 DocRefDCLNG"),
-        Table((Field("DocTypDC21", "TypeCode"), _lang("DocRefDC23", "ID", "DocRefDCLNG"))), many=True,
-    )  # fmt: skip
-    containers = _one("CONNR2", "Commodity/TransportEquipment", ("ConNumNR21", "ID"), many=True, numbered=True)
-    means = Group(
-        "IDEMEATRAGI970", "BorderTransportMeans",
-        _sequence("NatIDEMEATRAGI973 IdeMeaTraGIMEATRA971 IdeMeaTraGIMEATRA972LNG"),
-        Table((_lang("IdeMeaTraGIMEATRA971", "ID", "IdeMeaTraGIMEATRA972LNG"),
-               Field("NatIDEMEATRAGI973", "RegistrationNationalityCode"))),
+        "PRODOCDC2",
+        "AdditionalDocument",
+        _sequence("DocTypDC21 DocRefDC23 DocRefDCLNG"),
+        Table((Field("DocTypDC21", "TypeCode"), _lang("DocRefDC23", "ID", "DocRefDCLNG"))),
         many=True,
-    )  # fmt: skip
-    representative = _party("TRAREP", "Agent", "NamTRE1 StrAndNumTRE1 PosCodTRE1 CitTRE1 CouCodTRE1 TINTRE1", "TRAREPLNG")
-    lodging = _party("PERLODSUMDEC", "Declarant", "NamPLD1 StrAndNumPLD1 PosCodPLD1 CitPLD1 CouCodPLD1 TINPLD1",
-                     "PERLODSUMDECLNG")  # fmt: skip
-    carrier = _party("TRACARENT601", "Consignment/Carrier",
-                     "NamTRACARENT604 StrNumTRACARENT607 PstCodTRACARENT606 CtyTRACARENT603 CouCodTRACARENT605 "
-                     "TINTRACARENT602", "TRACARENT601LNG")  # fmt: skip
+    )
+    containers = _one(
+        "CONNR2", "Commodity/TransportEquipment", ("ConNumNR21", "ID"), many=True, numbered=True
+    )
+    means = Group(
+        "IDEMEATRAGI970",
+        "BorderTransportMeans",
+        _sequence("NatIDEMEATRAGI973 IdeMeaTraGIMEATRA971 IdeMeaTraGIMEATRA972LNG"),
+        Table(
+            (
+                _lang("IdeMeaTraGIMEATRA971", "ID", "IdeMeaTraGIMEATRA972LNG"),
+                Field("NatIDEMEATRAGI973", "RegistrationNationalityCode"),
+            )
+        ),
+        many=True,
+    )
+    representative = _party(
+        "TRAREP", "Agent", "NamTRE1 StrAndNumTRE1 PosCodTRE1 CitTRE1 CouCodTRE1 TINTRE1", "TRAREPLNG"
+    )
+    lodging = _party(
+        "PERLODSUMDEC",
+        "Declarant",
+        "NamPLD1 StrAndNumPLD1 PosCodPLD1 CitPLD1 CouCodPLD1 TINPLD1",
+        "PERLODSUMDECLNG",
+    )
+    carrier = _party(
+        "TRACARENT601",
+        "Consignment/Carrier",
+        "NamTRACARENT604 StrNumTRACARENT607 PstCodTRACARENT606 CtyTRACARENT603 CouCodTRACARENT605 "
+        "TINTRACARENT602",
+        "TRACARENT601LNG",
+    )
     lodgement = _one("CUSOFFLON", "", ("RefNumCOL1", "DeclarationOfficeID"))
     first_entry = Group(
-        "CUSOFFFENT730", "FirstEntryOffice", _sequence("RefNumCUSOFFFENT731 ExpDatOfArrFIRENT733"),
+        "CUSOFFFENT730",
+        "FirstEntryOffice",
+        _sequence("RefNumCUSOFFFENT731 ExpDatOfArrFIRENT733"),
         Table((Field("RefNumCUSOFFFENT731", "ID"), Field("ExpDatOfArrFIRENT733", "ArrivalDateTime", time))),
-    )  # fmt: skip
+    )
     goods_item = Group(
-        "GOOITEGDS", "GoodsShipment/GovernmentAgencyGoodsItem",
-        _sequence("IteNumGDS7 GooDesGDS23 GooDesGDS23LNG GroMasGDS46 MetOfPayGDI12 ComRefNumGIM1 UNDanGooCodGDI1 "
-                  "PlaLoaGOOITE333 PlaLoaGOOITE333LNG PlaUnlGOOITE333 PlaUnlGOOITE333LNG"),
-        Table((
-            Field("IteNumGDS7", "SequenceNumeric"),
-            _lang("GooDesGDS23", "Commodity/Description", "GooDesGDS23LNG"),
-            Field("UNDanGooCodGDI1", "Commodity/DangerousGoods/UNDGID"),
-            Field("GroMasGDS46", "Commodity/GoodsMeasure/GrossMassMeasure", kilograms),
-            Field("MetOfPayGDI12", "Freight/PaymentMethodCode"),
-            _lang("PlaLoaGOOITE333", "LoadingLocation/Name", "PlaLoaGOOITE333LNG"),
-            Field("ComRefNumGIM1", "UCR/ID"),
-            _lang("PlaUnlGOOITE333", "UnloadingLocation/Name", "PlaUnlGOOITE333LNG"),
-        )),
+        "GOOITEGDS",
+        "GoodsShipment/GovernmentAgencyGoodsItem",
+        _sequence(
+            "IteNumGDS7 GooDesGDS23 GooDesGDS23LNG GroMasGDS46 MetOfPayGDI12 ComRefNumGIM1 UNDanGooCodGDI1 "
+            "PlaLoaGOOITE333 PlaLoaGOOITE333LNG PlaUnlGOOITE333 PlaUnlGOOITE333LNG"
+        ),
+        Table(
+            (
+                Field("IteNumGDS7", "SequenceNumeric"),
+                _lang("GooDesGDS23", "Commodity/Description", "GooDesGDS23LNG"),
+                Field("UNDanGooCodGDI1", "Commodity/DangerousGoods/UNDGID"),
+                Field("GroMasGDS46", "Commodity/GoodsMeasure/GrossMassMeasure", kilograms),
+                Field("MetOfPayGDI12", "Freight/PaymentMethodCode"),
+                _lang("PlaLoaGOOITE333", "LoadingLocation/Name", "PlaLoaGOOITE333LNG"),
+                Field("ComRefNumGIM1", "UCR/ID"),
+                _lang("PlaUnlGOOITE333", "UnloadingLocation/Name", "PlaUnlGOOITE333LNG"),
+            )
+        ),
         groups=(
             documents,
             _one("SPEMENMT2", "AdditionalInformation", ("AddInfCodMT23", "StatementCode"), many=True),
-            _party("TRACONCO2", "Consignor", "NamCO27 StrAndNumCO222 PosCodCO223 CitCO224 CouCO225 TINCO259",
-                   "NADLNGGTCO"),
+            _party(
+                "TRACONCO2",
+                "Consignor",
+                "NamCO27 StrAndNumCO222 PosCodCO223 CitCO224 CouCO225 TINCO259",
+                "NADLNGGTCO",
+            ),
             _one("COMCODGODITM", "Commodity/Classification", ("ComNomCMD1", "ID")),
-            _party("TRACONCE2", "Consignee", "NamCE27 StrAndNumCE222 PosCodCE223 CitCE224 CouCE225 TINCE259",
-                   "NADLNGGICE"),
+            _party(
+                "TRACONCE2",
+                "Consignee",
+                "NamCE27 StrAndNumCE222 PosCodCE223 CitCE224 CouCE225 TINCE259",
+                "NADLNGGICE",
+            ),
             containers,
             means,
             Group(
-                "PACGS2", "Packaging", _sequence("KinOfPacGS23 NumOfPacGS24 NumOfPieGS25 MarNumOfPacGSL21 "
-                                                 "MarNumOfPacGSL21LNG"),
-                Table((
-                    _lang("MarNumOfPacGSL21", "MarksNumbersID", "MarNumOfPacGSL21LNG"),
-                    Field("NumOfPacGS24", "QuantityQuantity"), Field("KinOfPacGS23", "TypeCode"),
-                    Field("NumOfPieGS25", "PieceCountQuantity"),
-                )),
-                many=True, numbered=True,
+                "PACGS2",
+                "Packaging",
+                _sequence("KinOfPacGS23 NumOfPacGS24 NumOfPieGS25 MarNumOfPacGSL21 MarNumOfPacGSL21LNG"),
+                Table(
+                    (
+                        _lang("MarNumOfPacGSL21", "MarksNumbersID", "MarNumOfPacGSL21LNG"),
+                        Field("NumOfPacGS24", "QuantityQuantity"),
+                        Field("KinOfPacGS23", "TypeCode"),
+                        Field("NumOfPieGS25", "PieceCountQuantity"),
+                    )
+                ),
+                many=True,
+                numbered=True,
             ),
-            _party("PRTNOT640", "NotifyParty",
-                   "NamPRTNOT642 StrNumPRTNOT646 PstCodPRTNOT644 CtyPRTNOT643 CouCodGINOT647 TINPRTNOT641",
-                   "PRTNOT640LNG"),
+            _party(
+                "PRTNOT640",
+                "NotifyParty",
+                "NamPRTNOT642 StrNumPRTNOT646 PstCodPRTNOT644 CtyPRTNOT643 CouCodGINOT647 TINPRTNOT641",
+                "PRTNOT640LNG",
+            ),
         ),
         many=True,
-    )  # fmt: skip
+    )
     ens = Group(
-        "CC315A", "", (), Table(()),
+        "CC315A",
+        "",
+        (),
+        Table(()),
         groups=(
             Group(
-                "HEAHEA", "",
-                _sequence("RefNumHEA4 TraModAtBorHEA76 IdeOfMeaOfTraCroHEA85 IdeOfMeaOfTraCroHEA85LNG "
-                          "NatOfMeaOfTraCroHEA87 TotNumOfIteHEA305 TotNumOfPacHEA306 TotGroMasHEA307 DecPlaHEA394 "
-                          "DecPlaHEA394LNG SpeCirIndHEA1 TraChaMetOfPayHEA1 ComRefNumHEA ConRefNumHEA PlaLoaGOOITE334 "
-                          "PlaLoaGOOITE334LNG PlaUnlGOOITE334 CodPlUnHEA357LNG DecDatTimHEA114"),
-                Table((
-                    Field("RefNumHEA4", "FunctionalReferenceID"),
-                    Field("DecDatTimHEA114", "IssueDateTime", time),
-                    _lang("DecPlaHEA394", "IssueLocationName", "DecPlaHEA394LNG"),
-                    Field("TotNumOfIteHEA305", "GoodsItemQuantity"),
-                    Field("TotGroMasHEA307", "TotalGrossMassMeasure", kilograms),
-                    Field("TotNumOfPacHEA306", "TotalPackageQuantity"),
-                    Field("SpeCirIndHEA1", "SpecificCircumstancesCodeCode"),
-                    _lang("IdeOfMeaOfTraCroHEA85", "BorderTransportMeans/ID", "IdeOfMeaOfTraCroHEA85LNG"),
-                    Field("NatOfMeaOfTraCroHEA87", "BorderTransportMeans/RegistrationNationalityCode"),
-                    Field("TraModAtBorHEA76", "BorderTransportMeans/ModeCode", mode),
-                    Field("ConRefNumHEA", "BorderTransportMeans/JourneyID"),
-                    Field("TraChaMetOfPayHEA1", "Consignment/Freight/PaymentMethodCode"),
-                    _lang("PlaLoaGOOITE334", "GoodsShipment/Consignment/LoadingLocation/Name", "PlaLoaGOOITE334LNG"),
-                    _lang("PlaUnlGOOITE334", "GoodsShipment/Consignment/UnloadingLocation/Name", "CodPlUnHEA357LNG"),
-                    Field("ComRefNumHEA", "GoodsShipment/UCR/ID"),
-                )),
+                "HEAHEA",
+                "",
+                _sequence(
+                    "RefNumHEA4 TraModAtBorHEA76 IdeOfMeaOfTraCroHEA85 IdeOfMeaOfTraCroHEA85LNG "
+                    "NatOfMeaOfTraCroHEA87 TotNumOfIteHEA305 TotNumOfPacHEA306 TotGroMasHEA307 DecPlaHEA394 "
+                    "DecPlaHEA394LNG SpeCirIndHEA1 TraChaMetOfPayHEA1 ComRefNumHEA ConRefNumHEA "
+                    "PlaLoaGOOITE334 PlaLoaGOOITE334LNG PlaUnlGOOITE334 CodPlUnHEA357LNG DecDatTimHEA114"
+                ),
+                Table(
+                    (
+                        Field("RefNumHEA4", "FunctionalReferenceID"),
+                        Field("DecDatTimHEA114", "IssueDateTime", time),
+                        _lang("DecPlaHEA394", "IssueLocationName", "DecPlaHEA394LNG"),
+                        Field("TotNumOfIteHEA305", "GoodsItemQuantity"),
+                        Field("TotGroMasHEA307", "TotalGrossMassMeasure", kilograms),
+                        Field("TotNumOfPacHEA306", "TotalPackageQuantity"),
+                        Field("SpeCirIndHEA1", "SpecificCircumstancesCodeCode"),
+                        _lang("IdeOfMeaOfTraCroHEA85", "BorderTransportMeans/ID", "IdeOfMeaOfTraCroHEA85LNG"),
+                        Field("NatOfMeaOfTraCroHEA87", "BorderTransportMeans/RegistrationNationalityCode"),
+                        Field("TraModAtBorHEA76", "BorderTransportMeans/ModeCode", mode),
+                        Field("ConRefNumHEA", "BorderTransportMeans/JourneyID"),
+                        Field("TraChaMetOfPayHEA1", "Consignment/Freight/PaymentMethodCode"),
+                        _lang(
+                            "PlaLoaGOOITE334",
+                            "GoodsShipment/Consignment/LoadingLocation/Name",
+                            "PlaLoaGOOITE334LNG",
+                        ),
+                        _lang(
+                            "PlaUnlGOOITE334",
+                            "GoodsShipment/Consignment/UnloadingLocation/Name",
+                            "CodPlUnHEA357LNG",
+                        ),
+                        Field("ComRefNumHEA", "GoodsShipment/UCR/ID"),
+                    )
+                ),
             ),
-            _party("TRACONCO1", "GoodsShipment/Consignor", "NamCO17 StrAndNumCO122 PosCodCO123 CitCO124 CouCO125 "
-                   "TINCO159", "NADLNGCO"),
-            _party("TRACONCE1", "GoodsShipment/Consignee", "NamCE17 StrAndNumCE122 PosCodCE123 CitCE124 CouCE125 "
-                   "TINCE159", "NADLNGCE"),
-            _party("NOTPAR670", "GoodsShipment/NotifyParty", "NamNOTPAR672 StrNumNOTPAR673 PosCodNOTPAR676 "
-                   "CitNOTPAR674 CouCodNOTPAR675 TINNOTPAR671", "NOTPAR670LNG"),
+            _party(
+                "TRACONCO1",
+                "GoodsShipment/Consignor",
+                "NamCO17 StrAndNumCO122 PosCodCO123 CitCO124 CouCO125 TINCO159",
+                "NADLNGCO",
+            ),
+            _party(
+                "TRACONCE1",
+                "GoodsShipment/Consignee",
+                "NamCE17 StrAndNumCE122 PosCodCE123 CitCE124 CouCE125 TINCE159",
+                "NADLNGCE",
+            ),
+            _party(
+                "NOTPAR670",
+                "GoodsShipment/NotifyParty",
+                "NamNOTPAR672 StrNumNOTPAR673 PosCodNOTPAR676 CitNOTPAR674 CouCodNOTPAR675 TINNOTPAR671",
+                "NOTPAR670LNG",
+            ),
             goods_item,
-            _one("ITI", "Consignment/Itinerary", ("CouOfRouCodITI1", "RoutingCountryCode"), many=True,
-                 numbered=True),
+            _one(
+                "ITI",
+                "Consignment/Itinerary",
+                ("CouOfRouCodITI1", "RoutingCountryCode"),
+                many=True,
+                numbered=True,
+            ),
             lodgement,
             representative,
             lodging,
-            Group("SEAID529", "GoodsShipment/Consignment/Seal", _sequence("SeaIdSEAID530 SeaIdSEAID530LNG"),
-                  Table((_lang("SeaIdSEAID530", "ID", "SeaIdSEAID530LNG"),)), many=True, numbered=True),
+            Group(
+                "SEAID529",
+                "GoodsShipment/Consignment/Seal",
+                _sequence("SeaIdSEAID530 SeaIdSEAID530LNG"),
+                Table((_lang("SeaIdSEAID530", "ID", "SeaIdSEAID530LNG"),)),
+                many=True,
+                numbered=True,
+            ),
             first_entry,
             _one("CUSOFFSENT740", "SubsequentEntryOffice", ("RefNumSUBENR909", "ID"), many=True),
             carrier,
         ),
-    )  # fmt: skip
+    )
     intervention = Group(
-        "CC351A", "", (), Table(()),
+        "CC351A",
+        "",
+        (),
+        Table(()),
         groups=(
             Group(
-                "HEAHEA", "",
-                _sequence("RefNumHEA4 DocNumHEA5 TraModAtBorHEA76 NatHEA001 IdeOfMeaOfTraCroHEA85 TotNumOfIteHEA305 "
-                          "ComRefNumHEA ConRefNumHEA NotDatTimHEA104 DecRegDatTimHEA115 DecSubDatTimHEA118"),
-                Table((
-                    Field("NotDatTimHEA104", "IssueDateTime", time),
-                    Field("DecRegDatTimHEA115", "Declaration/AcceptanceDateTime", time),
-                    Field("RefNumHEA4", "Declaration/FunctionalReferenceID"),
-                    Field("DocNumHEA5", "Declaration/ID"),
-                    Field("DecSubDatTimHEA118", "Declaration/IssueDateTime", time),
-                    Field("TotNumOfIteHEA305", "Declaration/GoodsItemQuantity"),
-                    Field("IdeOfMeaOfTraCroHEA85", "Declaration/BorderTransportMeans/ID"),
-                    Field("NatHEA001", "Declaration/BorderTransportMeans/RegistrationNationalityCode"),
-                    Field("TraModAtBorHEA76", "Declaration/BorderTransportMeans/ModeCode", mode),
-                    Field("ConRefNumHEA", "Declaration/BorderTransportMeans/JourneyID"),
-                    Field("ComRefNumHEA", "Declaration/GoodsShipment/UCR/ID"),
-                )),
+                "HEAHEA",
+                "",
+                _sequence(
+                    "RefNumHEA4 DocNumHEA5 TraModAtBorHEA76 NatHEA001 IdeOfMeaOfTraCroHEA85 "
+                    "TotNumOfIteHEA305 ComRefNumHEA ConRefNumHEA NotDatTimHEA104 DecRegDatTimHEA115 "
+                    "DecSubDatTimHEA118"
+                ),
+                Table(
+                    (
+                        Field("NotDatTimHEA104", "IssueDateTime", time),
+                        Field("DecRegDatTimHEA115", "Declaration/AcceptanceDateTime", time),
+                        Field("RefNumHEA4", "Declaration/FunctionalReferenceID"),
+                        Field("DocNumHEA5", "Declaration/ID"),
+                        Field("DecSubDatTimHEA118", "Declaration/IssueDateTime", time),
+                        Field("TotNumOfIteHEA305", "Declaration/GoodsItemQuantity"),
+                        Field("IdeOfMeaOfTraCroHEA85", "Declaration/BorderTransportMeans/ID"),
+                        Field("NatHEA001", "Declaration/BorderTransportMeans/RegistrationNationalityCode"),
+                        Field("TraModAtBorHEA76", "Declaration/BorderTransportMeans/ModeCode", mode),
+                        Field("ConRefNumHEA", "Declaration/BorderTransportMeans/JourneyID"),
+                        Field("ComRefNumHEA", "Declaration/GoodsShipment/UCR/ID"),
+                    )
+                ),
             ),
             Group(
-                "GOOITEGDS", "Declaration/GoodsShipment/GovernmentAgencyGoodsItem",
+                "GOOITEGDS",
+                "Declaration/GoodsShipment/GovernmentAgencyGoodsItem",
                 _sequence("IteNumGDS7 ComRefNumGIM1"),
                 Table((Field("IteNumGDS7", "SequenceNumeric"), Field("ComRefNumGIM1", "UCR/ID"))),
-                groups=(documents, containers, means), many=True,
+                groups=(documents, containers, means),
+                many=True,
             ),
             _one("CUSOFFLON", "", ("RefNumCOL1", "Declaration/DeclarationOfficeID")),
-            _party("TRAREP", "Declaration/Agent", "NamTRE1 StrAndNumTRE1 PosCodTRE1 CitTRE1 CouCodTRE1 TINTRE1",
-                   "TRAREPLNG"),
-            _party("PERLODSUMDEC", "Declaration/Declarant", "NamPLD1 StrAndNumPLD1 PosCodPLD1 CitPLD1 CouCodPLD1 "
-                   "TINPLD1", "PERLODSUMDECLNG"),
+            _party(
+                "TRAREP",
+                "Declaration/Agent",
+                "NamTRE1 StrAndNumTRE1 PosCodTRE1 CitTRE1 CouCodTRE1 TINTRE1",
+                "TRAREPLNG",
+            ),
+            _party(
+                "PERLODSUMDEC",
+                "Declaration/Declarant",
+                "NamPLD1 StrAndNumPLD1 PosCodPLD1 CitPLD1 CouCodPLD1 TINPLD1",
+                "PERLODSUMDECLNG",
+            ),
             Group("CUSOFFFENT730", "Declaration/FirstEntryOffice", first_entry.sequence, first_entry.table),
-            _party("TRACARENT601", "Declaration/Consignment/Carrier", "NamTRACARENT604 StrNumTRACARENT607 "
-                   "PstCodTRACARENT606 CtyTRACARENT603 CouCodTRACARENT605 TINTRACARENT602", "TRACARENT601LNG"),
+            _party(
+                "TRACARENT601",
+                "Declaration/Consignment/Carrier",
+                "NamTRACARENT604 StrNumTRACARENT607 "
+                "PstCodTRACARENT606 CtyTRACARENT603 CouCodTRACARENT605 TINTRACARENT602",
+                "TRACARENT601LNG",
+            ),
             Group(
-                "CUSINT632", "Indicator",
+                "CUSINT632",
+                "Indicator",
                 _sequence("IteNumConCUSINT668 CusIntCodCUSINT665 CusIntTexCUSINT666 CusIntTexCUSINT667LNG"),
-                Table((
-                    Field("CusIntCodCUSINT665", "Code"),
-                    _lang("CusIntTexCUSINT666", "Description", "CusIntTexCUSINT667LNG"),
-                    Field("IteNumConCUSINT668", "SequenceNumeric"),
-                )),
+                Table(
+                    (
+                        Field("CusIntCodCUSINT665", "Code"),
+                        _lang("CusIntTexCUSINT666", "Description", "CusIntTexCUSINT667LNG"),
+                        Field("IteNumConCUSINT668", "SequenceNumeric"),
+                    )
+                ),
                 many=True,
             ),
         ),
-    )  # fmt: skip
+    )
     return ens, intervention
 
 
@@ -313,7 +448,7 @@ def make(parent: etree._Element, path: str) -> etree._Element:
 
 
 def to_canonical(group: Group, source: etree._Element, target: etree._Element, pointer: str) -> list[Loss]:
-    """Fill ``target`` from the groups below ``source``; returns the ICS values the canonical form cannot take."""
+    """Fill ``target`` from the groups below ``source``; returns the ICS values the canonical form lacks."""
     losses: list[Loss] = []
     for child in group.groups:
         found = source.findall(child.source)
@@ -325,7 +460,9 @@ def to_canonical(group: Group, source: etree._Element, target: etree._Element, p
     return losses
 
 
-def _fill(group: Group, occurrence: etree._Element, element: etree._Element, where: str, number: int) -> list[Loss]:
+def _fill(
+    group: Group, occurrence: etree._Element, element: etree._Element, where: str, number: int
+) -> list[Loss]:
     record = fields_of(occurrence)
     used: set[str] = set()
     for spec in group.table.fields:
@@ -368,7 +505,9 @@ def from_canonical(group: Group, work: etree._Element, out: etree._Element, poin
 
 def _has_groups(group: Group, occurrence: etree._Element) -> bool:
     return any(
-        occurrence.find("/".join(W + n for n in g.target.split("/"))) is not None for g in group.groups if g.target
+        occurrence.find("/".join(W + n for n in g.target.split("/"))) is not None
+        for g in group.groups
+        if g.target
     )
 
 
@@ -378,7 +517,8 @@ def _values(group: Group, occurrence: etree._Element, where: str, number: int) -
         text = take_text(given) if given is not None else ""
         if text != str(number):
             raise MappingFailed(
-                f"{where}/SequenceNumeric: ICS numbers its {group.source} groups by position; {text!r} is not {number}",
+                f"{where}/SequenceNumeric: ICS numbers its {group.source} groups by position; "
+                f"{text!r} is not {number}",
                 pointer=f"{where}/SequenceNumeric",
             )
     values = record_from_canonical(occurrence, group.table, where)
@@ -406,9 +546,11 @@ class Transmission:
 def transmission(root: etree._Element, profile: Profile) -> Transmission:
     fields = fields_of(root)
     try:
-        prepared = dt.datetime.strptime(fields.get("DatOfPreMES9", "") + fields.get("TimOfPreMES10", ""), "%y%m%d%H%M")
+        prepared = dt.datetime.strptime(
+            fields.get("DatOfPreMES9", "") + fields.get("TimOfPreMES10", ""), "%y%m%d%H%M"
+        )
     except ValueError:
-        raise MappingFailed(
+        raise SchemaInvalid(
             f"/{etree.QName(root).localname}/DatOfPreMES9: {fields.get('DatOfPreMES9')!r} "
             f"{fields.get('TimOfPreMES10')!r} is not a date yyMMdd and time HHmm",
             pointer=f"/{etree.QName(root).localname}/DatOfPreMES9",
@@ -431,7 +573,10 @@ def _message(root: etree._Element, kind: str, sent: Transmission, profile: Profi
         ("TimOfPreMES10", local.strftime("%H%M")),
         ("MesIdeMES19", sent.message_id),
         ("MesTypMES20", kind),
-        ("CorIdeMES25", sent.correlation_id if sent.correlation_id and len(sent.correlation_id) <= 14 else None),
+        (
+            "CorIdeMES25",
+            sent.correlation_id if sent.correlation_id and len(sent.correlation_id) <= 14 else None,
+        ),
     ):
         if value:
             etree.SubElement(root, name).text = value
@@ -449,27 +594,32 @@ def _fixed(work: etree._Element, values: dict[str, str], pointer: str) -> None:
             )
 
 
+def _canonical(
+    name: str, group: Group, root: etree._Element, given: dict[str, str]
+) -> tuple[etree._Element, list[Loss]]:
+    """The canonical payload ``name`` of an ICS message: ``given`` values first, then the groups, in order."""
+    payload = etree.Element(W + name, nsmap={None: W[1:-1]})
+    for path, value in given.items():
+        make(payload, path).text = value
+    losses = to_canonical(group, root, payload, f"/{group.source}")
+    sort_children(payload, structure(_SCHEMAS / "canonical" / "wco.xsd", name), name)
+    return payload, losses
+
+
 def ens_to_canonical(root: etree._Element, profile: Profile) -> tuple[etree._Element, list[Loss]]:
     """The ``wco:Declaration`` of a CC315A and the values it cannot carry."""
-    ens, _ = tables(profile)
-    payload = etree.Element(W + "Declaration", nsmap={None: W[1:-1]})
-    for path, value in FIXED_DECLARATION.items():
-        make(payload, path).text = value
-    losses = to_canonical(ens, root, payload, "/CC315A")
-    sort_children(payload, structure(_SCHEMAS / "canonical" / "wco.xsd", "Declaration"), "Declaration")
-    return payload, losses
+    return _canonical("Declaration", tables(profile)[0], root, FIXED_DECLARATION)
 
 
 def ens_from_canonical(
     payload: etree._Element, sent: Transmission, profile: Profile, pointer: str
 ) -> tuple[etree._Element, list[Loss]]:
     """The CC315A of a ``wco:Declaration`` and the canonical values it cannot carry."""
-    ens, _ = tables(profile)
     work = copy.deepcopy(payload)
     _fixed(work, FIXED_DECLARATION, pointer)
     root = etree.Element(f"{{{ENS_NS}}}CC315A", nsmap={"ie": ENS_NS})
     _message(root, "CC315A", sent, profile)
-    from_canonical(ens, work, root, pointer)
+    from_canonical(tables(profile)[0], work, root, pointer)
     return root, leftovers(work, pointer)
 
 
@@ -477,41 +627,42 @@ def intervention_to_canonical(
     root: etree._Element, sent: Transmission, profile: Profile
 ) -> tuple[etree._Element, list[Loss]]:
     """The ``wco:RiskAlert`` of a CC351A and the values it cannot carry."""
-    _, intervention = tables(profile)
-    alert = etree.Element(W + "RiskAlert", nsmap={None: W[1:-1]})
-    make(alert, "FunctionalReferenceID").text = sent.message_id
-    make(alert, "IssuingAuthority/Name").text = sent.sender
     office = root.findtext("CUSOFFFENT730/RefNumCUSOFFFENT731") or ""
-    make(alert, "IssuingAuthority/CountryCode").text = office[:2].upper()
-    for path, value in {**FIXED_ALERT, **{f"Declaration/{k}": v for k, v in FIXED_DECLARATION.items()}}.items():
-        make(alert, path).text = value
-    losses = to_canonical(intervention, root, alert, "/CC351A")
-    sort_children(alert, structure(_SCHEMAS / "canonical" / "wco.xsd", "RiskAlert"), "RiskAlert")
-    return alert, losses
+    given = {
+        "FunctionalReferenceID": sent.message_id,
+        "IssuingAuthority/Name": sent.sender or "",
+        "IssuingAuthority/CountryCode": office[:2].upper(),
+        **FIXED_INTERVENTION,
+    }
+    return _canonical("RiskAlert", tables(profile)[1], root, given)
 
 
 def intervention_from_canonical(
     alert: etree._Element, sent: Transmission, profile: Profile, pointer: str
 ) -> tuple[etree._Element, list[Loss]]:
     """The CC351A of a ``wco:RiskAlert`` and the canonical values it cannot carry."""
-    _, intervention = tables(profile)
     work = copy.deepcopy(alert)
-    _fixed(work, {**FIXED_ALERT, **{f"Declaration/{k}": v for k, v in FIXED_DECLARATION.items()}}, pointer)
-    reference = take_text(work.find(W + "FunctionalReferenceID"))  # type: ignore[arg-type]
+    _fixed(work, FIXED_INTERVENTION, pointer)
+    reference = take_text(work.find(W + "FunctionalReferenceID"))
     authority = work.find(W + "IssuingAuthority")
-    name = take_text(authority.find(W + "Name")) if authority is not None else ""  # type: ignore[arg-type]
-    country = authority.find(W + "CountryCode") if authority is not None else None
+    name = take_text(authority.find(W + "Name")) if authority is not None else ""
+    given = authority.find(W + "CountryCode") if authority is not None else None
+    country = take_text(given) if given is not None else ""
     office = work.findtext(f"{W}Declaration/{W}FirstEntryOffice/{W}ID") or ""
-    if country is not None and take_text(country) != office[:2].upper():
+    if country != office[:2].upper():
         raise MappingFailed(
-            f"{pointer}/IssuingAuthority/CountryCode: a CC351A names its issuer by the office of first entry; "
-            f"{country.text or office[:2]!r} is not the country of office {office!r}",
+            f"{pointer}/IssuingAuthority/CountryCode: a CC351A names its issuer by the office of first "
+            f"entry; {country!r} is not the country of office {office!r}",
             pointer=f"{pointer}/IssuingAuthority/CountryCode",
         )
     root = etree.Element(f"{{{INTERVENTION_NS}}}CC351A", nsmap={"cc3": INTERVENTION_NS})
-    _message(root, "CC351A", Transmission(reference, sent.prepared, name, sent.recipient, sent.correlation_id),
-             profile)  # fmt: skip
-    from_canonical(intervention, work, root, pointer)
+    _message(
+        root,
+        "CC351A",
+        Transmission(reference, sent.prepared, name, sent.recipient, sent.correlation_id),
+        profile,
+    )
+    from_canonical(tables(profile)[1], work, root, pointer)
     return root, leftovers(work, pointer)
 
 
@@ -525,31 +676,39 @@ ERROR_NS = "http://www.govtalk.gov.uk/CM/errorresponse"
 def response(receipt: etree._Element, raised_by: str, pointer: str) -> tuple[etree._Element, list[Loss]]:
     """A ``wco:Receipt`` as HMRC's ICS API answers: SuccessResponse (accepted) or ErrorResponse (rejected).
 
-    Accepted: AcceptedTime = IssueDateTime, a Message (code 0) naming the gateway message id, ResponseData with
-    the ICS CorrelationId = ReferencedMessageID (14 characters at most). Rejected: one GovTalk Error per error
-    (RaisedBy the gateway, Type business, Text = code then description, Location = pointer); the receipt's
-    date-time and ids go in the response's Application element, which takes any content.
+    Accepted: AcceptedTime = IssueDateTime, a Message (code 0) naming the gateway message id, ResponseData
+    with the ICS CorrelationId = ReferencedMessageID (14 characters at most). Rejected: one GovTalk Error per
+    error (RaisedBy the gateway, Type business, Text = code then description, Location = pointer); the
+    receipt's date-time and ids go in the response's Application element, which takes any content.
     """
     work = copy.deepcopy(receipt)
-    accepted = take_text(work.find(W + "FunctionCode")) == "accepted"  # type: ignore[arg-type]
-    issued = take_text(work.find(W + "IssueDateTime"))  # type: ignore[arg-type]
+    accepted = take_text(work.find(W + "FunctionCode")) == "accepted"
+    issued = take_text(work.find(W + "IssueDateTime"))
     own, answered = (_take(work, name) for name in ("GatewayMessageID", "ReferencedMessageID"))
     if accepted:
         root = etree.Element(f"{{{SUCCESS_NS}}}SuccessResponse", nsmap={"ns": SUCCESS_NS})
         if own:
-            etree.SubElement(root, f"{{{SUCCESS_NS}}}Message", code="0").text = f"accepted as gateway message {own}"
+            etree.SubElement(
+                root, f"{{{SUCCESS_NS}}}Message", code="0"
+            ).text = f"accepted as gateway message {own}"
         etree.SubElement(root, f"{{{SUCCESS_NS}}}AcceptedTime").text = issued
         losses = leftovers(work, pointer)
         if answered and len(answered) > 14:
             losses.append(Loss(f"{pointer}/ReferencedMessageID", answered))
         elif answered:
             data = etree.SubElement(root, f"{{{SUCCESS_NS}}}ResponseData")
-            correlation = etree.SubElement(data, f"{{{RESPONSE_DATA_NS}}}CorrelationId", nsmap={None: RESPONSE_DATA_NS})
+            correlation = etree.SubElement(
+                data, f"{{{RESPONSE_DATA_NS}}}CorrelationId", nsmap={None: RESPONSE_DATA_NS}
+            )
             correlation.text = answered
         return root, losses
     root = etree.Element(f"{{{ERROR_NS}}}ErrorResponse", nsmap={"err": ERROR_NS}, SchemaVersion="2.0")
     application = etree.SubElement(root, f"{{{ERROR_NS}}}Application")
-    for name, value in (("IssueDateTime", issued), ("GatewayMessageID", own), ("ReferencedMessageID", answered)):
+    for name, value in (
+        ("IssueDateTime", issued),
+        ("GatewayMessageID", own),
+        ("ReferencedMessageID", answered),
+    ):
         if value:
             etree.SubElement(application, W + name, nsmap={"gw": W[1:-1]}).text = value
     errors = work.findall(W + "Error") or [None]  # an ErrorResponse holds one Error at least

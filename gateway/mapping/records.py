@@ -121,7 +121,9 @@ class LocalDateTime:
         try:
             parsed = dt.datetime.strptime(value, self.layout).replace(tzinfo=self.offset)
         except ValueError:
-            raise MappingFailed(f"{pointer}: {value!r} is not a date-time {self.shown}", pointer=pointer) from None
+            raise MappingFailed(
+                f"{pointer}: {value!r} is not a date-time {self.shown}", pointer=pointer
+            ) from None
         element.text = parsed.isoformat()
 
     def take(self, element: etree._Element, source: str, pointer: str) -> dict[str, str]:

@@ -61,7 +61,10 @@ def _walk(declaration: etree._Element, path: str, types: dict[str, etree._Elemen
 
 
 def _collect(
-    node: etree._Element, children: list[etree._Element], attributes: set[str], types: dict[str, etree._Element]
+    node: etree._Element,
+    children: list[etree._Element],
+    attributes: set[str],
+    types: dict[str, etree._Element],
 ) -> None:
     for item in node:
         if item.tag == XS + "element":

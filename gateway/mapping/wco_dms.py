@@ -1,8 +1,8 @@
 """HMRC CDS WCO DM 3.6 messages <-> canonical payloads: DEC-DMS declarations and RES-DMS notifications.
 
 Declarations map path for path. The canonical ``wco:Declaration`` uses the WCO Data Model's names in the DEC
-schema's order (``schemas/canonical/wco.xsd``), so an element at the same path in both schemas is carried as it
-is (:mod:`gateway.mapping.structure` reads both schemas); only these need code:
+schema's order (``schemas/canonical/wco.xsd``), so an element at the same path in both schemas is carried as
+it is (:mod:`gateway.mapping.structure` reads both schemas); only these need code:
 
     IssueDateTime, AcceptanceDateTime   DEC ``DateTimeString`` formatCode 304 (``yyyyMMddHHmmss`` + Z or
                                         +hh) <-> xs:dateTime; formatCode 102 (a date) has no canonical form
@@ -40,7 +40,7 @@ from pathlib import Path
 from lxml import etree
 
 from gateway.errors import MappingFailed
-from gateway.mapping.records import W, Loss, leftovers, path_in, take_text
+from gateway.mapping.records import Loss, W, leftovers, path_in, take_text
 from gateway.mapping.structure import Structure, structure
 
 MD_NS = "urn:wco:datamodel:WCO:DocumentMetaData-DMS:2"
@@ -53,29 +53,52 @@ _SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
 DATE_TIMES = frozenset({"Declaration/AcceptanceDateTime", "Declaration/IssueDateTime"})
 _ITEM_MEASURE = "Declaration/GoodsShipment/GovernmentAgencyGoodsItem/Commodity/GoodsMeasure"
-KILOGRAMS = frozenset({
-    "Declaration/TotalGrossMassMeasure", f"{_ITEM_MEASURE}/GrossMassMeasure", f"{_ITEM_MEASURE}/NetNetWeightMeasure",
-})  # fmt: skip
+KILOGRAMS = frozenset(
+    {
+        "Declaration/TotalGrossMassMeasure",
+        f"{_ITEM_MEASURE}/GrossMassMeasure",
+        f"{_ITEM_MEASURE}/NetNetWeightMeasure",
+    }
+)
 ATTRIBUTES = frozenset({"currencyID", "unitCode"})
 
 RECEIVED, REJECTED = "02", "03"  # RES FunctionCode: DMSRCV, DMSREJ
 RECEIPT_CODES: Mapping[str, str] = {RECEIVED: "accepted", REJECTED: "rejected"}
 OTHER_NOTIFICATIONS: Mapping[str, str] = {
-    "01": "DMSACC (declaration accepted)", "05": "DMSCTL (control)", "06": "DMSDOC (documents required)",
-    "07": "DMSRES (declaration amended)", "08": "DMSROG (goods released)", "09": "DMSCLE (cleared)",
-    "10": "DMSINV (invalidated)", "11": "DMSREQ (request)", "13": "DMSTAX (tax)", "14": "DMSCPI",
-    "15": "DMSCPR", "16": "DMSEOG (exit of goods)", "17": "DMSGER",
-}  # fmt: skip
+    "01": "DMSACC (declaration accepted)",
+    "05": "DMSCTL (control)",
+    "06": "DMSDOC (documents required)",
+    "07": "DMSRES (declaration amended)",
+    "08": "DMSROG (goods released)",
+    "09": "DMSCLE (cleared)",
+    "10": "DMSINV (invalidated)",
+    "11": "DMSREQ (request)",
+    "13": "DMSTAX (tax)",
+    "14": "DMSCPI",
+    "15": "DMSCPR",
+    "16": "DMSEOG (exit of goods)",
+    "17": "DMSGER",
+}
 NO_DESCRIPTION = "(no description given)"
 # RES ValidationCode is an..8: the gateway's rejection codes as 8-character codes (the full code goes first
 # in the Description).
 VALIDATION_CODES: Mapping[str, str] = {
-    "malformed-xml": "GWXML", "unsupported-message": "GWUNSUP", "signature-invalid": "GWSIG",
-    "certificate-untrusted": "GWCERTUN", "certificate-expired": "GWCERTEX", "not-permitted": "GWPERMIT",
-    "unknown-partner": "GWPARTNR", "replayed": "GWREPLAY", "too-large": "GWSIZE", "schema-invalid": "GWSCHEMA",
-    "mapping-failed": "GWMAPPNG", "no-route": "GWROUTE", "unavailable": "GWUNAVAI",
-    "matching-failed": "GWMATCH", "matching-incomplete": "GWMATINC",
-}  # fmt: skip
+    "malformed-xml": "GWXML",
+    "unsupported-message": "GWUNSUP",
+    "signature-invalid": "GWSIG",
+    "certificate-untrusted": "GWCERTUN",
+    "certificate-expired": "GWCERTEX",
+    "not-permitted": "GWPERMIT",
+    "unknown-partner": "GWPARTNR",
+    "replayed": "GWREPLAY",
+    "too-large": "GWSIZE",
+    "schema-invalid": "GWSCHEMA",
+    "mapping-failed": "GWMAPPNG",
+    "no-route": "GWROUTE",
+    "unavailable": "GWUNAVAI",
+    "matching-failed": "GWMATCH",
+    "matching-incomplete": "GWMATINC",
+}
 OTHER_CODE = "GWERROR"
 
 
@@ -103,7 +126,7 @@ def carried(path: str) -> bool:
 
 
 def localname(element: etree._Element) -> str:
-    return etree.QName(element).localname
+    return str(etree.QName(element).localname)
 
 
 def elements(parent: etree._Element) -> Iterator[etree._Element]:
@@ -129,7 +152,9 @@ def from_304(container: etree._Element, pointer: str) -> str:
         )
     stamp, zone = found.groups()
     offset = dt.UTC if zone == "Z" else dt.timezone(dt.timedelta(hours=int(zone)))
-    return dt.datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=offset).isoformat().replace("+00:00", "Z")
+    return (
+        dt.datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=offset).isoformat().replace("+00:00", "Z")
+    )
 
 
 def to_304(text: str, pointer: str) -> str:
@@ -161,7 +186,7 @@ def date_time_string(parent: etree._Element, name: str, ds_ns: str, text: str, p
 
 
 def declaration_to_canonical(declaration: etree._Element, pointer: str) -> tuple[etree._Element, list[Loss]]:
-    """The ``wco:Declaration`` of a DEC-DMS Declaration, and every DEC value the canonical form cannot carry."""
+    """The ``wco:Declaration`` of a DEC-DMS Declaration, and every DEC value the canonical form lacks."""
     payload = etree.Element(W + "Declaration", nsmap={None: W[1:-1]})
     losses: list[Loss] = []
     _copy(declaration, payload, "Declaration", W, pointer, losses, canonical_shape())
@@ -235,7 +260,9 @@ def metadata(type_name: str, payload: etree._Element, profile: Profile) -> etree
 
 # --- RES-DMS notifications <-> canonical receipts ----------------------------------------------------
 
-_STEP = re.compile(r"(?P<section>[0-9A-Z]{1,3})?(?:\[(?P<seq>[1-9][0-9]{0,4})\])?(?:#(?P<tag>[0-9A-Z]{1,4}))?")
+_STEP = re.compile(
+    r"(?P<section>[0-9A-Z]{1,3})?(?:\[(?P<seq>[1-9][0-9]{0,4})\])?(?:#(?P<tag>[0-9A-Z]{1,4}))?"
+)
 
 
 def pointer_text(pointers: Sequence[etree._Element]) -> str:
@@ -245,12 +272,16 @@ def pointer_text(pointers: Sequence[etree._Element]) -> str:
         section = pointer.findtext(RES + "DocumentSectionCode") or ""
         sequence = pointer.findtext(RES + "SequenceNumeric")
         tag = pointer.findtext(RES + "TagID")
-        steps.append(section.strip() + (f"[{sequence.strip()}]" if sequence else "") + (f"#{tag.strip()}" if tag else ""))
+        steps.append(
+            section.strip()
+            + (f"[{sequence.strip()}]" if sequence else "")
+            + (f"#{tag.strip()}" if tag else "")
+        )
     return "/".join(steps)
 
 
 def pointer_steps(text: str) -> list[tuple[str | None, str | None, str | None]] | None:
-    """(SequenceNumeric, DocumentSectionCode, TagID) per step of a WCO pointer text; None for other pointers."""
+    """(SequenceNumeric, DocumentSectionCode, TagID) per step of a WCO pointer text; None for others."""
     steps = []
     for step in text.split("/"):
         found = _STEP.fullmatch(step)
@@ -270,7 +301,8 @@ def receipt_to_canonical(response: etree._Element, pointer: str) -> tuple[etree.
     issued = work.find(RES + "IssueDateTime")
     if issued is None:
         raise MappingFailed(
-            f"{pointer}/IssueDateTime: the notification gives no issue date and time; a canonical receipt needs one",
+            f"{pointer}/IssueDateTime: the notification gives no issue date and time; "
+            "a canonical receipt needs one",
             pointer=f"{pointer}/IssueDateTime",
         )
     etree.SubElement(receipt, W + "IssueDateTime").text = from_304(issued, f"{pointer}/IssueDateTime")
@@ -317,30 +349,37 @@ def _error_to_canonical(error: etree._Element, receipt: etree._Element) -> None:
     etree.SubElement(out, W + "Description").text = _take(error, "Description") or NO_DESCRIPTION
 
 
-def response_from_canonical(receipt: etree._Element, own_id: str, pointer: str) -> tuple[etree._Element, list[Loss]]:
+def response_from_canonical(
+    receipt: etree._Element, own_id: str, pointer: str
+) -> tuple[etree._Element, list[Loss]]:
     """The RES-DMS Response of a ``wco:Receipt`` (DMSRCV or DMSREJ), and the values it cannot carry."""
     work = copy.deepcopy(receipt)
     response = etree.Element(RES + "Response", nsmap={None: RES_NS})
-    function = take_text(work.find(W + "FunctionCode"))  # type: ignore[arg-type]
+    function = take_text(work.find(W + "FunctionCode"))
     etree.SubElement(response, RES + "FunctionCode").text = RECEIVED if function == "accepted" else REJECTED
     own = work.find(W + "GatewayMessageID")
     identity = (take_text(own) if own is not None else own_id).replace("-", "")
     if len(identity) > 35:  # RES an..35
         raise MappingFailed(
-            f"{pointer}/GatewayMessageID: {identity!r} is longer than the 35 characters of a RES FunctionalReferenceID",
+            f"{pointer}/GatewayMessageID: {identity!r} is longer than the 35 characters "
+            "of a RES FunctionalReferenceID",
             pointer=f"{pointer}/GatewayMessageID",
         )
     etree.SubElement(response, RES + "FunctionalReferenceID").text = identity
     issued = work.find(W + "IssueDateTime")
-    date_time_string(response, RES + "IssueDateTime", RES_DS_NS, take_text(issued), f"{pointer}/IssueDateTime")  # type: ignore[arg-type]
+    date_time_string(
+        response, RES + "IssueDateTime", RES_DS_NS, take_text(issued), f"{pointer}/IssueDateTime"
+    )
     losses: list[Loss] = []
     for number, error in enumerate(work.findall(W + "Error"), 1):
         _error_from_canonical(error, response, f"{pointer}/Error[{number}]", losses)
     answered = etree.SubElement(response, RES + "Declaration")
     declaration = work.find(W + "Declaration")
     for name in ("AcceptanceDateTime", "FunctionalReferenceID", "ID", "RejectionDateTime", "VersionID"):
-        source = work.find(W + "ReferencedMessageID") if name == "FunctionalReferenceID" else (
-            declaration.find(W + name) if declaration is not None else None
+        source = (
+            work.find(W + "ReferencedMessageID")
+            if name == "FunctionalReferenceID"
+            else (declaration.find(W + name) if declaration is not None else None)
         )
         if source is None:
             continue
@@ -352,8 +391,10 @@ def response_from_canonical(receipt: etree._Element, own_id: str, pointer: str) 
     return response, losses + leftovers(work, pointer)
 
 
-def _error_from_canonical(error: etree._Element, response: etree._Element, pointer: str, losses: list[Loss]) -> None:
-    code = take_text(error.find(W + "ValidationCode"))  # type: ignore[arg-type]
+def _error_from_canonical(
+    error: etree._Element, response: etree._Element, pointer: str, losses: list[Loss]
+) -> None:
+    code = take_text(error.find(W + "ValidationCode"))
     where = error.find(W + "Pointer")
     location = take_text(where) if where is not None else ""
     description = error.find(W + "Description")

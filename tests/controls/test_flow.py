@@ -64,8 +64,11 @@ async def setup(tmp_path, inbox_factory, amqp, aiohttp_client):
     await remove_topology(amqp, deployment, ["cn-nsw", "cn-clearance"])
 
 
-async def send(gateway: Gateway, envelope: etree._Element) -> tuple[int, str, str, bytes]:
-    body = signed(gateway.deployment.partners["cn-nsw"], envelope)
+async def send(gateway: Gateway, envelope: etree._Element | bytes) -> tuple[int, str, str, bytes]:
+    """POST an envelope signed as cn-nsw (or bytes already signed)."""
+    body = (
+        envelope if isinstance(envelope, bytes) else signed(gateway.deployment.partners["cn-nsw"], envelope)
+    )
     response = await gateway.client.post(
         "/v1/partners/cn-nsw/messages", data=body, headers={"Content-Type": "application/xml"}
     )
@@ -191,7 +194,7 @@ async def test_waiting_state_survives_restarts_between_the_lists(setup):
     await gateway.client.close()
 
     gateway = await start()  # restart: the payment is remembered
-    inventory = cbec.envelope("inventory", message_id="INV-R1")
+    inventory = signed(gateway.deployment.partners["cn-nsw"], cbec.envelope("inventory", message_id="INV-R1"))
     status, outcome, inventory_id, first_receipt = await send(gateway, inventory)
     assert (status, outcome) == (202, "waiting")
     record = await gateway.wait_status(inventory_id, "waiting")

@@ -184,3 +184,49 @@ def test_a_finding_becomes_a_schema_valid_signed_ready_alert(store):
     assert alert.findtext(f"{W}Commodity/{W}UnitValue") == "3"
     assert [r.findtext(f"{W}DestinationCountryCode") for r in alert.iterfind(f"{W}Route")] == ["NL"]
     assert alert.findtext(f"{W}Validity/{W}EndDateTime") == "2027-02-25T10:00:00Z"
+
+
+def test_postal_and_express_declarations_of_other_formats_join_the_same_view(store):
+    """A WCO DM postal declaration (HMRC CDS, transport mode 5) and an ICS ENS CC315A for an express
+    consignment (specific circumstance indicator A), through their own adapters, next to a CBEC inventory."""
+    from gateway.formats import default_adapters
+
+    adapters = default_adapters()
+    fixtures = EXAMPLES.parent.parent / "shared" / "fixtures"
+    postal = etree.fromstring(
+        (fixtures / "wco-dec-dms/samples/declarations/TT_IM067a__TT_IM067a.xml").read_bytes()
+    )
+    ens = etree.fromstring((fixtures / "ics-ens/ens_store/examples/CC315A_reduced.xml").read_bytes())
+    header = ens.find("HEAHEA")
+    header.find("TraModAtBorHEA76").text = "4"
+    indicator = etree.Element("SpeCirIndHEA1")
+    indicator.text = "A"
+    header.find("ComRefNumHEA").addprevious(indicator)
+    ens.find("CUSOFFFENT730/RefNumCUSOFFFENT731").text = "GB000060"  # Dover: the office of first entry
+    found = []
+    for fmt, document, sender_country in (("wco-dms", postal, "GB"), ("ics-ens", ens, "GB")):
+        adapter = adapters[fmt]
+        adapter.validate(document)
+        info = adapter.identify(document)
+        canonical = adapter.to_canonical(document, info, "gb-customs")
+        CanonicalAdapter().validate(canonical)
+        found += consignments_of(
+            canonical,
+            info.message_type,
+            sender="gb-customs",
+            message_id="m",
+            own_country="CN",
+            sender_channels={},
+            now=NOW,
+            sender_country=sender_country,
+        )
+    found += of(example("inventory"), "inventory")
+    assert [(c.channel, c.destination) for c in found] == [("post", "GB"), ("express", "GB"), ("cbec", "CN")]
+    for c in found:
+        store.add_consignment(c)
+    report = find(store, Query(days=365 * 30), now=NOW)
+    assert report.by_channel == {"post": 1, "express": 1, "cbec": 1}
+    assert find(store, Query(destination="GB", days=365 * 30), now=NOW).by_channel == {
+        "post": 1,
+        "express": 1,
+    }

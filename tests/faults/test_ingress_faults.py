@@ -72,3 +72,6 @@ async def test_slow_and_incomplete_bodies_are_cut_off_without_blocking_others(ma
     assert len(sender.accepted) == 200
     assert all(answer == (400, "malformed-xml") for answer in answers[:60]), answers[:60]
     await flow.finish(sender, deadline=deadline, notes="60 slow + 20 incomplete bodies cut off meanwhile")
+    # Hung-up and slow partners are bad input, answered or logged in one line each: never a stack trace.
+    log = flow.gateway.log_file.read_text()
+    assert "Traceback" not in log, log[log.index("Traceback") - 200 :][:3000]

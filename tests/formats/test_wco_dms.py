@@ -1,10 +1,10 @@
-"""The ``wco-dms`` adapter: HMRC CDS WCO DM 3.6 declarations and notifications <-> canonical, and real flows."""
+"""The ``wco-dms`` adapter: HMRC CDS WCO DM 3.6 declarations and notifications <-> canonical; real flows."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -19,10 +19,12 @@ from gateway.formats.canonical import CanonicalAdapter
 from gateway.formats.schemas import SCHEMAS_DIR, load_schema
 from gateway.formats.wco_dms import SCHEMA, WcoDmsAdapter
 from gateway.mapping import wco_dms as dms
-from gateway.mapping.structure import structure
+from gateway.mapping.records import path_in
 from gateway.security.xml import parse_xml
 from tests.conftest import remove_topology
 from tests.formats import ceb_samples
+from tests.formats.support import c14n, load, payload, record_of
+from tests.formats.support import to_canonical as mapped
 from tests.helpers import ENV, FIXTURES, ROOT, PartnerSpec, make_deployment, signed
 
 E, W = f"{{{ENV}}}", "{urn:customs-gateway:wco:1}"
@@ -41,20 +43,8 @@ def adapter() -> WcoDmsAdapter:
     return WcoDmsAdapter()
 
 
-def load(path: Path) -> etree._Element:
-    return parse_xml(path.read_bytes())
-
-
 def to_canonical(adapter: WcoDmsAdapter, root: etree._Element, sender: str = "gb-hmrc") -> etree._Element:
-    return adapter.to_canonical(root, adapter.identify(root), sender)
-
-
-def payload(envelope: etree._Element) -> etree._Element:
-    return envelope.find(f"{E}Body")[0]
-
-
-def c14n(element: etree._Element) -> bytes:
-    return etree.tostring(element, method="c14n")
+    return mapped(adapter, root, sender)
 
 
 def leaves(element: etree._Element) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
@@ -66,7 +56,7 @@ def leaves(element: etree._Element) -> list[tuple[str, str, tuple[tuple[str, str
         attributes = {k: v for k, v in leaf.attrib.items() if "schemaLocation" not in k}
         if etree.QName(leaf).localname in MASSES:
             attributes.setdefault("unitCode", "KGM")
-        path = element.getroottree().getpath(leaf)
+        path = path_in(element, leaf)
         out.append((path, (leaf.text or "").strip(), tuple(sorted(attributes.items()))))
     return out
 
@@ -132,11 +122,15 @@ def test_cancellation_request_keeps_its_pointers_and_amendment(adapter):
 
 
 def test_hmrc_masses_are_kilograms_and_the_tariff_unit_is_left_to_the_tariff(adapter):
-    declaration = payload(to_canonical(adapter, load(SAMPLES / "declarations" / "TT_IM021a__Step1_TT_IM021a.xml")))
+    declaration = payload(
+        to_canonical(adapter, load(SAMPLES / "declarations" / "TT_IM021a__Step1_TT_IM021a.xml"))
+    )
     measure = declaration.find(".//w:GoodsMeasure", NS)
     assert [(m.get("unitCode"), m.text) for m in measure] == [("KGM", "3100"), ("KGM", "3000"), (None, "100")]
-    codes = [(c.findtext("w:ID", namespaces=NS), c.findtext("w:IdentificationTypeCode", namespaces=NS))
-             for c in declaration.findall(".//w:Commodity/w:Classification", NS)]  # fmt: skip
+    codes = [
+        (c.findtext("w:ID", namespaces=NS), c.findtext("w:IdentificationTypeCode", namespaces=NS))
+        for c in declaration.findall(".//w:Commodity/w:Classification", NS)
+    ]
     assert codes[0][1] == "TSP"
 
 
@@ -163,17 +157,23 @@ def test_a_dec_value_the_canonical_form_cannot_carry_is_mapping_failed(adapter):
     ("mutate", "text"),
     [
         (lambda d: setattr(d.find(".//d:Classification/d:ID", NS), "text", "9702 0000"), "'9702 0000'"),
-        (lambda d: d.find("d:TypeCode", NS).addprevious(etree.fromstring(
-            f'<IssueDateTime xmlns="{dms.DEC_NS}"><p:DateTimeString xmlns:p="{dms.DEC_DS_NS}" formatCode="102">'
-            "20260127</p:DateTimeString></IssueDateTime>")), "'20260127' (formatCode 102)"),
+        (
+            lambda d: d.find("d:TypeCode", NS).addprevious(
+                etree.fromstring(
+                    f'<IssueDateTime xmlns="{dms.DEC_NS}"><p:DateTimeString xmlns:p="{dms.DEC_DS_NS}" '
+                    'formatCode="102">20260127</p:DateTimeString></IssueDateTime>'
+                )
+            ),
+            "'20260127' (formatCode 102)",
+        ),
     ],
     ids=["commodity-code-with-a-space", "issue-date-without-time"],
-)  # fmt: skip
+)
 def test_a_dec_value_without_canonical_form_is_mapping_failed(adapter, mutate, text):
     root = sample()
     mutate(root.find("d:Declaration", NS))
     adapter.validate(root)
-    with pytest.raises(MappingFailed, match=text):
+    with pytest.raises(MappingFailed, match=re.escape(text)):
         to_canonical(adapter, root)
 
 
@@ -207,14 +207,16 @@ def test_canonical_example_renders_as_a_valid_dec_declaration(adapter):
     too_long = canonical_declaration()
     means = payload(too_long).find("w:BorderTransportMeans", NS)
     means.remove(means.find("w:JourneyID", NS))
-    with pytest.raises(SchemaInvalid, match="'91440300MA5XXXXX0T'"):  # the exporter id has 18 characters; DEC an..17
+    with pytest.raises(
+        SchemaInvalid, match=r"ID'.*length of '18'"
+    ):  # the exporter id has 18 characters; DEC an..17
         adapter.validate(adapter.from_canonical(too_long, "gb-hmrc"))
     document = adapter.from_canonical(dec_ready(canonical_declaration()), "gb-hmrc")
     adapter.validate(document)
     declaration = document.find("d:Declaration", NS)
-    assert declaration.findtext("d:IssueDateTime/p:DateTimeString", namespaces={**NS, "p": dms.DEC_DS_NS}) == (
-        "20261127174500+08"
-    )
+    assert declaration.findtext(
+        "d:IssueDateTime/p:DateTimeString", namespaces={**NS, "p": dms.DEC_DS_NS}
+    ) == ("20261127174500+08")
     assert [m.get("unitCode") for m in declaration.iter(dms.DEC + "GrossMassMeasure")] == ["KGM", "KGM"]
 
 
@@ -226,9 +228,13 @@ def test_risk_alert_is_not_a_dms_message(adapter):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("2026-11-27T17:45:00+08:00", "20261127174500+08"), ("2026-11-27T10:00:00Z", "20261127100000Z"),
-     ("2026-11-27T10:00:00-05:00", "20261127100000-05"), ("2026-11-27T10:00:00+05:30", "20261127043000Z")],
-)  # fmt: skip
+    [
+        ("2026-11-27T17:45:00+08:00", "20261127174500+08"),
+        ("2026-11-27T10:00:00Z", "20261127100000Z"),
+        ("2026-11-27T10:00:00-05:00", "20261127100000-05"),
+        ("2026-11-27T10:00:00+05:30", "20261127043000Z"),
+    ],
+)
 def test_date_times_are_written_as_format_304(text, expected):
     assert dms.to_304(text, "/x") == expected
 
@@ -247,7 +253,10 @@ def test_received_notification_is_an_accepted_receipt_and_round_trips(adapter, p
     adapter.validate(original)
     info = adapter.identify(original)
     response = original.find("r:Response", NS)
-    assert (info.message_type, info.message_id) == ("receipt", response.findtext("r:FunctionalReferenceID", namespaces=NS))
+    assert (info.message_type, info.message_id) == (
+        "receipt",
+        response.findtext("r:FunctionalReferenceID", namespaces=NS),
+    )
     assert info.correlation_id == response.findtext("r:Declaration/r:FunctionalReferenceID", namespaces=NS)
     assert info.created is not None
 
@@ -267,7 +276,7 @@ def namespaced(path: Path) -> etree._Element:
     for element in root.iter():
         if not isinstance(element.tag, str):
             continue
-        if element is root or element.getparent() is root and element.tag != "Response":
+        if element is root or (element.getparent() is root and element.tag != "Response"):
             element.tag = dms.MD + element.tag
         elif element.tag == "DateTimeString":
             element.tag = f"{{{dms.RES_DS_NS}}}DateTimeString"
@@ -311,7 +320,7 @@ def test_notifications_without_namespace_are_schema_invalid_with_the_reason(adap
 
 @pytest.mark.parametrize("name", NOT_WELL_FORMED)
 def test_not_well_formed_samples_are_malformed_xml(name):
-    with pytest.raises(MalformedXml, match="comment"):
+    with pytest.raises(MalformedXml, match=r"(?i)comment"):
         load(SAMPLES / "malformed_or_invalid" / name)
 
 
@@ -330,9 +339,13 @@ def test_other_documents_are_unsupported(adapter):
 
 @pytest.mark.parametrize(
     ("text", "steps"),
-    [("42A/17C#R144", [(None, "42A", None), (None, "17C", "R144")]), ("68A[2]/23A#145", [("2", "68A", None),
-     (None, "23A", "145")]), ("/MetaData/Declaration", None), ("/*/ds:Signature", None)],
-)  # fmt: skip
+    [
+        ("42A/17C#R144", [(None, "42A", None), (None, "17C", "R144")]),
+        ("68A[2]/23A#145", [("2", "68A", None), (None, "23A", "145")]),
+        ("/MetaData/Declaration", None),
+        ("/*/ds:Signature", None),
+    ],
+)
 def test_wco_pointer_text(text, steps):
     assert dms.pointer_steps(text) == steps
 
@@ -342,9 +355,15 @@ def test_wco_pointer_text(text, steps):
 
 def gateway_receipt(accepted: bool, *errors: ReceiptError) -> Receipt:
     return Receipt(
-        accepted, dt.datetime(2026, 11, 27, 10, 0, 0, 123000, tzinfo=dt.UTC), "0f9c7a52-6a4e-4f55-9d2e-1c8b7e5a3d21",
-        "gw-test", "gb-hmrc", "U.7847767797YA", "declaration", errors,
-    )  # fmt: skip
+        accepted,
+        dt.datetime(2026, 11, 27, 10, 0, 0, 123000, tzinfo=dt.UTC),
+        "0f9c7a52-6a4e-4f55-9d2e-1c8b7e5a3d21",
+        "gw-test",
+        "gb-hmrc",
+        "U.7847767797YA",
+        "declaration",
+        errors,
+    )
 
 
 def test_accepted_message_is_answered_with_dmsrcv(adapter):
@@ -358,7 +377,9 @@ def test_accepted_message_is_answered_with_dmsrcv(adapter):
 
 
 def test_rejection_is_answered_with_dmsrej_and_the_reason(adapter):
-    long = ReceiptError("schema-invalid", "Element 'Name': " + "x" * 700, "/MetaData/Declaration/Exporter/Name")
+    long = ReceiptError(
+        "schema-invalid", "Element 'Name': " + "x" * 700, "/MetaData/Declaration/Exporter/Name"
+    )
     wco = ReceiptError("CDS12005", "authorisation holder", "42A/17C#R144")
     document = adapter.render_receipt(gateway_receipt(False, long, wco))
     adapter.validate(document)
@@ -368,7 +389,8 @@ def test_rejection_is_answered_with_dmsrej_and_the_reason(adapter):
     assert description.startswith("schema-invalid at /MetaData/Declaration/Exporter/Name: Element 'Name'")
     assert len(description) == 512
     assert [p.findtext("r:DocumentSectionCode", namespaces=NS) for p in second.findall("r:Pointer", NS)] == [
-        "42A", "17C"
+        "42A",
+        "17C",
     ]
 
 
@@ -391,48 +413,56 @@ async def flow(tmp_path, inbox_factory, amqp, aiohttp_client):
     deployment = make_deployment(
         tmp_path,
         [
-            PartnerSpec("gb-hmrc", url=dms_inbox.url, format="wco-dms", country="GB", sends=["declaration"],
-                        receives=["declaration", "inventory", "receipt"]),
-            PartnerSpec("nl-customs", url=canonical_inbox.url, sends=["declaration"], receives=["declaration"]),
-            PartnerSpec("cn-nsw", format="ceb", role="single-window", country="CN", sends=["inventory"], receives=[]),
+            PartnerSpec(
+                "gb-hmrc",
+                url=dms_inbox.url,
+                format="wco-dms",
+                country="GB",
+                sends=["declaration"],
+                receives=["declaration", "inventory", "receipt"],
+            ),
+            PartnerSpec(
+                "nl-customs", url=canonical_inbox.url, sends=["declaration"], receives=["declaration"]
+            ),
+            PartnerSpec(
+                "cn-nsw", format="ceb", role="single-window", country="CN", sends=["inventory"], receives=[]
+            ),
         ],
-        rules=('[[routing.rules]]\ntypes = ["inventory"]\nreceivers = ["gb-hmrc"]\n'
-               '[[routing.rules]]\ntypes = ["declaration"]\nreceivers = ["nl-customs", "gb-hmrc"]\n'),
+        rules=(
+            '[[routing.rules]]\ntypes = ["inventory"]\nreceivers = ["gb-hmrc"]\n'
+            '[[routing.rules]]\ntypes = ["declaration"]\nreceivers = ["nl-customs", "gb-hmrc"]\n'
+        ),
         max_attempts=1,
-    )  # fmt: skip
+    )
     client = await aiohttp_client(build_app(deployment.settings()))
     yield deployment, client, canonical_inbox, dms_inbox
     await client.close()
     await remove_topology(amqp, deployment, ["gb-hmrc", "nl-customs", "cn-nsw"])
 
 
-async def record_of(deployment, client, gateway_id: str, wanted: str) -> dict:
-    token = deployment.settings().resolve(deployment.settings().admin.token_file).read_text().strip()
-    for _ in range(100):
-        response = await client.get(f"/v1/admin/messages/{gateway_id}", headers={"Authorization": f"Bearer {token}"})
-        record = await response.json()
-        if record["status"] == wanted:
-            break
-        await asyncio.sleep(0.05)
-    return record
-
-
 async def test_signed_dms_declaration_is_answered_with_a_signed_dmsrcv_and_reaches_a_canonical_receiver(flow):
     deployment, client, canonical_inbox, _ = flow
     declaration = sample()
     body = signed(deployment.partners["gb-hmrc"], declaration)
-    # The signature is enveloped: the MetaData's last child, outside the HMRC schema, which validates the rest.
+    # The signature is enveloped: the MetaData's last child, outside the HMRC schema (which checks the rest).
     assert etree.QName(etree.fromstring(body)[-1]).localname == "Signature"
 
-    response = await client.post("/v1/partners/gb-hmrc/messages", data=body, headers={"Content-Type": "application/xml"})
+    response = await client.post(
+        "/v1/partners/gb-hmrc/messages", data=body, headers={"Content-Type": "application/xml"}
+    )
     answer = await response.read()
     assert response.status == 202, answer
     receipt = XMLVerifier().verify(answer, x509_cert=deployment.gateway.cert).signed_xml
     WcoDmsAdapter().validate(receipt)
     gateway_id = response.headers["X-Gateway-Message-Id"]
     assert receipt.findtext("r:Response/r:FunctionCode", namespaces=NS) == "02"
-    assert receipt.findtext("r:Response/r:FunctionalReferenceID", namespaces=NS) == gateway_id.replace("-", "")
-    assert receipt.findtext("r:Response/r:Declaration/r:FunctionalReferenceID", namespaces=NS) == "U.7847767797YA"
+    assert receipt.findtext("r:Response/r:FunctionalReferenceID", namespaces=NS) == gateway_id.replace(
+        "-", ""
+    )
+    assert (
+        receipt.findtext("r:Response/r:Declaration/r:FunctionalReferenceID", namespaces=NS)
+        == "U.7847767797YA"
+    )
 
     await canonical_inbox.wait_for(1)
     headers, delivered = canonical_inbox.received[0]
@@ -461,7 +491,9 @@ async def test_tampered_dms_declaration_is_refused_with_a_signed_dmsrej(flow):
 
 async def test_sloppy_notification_without_namespace_is_refused_with_the_reason(flow):
     deployment, client, _, _ = flow
-    body = signed(deployment.partners["gb-hmrc"], load(SAMPLES / "notifications_no_namespace" / "02_DMSRCV.xml"))
+    body = signed(
+        deployment.partners["gb-hmrc"], load(SAMPLES / "notifications_no_namespace" / "02_DMSRCV.xml")
+    )
     response = await client.post("/v1/partners/gb-hmrc/messages", data=body)
     assert response.status == 422
     receipt = XMLVerifier().verify(await response.read(), x509_cert=deployment.gateway.cert).signed_xml
@@ -475,7 +507,9 @@ async def test_canonical_declaration_reaches_the_dms_receiver_as_a_signed_dec(fl
     header.find(f"{E}Sender").text = "nl-customs"
     header.find(f"{E}Receiver").text = "gb-hmrc"
     header.find(f"{E}CreationDateTime").text = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    response = await client.post("/v1/partners/nl-customs/messages", data=signed(deployment.partners["nl-customs"], original))
+    response = await client.post(
+        "/v1/partners/nl-customs/messages", data=signed(deployment.partners["nl-customs"], original)
+    )
     assert response.status == 202, await response.text()
     await dms_inbox.wait_for(1)
     _, delivered = dms_inbox.received[0]
@@ -483,13 +517,18 @@ async def test_canonical_declaration_reaches_the_dms_receiver_as_a_signed_dec(fl
     WcoDmsAdapter().validate(document)
     assert document.findtext("d:Declaration/d:FunctionalReferenceID", namespaces=NS) == "CN20261127EX000077"
     goods = document.findall("d:Declaration/d:GoodsShipment/d:GovernmentAgencyGoodsItem", NS)
-    assert [g.findtext("d:Commodity/d:Classification/d:ID", namespaces=NS) for g in goods] == ["9503003500", "9503004100"]
+    assert [g.findtext("d:Commodity/d:Classification/d:ID", namespaces=NS) for g in goods] == [
+        "9503003500",
+        "9503004100",
+    ]
 
 
 async def test_single_window_inventory_cannot_reach_a_dms_receiver_and_says_why(flow):
     deployment, client, _, dms_inbox = flow
     inventory = ceb_samples.inventory(ceb_samples.Purchase())
-    response = await client.post("/v1/partners/cn-nsw/messages", data=signed(deployment.partners["cn-nsw"], inventory))
+    response = await client.post(
+        "/v1/partners/cn-nsw/messages", data=signed(deployment.partners["cn-nsw"], inventory)
+    )
     assert response.status == 202, await response.text()
     record = await record_of(deployment, client, response.headers["X-Gateway-Message-Id"], "failed")
     assert record["status"] == "failed"

@@ -331,7 +331,11 @@ async def test_the_gateway_runs_on_postgresql(tmp_path, pg_url, inbox_factory, a
     await store.open()
     try:
         statuses = [e.status for e in await store.events(gateway_id)]
+        record = await store.get(gateway_id)
     finally:
         await store.close()
-    assert statuses[:2] == ["received", "accepted"]
-    assert statuses[-1] == "delivered"
+    # The worker may record its delivery before the ingress records "accepted": both orders are right.
+    assert statuses[0] == "received"
+    assert sorted(statuses[1:]) == ["accepted", "delivered", "delivering"]
+    assert record is not None
+    assert record.status == Status.DELIVERED
