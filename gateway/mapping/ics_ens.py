@@ -617,9 +617,22 @@ def ens_from_canonical(
     """The CC315A of a ``wco:Declaration`` and the canonical values it cannot carry."""
     work = copy.deepcopy(payload)
     _fixed(work, FIXED_DECLARATION, pointer)
-    root = etree.Element(f"{{{ENS_NS}}}CC315A", nsmap={"ie": ENS_NS})
-    _message(root, "CC315A", sent, profile)
-    from_canonical(tables(profile)[0], work, root, pointer)
+    return _ics("CC315A", ENS_NS, tables(profile)[0], work, sent, profile, pointer)
+
+
+def _ics(
+    kind: str,
+    namespace: str,
+    group: Group,
+    work: etree._Element,
+    sent: Transmission,
+    profile: Profile,
+    pointer: str,
+) -> tuple[etree._Element, list[Loss]]:
+    """The ICS message ``kind`` of a canonical working copy, and what is left in the copy: not carried."""
+    root = etree.Element(f"{{{namespace}}}{kind}", nsmap={"ie": namespace})
+    _message(root, kind, sent, profile)
+    from_canonical(group, work, root, pointer)
     return root, leftovers(work, pointer)
 
 
@@ -655,15 +668,8 @@ def intervention_from_canonical(
             f"entry; {country!r} is not the country of office {office!r}",
             pointer=f"{pointer}/IssuingAuthority/CountryCode",
         )
-    root = etree.Element(f"{{{INTERVENTION_NS}}}CC351A", nsmap={"cc3": INTERVENTION_NS})
-    _message(
-        root,
-        "CC351A",
-        Transmission(reference, sent.prepared, name, sent.recipient, sent.correlation_id),
-        profile,
-    )
-    from_canonical(tables(profile)[1], work, root, pointer)
-    return root, leftovers(work, pointer)
+    sent = Transmission(reference, sent.prepared, name, sent.recipient, sent.correlation_id)
+    return _ics("CC351A", INTERVENTION_NS, tables(profile)[1], work, sent, profile, pointer)
 
 
 # --- receipts: the HMRC ICS API responses --------------------------------------------------------------

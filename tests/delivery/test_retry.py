@@ -87,7 +87,7 @@ class Flow:
         assert status == 200, record
         return record
 
-    async def settled(self, gateway_id: str, final: str, tries: int = 300) -> dict:
+    async def settled(self, gateway_id: str, final: str, tries: int = 600) -> dict:
         """Poll the status history until the message is ``final`` (bounded by count, not by time)."""
         for _ in range(tries):
             record = await self.record(gateway_id)
@@ -96,7 +96,7 @@ class Flow:
             await asyncio.sleep(0.05)
         raise AssertionError(f"message {gateway_id} never became {final}: {record}")
 
-    async def dead_letters(self, tries: int = 100, expected: int = 1) -> int:
+    async def dead_letters(self, tries: int = 600, expected: int = 1) -> int:
         """Messages in ``<prefix>.dead.<receiver>``, polled until ``expected`` shows (dead-lettering follows
         the recorded outcome)."""
         channel = await self.amqp.channel()

@@ -738,7 +738,7 @@ async def proxy() -> AsyncIterator[Proxy]:
     await relay.close()
 
 
-async def wait_until(check: Callable[[], object], what: str, tries: int = 200) -> None:
+async def wait_until(check: Callable[[], object], what: str, tries: int = 400) -> None:
     """Poll a condition (bounded by count, not asserted on time)."""
     for _ in range(tries):
         if await check():  # type: ignore[misc]
