@@ -12,7 +12,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv setup broker postgres run test check format bench lock clean distclean
+.PHONY: help venv setup broker postgres browser run test check format bench lock clean distclean
 
 help: ## list the targets
 	@echo "customs-gateway: make TARGET"
@@ -43,6 +43,9 @@ $(STAMP): pyproject.toml requirements.lock
 broker: ## make sure RabbitMQ answers (use the running one, else start or install one)
 	@scripts/ensure-rabbitmq.sh
 
+browser: ## chromium for the console's browser test (installed where possible; never fails)
+	@scripts/ensure-chromium.sh || true
+
 postgres: ## report whether PostgreSQL is there (start the local cluster if possible; never fails)
 	@scripts/ensure-postgres.sh || true
 
@@ -50,7 +53,7 @@ run: venv broker ## the gateway with the example configuration and simulated par
 	$(VENV)/bin/gateway demo
 
 # pytest exits 5 when it collected no test: that is a failure here, as any other non-zero exit.
-test: venv broker postgres ## the whole test suite against a real RabbitMQ (PYTEST_ARGS=... to narrow it)
+test: venv broker postgres browser ## the whole test suite against a real RabbitMQ (PYTEST_ARGS=... to narrow it)
 	@rc=0; $(VENV)/bin/python -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): failing" >&2; fi; \
 	exit $$rc

@@ -40,6 +40,7 @@ from gateway.formats.canonical import (
 )
 from gateway.formats.schemas import check_canonical_payload, load_schema, validate
 from gateway.mapping import ics_ens as ics
+from gateway.mapping import ics_receipt
 from gateway.mapping.records import Loss, raise_losses
 
 _E = f"{{{ENV_NS}}}"
@@ -48,8 +49,8 @@ KINDS = {ENS: "declaration", INTERVENTION: "risk-alert"}
 SCHEMAS = {
     ENS: "ics-ens/ens_store/CC315A-v11-2.xsd",
     INTERVENTION: "ics-ens/intervention_cc351a/CC351A-v10-0.xsd",
-    f"{{{ics.SUCCESS_NS}}}SuccessResponse": "ics-ens/receipts.xsd",
-    f"{{{ics.ERROR_NS}}}ErrorResponse": "ics-ens/receipts.xsd",
+    f"{{{ics_receipt.SUCCESS_NS}}}SuccessResponse": "ics-ens/receipts.xsd",
+    f"{{{ics_receipt.ERROR_NS}}}ErrorResponse": "ics-ens/receipts.xsd",
 }
 
 
@@ -132,7 +133,7 @@ class IcsEnsAdapter:
         info, payload = read_header(envelope), body_payload(envelope)
         where = f"/Envelope/Body/{etree.QName(payload).localname}"
         if info.message_type == "receipt":
-            return ics.response(payload, info.sender or "gateway", where)
+            return ics_receipt.response(payload, info.sender or "gateway", where)
         sent = ics.Transmission(
             message_id=_ics_id(envelope, info),
             prepared=info.created or dt.datetime.now(dt.UTC),
@@ -156,5 +157,5 @@ class IcsEnsAdapter:
         return document
 
     def render_receipt(self, receipt: Receipt) -> etree._Element:
-        document, _ = ics.response(receipt_payload(receipt), receipt.sender, "/Receipt")
+        document, _ = ics_receipt.response(receipt_payload(receipt), receipt.sender, "/Receipt")
         return document

@@ -39,6 +39,7 @@ from gateway.formats.canonical import (
     receipt_payload,
 )
 from gateway.formats.schemas import check_canonical_payload, load_schema, validate
+from gateway.mapping import dms_receipt
 from gateway.mapping import wco_dms as dms
 from gateway.mapping.records import Loss, raise_losses
 
@@ -111,8 +112,8 @@ class WcoDmsAdapter:
             created = _when(payload.find(dms.DEC + "IssueDateTime"), "/MetaData/Declaration/IssueDateTime")
             return MessageInfo("declaration", message_id, created=created)
         code = (payload.findtext(dms.RES + "FunctionCode") or "").strip()
-        if code not in dms.RECEIPT_CODES:
-            known = dms.OTHER_NOTIFICATIONS.get(code, "unknown")
+        if code not in dms_receipt.RECEIPT_CODES:
+            known = dms_receipt.OTHER_NOTIFICATIONS.get(code, "unknown")
             raise UnsupportedMessage(
                 f"RES-DMS FunctionCode {code!r} ({known}) is not a receipt; the gateway maps "
                 "02 (DMSRCV, received) and 03 (DMSREJ, rejected) to receipts",
@@ -139,7 +140,7 @@ class WcoDmsAdapter:
         if source.tag == DECLARATION:
             payload, losses = dms.declaration_to_canonical(source, "/MetaData/Declaration")
         else:
-            payload, losses = dms.receipt_to_canonical(source, "/MetaData/Response")
+            payload, losses = dms_receipt.receipt_to_canonical(source, "/MetaData/Response")
         raise_losses(losses, "canonical")
         check_canonical_payload(payload, f"WCO DMS {info.message_type}")
         return new_envelope(
@@ -160,7 +161,7 @@ class WcoDmsAdapter:
             return dms.metadata("DEC", declaration, self.profile), losses
         if info.message_type == "receipt":
             own = envelope.findtext(f"{_E}Header/{_E}GatewayMessageID") or info.message_id
-            response, losses = dms.response_from_canonical(payload, own, "/Envelope/Body/Receipt")
+            response, losses = dms_receipt.response_from_canonical(payload, own, "/Envelope/Body/Receipt")
             return dms.metadata("RES", response, self.profile), losses
         raise UnsupportedMessage(
             f"the wco-dms format carries declaration and receipt messages, not {info.message_type!r}",
@@ -174,5 +175,7 @@ class WcoDmsAdapter:
 
     def render_receipt(self, receipt: Receipt) -> etree._Element:
         # The gateway's own receipt: descriptions longer than RES allows are cut (the audit trail keeps them).
-        response, _cut = dms.response_from_canonical(receipt_payload(receipt), receipt.gateway_id, "/Receipt")
+        response, _cut = dms_receipt.response_from_canonical(
+            receipt_payload(receipt), receipt.gateway_id, "/Receipt"
+        )
         return dms.metadata("RES", response, self.profile)

@@ -44,33 +44,21 @@ from lxml import etree
 
 from gateway.errors import MappingFailed, SchemaInvalid
 from gateway.mapping.codes import CodeList
+from gateway.mapping.ics_groups import Group, Lang, fields_of, from_canonical, make, to_canonical
 from gateway.mapping.records import (
     Code,
     Field,
-    Fields,
     FixedUnit,
     LocalDateTime,
     Loss,
     Table,
     W,
     leftovers,
-    take_attribute,
     take_text,
 )
-from gateway.mapping.records import from_canonical as record_from_canonical
 from gateway.mapping.structure import sort_children, structure
 
 ENS_NS, INTERVENTION_NS = "http://ics.dgtaxud.ec/CC315A", "http://ics.dgtaxud.ec/CC351A"
-MESSAGE_FIELDS = (
-    "MesSenMES3",
-    "MesRecMES6",
-    "DatOfPreMES9",
-    "TimOfPreMES10",
-    "PriMES15",
-    "MesIdeMES19",
-    "MesTypMES20",
-    "CorIdeMES25",
-)
 TRANSPORT_MODE = CodeList(
     "EU ICS transport mode at border", "UN/ECE Rec 19 mode", {str(digit): str(digit) for digit in range(10)}
 )
@@ -89,39 +77,6 @@ class Profile:
 
     offset: dt.timezone = dt.UTC  # ICS date-times carry no zone
     sender: str = "GATEWAY"  # MesSenMES3 of the CC315A the gateway renders
-
-
-@dataclass(frozen=True)
-class Lang:
-    """A text and the ICS field with its language code <-> canonical text with ``languageID``."""
-
-    language: str
-
-    def fill(self, element: etree._Element, value: str, record: Fields, pointer: str) -> None:
-        element.text = value
-        if record.get(self.language):
-            element.set("languageID", record[self.language])
-
-    def take(self, element: etree._Element, source: str, pointer: str) -> dict[str, str]:
-        return {source: take_text(element), self.language: take_attribute(element, "languageID")}
-
-
-def _sequence(spec: str) -> tuple[str, ...]:
-    return tuple(spec.split())
-
-
-@dataclass(frozen=True)
-class Group:
-    """One ICS data group and the canonical element each of its occurrences becomes."""
-
-    source: str  # the ICS element, e.g. "GOOITEGDS"
-    target: str  # canonical path below the parent group's element; "" = the parent's element itself
-    sequence: tuple[str, ...]  # the group's fields in ICS order
-    table: Table  # fields -> canonical paths below ``target``
-    language: str | None = None  # NAD LNG field -> languageID of the target element
-    numbered: bool = False  # canonical SequenceNumeric = position
-    groups: tuple[Group, ...] = ()
-    many: bool = False
 
 
 def _party(prefix: str, target: str, names: str, language: str) -> Group:
@@ -430,103 +385,6 @@ def tables(profile: Profile) -> tuple[Group, Group]:
     return ens, intervention
 
 
-# --- ICS -> canonical --------------------------------------------------------------------------------
-
-
-def fields_of(element: etree._Element) -> dict[str, str]:
-    """The plain fields of an ICS group occurrence (its children without children of their own)."""
-    return {c.tag: (c.text or "").strip() for c in element if isinstance(c.tag, str) and not len(c)}
-
-
-def make(parent: etree._Element, path: str) -> etree._Element:
-    """A new element at ``path``; the groups on the way are reused (elements are put in order afterwards)."""
-    *groups, leaf = path.split("/")
-    for name in groups:
-        found = parent.find(W + name)
-        parent = found if found is not None else etree.SubElement(parent, W + name)
-    return etree.SubElement(parent, W + leaf)
-
-
-def to_canonical(group: Group, source: etree._Element, target: etree._Element, pointer: str) -> list[Loss]:
-    """Fill ``target`` from the groups below ``source``; returns the ICS values the canonical form lacks."""
-    losses: list[Loss] = []
-    for child in group.groups:
-        found = source.findall(child.source)
-        for number, occurrence in enumerate(found, 1):
-            where = f"{pointer}/{child.source}" + (f"[{number}]" if len(found) > 1 else "")
-            element = target if not child.target else make(target, child.target)
-            losses.extend(_fill(child, occurrence, element, where, number))
-            losses.extend(to_canonical(child, occurrence, element, where))
-    return losses
-
-
-def _fill(
-    group: Group, occurrence: etree._Element, element: etree._Element, where: str, number: int
-) -> list[Loss]:
-    record = fields_of(occurrence)
-    used: set[str] = set()
-    for spec in group.table.fields:
-        value = record.get(spec.source, "")
-        if not value:
-            continue
-        used.add(spec.source)
-        if isinstance(spec.codec, Lang):
-            used.add(spec.codec.language)
-        leaf = element if not spec.target else make(element, spec.target)
-        spec.codec.fill(leaf, value, record, f"{where}/{spec.source}")
-    if group.language and record.get(group.language):
-        element.set("languageID", record[group.language])
-        used.add(group.language)
-    if group.numbered:
-        etree.SubElement(element, W + "SequenceNumeric").text = str(number)
-    return [Loss(f"{where}/{name}", value) for name, value in record.items() if value and name not in used]
-
-
-# --- canonical -> ICS --------------------------------------------------------------------------------
-
-
-def from_canonical(group: Group, work: etree._Element, out: etree._Element, pointer: str) -> None:
-    """Append to ``out`` the ICS groups of the canonical ``work`` copy, taking what they carry from it."""
-    for child in group.groups:
-        path = "/".join(W + name for name in child.target.split("/")) if child.target else None
-        found = work.findall(path) if path else [work]
-        for number, occurrence in enumerate(found, 1):
-            where = f"{pointer}/{child.target}" if child.target else pointer
-            where += f"[{number}]" if len(found) > 1 else ""
-            values = _values(child, occurrence, where, number)
-            if not any(values.values()) and not _has_groups(child, occurrence):
-                continue
-            element = etree.SubElement(out, child.source)
-            for name in child.sequence:
-                if values.get(name):
-                    etree.SubElement(element, name).text = values[name]
-            from_canonical(child, occurrence, element, where)
-
-
-def _has_groups(group: Group, occurrence: etree._Element) -> bool:
-    return any(
-        occurrence.find("/".join(W + n for n in g.target.split("/"))) is not None
-        for g in group.groups
-        if g.target
-    )
-
-
-def _values(group: Group, occurrence: etree._Element, where: str, number: int) -> dict[str, str]:
-    if group.numbered:
-        given = occurrence.find(W + "SequenceNumeric")
-        text = take_text(given) if given is not None else ""
-        if text != str(number):
-            raise MappingFailed(
-                f"{where}/SequenceNumeric: ICS numbers its {group.source} groups by position; "
-                f"{text!r} is not {number}",
-                pointer=f"{where}/SequenceNumeric",
-            )
-    values = record_from_canonical(occurrence, group.table, where)
-    if group.language:
-        values[group.language] = take_attribute(occurrence, "languageID")
-    return values
-
-
 # --- whole messages ----------------------------------------------------------------------------------
 
 _SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -670,68 +528,3 @@ def intervention_from_canonical(
         )
     sent = Transmission(reference, sent.prepared, name, sent.recipient, sent.correlation_id)
     return _ics("CC351A", INTERVENTION_NS, tables(profile)[1], work, sent, profile, pointer)
-
-
-# --- receipts: the HMRC ICS API responses --------------------------------------------------------------
-
-SUCCESS_NS = "http://www.hmrc.gov.uk/successresponse/2"
-RESPONSE_DATA_NS = "http://www.govtalk.gov.uk/enforcement/ICS/responsedata/7"
-ERROR_NS = "http://www.govtalk.gov.uk/CM/errorresponse"
-
-
-def response(receipt: etree._Element, raised_by: str, pointer: str) -> tuple[etree._Element, list[Loss]]:
-    """A ``wco:Receipt`` as HMRC's ICS API answers: SuccessResponse (accepted) or ErrorResponse (rejected).
-
-    Accepted: AcceptedTime = IssueDateTime, a Message (code 0) naming the gateway message id, ResponseData
-    with the ICS CorrelationId = ReferencedMessageID (14 characters at most). Rejected: one GovTalk Error per
-    error (RaisedBy the gateway, Type business, Text = code then description, Location = pointer); the
-    receipt's date-time and ids go in the response's Application element, which takes any content.
-    """
-    work = copy.deepcopy(receipt)
-    accepted = take_text(work.find(W + "FunctionCode")) == "accepted"
-    issued = take_text(work.find(W + "IssueDateTime"))
-    own, answered = (_take(work, name) for name in ("GatewayMessageID", "ReferencedMessageID"))
-    if accepted:
-        root = etree.Element(f"{{{SUCCESS_NS}}}SuccessResponse", nsmap={"ns": SUCCESS_NS})
-        if own:
-            etree.SubElement(
-                root, f"{{{SUCCESS_NS}}}Message", code="0"
-            ).text = f"accepted as gateway message {own}"
-        etree.SubElement(root, f"{{{SUCCESS_NS}}}AcceptedTime").text = issued
-        losses = leftovers(work, pointer)
-        if answered and len(answered) > 14:
-            losses.append(Loss(f"{pointer}/ReferencedMessageID", answered))
-        elif answered:
-            data = etree.SubElement(root, f"{{{SUCCESS_NS}}}ResponseData")
-            correlation = etree.SubElement(
-                data, f"{{{RESPONSE_DATA_NS}}}CorrelationId", nsmap={None: RESPONSE_DATA_NS}
-            )
-            correlation.text = answered
-        return root, losses
-    root = etree.Element(f"{{{ERROR_NS}}}ErrorResponse", nsmap={"err": ERROR_NS}, SchemaVersion="2.0")
-    application = etree.SubElement(root, f"{{{ERROR_NS}}}Application")
-    for name, value in (
-        ("IssueDateTime", issued),
-        ("GatewayMessageID", own),
-        ("ReferencedMessageID", answered),
-    ):
-        if value:
-            etree.SubElement(application, W + name, nsmap={"gw": W[1:-1]}).text = value
-    errors = work.findall(W + "Error") or [None]  # an ErrorResponse holds one Error at least
-    for error in errors:
-        out = etree.SubElement(root, f"{{{ERROR_NS}}}Error")
-        etree.SubElement(out, f"{{{ERROR_NS}}}RaisedBy").text = raised_by
-        etree.SubElement(out, f"{{{ERROR_NS}}}Type").text = "business"
-        if error is None:
-            continue
-        for name in ("ValidationCode", "Description"):
-            if text := _take(error, name):
-                etree.SubElement(out, f"{{{ERROR_NS}}}Text").text = text
-        if location := _take(error, "Pointer"):
-            etree.SubElement(out, f"{{{ERROR_NS}}}Location").text = location
-    return root, leftovers(work, pointer)
-
-
-def _take(parent: etree._Element, name: str) -> str:
-    element = parent.find(W + name)
-    return take_text(element) if element is not None else ""

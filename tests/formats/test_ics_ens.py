@@ -17,6 +17,8 @@ from gateway.formats.canonical import CanonicalAdapter, set_header
 from gateway.formats.ics_ens import IcsEnsAdapter
 from gateway.formats.schemas import SCHEMAS_DIR
 from gateway.mapping import ics_ens as ics
+from gateway.mapping import ics_receipt
+from gateway.mapping.ics_groups import Group
 from gateway.mapping.records import path_in
 from tests.conftest import remove_topology
 from tests.formats.support import c14n, load, payload
@@ -102,7 +104,7 @@ def xsd_fields(folder: str, files: tuple[str, ...], type_name: str) -> tuple[str
     raise KeyError(type_name)
 
 
-def all_groups(group: ics.Group) -> list[ics.Group]:
+def all_groups(group: Group) -> list[Group]:
     return [g for child in group.groups for g in (child, *all_groups(child))]
 
 
@@ -329,7 +331,7 @@ def gateway_receipt(accepted: bool, *errors: ReceiptError, answered: str = "ABCD
 def test_accepted_message_is_answered_with_a_success_response(adapter):
     document = adapter.render_receipt(gateway_receipt(True))
     adapter.validate(document)
-    namespaces = {"s": ics.SUCCESS_NS, "d": ics.RESPONSE_DATA_NS}
+    namespaces = {"s": ics_receipt.SUCCESS_NS, "d": ics_receipt.RESPONSE_DATA_NS}
     assert document.findtext("s:Message", namespaces=namespaces) == (
         "accepted as gateway message 0f9c7a52-6a4e-4f55-9d2e-1c8b7e5a3d21"
     )
@@ -343,7 +345,7 @@ def test_rejection_is_answered_with_an_error_response(adapter):
     )
     document = adapter.render_receipt(gateway_receipt(False, error))
     adapter.validate(document)
-    namespaces = {"err": ics.ERROR_NS, "w": W[1:-1]}
+    namespaces = {"err": ics_receipt.ERROR_NS, "w": W[1:-1]}
     assert [t.text for t in document.findall("err:Error/err:Text", namespaces)] == [
         error.code,
         error.description,

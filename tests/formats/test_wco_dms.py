@@ -18,6 +18,7 @@ from gateway.formats.base import Receipt, ReceiptError
 from gateway.formats.canonical import CanonicalAdapter
 from gateway.formats.schemas import SCHEMAS_DIR, load_schema
 from gateway.formats.wco_dms import SCHEMA, WcoDmsAdapter
+from gateway.mapping import dms_receipt
 from gateway.mapping import wco_dms as dms
 from gateway.mapping.records import path_in
 from gateway.security.xml import parse_xml
@@ -293,7 +294,7 @@ def test_rejection_notification_maps_error_pointer_and_dates(adapter):
     assert receipt.findtext("w:ReferencedMessageID", namespaces=NS) == "Sample_A_TC01_1102_03"
     assert receipt.findtext("w:Declaration/w:RejectionDateTime", namespaces=NS) == "2020-02-11T11:42:12Z"
     error = receipt.find("w:Error", NS)
-    assert [c.text for c in error] == ["CDS12005", "42A/17C#R144", dms.NO_DESCRIPTION]
+    assert [c.text for c in error] == ["CDS12005", "42A/17C#R144", dms_receipt.NO_DESCRIPTION]
     rendered = adapter.from_canonical(to_canonical(adapter, original), "gb-hmrc")
     adapter.validate(rendered)
     assert leaves(rendered.find("r:Response", NS)) == leaves(original.find("r:Response", NS))
@@ -347,7 +348,7 @@ def test_other_documents_are_unsupported(adapter):
     ],
 )
 def test_wco_pointer_text(text, steps):
-    assert dms.pointer_steps(text) == steps
+    assert dms_receipt.pointer_steps(text) == steps
 
 
 # --- the gateway's receipts ------------------------------------------------------------------------------
