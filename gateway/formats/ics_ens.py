@@ -41,6 +41,7 @@ from gateway.formats.canonical import (
 from gateway.formats.schemas import check_canonical_payload, load_schema, validate
 from gateway.mapping import ics_ens as ics
 from gateway.mapping import ics_receipt
+from gateway.mapping.ics_groups import fields_of
 from gateway.mapping.records import Loss, raise_losses
 
 _E = f"{{{ENV_NS}}}"
@@ -86,7 +87,7 @@ class IcsEnsAdapter:
     def identify(self, root: etree._Element) -> MessageInfo:
         kind = _kind(root)
         local = etree.QName(root).localname
-        fields = ics.fields_of(root)
+        fields = fields_of(root)
         message_id = fields.get("MesIdeMES19", "")
         if not MESSAGE_ID.match(message_id):
             raise SchemaInvalid(

@@ -38,6 +38,8 @@ CHAPTER_7: Mapping[str, tuple[str, str]] = {
     "replayed": ("1999", "其他安全错误"),
     "no-route": ("2001", "指定的接收方不存在"),
     "mapping-failed": ("2999", "其他业务逻辑错误"),
+    "matching-failed": ("2999", "其他业务逻辑错误"),  # three-list matching: the data disagree, a business error
+    "matching-incomplete": ("2999", "其他业务逻辑错误"),
     "unavailable": ("3001", "数据库、中间件等系统错误"),
 }
 OTHER = ("3999", "其他系统级错误")

@@ -44,7 +44,7 @@ from lxml import etree
 
 from gateway.errors import MappingFailed, SchemaInvalid
 from gateway.mapping.codes import CodeList
-from gateway.mapping.ics_groups import Group, Lang, fields_of, from_canonical, make, to_canonical
+from gateway.mapping.ics_groups import Group, Lang, fields_of, from_canonical, make, sequence, to_canonical
 from gateway.mapping.records import (
     Code,
     Field,
@@ -120,7 +120,7 @@ def tables(profile: Profile) -> tuple[Group, Group]:
     documents = Group(
         "PRODOCDC2",
         "AdditionalDocument",
-        _sequence("DocTypDC21 DocRefDC23 DocRefDCLNG"),
+        sequence("DocTypDC21 DocRefDC23 DocRefDCLNG"),
         Table((Field("DocTypDC21", "TypeCode"), _lang("DocRefDC23", "ID", "DocRefDCLNG"))),
         many=True,
     )
@@ -130,7 +130,7 @@ def tables(profile: Profile) -> tuple[Group, Group]:
     means = Group(
         "IDEMEATRAGI970",
         "BorderTransportMeans",
-        _sequence("NatIDEMEATRAGI973 IdeMeaTraGIMEATRA971 IdeMeaTraGIMEATRA972LNG"),
+        sequence("NatIDEMEATRAGI973 IdeMeaTraGIMEATRA971 IdeMeaTraGIMEATRA972LNG"),
         Table(
             (
                 _lang("IdeMeaTraGIMEATRA971", "ID", "IdeMeaTraGIMEATRA972LNG"),
@@ -159,13 +159,13 @@ def tables(profile: Profile) -> tuple[Group, Group]:
     first_entry = Group(
         "CUSOFFFENT730",
         "FirstEntryOffice",
-        _sequence("RefNumCUSOFFFENT731 ExpDatOfArrFIRENT733"),
+        sequence("RefNumCUSOFFFENT731 ExpDatOfArrFIRENT733"),
         Table((Field("RefNumCUSOFFFENT731", "ID"), Field("ExpDatOfArrFIRENT733", "ArrivalDateTime", time))),
     )
     goods_item = Group(
         "GOOITEGDS",
         "GoodsShipment/GovernmentAgencyGoodsItem",
-        _sequence(
+        sequence(
             "IteNumGDS7 GooDesGDS23 GooDesGDS23LNG GroMasGDS46 MetOfPayGDI12 ComRefNumGIM1 UNDanGooCodGDI1 "
             "PlaLoaGOOITE333 PlaLoaGOOITE333LNG PlaUnlGOOITE333 PlaUnlGOOITE333LNG"
         ),
@@ -202,7 +202,7 @@ def tables(profile: Profile) -> tuple[Group, Group]:
             Group(
                 "PACGS2",
                 "Packaging",
-                _sequence("KinOfPacGS23 NumOfPacGS24 NumOfPieGS25 MarNumOfPacGSL21 MarNumOfPacGSL21LNG"),
+                sequence("KinOfPacGS23 NumOfPacGS24 NumOfPieGS25 MarNumOfPacGSL21 MarNumOfPacGSL21LNG"),
                 Table(
                     (
                         _lang("MarNumOfPacGSL21", "MarksNumbersID", "MarNumOfPacGSL21LNG"),
@@ -232,7 +232,7 @@ def tables(profile: Profile) -> tuple[Group, Group]:
             Group(
                 "HEAHEA",
                 "",
-                _sequence(
+                sequence(
                     "RefNumHEA4 TraModAtBorHEA76 IdeOfMeaOfTraCroHEA85 IdeOfMeaOfTraCroHEA85LNG "
                     "NatOfMeaOfTraCroHEA87 TotNumOfIteHEA305 TotNumOfPacHEA306 TotGroMasHEA307 DecPlaHEA394 "
                     "DecPlaHEA394LNG SpeCirIndHEA1 TraChaMetOfPayHEA1 ComRefNumHEA ConRefNumHEA "
@@ -298,7 +298,7 @@ def tables(profile: Profile) -> tuple[Group, Group]:
             Group(
                 "SEAID529",
                 "GoodsShipment/Consignment/Seal",
-                _sequence("SeaIdSEAID530 SeaIdSEAID530LNG"),
+                sequence("SeaIdSEAID530 SeaIdSEAID530LNG"),
                 Table((_lang("SeaIdSEAID530", "ID", "SeaIdSEAID530LNG"),)),
                 many=True,
                 numbered=True,
@@ -317,7 +317,7 @@ def tables(profile: Profile) -> tuple[Group, Group]:
             Group(
                 "HEAHEA",
                 "",
-                _sequence(
+                sequence(
                     "RefNumHEA4 DocNumHEA5 TraModAtBorHEA76 NatHEA001 IdeOfMeaOfTraCroHEA85 "
                     "TotNumOfIteHEA305 ComRefNumHEA ConRefNumHEA NotDatTimHEA104 DecRegDatTimHEA115 "
                     "DecSubDatTimHEA118"
@@ -341,7 +341,7 @@ def tables(profile: Profile) -> tuple[Group, Group]:
             Group(
                 "GOOITEGDS",
                 "Declaration/GoodsShipment/GovernmentAgencyGoodsItem",
-                _sequence("IteNumGDS7 ComRefNumGIM1"),
+                sequence("IteNumGDS7 ComRefNumGIM1"),
                 Table((Field("IteNumGDS7", "SequenceNumeric"), Field("ComRefNumGIM1", "UCR/ID"))),
                 groups=(documents, containers, means),
                 many=True,
@@ -370,7 +370,7 @@ def tables(profile: Profile) -> tuple[Group, Group]:
             Group(
                 "CUSINT632",
                 "Indicator",
-                _sequence("IteNumConCUSINT668 CusIntCodCUSINT665 CusIntTexCUSINT666 CusIntTexCUSINT667LNG"),
+                sequence("IteNumConCUSINT668 CusIntCodCUSINT665 CusIntTexCUSINT666 CusIntTexCUSINT667LNG"),
                 Table(
                     (
                         Field("CusIntCodCUSINT665", "Code"),

@@ -1,9 +1,9 @@
-"""ICS data groups <-> canonical elements, driven by :class:`Group` tables (see :mod:`gateway.mapping.ics_ens`).
+"""ICS data groups <-> canonical elements, driven by :class:`Group` tables (:mod:`gateway.mapping.ics_ens`).
 
-An occurrence of a group becomes one canonical element (or fills its parent's); its flat fields go where its
-field table says (:mod:`gateway.mapping.records` codecs). ICS -> canonical builds elements in ICS order and
-reuses the groups on the way (the caller puts them in schema order); canonical -> ICS takes what it maps from a
-working copy, so what is left is what ICS cannot carry.
+An occurrence of a group becomes one canonical element (or fills its parent's); its flat fields go where
+its field table says (:mod:`gateway.mapping.records` codecs). ICS -> canonical builds elements in ICS order
+and reuses the groups on the way (the caller puts them in schema order); canonical -> ICS takes what it maps
+from a working copy, so what is left is what ICS cannot carry.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class Lang:
         return {source: take_text(element), self.language: take_attribute(element, "languageID")}
 
 
-def _sequence(spec: str) -> tuple[str, ...]:
+def sequence(spec: str) -> tuple[str, ...]:
     return tuple(spec.split())
 
 

@@ -1,8 +1,8 @@
 """The gateway's receipts to an ICS partner, as HMRC's ICS API answers: SuccessResponse and ErrorResponse.
 
-ICS has no receipt message of its own for an ENS lodged outside the EU systems (CC328A and CC316A answer within
-them and carry an MRN the gateway does not assign); these are the responses HMRC's API gives its ICS traders
-(``schemas/ics-ens/ens_store``).
+ICS has no receipt message of its own for an ENS lodged outside the EU systems (CC328A and CC316A answer
+within them and carry an MRN the gateway does not assign); these are the responses HMRC's API gives its ICS
+traders (``schemas/ics-ens/ens_store``).
 """
 
 from __future__ import annotations
