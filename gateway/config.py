@@ -10,7 +10,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AwareDatetime,
@@ -26,7 +26,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from gateway.errors import ConfigError
 
 PARTICIPANT_ID = r"^[a-z0-9-]{2,64}$"
-MESSAGE_TYPES = (
+MessageType = Literal[
     "order",
     "payment",
     "logistics",
@@ -36,7 +36,8 @@ MESSAGE_TYPES = (
     "receipt",
     "tax-payment",
     "inspection-result",
-)
+]
+MESSAGE_TYPES: tuple[str, ...] = get_args(MessageType)
 
 
 class _Section(BaseModel):

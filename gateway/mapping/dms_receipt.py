@@ -21,20 +21,20 @@ from gateway.mapping.wco_dms import RES, RES_DS_NS, RES_NS, date_time_string, fr
 
 RECEIVED, REJECTED = "02", "03"  # RES FunctionCode: DMSRCV, DMSREJ
 RECEIPT_CODES: Mapping[str, str] = {RECEIVED: "accepted", REJECTED: "rejected"}
-OTHER_NOTIFICATIONS: Mapping[str, str] = {
-    "01": "DMSACC (declaration accepted)",
-    "05": "DMSCTL (control)",
-    "06": "DMSDOC (documents required)",
-    "07": "DMSRES (declaration amended)",
-    "08": "DMSROG (goods released)",
-    "09": "DMSCLE (cleared)",
-    "10": "DMSINV (invalidated)",
-    "11": "DMSREQ (request)",
-    "13": "DMSTAX (tax)",
+OTHER_NOTIFICATIONS: Mapping[str, str] = {  # as HMRC's notification samples describe them
+    "01": "DMSACC, declaration legally accepted",
+    "05": "DMSCTL, goods to be inspected",
+    "06": "DMSDOC, documents required",
+    "07": "DMSRES, declaration corrected after control",
+    "08": "DMSROG, goods may be released",
+    "09": "DMSCLE, cleared",
+    "10": "DMSINV, declaration invalidated",
+    "11": "DMSREQ, amendment request accepted",
+    "13": "DMSTAX, customs debt",
     "14": "DMSCPI",
-    "15": "DMSCPR",
-    "16": "DMSEOG (exit of goods)",
-    "17": "DMSGER",
+    "15": "DMSCPR, deferred payment reminder",
+    "16": "DMSEOG, goods have exited",
+    "18": "DMSGER",
 }
 NO_DESCRIPTION = "(no description given)"
 # RES ValidationCode is an..8: the gateway's rejection codes as 8-character codes (the full code goes first

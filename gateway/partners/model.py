@@ -9,22 +9,9 @@ from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
-from gateway.config import MESSAGE_TYPES, PARTICIPANT_ID
+from gateway.config import PARTICIPANT_ID, MessageType
 from gateway.security.certificates import TrustedCertificate
 from gateway.security.signatures import LEGACY, SignatureVerifier
-
-MessageType = Literal[
-    "order",
-    "payment",
-    "logistics",
-    "inventory",
-    "declaration",
-    "risk-alert",
-    "receipt",
-    "tax-payment",
-    "inspection-result",
-]
-assert set(MessageType.__args__) == set(MESSAGE_TYPES)  # type: ignore[attr-defined]
 
 
 class _Frozen(BaseModel):
