@@ -185,6 +185,8 @@ def response_from_canonical(
         value = take_text(source)
         if name.endswith("DateTime"):
             date_time_string(answered, RES + name, RES_DS_NS, value, f"{pointer}/Declaration/{name}")
+        elif name == "FunctionalReferenceID" and len(value) > 35:  # an LRN is an..35; this is no LRN
+            losses.append(Loss(f"{pointer}/ReferencedMessageID", value))
         else:
             etree.SubElement(answered, RES + name).text = value
     return response, losses + leftovers(work, pointer)

@@ -56,7 +56,7 @@ from gateway.mapping.records import (
     leftovers,
     take_text,
 )
-from gateway.mapping.structure import sort_children, structure
+from gateway.mapping.structure import Structure, sort_children, structure
 
 ENS_NS, INTERVENTION_NS = "http://ics.dgtaxud.ec/CC315A", "http://ics.dgtaxud.ec/CC351A"
 TRANSPORT_MODE = CodeList(
@@ -452,6 +452,11 @@ def _fixed(work: etree._Element, values: dict[str, str], pointer: str) -> None:
             )
 
 
+@functools.cache
+def _shape(name: str) -> Structure:
+    return structure(_SCHEMAS / "canonical" / "wco.xsd", name)
+
+
 def _canonical(
     name: str, group: Group, root: etree._Element, given: dict[str, str]
 ) -> tuple[etree._Element, list[Loss]]:
@@ -460,7 +465,7 @@ def _canonical(
     for path, value in given.items():
         make(payload, path).text = value
     losses = to_canonical(group, root, payload, f"/{group.source}")
-    sort_children(payload, structure(_SCHEMAS / "canonical" / "wco.xsd", name), name)
+    sort_children(payload, _shape(name), name)
     return payload, losses
 
 

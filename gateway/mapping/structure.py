@@ -25,6 +25,10 @@ class Node:
     children: tuple[str, ...]  # child element names in schema order (choices in document order)
     attributes: frozenset[str]
 
+    @functools.cached_property
+    def order(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.children)}
+
     @property
     def leaf(self) -> bool:
         return not self.children
@@ -83,11 +87,12 @@ def _collect(
 def sort_children(element: etree._Element, shape: Structure, path: str) -> None:
     """Put the children of ``element`` (at ``path``) and below in schema order; stable for repeats."""
     node = shape.get(path)
-    if node is None or not len(element):
+    if node is None:
         return
-    order = {name: i for i, name in enumerate(node.children)}
-    children = [c for c in element if isinstance(c.tag, str)]
-    children.sort(key=lambda c: order.get(etree.QName(c).localname, len(order)))
-    element[:] = children
-    for child in children:
-        sort_children(child, shape, f"{path}/{etree.QName(child).localname}")
+    order, last = node.order, len(node.order)
+    children = [(etree.QName(c).localname, c) for c in element if isinstance(c.tag, str)]
+    children.sort(key=lambda named: order.get(named[0], last))
+    element[:] = [c for _, c in children]
+    for name, child in children:
+        if len(child):
+            sort_children(child, shape, f"{path}/{name}")

@@ -27,7 +27,9 @@ RES-DMS notifications (receipts): :mod:`gateway.mapping.dms_receipt`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +37,7 @@ from pathlib import Path
 from lxml import etree
 
 from gateway.errors import MappingFailed
-from gateway.mapping.records import Loss, W, leftovers, path_in
+from gateway.mapping.records import Loss, W, leftovers
 from gateway.mapping.structure import Structure, structure
 
 MD_NS = "urn:wco:datamodel:WCO:DocumentMetaData-DMS:2"
@@ -68,17 +70,20 @@ class Profile:
     customization_version: str = "v2.1"
 
 
+@functools.cache
 def canonical_shape() -> Structure:
     return structure(_SCHEMAS / "canonical" / "wco.xsd", "Declaration")
 
 
+@functools.cache
 def dec_shape() -> Structure:
     return structure(_SCHEMAS / "wco-dms" / "declaration" / "WCO_DEC_2_DMS.xsd", "Declaration")
 
 
-def carried(path: str) -> bool:
-    """The same element path exists in the DEC schema and in the canonical Declaration."""
-    return path in canonical_shape() and path in dec_shape()
+@functools.cache
+def carried() -> frozenset[str]:
+    """The element paths both the DEC schema and the canonical Declaration have."""
+    return frozenset(canonical_shape()) & frozenset(dec_shape())
 
 
 def localname(element: etree._Element) -> str:
@@ -167,12 +172,12 @@ def _copy(
     shape: Structure,
 ) -> None:
     """Copy the children of ``source`` that both schemas have at the same path into ``target``'s namespace."""
-    inbound = namespace == W
-    for child in elements(source):
+    inbound, both = namespace == W, carried()
+    for child, step in _steps(source):
         name = localname(child)
         child_path = f"{path}/{name}"
-        where = pointer + path_in(source, child)
-        if not carried(child_path):
+        where = f"{pointer}/{step}"
+        if child_path not in both:
             losses.extend(leftovers(child, where))
             continue
         if child_path in DATE_TIMES:
@@ -196,6 +201,17 @@ def _copy(
                 target.remove(out)  # an empty DEC element says nothing
         else:
             _copy(child, out, child_path, namespace, where, losses, shape)
+
+
+def _steps(parent: etree._Element) -> Iterator[tuple[etree._Element, str]]:
+    """The child elements with their XPath step: ``Name``, or ``Name[n]`` where the name repeats."""
+    children = list(elements(parent))
+    counts = Counter(c.tag for c in children)
+    seen: Counter[str] = Counter()
+    for child in children:
+        seen[child.tag] += 1
+        name = localname(child)
+        yield child, (f"{name}[{seen[child.tag]}]" if counts[child.tag] > 1 else name)
 
 
 def metadata(type_name: str, payload: etree._Element, profile: Profile) -> etree._Element:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -393,6 +394,13 @@ def test_rejection_is_answered_with_dmsrej_and_the_reason(adapter):
         "42A",
         "17C",
     ]
+
+
+def test_receipt_for_an_id_longer_than_an_lrn_leaves_it_out_and_stays_valid(adapter):
+    receipt = gateway_receipt(False, ReceiptError("schema-invalid", "FunctionalReferenceID too long"))
+    document = adapter.render_receipt(replace(receipt, referenced_message_id="L" * 40))
+    adapter.validate(document)
+    assert document.find("r:Response/r:Declaration/r:FunctionalReferenceID", NS) is None
 
 
 def test_canonical_receipt_reaches_a_dms_receiver_as_a_notification(adapter):

@@ -1,0 +1,112 @@
+"""Per-message mapping cost of the partner-format adapters, on the published samples.
+
+``python -m bench.mapping_cost [--iterations N]`` times, per valid sample of ``../shared/fixtures``:
+
+    in    parse the bytes (the gateway's safe parser), identify, validate against the partner's schema and map
+          to the canonical envelope (which includes checking the payload against the canonical schema)
+    out   map the canonical envelope back to the partner's format (``from_canonical``), then validate it
+          against the partner's schema, as the delivery worker does
+
+Mean and median over N runs (300 by default) after a warm-up; no network, no signatures (measured elsewhere).
+Performance is measured here, never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from lxml import etree
+
+from gateway.formats.base import FormatAdapter
+from gateway.formats.canonical import set_header
+from gateway.formats.ceb import CebAdapter
+from gateway.formats.ics_ens import IcsEnsAdapter
+from gateway.formats.wco_dms import WcoDmsAdapter
+from gateway.security.xml import parse_xml
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+DMS = FIXTURES / "wco-dec-dms" / "samples"
+ICS = FIXTURES / "ics-ens"
+
+
+def _placeholder_fixed(data: bytes) -> bytes:
+    """The CC315A sample that fills every group, with a real transport mode instead of its placeholder 42."""
+    return data.replace(b"<TraModAtBorHEA76>42</TraModAtBorHEA76>", b"<TraModAtBorHEA76>4</TraModAtBorHEA76>")
+
+
+def samples() -> list[tuple[str, FormatAdapter, bytes]]:
+    dms, ics = WcoDmsAdapter(), IcsEnsAdapter()
+    out: list[tuple[str, FormatAdapter, bytes]] = []
+    for path in sorted((DMS / "declarations").glob("*.xml")):
+        out.append((f"wco-dms DEC {path.stem.split('__')[0]}", dms, path.read_bytes()))
+    for path in sorted((DMS / "notifications_namespaced").glob("*Function_Code_02.xml")):
+        out.append((f"wco-dms RES {path.stem.split('__')[1][:10]}", dms, path.read_bytes()))
+    for path in (
+        ICS / "ens_store" / "examples" / "CC315A_reduced.xml",
+        ICS / "ens_store" / "examples" / "validSubmission.xml",
+        ICS / "ens_store" / "test_xmls" / "315NoOptional.xml",
+    ):
+        out.append((f"ics-ens CC315A {path.stem}", ics, path.read_bytes()))
+    full = ICS / "ens_store" / "test_xmls" / "CC315A-schemaValidSample-v11-2.xml"
+    out.append(("ics-ens CC315A all groups", ics, _placeholder_fixed(full.read_bytes())))
+    for path in sorted((ICS / "intervention_cc351a" / "test_xmls").glob("Intervention*.xml")):
+        out.append((f"ics-ens CC351A {path.stem}", ics, path.read_bytes()))
+    for path in sorted((FIXTURES / "ceb" / "samples" / "import").glob("CEB[3456]11Message.xml")):
+        out.append((f"ceb {path.stem} (for comparison)", CebAdapter(), path.read_bytes()))
+    return out
+
+
+def _timed(action: Callable[[], object], iterations: int) -> tuple[float, float]:
+    for _ in range(min(20, iterations)):
+        action()
+    runs = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        action()
+        runs.append(time.perf_counter() - start)
+    return statistics.fmean(runs), statistics.median(runs)
+
+
+def measure(iterations: int) -> list[tuple[str, int, float, float, float, float]]:
+    rows = []
+    for name, adapter, data in samples():
+
+        def inbound(adapter: FormatAdapter = adapter, data: bytes = data) -> etree._Element:
+            root = parse_xml(data)
+            info = adapter.identify(root)
+            adapter.validate(root)
+            return adapter.to_canonical(root, info, "bench-partner")
+
+        envelope = inbound()
+        set_header(envelope, "Receiver", "bench-receiver")
+
+        def outbound(adapter: FormatAdapter = adapter, envelope: etree._Element = envelope) -> None:
+            adapter.validate(adapter.from_canonical(envelope, "bench-receiver"))
+
+        in_mean, in_median = _timed(inbound, iterations)
+        out_mean, out_median = _timed(outbound, iterations)
+        rows.append((name, len(data), in_mean, in_median, out_mean, out_median))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--iterations", type=int, default=300)
+    args = parser.parse_args()
+    print(f"per-message mapping cost, {args.iterations} runs each (ms: mean / median)")
+    print(f"{'sample':44} {'bytes':>7} {'in: parse+map':>16} {'out: map+validate':>18}")
+    for name, size, in_mean, in_median, out_mean, out_median in measure(args.iterations):
+        print(
+            f"{name:44} {size:7d} {in_mean * 1e3:7.3f} / {in_median * 1e3:6.3f} "
+            f"{out_mean * 1e3:8.3f} / {out_median * 1e3:6.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
