@@ -116,8 +116,18 @@ class Settlement:
         await self.store.record_delivery(
             delivery.gateway_id, delivery.receiver, Status.FAILED, attempt=delivery.attempt, reason=reason
         )
-        # The quorum queue dead-letters it, at least once, to <prefix>.dead.
-        await self._tell(lambda: message.reject(requeue=False), delivery, "dead-letter")
+        # Dead-lettered by a confirmed publish of our own, then acked: the queue's at-least-once dead-lettering
+        # (kept for x-delivery-limit) runs in the broker's background and was seen to lag by tens of seconds.
+        headers = dict(message.headers or {})
+        headers["gw-failed-reason"] = reason[:1024]
+        await self.publisher.publish(
+            delivery.routing_key,
+            message.body,
+            message_id=delivery.gateway_id,
+            headers=headers,  # type: ignore[arg-type]
+            exchange=self.topology.dead_exchange,
+        )
+        await self._tell(message.ack, delivery, "ack")
         log.error("delivery of %s to %s failed for good: %s", delivery.gateway_id, delivery.receiver, reason)
 
     @staticmethod

@@ -281,7 +281,7 @@ async def test_admin_token_and_private_keys_never_reach_the_logs(make_gate: Gate
         pem = identity.key_path.read_text().splitlines()
         secrets[f"{name} private key"] = pem[1]  # the first line of base64 key material
     text = caplog.text + "".join(repr(r.args) + str(r.exc_text) for r in caplog.records)
-    assert len(caplog.records) > 20
+    assert len(caplog.records) > 10  # the session did log (at DEBUG): the check below means something
     leaked = [name for name, secret in secrets.items() if secret in text]
     assert leaked == []
 
