@@ -32,38 +32,22 @@ AMQP_URL = os.environ.get("GATEWAY_AMQP__URL", "amqp://guest:guest@127.0.0.1:567
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    p.add_argument(
-        "--quick", action="store_true", help="a short run: 300 messages, shorter floors and steady phase"
-    )
+    p.add_argument("--quick", action="store_true", help="a short run: 300 messages, shorter floors and steady phase")
     p.add_argument("--count", type=int, help="messages in the max-throughput phase (default 2000; quick 300)")
     p.add_argument("--concurrency", type=int, default=32, help="HTTP clients in the max-throughput phase")
-    p.add_argument(
-        "--workers", type=int, help="gateway processes (`gateway run --workers N`; default: its own)"
-    )
+    p.add_argument("--workers", type=int, help="gateway processes (`gateway run --workers N`; default: its own)")
     p.add_argument("--senders", type=int, default=4, help="sending partners")
-    p.add_argument(
-        "--receivers", type=int, default=2, help="receiving partners (HTTP inboxes in this process)"
-    )
+    p.add_argument("--receivers", type=int, default=2, help="receiving partners (HTTP inboxes in this process)")
     p.add_argument("--message-bytes", type=int, default=3072, help="size of each message before signing")
     p.add_argument("--steady-fraction", type=float, default=0.7, help="open-loop rate, as a share of the max")
     p.add_argument("--steady-seconds", type=float, help="length of the open-loop phase (default 15; quick 5)")
-    p.add_argument(
-        "--drain-timeout", type=float, default=60.0, help="seconds to wait for deliveries after a phase"
-    )
-    p.add_argument(
-        "--broker-count", type=int, help="messages for the broker floor (default 4000; quick 1500)"
-    )
+    p.add_argument("--drain-timeout", type=float, default=60.0, help="seconds to wait for deliveries after a phase")
+    p.add_argument("--broker-count", type=int, help="messages for the broker floor (default 4000; quick 1500)")
     p.add_argument("--broker-in-flight", type=int, default=64, help="publishes awaiting confirmation at once")
-    p.add_argument(
-        "--crypto-seconds", type=float, help="seconds per RSA operation measured (default 2; quick 1)"
-    )
-    p.add_argument(
-        "--amqp-url", default=AMQP_URL, help="RabbitMQ (default $GATEWAY_AMQP__URL or local guest)"
-    )
+    p.add_argument("--crypto-seconds", type=float, help="seconds per RSA operation measured (default 2; quick 1)")
+    p.add_argument("--amqp-url", default=AMQP_URL, help="RabbitMQ (default $GATEWAY_AMQP__URL or local guest)")
     p.add_argument("--profile", action="store_true", help="sample the gateway with py-spy in the max phase")
-    p.add_argument(
-        "--keep", action="store_true", help="keep the temporary deployment (gateway log, database)"
-    )
+    p.add_argument("--keep", action="store_true", help="keep the temporary deployment (gateway log, database)")
     p.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON results")
     return p
 
@@ -202,9 +186,7 @@ async def end_to_end(args: argparse.Namespace, folder: Path, pool_workers: int) 
         await inbox.close()
         await _remove_topology(args.amqp_url, deployment)
         if code not in (0, None):
-            print(
-                f"  the gateway exited with {code}; its log ends with:\n{gateway.log_tail()}", file=sys.stderr
-            )
+            print(f"  the gateway exited with {code}; its log ends with:\n{gateway.log_tail()}", file=sys.stderr)
     return result
 
 
@@ -278,9 +260,7 @@ def _ratios(result: dict[str, Any]) -> dict[str, Any]:
         "vs_broker_floor": round(e2e / broker, 3) if broker else None,
     }
     targets = {
-        "throughput_at_least_half_crypto_floor": bool(
-            ratios["vs_crypto_floor"] and ratios["vs_crypto_floor"] >= 0.5
-        ),
+        "throughput_at_least_half_crypto_floor": bool(ratios["vs_crypto_floor"] and ratios["vs_crypto_floor"] >= 0.5),
         "p99_under_100ms_at_70_percent": bool(p99 is not None and p99 < 100),
     }
     return {"ratios": ratios, "targets": targets}
@@ -294,16 +274,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "mode": "quick" if args.quick else "normal",
-        "settings": {
-            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("stamp",)
-        },
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("stamp",)},
     }
     result["machine"] = machine_facts(await _rabbitmq_version(args.amqp_url))
     print(f"crypto floor: RSA-2048 sign and verify, {args.crypto_seconds:g} s each ...", flush=True)
     result["crypto_floor"] = floors.crypto_floor(args.crypto_seconds)
-    print(
-        f"broker floor: {args.broker_count} confirmed persistent publishes, then consume+ack ...", flush=True
-    )
+    print(f"broker floor: {args.broker_count} confirmed persistent publishes, then consume+ack ...", flush=True)
     result["broker_floor"] = await floors.broker_floor(
         args.amqp_url, args.broker_count, args.broker_in_flight, args.message_bytes
     )

@@ -103,14 +103,10 @@ def fill(store: ControlsStore, records: int, consignments: int, now: float) -> d
         db.executemany(
             "INSERT INTO cbec_payments (provider, txn, platform, order_id, facts, message_id, at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (PROVIDER, f"TX{n:09d}", PLATFORM, f"ORD{n:09d}", record("payment", n), "m", now)
-                for n in numbers
-            ],
+            [(PROVIDER, f"TX{n:09d}", PLATFORM, f"ORD{n:09d}", record("payment", n), "m", now) for n in numbers],
         )
         db.executemany(
-            "INSERT INTO cbec_waybills (carrier, waybill, order_id, facts, message_id, at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO cbec_waybills (carrier, waybill, order_id, facts, message_id, at) VALUES (?, ?, ?, ?, ?, ?)",
             [(CARRIER, f"WB{n:09d}", f"ORD{n:09d}", record("waybill", n), "m", now) for n in numbers],
         )
         db.execute("COMMIT")
@@ -151,9 +147,7 @@ def fill(store: ControlsStore, records: int, consignments: int, now: float) -> d
         db.executemany("INSERT INTO consignment_items VALUES (?, ?, ?, ?, ?, ?, ?, ?)", items)
         db.execute("COMMIT")
     db.execute("BEGIN")
-    db.executemany(
-        "INSERT INTO consignment_counts VALUES (?, ?, ?, ?, ?, ?)", [(*k, n) for k, n in counts.items()]
-    )
+    db.executemany("INSERT INTO consignment_counts VALUES (?, ?, ?, ?, ?, ?)", [(*k, n) for k, n in counts.items()])
     db.execute("COMMIT")
     timings["consignments_s"] = time.perf_counter() - started
     db.execute("ANALYZE")

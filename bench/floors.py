@@ -59,9 +59,7 @@ def crypto_floor(seconds: float = 2.0) -> dict[str, Any]:
 async def broker_floor(amqp_url: str, count: int, in_flight: int, size: int) -> dict[str, Any]:
     body = (b"<x>" + b"a" * max(0, size - 7) + b"</x>")[:size]
     name = f"bench.floor.{uuid.uuid4().hex[:10]}"
-    connection = await aio_pika.connect(
-        amqp_url, client_properties={"connection_name": "gateway-bench-floor"}
-    )
+    connection = await aio_pika.connect(amqp_url, client_properties={"connection_name": "gateway-bench-floor"})
     try:
         publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         queue = await publish_channel.declare_queue(name, durable=True, arguments={"x-queue-type": "quorum"})
@@ -94,9 +92,7 @@ async def _publish_all(
 
     async def one(index: int) -> None:
         async with window:
-            message = aio_pika.Message(
-                body, message_id=str(index), delivery_mode=aio_pika.DeliveryMode.PERSISTENT
-            )
+            message = aio_pika.Message(body, message_id=str(index), delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
             await channel.default_exchange.publish(message, queue, mandatory=True, timeout=30)
 
     started = time.perf_counter()
@@ -104,9 +100,7 @@ async def _publish_all(
     return time.perf_counter() - started
 
 
-async def _consume_all(
-    connection: aio_pika.abc.AbstractConnection, name: str, count: int, prefetch: int
-) -> float:
+async def _consume_all(connection: aio_pika.abc.AbstractConnection, name: str, count: int, prefetch: int) -> float:
     channel = await connection.channel()
     await channel.set_qos(prefetch_count=prefetch)
     queue = await channel.get_queue(name)

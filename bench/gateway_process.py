@@ -85,9 +85,7 @@ class GatewayFailed(Exception):
 
 
 class GatewayProcess:
-    def __init__(
-        self, config: Path, log_path: Path, *, workers: int | None = None, stop_timeout: float = 15.0
-    ) -> None:
+    def __init__(self, config: Path, log_path: Path, *, workers: int | None = None, stop_timeout: float = 15.0) -> None:
         self.config = config
         self.workers = workers
         self.log_path = log_path
@@ -117,9 +115,7 @@ class GatewayProcess:
         async with aiohttp.ClientSession() as session:
             while time.monotonic() < deadline:
                 if self.process is not None and self.process.poll() is not None:
-                    raise GatewayFailed(
-                        f"the gateway exited with {self.process.returncode}:\n{self.log_tail()}"
-                    )
+                    raise GatewayFailed(f"the gateway exited with {self.process.returncode}:\n{self.log_tail()}")
                 with contextlib.suppress(aiohttp.ClientError, OSError):
                     async with session.get(f"{base_url}/ready", timeout=aiohttp.ClientTimeout(total=2)) as r:
                         if r.status == 200:

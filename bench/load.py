@@ -80,9 +80,7 @@ class Sent:
 async def post(session: aiohttp.ClientSession, url: str, message: Prepared, due: float | None = None) -> Sent:
     start = time.perf_counter()
     try:
-        async with session.post(
-            url, data=message.body, headers={"Content-Type": "application/xml"}
-        ) as response:
+        async with session.post(url, data=message.body, headers={"Content-Type": "application/xml"}) as response:
             await response.read()
             status, outcome = response.status, response.headers.get("X-Gateway-Outcome", "")
             gateway_id = response.headers.get("X-Gateway-Message-Id")
@@ -114,9 +112,7 @@ async def closed_loop(base_url: str, messages: Sequence[Prepared], concurrency: 
     return sent
 
 
-async def open_loop(
-    base_url: str, messages: Sequence[Prepared], per_second: float, max_connections: int
-) -> list[Sent]:
+async def open_loop(base_url: str, messages: Sequence[Prepared], per_second: float, max_connections: int) -> list[Sent]:
     sent: list[Sent] = []
     tasks: set[asyncio.Task[None]] = set()
 

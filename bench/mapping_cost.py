@@ -94,9 +94,7 @@ def measure(iterations: int) -> list[tuple[str, int, float, float, float, float]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iterations", type=int, default=300)
     args = parser.parse_args()
     print(f"per-message mapping cost, {args.iterations} runs each (ms: mean / median)")

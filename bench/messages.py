@@ -117,9 +117,7 @@ def signing_pool(template: bytes, keys: dict[str, tuple[Path, Path]], workers: i
 
 def plan(tag: str, count: int, senders: list[str], receivers: list[str]) -> list[tuple[str, str, str]]:
     """Who sends what to whom: senders and receivers in turn, fresh message ids."""
-    return [
-        (senders[i % len(senders)], receivers[i % len(receivers)], f"{tag}-{i:07d}") for i in range(count)
-    ]
+    return [(senders[i % len(senders)], receivers[i % len(receivers)], f"{tag}-{i:07d}") for i in range(count)]
 
 
 async def sign_all(pool: Executor, jobs: list[tuple[str, str, str]], chunk: int = 50) -> list[Prepared]:

@@ -108,10 +108,7 @@ def _print_profile(prof: dict[str, Any]) -> None:
     if "error" in prof:
         print(f"\nprofile: {prof['error']}")
         return
-    print(
-        f"\nprofile of the gateway in the max phase ({prof['samples']} busy samples): "
-        f"{prof['collapsed_stacks']}"
-    )
+    print(f"\nprofile of the gateway in the max phase ({prof['samples']} busy samples): {prof['collapsed_stacks']}")
     for title, key in (
         ("hot spots: innermost gateway function, with the library code it calls", "hot_spots"),
         ("self time (leaf function)", "self"),

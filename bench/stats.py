@@ -17,10 +17,7 @@ def percentile(sorted_values: Sequence[float], fraction: float) -> float:
 def latency_summary(seconds: Sequence[float]) -> dict[str, float | int]:
     """p50/p90/p99/max in milliseconds, and how many samples they come from."""
     values = sorted(seconds)
-    ms = {
-        name: round(percentile(values, q) * 1000, 2)
-        for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
-    }
+    ms = {name: round(percentile(values, q) * 1000, 2) for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))}
     return {**ms, "max": round(values[-1] * 1000, 2) if values else math.nan, "samples": len(values)}
 
 

@@ -10,6 +10,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from gateway.cli_controls import add_commands as add_controls_commands
 from gateway.cli_partners import add_commands as add_partner_commands
@@ -111,6 +112,12 @@ def cmd_send(args: argparse.Namespace) -> int:
     return 0 if status < 300 else 1
 
 
+def _key_state(key: dict[str, Any]) -> str:
+    if key["in_use"]:
+        return "in use"
+    return "not in use yet" if key["slot"] == "next" else "no longer in use"
+
+
 def cmd_keys_show(args: argparse.Namespace) -> int:
     """The gateway's certificates (current, next, SM2) as partners fetch them from ``GET /v1/keys``."""
     from gateway.security.keyring import load_keyring
@@ -120,10 +127,7 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
         print(json.dumps(keys, indent=2))
         return 0
     for key in keys:
-        if key["in_use"]:
-            state = "in use"
-        else:
-            state = "not in use yet" if key["slot"] == "next" else "no longer in use"
+        state = _key_state(key)
         when = [f"signs {word} {key[f'signs_{word}']}" for word in ("from", "until") if key[f"signs_{word}"]]
         print(f"{key['signature_algorithm']} signing key, {key['slot']} ({', '.join([state, *when])})")
         print(f"  certificate {key['cert_file']}: {key['subject']}, serial {key['serial']}")

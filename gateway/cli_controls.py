@@ -64,10 +64,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
         seen, findings = replay(store, RuleBook(None, rules), since, until)
     finally:
         store.close()
-    print(
-        f"{len(rules)} rule(s) from {args.file} over {seen} stored consignment(s) "
-        f"of the last {args.days:g} days:"
-    )
+    print(f"{len(rules)} rule(s) from {args.file} over {seen} stored consignment(s) of the last {args.days:g} days:")
     if not findings:
         print("nothing would have fired")
         return 0
@@ -87,10 +84,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
             f"  routes: {', '.join(f'{a}>{b}' for a, b in finding.routes) or '-'}; "
             f"channels: {', '.join(finding.channels) or '-'}; consignments: {len(finding.consignments)}"
         )
-        print(
-            f"  action: {finding.rule.action}; "
-            f"would go to: {', '.join(to) or 'nobody (no partner concerned)'}"
-        )
+        print(f"  action: {finding.rule.action}; would go to: {', '.join(to) or 'nobody (no partner concerned)'}")
     return 0
 
 
@@ -121,15 +115,13 @@ def cmd_consignments(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction, with_config: WithConfig) -> None:  # type: ignore[type-arg]
-    rules = sub.add_parser(
-        "rules", help="risk rule files: check them, try them on stored traffic"
-    ).add_subparsers(dest="rules_command", required=True)
+    rules = sub.add_parser("rules", help="risk rule files: check them, try them on stored traffic").add_subparsers(
+        dest="rules_command", required=True
+    )
     check = with_config(rules.add_parser("check", help="validate rule files (default: [controls] rules_dir)"))
     check.add_argument("path", nargs="?", help="a rule file or folder")
     check.set_defaults(func=cmd_rules_check)
-    test = with_config(
-        rules.add_parser("test", help="run a rule file over stored history; print what would fire")
-    )
+    test = with_config(rules.add_parser("test", help="run a rule file over stored history; print what would fire"))
     test.add_argument("file")
     test.add_argument("--days", type=float, default=90.0, help="history to replay (default 90 days)")
     test.set_defaults(func=cmd_rules_test)

@@ -97,9 +97,7 @@ async def _call(args: argparse.Namespace, method: str, path: str, body: Any = No
     except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
         raise GatewayError(f"{method} {url} failed: {exc!r}") from None
     if response.status >= 300:
-        raise GatewayError(
-            f"{method} {url}: HTTP {response.status} {answer.get('error')}: {answer.get('message')}"
-        )
+        raise GatewayError(f"{method} {url}: HTTP {response.status} {answer.get('error')}: {answer.get('message')}")
     return answer
 
 
@@ -133,9 +131,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         current: dict[str, Any] = {}
         if args.command_name == "update":
             current = asyncio.run(_call(args, "GET", f"/partners/{args.id}"))["spec"]
-        return _report(
-            asyncio.run(_call(args, "PUT", f"/partners/{args.id}", {**current, **fields})), through_api=True
-        )
+        return _report(asyncio.run(_call(args, "PUT", f"/partners/{args.id}", {**current, **fields})), through_api=True)
 
     settings = _settings(args)
 
@@ -162,9 +158,7 @@ def cmd_suspend(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     if args.api:
         return _report(asyncio.run(_call(args, "DELETE", f"/partners/{args.id}")), through_api=True)
-    return _report(
-        asyncio.run(_on_files(_settings(args), lambda admin: admin.remove(args.id))), through_api=False
-    )
+    return _report(asyncio.run(_on_files(_settings(args), lambda admin: admin.remove(args.id))), through_api=False)
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
@@ -174,9 +168,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.certificate}: cannot read the certificate: {exc.strerror}") from None
     if args.api:
         body = {"certificate": pem.decode("ascii", "replace"), "drop_expired": args.drop_expired}
-        return _report(
-            asyncio.run(_call(args, "POST", f"/partners/{args.id}/certificates", body)), through_api=True
-        )
+        return _report(asyncio.run(_call(args, "POST", f"/partners/{args.id}/certificates", body)), through_api=True)
     change = asyncio.run(
         _on_files(
             _settings(args),
@@ -210,9 +202,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 def add_commands(partners: Any, with_config: ConfigArg) -> None:
     """Add the administration subcommands to ``gateway partners``."""
 
-    def command(
-        name: str, help_text: str, func: Callable[[argparse.Namespace], int]
-    ) -> argparse.ArgumentParser:
+    def command(name: str, help_text: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = with_config(partners.add_parser(name, help=help_text))
         parser.add_argument("id", help="the partner id (its file is partners/<id>.toml)")
         api = parser.add_argument_group("through a running gateway's admin API instead of the files")
@@ -228,9 +218,7 @@ def add_commands(partners: Any, with_config: ConfigArg) -> None:
         parser.add_argument("--role", choices=["customs", "single-window"])
         parser.add_argument("--country", help="ISO 3166-1 alpha-2, e.g. FR")
         parser.add_argument("--format", help="the partner's message format (adapter), e.g. canonical")
-        parser.add_argument(
-            "--cert", action="append", help="a trusted certificate (PEM file); repeat for several"
-        )
+        parser.add_argument("--cert", action="append", help="a trusted certificate (PEM file); repeat for several")
         parser.add_argument("--sends", help="message types it may send, comma separated")
         parser.add_argument("--receives", help="message types it receives, comma separated")
         parser.add_argument("--url", help="its HTTP inbox (required when it receives)")

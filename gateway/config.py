@@ -76,6 +76,21 @@ class HttpSection(_Section):
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0)
     body_timeout: float = Field(10.0, gt=0, description="seconds to receive a whole request body")
+    # Optional TLS on ingress, mutual when tls_client_ca is set (gateway.security.tls).
+    tls_cert: Path | None = Field(None, description="server certificate (PEM, chain after it)")
+    tls_key: Path | None = Field(None, description="server private key (PEM, mode 600)")
+    tls_client_ca: Path | None = Field(None, description="PEM bundle of the CAs whose client certificates are accepted")
+    tls_require_client_cert: bool | None = Field(None, description="default: true when tls_client_ca is set")
+
+    @model_validator(mode="after")
+    def _tls(self) -> HttpSection:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: set both or neither")
+        if self.tls_cert is None and (self.tls_client_ca is not None or self.tls_require_client_cert):
+            raise ValueError("tls_client_ca and tls_require_client_cert need tls_cert and tls_key (TLS on ingress)")
+        if self.tls_require_client_cert and self.tls_client_ca is None:
+            raise ValueError("tls_require_client_cert = true needs tls_client_ca (the CAs of the client certificates)")
+        return self
 
 
 class AmqpSection(_Section):
@@ -128,9 +143,7 @@ class RouteRule(_Section):
     receivers: list[Annotated[str, Field(pattern=PARTICIPANT_ID)]]
 
     def matches(self, sender: str, message_type: str) -> bool:
-        return ("*" in self.types or message_type in self.types) and (
-            "*" in self.senders or sender in self.senders
-        )
+        return ("*" in self.types or message_type in self.types) and ("*" in self.senders or sender in self.senders)
 
 
 class RoutingSection(_Section):
@@ -163,9 +176,7 @@ class ControlsSection(_Section):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="GATEWAY_", env_nested_delimiter="__", extra="forbid", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
     gateway: GatewaySection
     http: HttpSection = HttpSection()

@@ -77,8 +77,7 @@ class ConformanceReport:
             "samples_dir": self.samples_dir,
             "passed": self.passed,
             "samples": [
-                {"file": s.file, "passed": s.passed, "steps": [asdict(x) for x in s.steps]}
-                for s in self.samples
+                {"file": s.file, "passed": s.passed, "steps": [asdict(x) for x in s.steps]} for s in self.samples
             ],
         }
 
@@ -148,9 +147,7 @@ def run_conformance(ingress: Ingress, partner: Partner, folder: Path) -> Conform
     return report
 
 
-def _one(
-    live: Ingress, offline: Ingress, partner: Partner, adapter: FormatAdapter, path: Path
-) -> SampleReport:
+def _one(live: Ingress, offline: Ingress, partner: Partner, adapter: FormatAdapter, path: Path) -> SampleReport:
     sample = SampleReport(path.name)
     try:
         body = path.read_bytes()
@@ -172,13 +169,9 @@ def _one(
     try:
         _canonical, receivers = offline._translate("conformance-test", partner, adapter, checked)
     except Rejection as exc:
-        sample.add(
-            _STEP_OF.get(type(exc), "schema + mapping"), FAILED, f"{exc.code}: {exc.message}" + _at(exc)
-        )
+        sample.add(_STEP_OF.get(type(exc), "schema + mapping"), FAILED, f"{exc.code}: {exc.message}" + _at(exc))
         return sample
-    sample.add(
-        "schema + mapping", OK, f"valid {adapter.name} document; canonical {info.message_type} is valid"
-    )
+    sample.add("schema + mapping", OK, f"valid {adapter.name} document; canonical {info.message_type} is valid")
     sample.add("route", OK, f"would be delivered to {', '.join(receivers)}")
     return sample
 
@@ -233,9 +226,7 @@ def standalone_ingress(settings: Settings, partners: Mapping[str, Partner]) -> I
         signer=load_signer(settings),
         store=offline,
         publisher=offline,
-        topology=Topology(
-            settings.amqp.prefix, settings.amqp.delivery_limit, tuple(settings.delivery.retry_delays)
-        ),
+        topology=Topology(settings.amqp.prefix, settings.amqp.delivery_limit, tuple(settings.delivery.retry_delays)),
         rules=settings.routing.rules,
         security=settings.security,
     )

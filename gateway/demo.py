@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 from cryptography import x509
 from lxml import etree
-from signxml import XMLVerifier
+from signxml.verifier import VerifyResult, XMLVerifier
 from yarl import URL
 
 from gateway.config import Settings, config_path_from, load_settings
@@ -78,11 +78,20 @@ def ensure_keys(settings: Settings) -> dict[str, SimulatedPartner]:
     return partners
 
 
+def verified_xml(body: bytes, gateway_cert: x509.Certificate) -> etree._Element:
+    """What the gateway's signature covers, or an exception saying why it does not verify."""
+    result = XMLVerifier().verify(body, x509_cert=gateway_cert)
+    assert isinstance(result, VerifyResult)  # one signature, one result
+    if result.signed_xml is None:
+        raise ValueError("the signed content is not a well-formed document")
+    return result.signed_xml
+
+
 def inbox_app(partner_id: str, path: str, gateway_cert: x509.Certificate) -> web.Application:
     async def receive(request: web.Request) -> web.Response:
         body = await request.read()
         try:
-            verified = XMLVerifier().verify(body, x509_cert=gateway_cert).signed_xml
+            verified = verified_xml(body, gateway_cert)
         except Exception as exc:  # the demo shows what a real partner would refuse
             say(f"   ✗ {partner_id} got a message whose signature does not verify: {exc}")
             return web.Response(status=401, text="signature invalid")
@@ -113,10 +122,8 @@ async def start_inbox(partner_id: str, url: str, gateway_cert: x509.Certificate)
 def fresh_message(partner: SimulatedPartner) -> tuple[bytes, str]:
     root = parse_xml((EXAMPLES / partner.example).read_bytes())
     message_id = f"{partner.id.upper()}-{uuid.uuid4().hex[:12]}"
-    root.find(f"{ENV}Header/{ENV}MessageID").text = message_id  # type: ignore[union-attr]
-    root.find(f"{ENV}Header/{ENV}CreationDateTime").text = (  # type: ignore[union-attr]
-        dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    )
+    root.find(f"{ENV}Header/{ENV}MessageID").text = message_id
+    root.find(f"{ENV}Header/{ENV}CreationDateTime").text = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return to_bytes(partner.signer.sign(root)), message_id
 
 
@@ -127,7 +134,7 @@ async def send_one(settings: Settings, partner: SimulatedPartner, gateway_cert: 
     url = f"http://{settings.http.host}:{settings.http.port}/v1/partners/{partner.id}/messages"
     status, answer = await post(url, body)
     try:
-        receipt = XMLVerifier().verify(answer, x509_cert=gateway_cert).signed_xml
+        receipt = verified_xml(answer, gateway_cert)
     except Exception:
         say(f"   ✗ HTTP {status}; the receipt did not verify: {answer[:300]!r}")
         return

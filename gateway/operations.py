@@ -36,9 +36,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def partner_view(
-    partner: Partner, now: dt.datetime | None = None, horizon_days: float = 30
-) -> dict[str, Any]:
+def partner_view(partner: Partner, now: dt.datetime | None = None, horizon_days: float = 30) -> dict[str, Any]:
     now = now or _now()
     spec = partner.spec
     last = max((c.days_left(now) for c in partner.certificates), default=0.0)
@@ -129,9 +127,7 @@ async def reload(runtime: Runtime, *, actor: str) -> RegistryChanges:
             changes = await runtime.reload()
         except (ConfigError, Unavailable) as exc:
             runtime.metrics.config_reloads.labels(actor, "refused").inc()
-            log.error(
-                "partner configuration refused (%s); the running configuration stays:\n%s", actor, exc.message
-            )
+            log.error("partner configuration refused (%s); the running configuration stays:\n%s", actor, exc.message)
             await _audit(runtime.store, actor, "reload-refused", None, detail=exc.message)
             raise
         finally:
@@ -340,8 +336,7 @@ class PartnerAdmin:
                 before,
                 None,
                 lambda: self.folder.remove(partner_id),
-                f"removed partner {partner_id} "
-                "(what is still queued for it is dead-lettered, retryable if it returns)",
+                f"removed partner {partner_id} (what is still queued for it is dead-lettered, retryable if it returns)",
             )
 
     async def set_suspended(self, partner_id: str, suspended: bool) -> Change:
@@ -352,8 +347,7 @@ class PartnerAdmin:
             text = self.folder.read_text(partner_id)
             new_text = set_key(text, "suspended", suspended) or render_partner(after)
             detail = (
-                f"partner {partner_id} suspended: its messages are rejected not-permitted, "
-                "none are routed to it"
+                f"partner {partner_id} suspended: its messages are rejected not-permitted, none are routed to it"
                 if suspended
                 else f"partner {partner_id} resumed"
             )
@@ -361,9 +355,7 @@ class PartnerAdmin:
                 action, partner_id, before, after, lambda: self.folder.write(partner_id, new_text), detail
             )
 
-    async def rotate_certificate(
-        self, partner_id: str, certificate: bytes, *, drop_expired: bool = False
-    ) -> Change:
+    async def rotate_certificate(self, partner_id: str, certificate: bytes, *, drop_expired: bool = False) -> Change:
         """Trust the next certificate beside the current ones (each used only inside its validity window)."""
         async with self.lock:
             before = self._before(partner_id)
@@ -380,9 +372,7 @@ class PartnerAdmin:
                 incoming = load_certificate(self.folder.dir / relative)
                 now = _now()
                 if incoming.not_after < now:
-                    raise ConfigError(
-                        f"certificates: the new certificate expired on {incoming.not_after.isoformat()}"
-                    )
+                    raise ConfigError(f"certificates: the new certificate expired on {incoming.not_after.isoformat()}")
                 dropped = [c for c in current if drop_expired and self._expired(c, now)]
                 certificates = [c for c in current if c not in dropped] + [relative]
             except GatewayError as exc:
@@ -392,12 +382,9 @@ class PartnerAdmin:
             after = {**before, "certificates": certificates}
             text = self.folder.read_text(partner_id)
             new_text = set_key(text, "certificates", certificates) or render_partner(after)
-            starts = (
-                "trusted now" if incoming.valid_at(now) else f"trusted from {incoming.not_before.isoformat()}"
-            )
-            detail = (
-                f"added {relative} ({incoming.subject}, {starts} until {incoming.not_after.isoformat()})"
-                + (f"; dropped expired {', '.join(dropped)}" if dropped else "")
+            starts = "trusted now" if incoming.valid_at(now) else f"trusted from {incoming.not_before.isoformat()}"
+            detail = f"added {relative} ({incoming.subject}, {starts} until {incoming.not_after.isoformat()})" + (
+                f"; dropped expired {', '.join(dropped)}" if dropped else ""
             )
             new_certs = tuple(self.folder.dir / c for c in created)
             return await self._commit(
@@ -424,11 +411,7 @@ class PartnerAdmin:
         if data.setdefault("id", partner_id) != partner_id:
             raise ConfigError(f"id: {data['id']!r} differs from the partner id {partner_id!r} in the URL")
         certificates = data.get("certificates")
-        if (
-            not isinstance(certificates, list)
-            or not certificates
-            or not all(isinstance(c, str) for c in certificates)
-        ):
+        if not isinstance(certificates, list) or not certificates or not all(isinstance(c, str) for c in certificates):
             raise ConfigError(
                 "certificates: a non-empty list is required, each a PEM certificate or a path inside the "
                 "partners folder (e.g. certs/x.crt)"
@@ -513,11 +496,7 @@ async def retry_message(runtime: Runtime, message_id: str, *, actor: str, reason
     record = await runtime.store.get(message_id)
     if record is None:
         return RetryResult(False, "unknown-message", f"no message {message_id!r}")
-    attempts = {
-        d.receiver: d.attempts
-        for d in await runtime.store.deliveries(message_id)
-        if d.status == Status.FAILED
-    }
+    attempts = {d.receiver: d.attempts for d in await runtime.store.deliveries(message_id) if d.status == Status.FAILED}
     failed = tuple(attempts)
     if not failed:
         return RetryResult(
@@ -655,9 +634,7 @@ async def ping_partner(
         f"signed {algorithm} by {signer.certificate.subject.rfc4514_string()}"
     )
     answer = seen.answer.decode("utf-8", "replace")
-    return PingResult(
-        partner.id, url, ok, seen.outcome, seen.status, seen.seconds, answer, message, test_id, sent
-    )
+    return PingResult(partner.id, url, ok, seen.outcome, seen.status, seen.seconds, answer, message, test_id, sent)
 
 
 async def ping(runtime: Runtime, partner_id: str) -> PingResult:

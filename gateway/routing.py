@@ -32,13 +32,9 @@ def route(
     if receiver and receiver != gateway_id:
         target = partners.get(receiver)
         if target is None:
-            raise NoRoute(
-                f"receiver {receiver!r} is not a known partner", pointer="/Envelope/Header/Receiver"
-            )
+            raise NoRoute(f"receiver {receiver!r} is not a known partner", pointer="/Envelope/Header/Receiver")
         if receiver == sender.id:
-            raise NoRoute(
-                "a message cannot be routed back to its sender", pointer="/Envelope/Header/Receiver"
-            )
+            raise NoRoute("a message cannot be routed back to its sender", pointer="/Envelope/Header/Receiver")
         _check_accepts(target, message_type)
         return (receiver,)
     for rule in rules:

@@ -99,8 +99,13 @@ class Runtime:
         await self.publisher.start()
         self._stack.push_async_callback(self.publisher.close)
         self.controls = open_controls(
-            self.settings, rules=self.risk_rules, messages=self.store, publisher=self.publisher,
-            topology=self.topology, partners=self.partners, signer=self.signer,
+            self.settings,
+            rules=self.risk_rules,
+            messages=self.store,
+            publisher=self.publisher,
+            topology=self.topology,
+            partners=self.partners,
+            signer=self.signer,
         )
         if self.controls is not None:
             self._stack.push_async_callback(self.controls.close)

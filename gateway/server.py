@@ -14,17 +14,20 @@ from gateway.config import Settings
 from gateway.errors import GatewayError
 from gateway.ingress.handlers import RUNTIME
 from gateway.operations import reload
+from gateway.security.tls import server_ssl_context
 
 log = logging.getLogger(__name__)
 
 
 async def serve(settings: Settings, *, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
+    ssl_context = server_ssl_context(settings)  # [http] tls_*: a bad certificate or key stops here
     app = build_app(settings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10)
     await runner.setup()
-    site = web.TCPSite(runner, settings.http.host, settings.http.port, reuse_port=True)
+    site = web.TCPSite(runner, settings.http.host, settings.http.port, reuse_port=True, ssl_context=ssl_context)
     await site.start()
-    log.info("gateway %s listening on http://%s:%d", settings.gateway.id, settings.http.host, settings.http.port)
+    scheme = "https" if ssl_context else "http"
+    log.info("gateway %s listening on %s://%s:%d", settings.gateway.id, scheme, settings.http.host, settings.http.port)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

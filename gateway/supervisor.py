@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import Any
 import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Coroutine
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 from gateway.config import Settings, load_settings
 from gateway.runtime import admin_token
@@ -41,9 +41,7 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
 def _worker(config_path: str, number: int) -> None:
     from gateway.server import serve
 
-    logging.basicConfig(
-        level=logging.INFO, format=f"%(asctime)s %(levelname)-7s [w{number}] %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)-7s [w{number}] %(name)s: %(message)s")
     for name in ("aio_pika", "aiormq"):
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("signxml").setLevel(logging.INFO)
@@ -56,6 +54,11 @@ def run(settings: Settings, workers: int) -> int:
 
         run_loop(serve(settings))
         return 0
+    return _supervise(settings, workers)
+
+
+def _supervise(settings: Settings, workers: int) -> int:
+    """Start ``workers`` worker processes, forward signals to them and restart any that dies unexpectedly."""
     assert settings.config_path is not None
     admin_token(settings.resolve(settings.admin.token_file))  # created once, before the workers race for it
     context = multiprocessing.get_context("spawn")
@@ -63,9 +66,7 @@ def run(settings: Settings, workers: int) -> int:
     stopping = False
 
     def start(number: int) -> None:
-        process = context.Process(
-            target=_worker, args=(str(settings.config_path), number), name=f"gateway-w{number}"
-        )
+        process = context.Process(target=_worker, args=(str(settings.config_path), number), name=f"gateway-w{number}")
         process.start()
         processes[number] = process
         log.info("worker %d started (pid %s)", number, process.pid)

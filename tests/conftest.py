@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from gateway.broker.topology import Topology
-from tests.helpers import AMQP_URL, Deployment
+from tests.helpers import AMQP_URL, Deployment, Proxy
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Inbox:
         self.arrived.set()
         return web.Response(status=200, text="ok")
 
-    async def wait_for(self, count: int, timeout: float = 15.0) -> None:
+    async def wait_for(self, count: int, timeout: float = 15.0) -> None:  # noqa: ASYNC109 - bounds every test wait
         async def enough() -> None:
             while len(self.received) < count:
                 self.arrived.clear()
@@ -65,10 +65,20 @@ async def amqp() -> AsyncIterator[aio_pika.abc.AbstractRobustConnection]:
     await connection.close()
 
 
-async def remove_topology(connection: aio_pika.abc.AbstractConnection, deployment: Deployment,
-                          receivers: list[str]) -> None:
+async def remove_topology(
+    connection: aio_pika.abc.AbstractConnection, deployment: Deployment, receivers: list[str]
+) -> None:
     settings = deployment.settings()
     topology = Topology(settings.amqp.prefix, settings.amqp.delivery_limit, tuple(settings.delivery.retry_delays))
     channel = await connection.channel()
     await topology.delete(channel, receivers)
     await channel.close()
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[Proxy]:
+    """A TCP relay to the test RabbitMQ that the test can stall, cut and restore (tests.helpers.Proxy)."""
+    relay = Proxy()
+    await relay.start()
+    yield relay
+    await relay.close()

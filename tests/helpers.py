@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,8 +37,9 @@ class Identity:
         return Signer(self.key, self.cert)
 
 
-def make_identity(folder: Path, name: str, *, days: int = 30, algorithm: str = "rsa",
-                  not_before: dt.datetime | None = None) -> Identity:
+def make_identity(
+    folder: Path, name: str, *, days: int = 30, algorithm: str = "rsa", not_before: dt.datetime | None = None
+) -> Identity:
     key, cert = new_key_and_certificate(name, days=days, algorithm=algorithm, not_before=not_before)
     key_path, cert_path = folder / f"{name}.key", folder / f"{name}.crt"
     write_key_and_certificate(key, cert, key_path, cert_path)
@@ -186,3 +189,84 @@ def envelope(
 
 def signed(identity: Identity, root: etree._Element) -> bytes:
     return to_bytes(identity.signer.sign(root))
+
+
+class Proxy:
+    """A TCP relay to RabbitMQ that the test can stall (bytes held: a hung broker), cut (connections dropped,
+    held bytes lost, new connections refused) and restore."""
+
+    def __init__(self, target: tuple[str, int] = ("127.0.0.1", 5672)) -> None:
+        self.target = target
+        self.open = True
+        self.port = 0  # known once started
+        self.connections = 0  # relayed so far
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.open:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self.connections += 1
+        self._writers |= {writer, up_writer}
+        for source, sink in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(self._pipe(source, sink))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                await self._flowing.wait()
+                sink.write(data)
+                await sink.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            sink.close()
+            self._writers.discard(sink)
+
+    def stall(self) -> None:
+        self._flowing.clear()
+
+    def cut(self) -> None:
+        self.open = False
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+        for task in list(self._tasks):
+            task.cancel()  # what a stalled relay holds is lost, as with a broker killed while hung
+
+    def restore(self) -> None:
+        self._flowing.set()
+        self.open = True
+
+    async def close(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def wait_until(check: Callable[[], Awaitable[object]], what: str, tries: int = 400) -> None:
+    """Poll an async condition (bounded by count, not asserted on time)."""
+    for _ in range(tries):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"gave up waiting for {what}")

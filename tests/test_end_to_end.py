@@ -33,8 +33,9 @@ async def test_signed_alert_is_delivered_signed_by_the_gateway(flow):
     original = envelope("nl-customs", "de-customs")
     body = signed(sender, original)
 
-    response = await client.post("/v1/partners/nl-customs/messages", data=body,
-                                 headers={"Content-Type": "application/xml"})
+    response = await client.post(
+        "/v1/partners/nl-customs/messages", data=body, headers={"Content-Type": "application/xml"}
+    )
     receipt_bytes = await response.read()
     assert response.status == 202, receipt_bytes
 
@@ -43,7 +44,8 @@ async def test_signed_alert_is_delivered_signed_by_the_gateway(flow):
     gateway_id = receipt.findtext(f"{E}Body/{W}Receipt/{W}GatewayMessageID")
     assert receipt.findtext(f"{E}Body/{W}Receipt/{W}FunctionCode") == "accepted"
     assert receipt.findtext(f"{E}Header/{E}CorrelationID") == original.findtext(f"{E}Header/{E}MessageID")
-    assert gateway_id and response.headers["X-Gateway-Message-Id"] == gateway_id
+    assert gateway_id
+    assert response.headers["X-Gateway-Message-Id"] == gateway_id
 
     await inbox.wait_for(1)
     headers, delivered = inbox.received[0]
@@ -69,7 +71,8 @@ async def test_signed_alert_is_delivered_signed_by_the_gateway(flow):
     history = [e["status"] for e in record["history"]]
     # The worker may start delivering before ingress has recorded "accepted" (both follow the broker's confirm).
     assert sorted(history) == sorted(["received", "accepted", "delivering", "delivered"])
-    assert history[0] == "received" and history[-1] == "delivered"
+    assert history[0] == "received"
+    assert history[-1] == "delivered"
 
 
 async def test_same_message_twice_returns_the_original_receipt(flow):
@@ -84,7 +87,7 @@ async def test_same_message_twice_returns_the_original_receipt(flow):
 
 
 async def test_same_id_other_content_is_replayed(flow):
-    deployment, client, inbox = flow
+    deployment, client, _inbox = flow
     sender = deployment.partners["nl-customs"]
     first = envelope("nl-customs", "de-customs", message_id="SAME-ID-1")
     second = envelope("nl-customs", "de-customs", message_id="SAME-ID-1")
@@ -93,4 +96,5 @@ async def test_same_id_other_content_is_replayed(flow):
     response = await client.post("/v1/partners/nl-customs/messages", data=signed(sender, second))
     assert response.status == 409
     text = await response.text()
-    assert "replayed" in text and "SAME-ID-1" in text
+    assert "replayed" in text
+    assert "SAME-ID-1" in text

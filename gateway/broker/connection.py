@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractRobustConnection
@@ -19,12 +17,17 @@ def _with_heartbeat(url: str, heartbeat: int) -> str:
     return str(parsed.update_query(heartbeat=heartbeat))
 
 
-async def connect(url: str, heartbeat: int, *, timeout: float = 10.0) -> AbstractRobustConnection:
+async def connect(
+    url: str,
+    heartbeat: int,
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109 - aio_pika's connection timeout, handed on
+) -> AbstractRobustConnection:
     try:
         connection: AbstractRobustConnection = await aio_pika.connect_robust(
             _with_heartbeat(url, heartbeat), timeout=timeout, client_properties={"connection_name": "customs-gateway"}
         )
-    except (aiormq.exceptions.AMQPError, ConnectionError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiormq.exceptions.AMQPError, ConnectionError, OSError) as exc:
         safe = URL(url).with_password("***") if URL(url).password else URL(url)
         raise Unavailable(f"cannot connect to RabbitMQ at {safe}: {exc}") from exc
     return connection

@@ -9,9 +9,7 @@ import aiormq
 from aio_pika.abc import AbstractConnection
 
 
-async def queue_depths(
-    connection: AbstractConnection, names: Sequence[str], limit: float = 2.0
-) -> dict[str, int]:
+async def queue_depths(connection: AbstractConnection, names: Sequence[str], limit: float = 2.0) -> dict[str, int]:
     """Ready messages per queue; a missing queue is left out. Never raises for broker trouble: a scrape must
     answer even when the broker does not (the gauges then keep their last value)."""
     depths: dict[str, int] = {}

@@ -82,8 +82,9 @@ class Settlement:
             except (Unavailable, GatewayError) as error:
                 # Our own trouble (e.g. mapping bug, store down at the start): hand it back, slowly.
                 raise _Requeue(str(error)) from error
-            await self.store.record_delivery(delivery.gateway_id, delivery.receiver, Status.DELIVERED,
-                                             attempt=delivery.attempt, reason=note)
+            await self.store.record_delivery(
+                delivery.gateway_id, delivery.receiver, Status.DELIVERED, attempt=delivery.attempt, reason=note
+            )
             await self._tell(message.ack, delivery, "ack")
             on_outcome("delivered")
         except (_Requeue, Unavailable) as error:
@@ -96,8 +97,12 @@ class Settlement:
         step, delay = self.topology.retry_step(delivery.attempt)
         next_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
         await self.store.record_delivery(
-            delivery.gateway_id, delivery.receiver, Status.RETRYING,
-            attempt=delivery.attempt, reason=reason, next_attempt=next_at,
+            delivery.gateway_id,
+            delivery.receiver,
+            Status.RETRYING,
+            attempt=delivery.attempt,
+            reason=reason,
+            next_attempt=next_at,
         )
         headers = dict(message.headers or {})
         headers["gw-attempt"] = delivery.attempt + 1
@@ -109,8 +114,14 @@ class Settlement:
             exchange=self.topology.retry_name(step),
         )
         await self._tell(message.ack, delivery, "ack")
-        log.info("delivery of %s to %s failed (attempt %d): %s; retry in %gs",
-                 delivery.gateway_id, delivery.receiver, delivery.attempt, reason, delay)
+        log.info(
+            "delivery of %s to %s failed (attempt %d): %s; retry in %gs",
+            delivery.gateway_id,
+            delivery.receiver,
+            delivery.attempt,
+            reason,
+            delay,
+        )
 
     async def _dead_letter(self, message: AbstractIncomingMessage, delivery: Delivery, reason: str) -> None:
         await self.store.record_delivery(
@@ -139,8 +150,13 @@ class Settlement:
                 await action()
         # A closed channel raises ChannelInvalidStateError, a RuntimeError.
         except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError, TimeoutError) as exc:
-            log.warning("could not %s %s for %s (%r); the broker delivers it again",
-                        what, delivery.gateway_id, delivery.receiver, exc)
+            log.warning(
+                "could not %s %s for %s (%r); the broker delivers it again",
+                what,
+                delivery.gateway_id,
+                delivery.receiver,
+                exc,
+            )
 
 
 class _Requeue(Exception):

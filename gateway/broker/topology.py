@@ -1,9 +1,9 @@
 """Exchanges and queues (DESIGN.md 4). Names carry a prefix so tests can run side by side on one broker.
 
-    <p>.route            topic exchange; routing key <receiver-id>.<message-type>
-    <p>.deliver.<id>     quorum queue per receiver, bound <id>.*, dead-letters to <p>.dead (at-least-once)
-    <p>.retry.<n>        fanout exchange + quorum queue per backoff step: TTL, then dead-lettered back to <p>.route
-    <p>.dead             topic exchange; <p>.dead.<id> keeps what exhausted its attempts
+<p>.route            topic exchange; routing key <receiver-id>.<message-type>
+<p>.deliver.<id>     quorum queue per receiver, bound <id>.*, dead-letters to <p>.dead (at-least-once)
+<p>.retry.<n>        fanout exchange + quorum queue per backoff step: TTL, then dead-lettered back to <p>.route
+<p>.dead             topic exchange; <p>.dead.<id> keeps what exhausted its attempts
 """
 
 from __future__ import annotations

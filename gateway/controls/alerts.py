@@ -180,20 +180,13 @@ def envelope(
     )
 
 
-def receivers(
-    partners: Mapping[str, Partner], destinations: Sequence[str], *, gateway_id: str
-) -> tuple[str, ...]:
+def receivers(partners: Mapping[str, Partner], destinations: Sequence[str], *, gateway_id: str) -> tuple[str, ...]:
     """The administrations of the destination countries, and the single window."""
     wanted = set(destinations)
     chosen = []
     for partner in partners.values():
         spec = partner.spec
-        if (
-            partner.id == gateway_id
-            or spec.suspended
-            or spec.delivery is None
-            or not partner.accepts("risk-alert")
-        ):
+        if partner.id == gateway_id or spec.suspended or spec.delivery is None or not partner.accepts("risk-alert"):
             continue
         if spec.role == "single-window" or (spec.role == "customs" and spec.country in wanted):
             chosen.append(partner.id)

@@ -216,9 +216,7 @@ class _Rules:
             ("identity document number", "Buyer/IdentityDocument/ID", "id_number"),
         )
         for label, where, attribute in fields:
-            values: list[tuple[str, str | None]] = [
-                (side, getattr(person, attribute)) for side, person in sides
-            ]
+            values: list[tuple[str, str | None]] = [(side, getattr(person, attribute)) for side, person in sides]
             if len({_norm(v) for _, v in values}) > 1:
                 seen = ", ".join(f"{side} {_shown(v)}" for side, v in values)
                 yield self.fail("buyer", where, f"buyer {label} differs: {seen}")

@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
 
-from gateway.controls.monitoring import StoredConsignment
-from gateway.controls.rules import Finding, RuleBook
+from gateway.controls.rules import DelegatingHistory, Finding, RuleBook
 from gateway.store.controls_sqlite import ControlsStore
 
 
-class ReplayHistory:
+class ReplayHistory(DelegatingHistory):
     """The store's consignments and counts; rule hits in memory."""
 
     def __init__(self, store: ControlsStore) -> None:
-        self.store = store
+        super().__init__(store)
         self._hits: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
-
-    def counts(self, dim: str, key: str, since: float, until: float) -> dict[tuple[str, str], int]:
-        return self.store.counts(dim, key, since, until)
 
     def add_hit(self, rule: str, pattern: str, consignment_id: int, at: float) -> None:
         self._hits[(rule, pattern)][consignment_id] = at
@@ -33,33 +28,8 @@ class ReplayHistory:
         found = self._hits.get((rule, pattern), {})
         return [cid for cid, at in sorted(found.items(), key=lambda x: x[1]) if since <= at <= until]
 
-    def consignments(
-        self,
-        *,
-        since: float,
-        until: float,
-        hs_prefix: str | None = None,
-        consignor_key: str | None = None,
-        destinations: Sequence[str] = (),
-        channels: Sequence[str] = (),
-        ids: Sequence[int] = (),
-        limit: int = 500,
-    ) -> list[StoredConsignment]:
-        return self.store.consignments(
-            since=since,
-            until=until,
-            hs_prefix=hs_prefix,
-            consignor_key=consignor_key,
-            destinations=destinations,
-            channels=channels,
-            ids=ids,
-            limit=limit,
-        )
 
-
-def replay(
-    store: ControlsStore, book: RuleBook, since: dt.datetime, until: dt.datetime
-) -> tuple[int, list[Finding]]:
+def replay(store: ControlsStore, book: RuleBook, since: dt.datetime, until: dt.datetime) -> tuple[int, list[Finding]]:
     """(consignments replayed, findings that would have raised an alert: one per pattern and alert window)."""
     history = ReplayHistory(store)
     fired: list[Finding] = []

@@ -89,12 +89,10 @@ class WatchEntry(_Model):
         description="words of the goods' description that identify the protected product",
     )
     description: str | None = Field(None, max_length=512, description="the commodity as the alert names it")
-    reference_unit_value: dict[
-        Annotated[str, Field(pattern=r"^[A-Z]{3}$")], Annotated[Decimal, Field(gt=0)]
-    ] = Field(default_factory=dict, description="a genuine unit's value, per currency")
-    min_value_ratio: float = Field(
-        0.3, gt=0, le=1, description="below this share of the reference: undervalued"
+    reference_unit_value: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")], Annotated[Decimal, Field(gt=0)]] = Field(
+        default_factory=dict, description="a genuine unit's value, per currency"
     )
+    min_value_ratio: float = Field(0.3, gt=0, le=1, description="below this share of the reference: undervalued")
 
     @model_validator(mode="after")
     def _identifiable(self) -> WatchEntry:
@@ -132,9 +130,7 @@ class BrandRule(_Rule):
 class _GroupRule(_Rule):
     group_by: Literal["commodity", "consignor"] = "commodity"
     hs_digits: Literal[4, 6] = 6
-    hs: list[HsPrefix] = Field(
-        default_factory=list, description="only goods under these HS codes (empty: all)"
-    )
+    hs: list[HsPrefix] = Field(default_factory=list, description="only goods under these HS codes (empty: all)")
     min_consignments: int = Field(20, ge=1, description="consignments of the group in the window, at least")
 
     def groups(self, consignment: StoredConsignment) -> list[tuple[str, str]]:
@@ -235,9 +231,7 @@ def load_dir(folder: Path) -> list[Rule]:
 def fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
     try:
         return tuple(
-            (p.name, p.stat().st_mtime_ns, p.stat().st_size)
-            for p in sorted(folder.glob("*.toml"))
-            if p.is_file()
+            (p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(folder.glob("*.toml")) if p.is_file()
         )
     except OSError:
         return ()
@@ -338,19 +332,14 @@ class RuleBook:
         return found
 
 
-class _Memo:
-    """One consignment's evaluation: each group's counts over a window are read once."""
+class DelegatingHistory:
+    """A :class:`History` that hands every call on to another; subclasses change what they must."""
 
     def __init__(self, history: History) -> None:
         self.history = history
-        self._counts: dict[tuple[str, str, int, int], dict[tuple[str, str], int]] = {}
 
     def counts(self, dim: str, key: str, since: float, until: float) -> dict[tuple[str, str], int]:
-        span = (dim, key, int(since // 86400), int(until // 86400))
-        found = self._counts.get(span)
-        if found is None:
-            found = self._counts[span] = self.history.counts(dim, key, since, until)
-        return found
+        return self.history.counts(dim, key, since, until)
 
     def add_hit(self, rule: str, pattern: str, consignment_id: int, at: float) -> None:
         self.history.add_hit(rule, pattern, consignment_id, at)
@@ -382,6 +371,21 @@ class _Memo:
         )
 
 
+class _Memo(DelegatingHistory):
+    """One consignment's evaluation: each group's counts over a window are read once."""
+
+    def __init__(self, history: History) -> None:
+        super().__init__(history)
+        self._counts: dict[tuple[str, str, int, int], dict[tuple[str, str], int]] = {}
+
+    def counts(self, dim: str, key: str, since: float, until: float) -> dict[tuple[str, str], int]:
+        span = (dim, key, int(since // 86400), int(until // 86400))
+        found = self._counts.get(span)
+        if found is None:
+            found = self._counts[span] = self.history.counts(dim, key, since, until)
+        return found
+
+
 def _by(counts: dict[tuple[str, str], int], part: int) -> dict[str, int]:
     """Counts per destination (part 0) or per channel (part 1)."""
     summed: dict[str, int] = {}
@@ -407,9 +411,7 @@ def _routes(
 ) -> tuple[tuple[str, str], ...]:
     """The main routes of the consignments concerned (each with at least ``min_share`` of them): the alert
     goes to the administrations of their destinations, not to every country one parcel went to."""
-    pairs = Counter(
-        (c.export_country, c.destination) for c in consignments if c.export_country and c.destination
-    )
+    pairs = Counter((c.export_country, c.destination) for c in consignments if c.export_country and c.destination)
     total = sum(pairs.values())
     return tuple(pair for pair, n in pairs.most_common(limit) if n >= min_share * total)
 
@@ -468,9 +470,7 @@ def _destination_indicator(consignments: Sequence[StoredConsignment]) -> tuple[s
 # (a) brand misdeclaration -----------------------------------------------------------------------------------
 
 
-def flags(
-    entry: WatchEntry, description: str, hs: str, brand: str | None, unit_value: Money | None
-) -> list[str]:
+def flags(entry: WatchEntry, description: str, hs: str, brand: str | None, unit_value: Money | None) -> list[str]:
     """Why one goods item is suspect under a watch entry (empty: it is not)."""
     text = description.casefold()
     names = entry.names()
@@ -478,9 +478,7 @@ def flags(
     declared_protected = brand is not None and brand.casefold() in names
     named = any(n in text for n in names)
     keyword = any(k.casefold() in text for k in entry.keywords)
-    looks_like = declared_protected or (
-        hs_ok and (named or keyword or (not entry.keywords and bool(entry.hs)))
-    )
+    looks_like = declared_protected or (hs_ok and (named or keyword or (not entry.keywords and bool(entry.hs))))
     if not looks_like:
         return []
     reasons = []
@@ -530,9 +528,7 @@ def _brand(rule: BrandRule, consignment: StoredConsignment, history: History) ->
         for c in concerned:
             for item in c.items:
                 for reason in flags(entry, item.description, item.hs, item.brand, item.unit_value):
-                    reasons[
-                        "LOW-UNIT-VALUE" if reason.startswith("unit value") else "FALSE-BRAND-DECLARATION"
-                    ] += 1
+                    reasons["LOW-UNIT-VALUE" if reason.startswith("unit value") else "FALSE-BRAND-DECLARATION"] += 1
         indicators = []
         if reasons["FALSE-BRAND-DECLARATION"]:
             indicators.append(
@@ -555,16 +551,14 @@ def _brand(rule: BrandRule, consignment: StoredConsignment, history: History) ->
         indicators += [i for i in (_destination_indicator(concerned), _channel_indicator(concerned)) if i]
         hs_prefix = entry.hs[0] if len(entry.hs) == 1 else None
         findings.append(
-            Finding(
-                rule=rule,
-                pattern=pattern,
-                at=consignment.at,
-                indicators=tuple(indicators),
-                consignments=tuple(concerned),
-                commodity=_commodity(concerned, hs_prefix, entry.brand, entry.description),
-                routes=_routes(concerned),
-                channels=tuple(sorted({c.channel for c in concerned})),
-                summary=f"{rule.id}: {len(concerned)} consignments of goods like {entry.brand} declared "
+            _finding(
+                rule,
+                consignment,
+                pattern,
+                indicators,
+                concerned,
+                _commodity(concerned, hs_prefix, entry.brand, entry.description),
+                f"{rule.id}: {len(concerned)} consignments of goods like {entry.brand} declared "
                 "under another brand or undervalued",
             )
         )
@@ -578,9 +572,7 @@ def _group_label(dim: str, key: str) -> str:
     return f"consignor {key}" if dim == "consignor" else f"HS {key}"
 
 
-def _concentration(
-    rule: ConcentrationRule, consignment: StoredConsignment, history: History
-) -> list[Finding]:
+def _concentration(rule: ConcentrationRule, consignment: StoredConsignment, history: History) -> list[Finding]:
     at = consignment.at.timestamp()
     findings = []
     for dim, key in rule.groups(consignment):
@@ -593,13 +585,7 @@ def _concentration(
         if share < rule.threshold:
             continue
         countries = sorted(d for _, d in top)
-        concerned = history.consignments(
-            since=at - rule.window,
-            until=at,
-            hs_prefix=key if dim != "consignor" else None,
-            consignor_key=key if dim == "consignor" else None,
-            destinations=countries,
-        )
+        concerned = _group_consignments(history, dim, key, at - rule.window, at, destinations=countries)
         shown = ", ".join(f"{d} {n}" for n, d in top)
         indicators = [
             (
@@ -612,16 +598,14 @@ def _concentration(
         if channel := _channel_indicator(concerned):
             indicators.append(channel)
         findings.append(
-            Finding(
-                rule=rule,
-                pattern=f"{dim}:{key}>{'+'.join(countries)}",
-                at=consignment.at,
-                indicators=tuple(indicators),
-                consignments=tuple(concerned),
-                commodity=_commodity(concerned, key if dim != "consignor" else None, None, None),
-                routes=_routes(concerned),
-                channels=tuple(sorted({c.channel for c in concerned})),
-                summary=f"{rule.id}: {_group_label(dim, key)} concentrated on {', '.join(countries)} "
+            _finding(
+                rule,
+                consignment,
+                f"{dim}:{key}>{'+'.join(countries)}",
+                indicators,
+                concerned,
+                _commodity(concerned, _hs_of(dim, key), None, None),
+                f"{rule.id}: {_group_label(dim, key)} concentrated on {', '.join(countries)} "
                 f"({_share(sum(n for n, _ in top), total)} of {total})",
             )
         )
@@ -653,13 +637,7 @@ def _channel(rule: ChannelRule, consignment: StoredConsignment, history: History
             basis = f"the rest of the traffic ({rest_total} consignments)"
         if baseline is None or share < rule.min_share or share < baseline * rule.factor:
             continue
-        concerned = history.consignments(
-            since=since,
-            until=at,
-            hs_prefix=key if dim != "consignor" else None,
-            consignor_key=key if dim == "consignor" else None,
-            channels=rule.channels,
-        )
+        concerned = _group_consignments(history, dim, key, since, at, channels=rule.channels)
         names = " and ".join(rule.channels)
         indicators = [
             (
@@ -672,17 +650,64 @@ def _channel(rule: ChannelRule, consignment: StoredConsignment, history: History
         if destination := _destination_indicator(concerned):
             indicators.append(destination)
         findings.append(
-            Finding(
-                rule=rule,
-                pattern=f"{dim}:{key}:{'+'.join(sorted(rule.channels))}",
-                at=consignment.at,
-                indicators=tuple(indicators),
-                consignments=tuple(concerned),
-                commodity=_commodity(concerned, key if dim != "consignor" else None, None, None),
-                routes=_routes(concerned),
-                channels=tuple(sorted({c.channel for c in concerned})),
-                summary=f"{rule.id}: {_group_label(dim, key)} uses {names} for {_share(used, total)} of "
+            _finding(
+                rule,
+                consignment,
+                f"{dim}:{key}:{'+'.join(sorted(rule.channels))}",
+                indicators,
+                concerned,
+                _commodity(concerned, _hs_of(dim, key), None, None),
+                f"{rule.id}: {_group_label(dim, key)} uses {names} for {_share(used, total)} of "
                 f"{total} consignments (baseline {baseline:.0%})",
             )
         )
     return findings
+
+
+def _hs_of(dim: str, key: str) -> str | None:
+    """The HS prefix a group stands for (None for a consignor group)."""
+    return None if dim == "consignor" else key
+
+
+def _group_consignments(
+    history: History,
+    dim: str,
+    key: str,
+    since: float,
+    until: float,
+    *,
+    destinations: Sequence[str] = (),
+    channels: Sequence[str] = (),
+) -> list[StoredConsignment]:
+    """The consignments of a group (an HS prefix or a consignor) in a window."""
+    return history.consignments(
+        since=since,
+        until=until,
+        hs_prefix=_hs_of(dim, key),
+        consignor_key=key if dim == "consignor" else None,
+        destinations=destinations,
+        channels=channels,
+    )
+
+
+def _finding(
+    rule: BrandRule | ConcentrationRule | ChannelRule,
+    consignment: StoredConsignment,
+    pattern: str,
+    indicators: list[tuple[str, str]],
+    concerned: list[StoredConsignment],
+    commodity: Commodity,
+    summary: str,
+) -> Finding:
+    """A finding raised at ``consignment`` about the ``concerned`` consignments (routes and channels from them)."""
+    return Finding(
+        rule=rule,
+        pattern=pattern,
+        at=consignment.at,
+        indicators=tuple(indicators),
+        consignments=tuple(concerned),
+        commodity=commodity,
+        routes=_routes(concerned),
+        channels=tuple(sorted({c.channel for c in concerned})),
+        summary=summary,
+    )

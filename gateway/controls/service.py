@@ -78,12 +78,8 @@ class Hold:
 
 def mismatch(verdicts: list[Verdict], error: type[MatchingFailed] = MatchingFailed) -> MatchingFailed:
     failures = [f for v in verdicts for f in v.failures]
-    message = f"three-list matching failed ({len(failures)} rule(s)): " + "; ".join(
-        f.description for f in failures
-    )
-    return error(
-        message, pointer=failures[0].pointer, failures=tuple((f.description, f.pointer) for f in failures)
-    )
+    message = f"three-list matching failed ({len(failures)} rule(s)): " + "; ".join(f.description for f in failures)
+    return error(message, pointer=failures[0].pointer, failures=tuple((f.description, f.pointer) for f in failures))
 
 
 def incomplete(verdicts: list[Verdict], window: float) -> MatchingIncomplete:
@@ -97,8 +93,7 @@ def incomplete(verdicts: list[Verdict], window: float) -> MatchingIncomplete:
         message,
         pointer=missing[0].inventory.pointer,
         failures=tuple(
-            (f"matching-incomplete: {d}", v.inventory.pointer)
-            for d, v in zip(described, missing, strict=True)
+            (f"matching-incomplete: {d}", v.inventory.pointer) for d, v in zip(described, missing, strict=True)
         ),
     )
 
@@ -223,9 +218,7 @@ class Controls:
 
     # After acceptance ---------------------------------------------------------------------------------------
 
-    async def accepted(
-        self, *, gateway_id: str, info: MessageInfo, sender: str, canonical: etree._Element
-    ) -> None:
+    async def accepted(self, *, gateway_id: str, info: MessageInfo, sender: str, canonical: etree._Element) -> None:
         """Keep lists, release what they complete, record consignments, run the rules. Never raises: the
         message is accepted already; a failure here is logged."""
         try:
@@ -234,9 +227,7 @@ class Controls:
             if self.settings.monitoring:
                 await self._monitor(gateway_id, info.message_type, sender, canonical)
         except Exception:  # the message is accepted already: nothing here may turn that into an error answer
-            log.exception(
-                "controls after accepting %s (%s from %s) failed", gateway_id, info.message_type, sender
-            )
+            log.exception("controls after accepting %s (%s from %s) failed", gateway_id, info.message_type, sender)
 
     async def _keep_lists(self, gateway_id: str, message_type: str, canonical: etree._Element) -> None:
         at = time.time()
@@ -299,9 +290,7 @@ class Controls:
                 )
         except Unavailable as exc:
             # Left "releasing": the sweep publishes it again (receivers de-duplicate by gateway message id).
-            log.warning(
-                "releasing %s: not published (%s); the sweep retries", waiting.message_id, exc.message
-            )
+            log.warning("releasing %s: not published (%s); the sweep retries", waiting.message_id, exc.message)
             return
         await self.messages.accept(waiting.message_id, waiting.receivers, receipt, waiting.canonical)
         self.store.finish(waiting.message_id)
@@ -399,9 +388,7 @@ class Controls:
 
     # Monitoring and rules -----------------------------------------------------------------------------------
 
-    async def _monitor(
-        self, gateway_id: str, message_type: str, sender: str, canonical: etree._Element
-    ) -> None:
+    async def _monitor(self, gateway_id: str, message_type: str, sender: str, canonical: etree._Element) -> None:
         found = consignments_of(
             canonical,
             message_type,
@@ -456,17 +443,13 @@ class Controls:
                 signed=to_bytes(self.signer.sign(copy.deepcopy(envelope))),
             )
             self.store.add_alert(record)
-        log.warning(
-            "risk alert %s raised (%s) for %s", reference, finding.summary, ", ".join(receivers) or "nobody"
-        )
+        log.warning("risk alert %s raised (%s) for %s", reference, finding.summary, ", ".join(receivers) or "nobody")
         if receivers:
             await self._send_alert(record)
         return record
 
     async def _send_alert(self, record: AlertRecord) -> None:
-        if await self._publish_own(
-            record.id, record.reference, "risk-alert", record.envelope, record.receivers
-        ):
+        if await self._publish_own(record.id, record.reference, "risk-alert", record.envelope, record.receivers):
             self.store.set_alert_state(record.id, "sent")
 
     # The sweep ----------------------------------------------------------------------------------------------

@@ -18,7 +18,13 @@ class HttpTransport:
         self.session = session
         self.default_timeout = default_timeout
 
-    async def deliver(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float | None = None) -> int:
+    async def deliver(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeout: float | None = None,  # noqa: ASYNC109 - the partner's own aiohttp request timeout, handed on
+    ) -> int:
         seconds = timeout or self.default_timeout
         try:
             async with self.session.post(

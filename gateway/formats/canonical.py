@@ -22,7 +22,7 @@ MESSAGE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 def _text(header: etree._Element, name: str) -> str | None:
     element = header.find(_E + name)
-    if element is None or element.text is None:
+    if element is None or not isinstance(element.text, str):
         return None
     return element.text.strip()
 

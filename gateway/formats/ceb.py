@@ -78,8 +78,7 @@ class CebAdapter:
             )
         heads = ceb.heads(root, kind)
         refs = tuple(
-            RecordRef(kind.root, tuple((k, head[k]) for k in kind.receipt_keys if head.get(k)))
-            for head in heads
+            RecordRef(kind.root, tuple((k, head[k]) for k in kind.receipt_keys if head.get(k))) for head in heads
         )
         return MessageInfo(kind.message_type, guid, created=ceb.issued(heads), records=refs)
 

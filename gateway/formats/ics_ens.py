@@ -30,19 +30,13 @@ from lxml import etree
 
 from gateway.errors import SchemaInvalid, UnsupportedMessage
 from gateway.formats.base import MessageInfo, Receipt
-from gateway.formats.canonical import (
-    ENV_NS,
-    MESSAGE_ID,
-    body_payload,
-    new_envelope,
-    read_header,
-    receipt_payload,
-)
-from gateway.formats.schemas import check_canonical_payload, load_schema, validate
+from gateway.formats.canonical import ENV_NS, MESSAGE_ID, body_payload, read_header, receipt_payload
+from gateway.formats.mapped import canonical_envelope, lossless
+from gateway.formats.schemas import load_schema, validate
 from gateway.mapping import ics_ens as ics
 from gateway.mapping import ics_receipt
 from gateway.mapping.ics_groups import fields_of
-from gateway.mapping.records import Loss, raise_losses
+from gateway.mapping.records import Loss
 
 _E = f"{{{ENV_NS}}}"
 ENS, INTERVENTION = f"{{{ics.ENS_NS}}}CC315A", f"{{{ics.INTERVENTION_NS}}}CC351A"
@@ -117,17 +111,8 @@ class IcsEnsAdapter:
             payload, losses = ics.ens_to_canonical(root, self.profile)
         else:
             payload, losses = ics.intervention_to_canonical(root, sent, self.profile)
-        raise_losses(losses, "canonical")
-        check_canonical_payload(payload, f"{etree.QName(root).localname} message")
-        return new_envelope(
-            message_id=info.message_id,
-            message_type=info.message_type,
-            sender=sender,
-            receiver=None,
-            created=sent.prepared,
-            payload=payload,
-            correlation_id=info.correlation_id,
-        )
+        source = f"{etree.QName(root).localname} message"
+        return canonical_envelope(payload, losses, info=info, sender=sender, created=sent.prepared, source=source)
 
     def render(self, envelope: etree._Element) -> tuple[etree._Element, list[Loss]]:
         """The ICS message of a canonical envelope and every canonical value it could not carry."""
@@ -147,15 +132,12 @@ class IcsEnsAdapter:
         if info.message_type == "risk-alert":
             return ics.intervention_from_canonical(payload, sent, self.profile, where)
         raise UnsupportedMessage(
-            "the ics-ens format carries declaration, risk-alert and receipt messages, "
-            f"not {info.message_type!r}",
+            f"the ics-ens format carries declaration, risk-alert and receipt messages, not {info.message_type!r}",
             pointer="/Envelope/Header/MessageType",
         )
 
     def from_canonical(self, envelope: etree._Element, receiver: str) -> etree._Element:
-        document, losses = self.render(envelope)
-        raise_losses(losses, "ics-ens")
-        return document
+        return lossless(self.render(envelope), self.name)
 
     def render_receipt(self, receipt: Receipt) -> etree._Element:
         document, _ = ics_receipt.response(receipt_payload(receipt), receipt.sender, "/Receipt")

@@ -30,18 +30,12 @@ from lxml import etree
 
 from gateway.errors import SchemaInvalid, UnsupportedMessage
 from gateway.formats.base import MessageInfo, Receipt
-from gateway.formats.canonical import (
-    ENV_NS,
-    MESSAGE_ID,
-    body_payload,
-    new_envelope,
-    read_header,
-    receipt_payload,
-)
-from gateway.formats.schemas import check_canonical_payload, load_schema, validate
+from gateway.formats.canonical import ENV_NS, MESSAGE_ID, body_payload, read_header, receipt_payload
+from gateway.formats.mapped import canonical_envelope, lossless
+from gateway.formats.schemas import load_schema, validate
 from gateway.mapping import dms_receipt
 from gateway.mapping import wco_dms as dms
-from gateway.mapping.records import Loss, raise_losses
+from gateway.mapping.records import Loss
 
 _E = f"{{{ENV_NS}}}"
 SCHEMA = "wco-dms/dms.xsd"
@@ -69,8 +63,7 @@ def _payload(root: etree._Element) -> etree._Element:
     found = [c for c in root if c.tag in (DECLARATION, RESPONSE)]
     if len(found) != 1:
         raise UnsupportedMessage(
-            "a WCO DMS document must hold one DEC Declaration or one RES Response; "
-            f"this one holds {len(found)}",
+            f"a WCO DMS document must hold one DEC Declaration or one RES Response; this one holds {len(found)}",
             pointer="/MetaData",
         )
     return found[0]
@@ -79,8 +72,7 @@ def _payload(root: etree._Element) -> etree._Element:
 def _identifier(value: str | None, what: str, pointer: str) -> str:
     if value is None or not MESSAGE_ID.match(value.strip()):
         raise SchemaInvalid(
-            f"the {what} {value!r} must be an id of 1-64 characters of A-Z a-z 0-9 . _ : - "
-            "(it is the message id)",
+            f"the {what} {value!r} must be an id of 1-64 characters of A-Z a-z 0-9 . _ : - (it is the message id)",
             pointer=pointer,
         )
     return value.strip()
@@ -141,17 +133,9 @@ class WcoDmsAdapter:
             payload, losses = dms.declaration_to_canonical(source, "/MetaData/Declaration")
         else:
             payload, losses = dms_receipt.receipt_to_canonical(source, "/MetaData/Response")
-        raise_losses(losses, "canonical")
-        check_canonical_payload(payload, f"WCO DMS {info.message_type}")
-        return new_envelope(
-            message_id=info.message_id,
-            message_type=info.message_type,
-            sender=sender,
-            receiver=None,
-            created=info.created or dt.datetime.now(dt.UTC),
-            payload=payload,
-            correlation_id=info.correlation_id,
-        )
+        created = info.created or dt.datetime.now(dt.UTC)
+        source = f"WCO DMS {info.message_type}"
+        return canonical_envelope(payload, losses, info=info, sender=sender, created=created, source=source)
 
     def render(self, envelope: etree._Element) -> tuple[etree._Element, list[Loss]]:
         """The WCO DMS document of a canonical envelope and every canonical value it could not carry."""
@@ -169,13 +153,9 @@ class WcoDmsAdapter:
         )
 
     def from_canonical(self, envelope: etree._Element, receiver: str) -> etree._Element:
-        document, losses = self.render(envelope)
-        raise_losses(losses, "wco-dms")
-        return document
+        return lossless(self.render(envelope), self.name)
 
     def render_receipt(self, receipt: Receipt) -> etree._Element:
         # The gateway's own receipt: descriptions longer than RES allows are cut (the audit trail keeps them).
-        response, _cut = dms_receipt.response_from_canonical(
-            receipt_payload(receipt), receipt.gateway_id, "/Receipt"
-        )
+        response, _cut = dms_receipt.response_from_canonical(receipt_payload(receipt), receipt.gateway_id, "/Receipt")
         return dms.metadata("RES", response, self.profile)

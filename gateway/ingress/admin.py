@@ -84,22 +84,31 @@ async def list_partners(request: web.Request) -> web.Response:
     )
 
 
+def _unknown_partner(request: web.Request) -> web.Response:
+    return _error(404, "unknown-partner", f"no partner {request.match_info['partner_id']!r}")
+
+
+def _limit(request: web.Request) -> int | web.Response:
+    """The ``limit`` query parameter (100 when absent, at most 1000), or the 400 answer when it is not a number."""
+    try:
+        return min(int(request.query.get("limit", "100")), 1000)
+    except ValueError:
+        return _error(400, "bad-request", f"limit must be a whole number, got {request.query.get('limit')!r}")
+
+
 async def show_partner(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     partner = runtime.registry.get(request.match_info["partner_id"])
     if partner is None:
-        return _error(404, "unknown-partner", f"no partner {request.match_info['partner_id']!r}")
-    return web.json_response(
-        partner_view(partner, horizon_days=runtime.settings.admin.certificate_warning_days)
-    )
+        return _unknown_partner(request)
+    return web.json_response(partner_view(partner, horizon_days=runtime.settings.admin.certificate_warning_days))
 
 
 async def list_messages(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
-    try:
-        limit = min(int(request.query.get("limit", "100")), 1000)
-    except ValueError:
-        return _error(400, "bad-request", f"limit must be a whole number, got {request.query.get('limit')!r}")
+    limit = _limit(request)
+    if isinstance(limit, web.Response):
+        return limit
     records = await runtime.store.find(
         status=request.query.get("status") or None,
         partner=request.query.get("partner") or None,
@@ -251,11 +260,9 @@ async def test_partner(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     partner = runtime.registry.get(request.match_info["partner_id"])
     if partner is None:
-        return _error(404, "unknown-partner", f"no partner {request.match_info['partner_id']!r}")
+        return _unknown_partner(request)
     try:
-        report = run_conformance(
-            runtime.ingress, partner, samples_folder(partner, runtime.settings.partners_dir)
-        )
+        report = run_conformance(runtime.ingress, partner, samples_folder(partner, runtime.settings.partners_dir))
     except GatewayError as exc:
         return _refused(exc)
     return web.json_response({**report.as_json(), "text": report.render()})
@@ -263,10 +270,9 @@ async def test_partner(request: web.Request) -> web.Response:
 
 async def config_events(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
-    try:
-        limit = min(int(request.query.get("limit", "100")), 1000)
-    except ValueError:
-        return _error(400, "bad-request", f"limit must be a whole number, got {request.query.get('limit')!r}")
+    limit = _limit(request)
+    if isinstance(limit, web.Response):
+        return limit
     events = await runtime.store.config_events(partner=request.query.get("partner") or None, limit=limit)
     return web.json_response(
         {

@@ -39,9 +39,7 @@ async def consignments(request: web.Request) -> web.Response:
         return _error(409, "monitoring-off", "monitoring is off: set [controls] monitoring = true")
     channel = request.query.get("channel") or None
     if channel is not None and channel not in CHANNELS:
-        return _error(
-            400, "bad-request", f"channel: {channel[:40]!r} is unknown; allowed: {', '.join(CHANNELS)}"
-        )
+        return _error(400, "bad-request", f"channel: {channel[:40]!r} is unknown; allowed: {', '.join(CHANNELS)}")
     try:
         days = _number(request, "days", 30.0, 0.0, 3660.0)
         limit = int(_number(request, "limit", 100, 0, 10000))

@@ -14,6 +14,7 @@ from gateway.errors import MalformedXml, Rejection, TooLarge, UnsupportedMessage
 from gateway.ingress.pipeline import Answer
 from gateway.operations import refresh_queue_depths
 from gateway.runtime import Runtime
+from gateway.security.tls import check_client_certificate, peer_certificate
 
 RUNTIME = web.AppKey("runtime", Runtime)
 
@@ -57,7 +58,11 @@ class _Inflater:
             raise MalformedXml(f"the {self.coding} body is truncated: the compressed stream does not end")
 
 
-async def read_body(request: web.Request, max_bytes: int, timeout: float) -> bytes:
+async def read_body(
+    request: web.Request,
+    max_bytes: int,
+    timeout: float,  # noqa: ASYNC109 - a slow body is a MalformedXml answer, not a cancellation
+) -> bytes:
     """The whole body, or TooLarge before reading past the limit, or MalformedXml when it trickles too slowly.
 
     Content-Length is checked before anything is read; the running count covers chunked and compressed bodies
@@ -117,6 +122,11 @@ async def receive_message(request: web.Request) -> web.Response:
     started = time.perf_counter()
     unread = False
     try:
+        # Mutual TLS: a client certificate must be the URL partner's (pinned, or issued by its CAs).
+        client_certificate = peer_certificate(request)
+        if client_certificate is not None:
+            partner = runtime.ingress.partners().get(partner_id)
+            check_client_certificate(partner, client_certificate, runtime.ingress.clock())
         _check_headers(request)
         body = await read_body(request, runtime.settings.http.max_body_bytes, runtime.settings.http.body_timeout)
     except Rejection as error:
@@ -137,8 +147,9 @@ async def receive_message(request: web.Request) -> web.Response:
 
 def _response(answer: Answer) -> web.Response:
     headers = {"X-Gateway-Message-Id": answer.gateway_id, "X-Gateway-Outcome": answer.code}
-    return web.Response(status=answer.status, body=answer.body, content_type="application/xml", charset="utf-8",
-                        headers=headers)
+    return web.Response(
+        status=answer.status, body=answer.body, content_type="application/xml", charset="utf-8", headers=headers
+    )
 
 
 async def health(request: web.Request) -> web.Response:
@@ -156,8 +167,12 @@ async def metrics(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     runtime.refresh_gauges()
     await refresh_queue_depths(runtime)
-    return web.Response(body=runtime.metrics.render(), content_type="text/plain", charset="utf-8",
-                        headers={"X-Content-Type-Options": "nosniff"})
+    return web.Response(
+        body=runtime.metrics.render(),
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
 
 
 def add_routes(app: web.Application) -> None:

@@ -182,7 +182,9 @@ class Ingress:
             del self._inflight[key]
             done.set_result(None)
 
-    async def _accept_once(self, attempt: Attempt, partner: Partner, adapter: FormatAdapter, checked: Checked) -> Answer:
+    async def _accept_once(
+        self, attempt: Attempt, partner: Partner, adapter: FormatAdapter, checked: Checked
+    ) -> Answer:
         info = checked.info
         gateway_id = attempt.gateway_id
         held = await self.store.claim(gateway_id, partner.id, info.message_id, info.message_type, checked.digest)
@@ -211,14 +213,26 @@ class Ingress:
         # Signed before publishing: once confirmed, the receiver's worker may already be delivering, and the
         # "accepted" record should follow the confirm as closely as possible.
         receipt = self._receipt(
-            Receipt(True, self.clock(), gateway_id, self.gateway_id, partner.id, info.message_id,
-                    info.message_type, records=info.records),
+            Receipt(
+                True,
+                self.clock(),
+                gateway_id,
+                self.gateway_id,
+                partner.id,
+                info.message_id,
+                info.message_type,
+                records=info.records,
+            ),
             adapter,
             partner,
         )
         if self.controls is not None:  # three-list matching may reject or hold an inventory
             hold = await self.controls.screen(
-                gateway_id=gateway_id, info=info, sender=partner.id, canonical=canonical, body=body,
+                gateway_id=gateway_id,
+                info=info,
+                sender=partner.id,
+                canonical=canonical,
+                body=body,
                 receivers=receivers,
             )
             if hold is not None:
@@ -244,12 +258,14 @@ class Ingress:
         await self.store.accept(gateway_id, receivers, receipt, body)
         log.info(
             "accepted %s %s from %s as %s, routed to %s",
-            info.message_type, info.message_id, partner.id, gateway_id, ",".join(receivers),
+            info.message_type,
+            info.message_id,
+            partner.id,
+            gateway_id,
+            ",".join(receivers),
         )
         if self.controls is not None:  # lists kept for matching, consignments, risk rules (never raises)
-            await self.controls.accepted(
-                gateway_id=gateway_id, info=info, sender=partner.id, canonical=canonical
-            )
+            await self.controls.accepted(gateway_id=gateway_id, info=info, sender=partner.id, canonical=canonical)
         return Answer(202, receipt, gateway_id, "accepted", partner.id, info.message_type)
 
     async def _hold(
@@ -267,7 +283,11 @@ class Ingress:
         await self.store.wait(gateway_id, receivers, receipt, body, hold.reason)
         log.info(
             "holding %s %s from %s as %s: %s",
-            info.message_type, info.message_id, partner.id, gateway_id, hold.reason,
+            info.message_type,
+            info.message_id,
+            partner.id,
+            gateway_id,
+            hold.reason,
         )
         try:
             await self.controls.held(gateway_id)

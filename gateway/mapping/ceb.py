@@ -73,9 +73,7 @@ MAX_RECORDS, MAX_LINES = 100, 99  # maxOccurs of the records and goods lines in 
 APP_TYPE = CodeList("CEB appType", "EDIFACT 1225 message function", {"1": "9", "2": "5", "3": "3"})
 APP_STATUS = CodeList("CEB appStatus", "gateway record status", {"1": "draft", "2": "declared"})
 DIRECTION = CodeList("CEB orderType/ieFlag", "WCO declaration type (D013)", {"I": "IM", "E": "EX"})
-ID_TYPE = CodeList(
-    "CEB identity document type", "gateway identity document type", {"1": "identity-card", "2": "other"}
-)
+ID_TYPE = CodeList("CEB identity document type", "gateway identity document type", {"1": "identity-card", "2": "other"})
 BUSINESS_MODEL = CodeList(
     "China customs supervision mode (CEB tradeMode)",
     "gateway CBEC business model",
@@ -96,9 +94,7 @@ def _amount(source: str, target: str) -> Field:
     return Field(source, target, Amount("currency"))
 
 
-def _person(
-    prefix: str, part: str, name: str, id_type: str, id_number: str, telephone: str
-) -> tuple[Field, ...]:
+def _person(prefix: str, part: str, name: str, id_type: str, id_number: str, telephone: str) -> tuple[Field, ...]:
     return (
         Field(name, f"{part}/Name"),
         *((Field(prefix, f"{part}/ID"),) if prefix else ()),
@@ -271,9 +267,7 @@ class Kind:
     @property
     def receipt_keys(self) -> tuple[str, ...]:
         """The head fields its receipt echoes back to identify a record."""
-        return tuple(
-            n for n, _ in self.receipt_fields if n not in ("returnStatus", "returnTime", "returnInfo")
-        )
+        return tuple(n for n, _ in self.receipt_fields if n not in ("returnStatus", "returnTime", "returnInfo"))
 
 
 IMPORT, EXPORT = "ceb_import_business_202205.xsd", "ceb_export_business_202205.xsd"
@@ -290,12 +284,9 @@ _ORDER_LIST = _sequence(
 )
 _ORDER_RETURN = _sequence("guid ebpCode ebcCode orderNo returnStatus returnTime returnInfo")
 _EXPORT_ORDER_HEAD = _sequence(
-    "guid appType appTime appStatus orderType orderNo ebpCode ebpName ebcCode ebcName goodsValue freight "
-    "currency note?"
+    "guid appType appTime appStatus orderType orderNo ebpCode ebpName ebcCode ebcName goodsValue freight currency note?"
 )
-_EXPORT_ORDER_LIST = _sequence(
-    "gnum itemNo itemName itemDescribe? barCode? unit currency qty price totalPrice note?"
-)
+_EXPORT_ORDER_LIST = _sequence("gnum itemNo itemName itemDescribe? barCode? unit currency qty price totalPrice note?")
 _PAYMENT_HEAD = _sequence(
     "guid appType appTime appStatus payCode payName payTransactionId orderNo ebpCode ebpName payerIdType "
     "payerIdNumber payerName telephone? amountPaid currency payTime note?"
@@ -325,9 +316,7 @@ _INVENTORY_RETURN = _sequence(
 FieldSequence = Sequence[tuple[str, bool]]
 
 
-def _order(
-    root: str, schema: str, direction: str, head: FieldSequence, lines: FieldSequence, receipt: str
-) -> Kind:
+def _order(root: str, schema: str, direction: str, head: FieldSequence, lines: FieldSequence, receipt: str) -> Kind:
     return Kind(
         root=root, schema=schema, message_type="order", record="Order",
         head="OrderHead", head_fields=tuple(head), head_table=ORDER_HEAD,
@@ -411,9 +400,7 @@ def records(root: etree._Element, kind: Kind) -> list[etree._Element]:
 
 
 def heads(root: etree._Element, kind: Kind) -> list[dict[str, str]]:
-    return [
-        fields_of(r.find(C + kind.head)) for r in records(root, kind) if r.find(C + kind.head) is not None
-    ]
+    return [fields_of(r.find(C + kind.head)) for r in records(root, kind) if r.find(C + kind.head) is not None]
 
 
 def issued(heads: Sequence[Mapping[str, str]]) -> dt.datetime | None:
@@ -470,8 +457,7 @@ def kind_for(payload: etree._Element, pointer: str) -> Kind:
     directions = {(r.findtext(W + "TypeCode") or "IM").strip() for r in payload}
     if len(directions) > 1:
         raise MappingFailed(
-            f"{pointer}: one CEB message carries imports or exports, not both "
-            f"(TypeCode {sorted(directions)})",
+            f"{pointer}: one CEB message carries imports or exports, not both (TypeCode {sorted(directions)})",
             pointer=pointer,
         )
     direction = directions.pop() if directions else "IM"
@@ -522,9 +508,7 @@ def from_canonical_payload(
     return root, problems.losses
 
 
-def _render_record(
-    root: etree._Element, record: etree._Element, kind: Kind, where: str, problems: _Problems
-) -> None:
+def _render_record(root: etree._Element, record: etree._Element, kind: Kind, where: str, problems: _Problems) -> None:
     work = working_copy(record)
     items = work.findall(W + "GoodsItem")
     for item in items:
@@ -543,9 +527,7 @@ def _render_record(
         at = _indexed(f"{where}/GoodsItem", number, len(items))
         line = from_canonical(item, kind.line_table, at)
         problems.losses.extend(leftovers(item, at))
-        _emit(
-            etree.SubElement(wrapper, C + kind.lines), kind.line_fields, line, kind.line_table, at, problems
-        )
+        _emit(etree.SubElement(wrapper, C + kind.lines), kind.line_fields, line, kind.line_table, at, problems)
 
 
 def _indexed(path: str, number: int, count: int) -> str:
@@ -581,9 +563,7 @@ def _emit(
             problems.missing.append((f"{pointer}/{source}" if source else pointer, name))
     carried = {name for name, _ in sequence}
     problems.losses.extend(
-        Loss(f"{pointer}/{targets.get(name, name)}", value)
-        for name, value in values.items()
-        if name not in carried
+        Loss(f"{pointer}/{targets.get(name, name)}", value) for name, value in values.items() if name not in carried
     )
 
 

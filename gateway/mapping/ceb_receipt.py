@@ -45,9 +45,7 @@ CHAPTER_7: Mapping[str, tuple[str, str]] = {
 OTHER = ("3999", "其他系统级错误")
 ACCEPTED = "2"  # 电子口岸申报中
 FORMAT_CHECK = "CEB900Message"
-_BY_TYPE = {
-    k.message_type: k.root for k in reversed(list(KINDS.values()))
-}  # import messages win for a bare type
+_BY_TYPE = {k.message_type: k.root for k in reversed(list(KINDS.values()))}  # import messages win for a bare type
 
 
 def chapter_7(code: str) -> tuple[str, str]:

@@ -69,8 +69,7 @@ class CodeList:
             if self.entries.get(hint) == international:
                 return hint
             raise MappingFailed(
-                f"{pointer}: nationalCode {hint!r} is not a {self.name} "
-                f"for {self.standard} {international!r}",
+                f"{pointer}: nationalCode {hint!r} is not a {self.name} for {self.standard} {international!r}",
                 pointer=pointer,
             )
         try:

@@ -59,9 +59,7 @@ VALIDATION_CODES: Mapping[str, str] = {
 OTHER_CODE = "GWERROR"
 
 
-_STEP = re.compile(
-    r"(?P<section>[0-9A-Z]{1,3})?(?:\[(?P<seq>[1-9][0-9]{0,4})\])?(?:#(?P<tag>[0-9A-Z]{1,4}))?"
-)
+_STEP = re.compile(r"(?P<section>[0-9A-Z]{1,3})?(?:\[(?P<seq>[1-9][0-9]{0,4})\])?(?:#(?P<tag>[0-9A-Z]{1,4}))?")
 
 
 def pointer_text(pointers: Sequence[etree._Element]) -> str:
@@ -72,9 +70,7 @@ def pointer_text(pointers: Sequence[etree._Element]) -> str:
         sequence = pointer.findtext(RES + "SequenceNumeric")
         tag = pointer.findtext(RES + "TagID")
         steps.append(
-            section.strip()
-            + (f"[{sequence.strip()}]" if sequence else "")
-            + (f"#{tag.strip()}" if tag else "")
+            section.strip() + (f"[{sequence.strip()}]" if sequence else "") + (f"#{tag.strip()}" if tag else "")
         )
     return "/".join(steps)
 
@@ -100,8 +96,7 @@ def receipt_to_canonical(response: etree._Element, pointer: str) -> tuple[etree.
     issued = work.find(RES + "IssueDateTime")
     if issued is None:
         raise MappingFailed(
-            f"{pointer}/IssueDateTime: the notification gives no issue date and time; "
-            "a canonical receipt needs one",
+            f"{pointer}/IssueDateTime: the notification gives no issue date and time; a canonical receipt needs one",
             pointer=f"{pointer}/IssueDateTime",
         )
     etree.SubElement(receipt, W + "IssueDateTime").text = from_304(issued, f"{pointer}/IssueDateTime")
@@ -148,9 +143,7 @@ def _error_to_canonical(error: etree._Element, receipt: etree._Element) -> None:
     etree.SubElement(out, W + "Description").text = _take(error, "Description") or NO_DESCRIPTION
 
 
-def response_from_canonical(
-    receipt: etree._Element, own_id: str, pointer: str
-) -> tuple[etree._Element, list[Loss]]:
+def response_from_canonical(receipt: etree._Element, own_id: str, pointer: str) -> tuple[etree._Element, list[Loss]]:
     """The RES-DMS Response of a ``wco:Receipt`` (DMSRCV or DMSREJ), and the values it cannot carry."""
     work = copy.deepcopy(receipt)
     response = etree.Element(RES + "Response", nsmap={None: RES_NS})
@@ -160,15 +153,12 @@ def response_from_canonical(
     identity = (take_text(own) if own is not None else own_id).replace("-", "")
     if len(identity) > 35:  # RES an..35
         raise MappingFailed(
-            f"{pointer}/GatewayMessageID: {identity!r} is longer than the 35 characters "
-            "of a RES FunctionalReferenceID",
+            f"{pointer}/GatewayMessageID: {identity!r} is longer than the 35 characters of a RES FunctionalReferenceID",
             pointer=f"{pointer}/GatewayMessageID",
         )
     etree.SubElement(response, RES + "FunctionalReferenceID").text = identity
     issued = work.find(W + "IssueDateTime")
-    date_time_string(
-        response, RES + "IssueDateTime", RES_DS_NS, take_text(issued), f"{pointer}/IssueDateTime"
-    )
+    date_time_string(response, RES + "IssueDateTime", RES_DS_NS, take_text(issued), f"{pointer}/IssueDateTime")
     losses: list[Loss] = []
     for number, error in enumerate(work.findall(W + "Error"), 1):
         _error_from_canonical(error, response, f"{pointer}/Error[{number}]", losses)
@@ -192,9 +182,7 @@ def response_from_canonical(
     return response, losses + leftovers(work, pointer)
 
 
-def _error_from_canonical(
-    error: etree._Element, response: etree._Element, pointer: str, losses: list[Loss]
-) -> None:
+def _error_from_canonical(error: etree._Element, response: etree._Element, pointer: str, losses: list[Loss]) -> None:
     code = take_text(error.find(W + "ValidationCode"))
     where = error.find(W + "Pointer")
     location = take_text(where) if where is not None else ""

@@ -100,9 +100,7 @@ def _party(prefix: str, target: str, names: str, language: str) -> Group:
     )
 
 
-def _one(
-    source: str, target: str, *fields: tuple[str, str], many: bool = False, numbered: bool = False
-) -> Group:
+def _one(source: str, target: str, *fields: tuple[str, str], many: bool = False, numbered: bool = False) -> Group:
     """A group of plain text fields."""
     table = Table(tuple(Field(name, path) for name, path in fields))
     return Group(source, target, tuple(name for name, _ in fields), table, many=many, numbered=numbered)
@@ -124,9 +122,7 @@ def tables(profile: Profile) -> tuple[Group, Group]:
         Table((Field("DocTypDC21", "TypeCode"), _lang("DocRefDC23", "ID", "DocRefDCLNG"))),
         many=True,
     )
-    containers = _one(
-        "CONNR2", "Commodity/TransportEquipment", ("ConNumNR21", "ID"), many=True, numbered=True
-    )
+    containers = _one("CONNR2", "Commodity/TransportEquipment", ("ConNumNR21", "ID"), many=True, numbered=True)
     means = Group(
         "IDEMEATRAGI970",
         "BorderTransportMeans",
@@ -151,8 +147,7 @@ def tables(profile: Profile) -> tuple[Group, Group]:
     carrier = _party(
         "TRACARENT601",
         "Consignment/Carrier",
-        "NamTRACARENT604 StrNumTRACARENT607 PstCodTRACARENT606 CtyTRACARENT603 CouCodTRACARENT605 "
-        "TINTRACARENT602",
+        "NamTRACARENT604 StrNumTRACARENT607 PstCodTRACARENT606 CtyTRACARENT603 CouCodTRACARENT605 TINTRACARENT602",
         "TRACARENT601LNG",
     )
     lodgement = _one("CUSOFFLON", "", ("RefNumCOL1", "DeclarationOfficeID"))
@@ -404,9 +399,7 @@ class Transmission:
 def transmission(root: etree._Element, profile: Profile) -> Transmission:
     fields = fields_of(root)
     try:
-        prepared = dt.datetime.strptime(
-            fields.get("DatOfPreMES9", "") + fields.get("TimOfPreMES10", ""), "%y%m%d%H%M"
-        )
+        prepared = dt.datetime.strptime(fields.get("DatOfPreMES9", "") + fields.get("TimOfPreMES10", ""), "%y%m%d%H%M")
     except ValueError:
         raise SchemaInvalid(
             f"/{etree.QName(root).localname}/DatOfPreMES9: {fields.get('DatOfPreMES9')!r} "

@@ -80,9 +80,7 @@ def to_canonical(group: Group, source: etree._Element, target: etree._Element, p
     return losses
 
 
-def _fill(
-    group: Group, occurrence: etree._Element, element: etree._Element, where: str, number: int
-) -> list[Loss]:
+def _fill(group: Group, occurrence: etree._Element, element: etree._Element, where: str, number: int) -> list[Loss]:
     record = fields_of(occurrence)
     used: set[str] = set()
     for spec in group.table.fields:
@@ -125,9 +123,7 @@ def from_canonical(group: Group, work: etree._Element, out: etree._Element, poin
 
 def _has_groups(group: Group, occurrence: etree._Element) -> bool:
     return any(
-        occurrence.find("/".join(W + n for n in g.target.split("/"))) is not None
-        for g in group.groups
-        if g.target
+        occurrence.find("/".join(W + n for n in g.target.split("/"))) is not None for g in group.groups if g.target
     )
 
 
@@ -137,8 +133,7 @@ def _values(group: Group, occurrence: etree._Element, where: str, number: int) -
         text = take_text(given) if given is not None else ""
         if text != str(number):
             raise MappingFailed(
-                f"{where}/SequenceNumeric: ICS numbers its {group.source} groups by position; "
-                f"{text!r} is not {number}",
+                f"{where}/SequenceNumeric: ICS numbers its {group.source} groups by position; {text!r} is not {number}",
                 pointer=f"{where}/SequenceNumeric",
             )
     values = record_from_canonical(occurrence, group.table, where)

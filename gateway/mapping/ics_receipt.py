@@ -33,18 +33,14 @@ def response(receipt: etree._Element, raised_by: str, pointer: str) -> tuple[etr
     if accepted:
         root = etree.Element(f"{{{SUCCESS_NS}}}SuccessResponse", nsmap={"ns": SUCCESS_NS})
         if own:
-            etree.SubElement(
-                root, f"{{{SUCCESS_NS}}}Message", code="0"
-            ).text = f"accepted as gateway message {own}"
+            etree.SubElement(root, f"{{{SUCCESS_NS}}}Message", code="0").text = f"accepted as gateway message {own}"
         etree.SubElement(root, f"{{{SUCCESS_NS}}}AcceptedTime").text = issued
         losses = leftovers(work, pointer)
         if answered and len(answered) > 14:
             losses.append(Loss(f"{pointer}/ReferencedMessageID", answered))
         elif answered:
             data = etree.SubElement(root, f"{{{SUCCESS_NS}}}ResponseData")
-            correlation = etree.SubElement(
-                data, f"{{{RESPONSE_DATA_NS}}}CorrelationId", nsmap={None: RESPONSE_DATA_NS}
-            )
+            correlation = etree.SubElement(data, f"{{{RESPONSE_DATA_NS}}}CorrelationId", nsmap={None: RESPONSE_DATA_NS})
             correlation.text = answered
         return root, losses
     root = etree.Element(f"{{{ERROR_NS}}}ErrorResponse", nsmap={"err": ERROR_NS}, SchemaVersion="2.0")

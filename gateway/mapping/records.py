@@ -82,8 +82,7 @@ class ExactLength:
         text = take_text(element)
         if len(text) != self.size:
             raise MappingFailed(
-                f"{pointer}: the partner format needs exactly {self.size} characters here; "
-                f"{text!r} has {len(text)}",
+                f"{pointer}: the partner format needs exactly {self.size} characters here; {text!r} has {len(text)}",
                 pointer=pointer,
             )
         return {source: text}
@@ -121,9 +120,7 @@ class LocalDateTime:
         try:
             parsed = dt.datetime.strptime(value, self.layout).replace(tzinfo=self.offset)
         except ValueError:
-            raise MappingFailed(
-                f"{pointer}: {value!r} is not a date-time {self.shown}", pointer=pointer
-            ) from None
+            raise MappingFailed(f"{pointer}: {value!r} is not a date-time {self.shown}", pointer=pointer) from None
         element.text = parsed.isoformat()
 
     def take(self, element: etree._Element, source: str, pointer: str) -> dict[str, str]:
@@ -216,8 +213,7 @@ class FixedUnit:
         unit = take_attribute(element, "unitCode")
         if unit != self.unit:
             raise MappingFailed(
-                f"{pointer}/@unitCode: the partner format carries this measure in {self.unit} only, "
-                f"not in {unit}",
+                f"{pointer}/@unitCode: the partner format carries this measure in {self.unit} only, not in {unit}",
                 pointer=pointer + "/@unitCode",
             )
         return {source: take_text(element)}

@@ -113,9 +113,7 @@ def from_304(container: etree._Element, pointer: str) -> str:
         )
     stamp, zone = found.groups()
     offset = dt.UTC if zone == "Z" else dt.timezone(dt.timedelta(hours=int(zone)))
-    return (
-        dt.datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=offset).isoformat().replace("+00:00", "Z")
-    )
+    return dt.datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=offset).isoformat().replace("+00:00", "Z")
 
 
 def to_304(text: str, pointer: str) -> str:

@@ -53,9 +53,7 @@ def render_partner(data: dict[str, Any], comment: str | None = None) -> str:
         lines += [f"{key} = {toml_value(value)}" for key, value in table.items() if value is not None]
     text = "\n".join(lines) + "\n"
     if tomllib.loads(text) != _without_none(data):  # a writer bug must never reach a partner file
-        raise ConfigError(
-            f"internal error: the partner file written for {data.get('id')!r} does not read back"
-        )
+        raise ConfigError(f"internal error: the partner file written for {data.get('id')!r} does not read back")
     return text
 
 
@@ -66,8 +64,9 @@ def _without_none(data: dict[str, Any]) -> dict[str, Any]:
 def spec_data(spec: PartnerFile) -> dict[str, Any]:
     """What a partner file holds for ``spec``, without keys left at an unremarkable default."""
     data = spec.model_dump(mode="json", exclude_none=True)
-    if not data.get("legacy_algorithms"):
-        data.pop("legacy_algorithms", None)
+    for key in ("legacy_algorithms", "ca_certificates", "crls"):
+        if not data.get(key):
+            data.pop(key, None)
     if not data.get("suspended"):
         data.pop("suspended", None)
     if data.get("delivery"):
@@ -147,15 +146,11 @@ class PartnerFolder:
 
     # Certificates -----------------------------------------------------------------------------------------
 
-    def store_certificate(
-        self, partner_id: str, data: bytes, *, allow_weak: bool = False
-    ) -> tuple[str, bool]:
+    def store_certificate(self, partner_id: str, data: bytes, *, allow_weak: bool = False) -> tuple[str, bool]:
         """Write a PEM or DER certificate as ``certs/<id>-<sha256 prefix>.crt``: (relative path, new?)."""
         try:
             cert = (
-                x509.load_pem_x509_certificate(data)
-                if b"-----BEGIN" in data
-                else x509.load_der_x509_certificate(data)
+                x509.load_pem_x509_certificate(data) if b"-----BEGIN" in data else x509.load_der_x509_certificate(data)
             )
         except ValueError as exc:
             raise ConfigError(f"certificates: not a PEM or DER X.509 certificate ({exc})") from None
@@ -195,9 +190,7 @@ class PartnerFolder:
         except ValidationError as exc:
             raise ConfigError(describe_validation_error(exc)) from None
         except TypeError as exc:
-            raise ConfigError(
-                f"a partner must be a JSON object of the partner file's fields ({exc})"
-            ) from None
+            raise ConfigError(f"a partner must be a JSON object of the partner file's fields ({exc})") from None
         real = self.path(spec.id)
         with tempfile.TemporaryDirectory(prefix="gateway-partner-") as staging:
             staged = Path(staging) / real.name

@@ -11,6 +11,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 from gateway.config import PARTICIPANT_ID, MessageType
 from gateway.security.certificates import TrustedCertificate
+from gateway.security.chain import TrustChain
 from gateway.security.signatures import LEGACY, SignatureVerifier
 
 
@@ -33,6 +34,10 @@ class PartnerFile(_Frozen):
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
     format: str = "canonical"
     certificates: Annotated[list[Path], Field(min_length=1)]
+    ca_certificates: list[Path] = Field(
+        default_factory=list, description="CAs whose directly issued certificates are trusted (gateway.security.chain)"
+    )
+    crls: list[Path] = Field(default_factory=list, description="CRL files of those CAs (PEM or DER)")
     sends: list[MessageType] = Field(default_factory=list)
     receives: list[MessageType] = Field(default_factory=list)
     delivery: HttpDelivery | None = None
@@ -63,6 +68,7 @@ class Partner:
     spec: PartnerFile
     path: Path
     certificates: tuple[TrustedCertificate, ...]
+    chain: TrustChain | None = None  # ca_certificates and crls, when the file names any
 
     @property
     def id(self) -> str:
@@ -80,4 +86,4 @@ class Partner:
 
     @cached_property
     def verifier(self) -> SignatureVerifier:
-        return SignatureVerifier(self.id, self.certificates, self.spec.legacy_algorithms)
+        return SignatureVerifier(self.id, self.certificates, self.spec.legacy_algorithms, chain=self.chain)

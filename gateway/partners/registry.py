@@ -13,6 +13,7 @@ from gateway.config import describe_validation_error
 from gateway.errors import ConfigError
 from gateway.partners.model import Partner, PartnerFile
 from gateway.security.certificates import load_certificate
+from gateway.security.chain import load_chain
 
 
 def load_partner(path: Path, partners_dir: Path, known_formats: frozenset[str] | None = None) -> Partner:
@@ -31,9 +32,7 @@ def load_partner(path: Path, partners_dir: Path, known_formats: frozenset[str] |
             f"{path}: format: unknown format {spec.format!r}; allowed: {', '.join(sorted(known_formats))}"
         )
     if spec.receives and spec.delivery is None:
-        raise ConfigError(
-            f"{path}: delivery: required because the partner receives {', '.join(spec.receives)}"
-        )
+        raise ConfigError(f"{path}: delivery: required because the partner receives {', '.join(spec.receives)}")
     certificates = []
     for cert_path in spec.certificates:
         resolved = cert_path if cert_path.is_absolute() else partners_dir / cert_path
@@ -41,7 +40,13 @@ def load_partner(path: Path, partners_dir: Path, known_formats: frozenset[str] |
             certificates.append(load_certificate(resolved, allow_weak=bool(spec.legacy_algorithms)))
         except ConfigError as exc:
             raise ConfigError(f"{path}: certificates: {exc.message}") from None
-    return Partner(spec=spec, path=path, certificates=tuple(certificates))
+    chain = None
+    if spec.ca_certificates or spec.crls:
+        try:
+            chain = load_chain(spec.id, partners_dir, spec.ca_certificates, spec.crls)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc.message}") from None
+    return Partner(spec=spec, path=path, certificates=tuple(certificates), chain=chain)
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,8 @@ class RegistryChanges:
 
 def compare(old: Mapping[str, Partner], new: Mapping[str, Partner]) -> RegistryChanges:
     def identity(partner: Partner) -> tuple[object, ...]:
-        return (partner.spec, tuple(c.fingerprint for c in partner.certificates))
+        chain = partner.chain.fingerprints if partner.chain is not None else ()
+        return (partner.spec, tuple(c.fingerprint for c in partner.certificates), chain)
 
     return RegistryChanges(
         added=tuple(sorted(set(new) - set(old))),

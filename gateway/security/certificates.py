@@ -40,6 +40,22 @@ PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 SM2_CURVE = univ.ObjectIdentifier("1.2.156.10197.1.301")  # sm2p256v1 (GM/T 0006)
 SM2_WITH_SM3 = univ.ObjectIdentifier("1.2.156.10197.1.501")  # certificate signature algorithm (GM/T 0006)
+
+# The extensions of the certificates the gateway makes (RSA, EC and SM2 alike): an end entity whose key signs
+# documents (digital signature and non-repudiation) and nothing else, both critical.
+_END_ENTITY = x509.BasicConstraints(ca=False, path_length=None)
+_SIGNING_ONLY = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=True,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
+
 # The distinguishing identifier hashed into Z before every SM2 signature. GM/T 0009 and GB/T 35276 (which the
 # CEB crypto product guide cites) fix this default; the CEB specification names no other.
 SM2_DEFAULT_ID = b"1234567812345678"
@@ -180,21 +196,8 @@ def new_key_and_certificate(
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(start + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_END_ENTITY, critical=True)
+        .add_extension(_SIGNING_ONLY, critical=True)
         .sign(key, hashes.SHA256())
     )
     return key, cert
@@ -358,9 +361,7 @@ def _asn1_time(when: dt.datetime) -> rfc5280.Time:
     return time
 
 
-def _sm2_self_signed(
-    key: Sm2PrivateKey, common_name: str, start: dt.datetime, end: dt.datetime
-) -> x509.Certificate:
+def _sm2_self_signed(key: Sm2PrivateKey, common_name: str, start: dt.datetime, end: dt.datetime) -> x509.Certificate:
     """A self-signed SM2-with-SM3 certificate with the RSA/EC ones' extensions (OpenSSL 3 verifies it)."""
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     name, _ = der_decoder.decode(subject.public_bytes(), asn1Spec=rfc5280.Name())
@@ -377,21 +378,8 @@ def _sm2_self_signed(
     tbs["subjectPublicKeyInfo"]["algorithm"]["parameters"] = der_encoder.encode(SM2_CURVE)
     tbs["subjectPublicKeyInfo"]["subjectPublicKey"] = univ.BitString.fromOctetString(point)
     extensions: list[tuple[x509.ExtensionType, bool]] = [
-        (x509.BasicConstraints(ca=False, path_length=None), True),
-        (
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            True,
-        ),
+        (_END_ENTITY, True),
+        (_SIGNING_ONLY, True),
         # RFC 5280 4.2.1.2 method (1): the SHA-1 of the key's bit string
         (x509.SubjectKeyIdentifier(hashlib.sha1(point, usedforsecurity=False).digest()), False),
     ]

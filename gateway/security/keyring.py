@@ -286,9 +286,7 @@ def load_keyring(settings: Settings) -> Keyring:
     current = _identity(settings, g.signing_key, g.signing_cert, "signing_key / signing_cert")
     following = None
     if g.next_signing_key is not None and g.next_signing_cert is not None and g.signing_switch_at is not None:
-        following = _identity(
-            settings, g.next_signing_key, g.next_signing_cert, "next_signing_key / next_signing_cert"
-        )
+        following = _identity(settings, g.next_signing_key, g.next_signing_cert, "next_signing_key / next_signing_cert")
         switch = g.signing_switch_at
         if not following.not_before <= switch <= following.not_after:
             raise ConfigError(

@@ -2,7 +2,8 @@
 
 The verifier accepts one profile only: exactly one ``ds:Signature``, a direct child of the document element,
 with exactly one ``Reference URI=""`` (the whole document), canonicalisation without comments, an allowed
-algorithm, and a certificate pinned in the partner file with a key of at least 2048 (RSA) or 256 bits (EC).
+algorithm, and a certificate pinned in the partner file (or issued by one of its ``ca_certificates`` and not
+revoked: :mod:`gateway.security.chain`) with a key of at least 2048 (RSA) or 256 bits (EC).
 It returns :class:`Verified`, whose ``xml`` is what the signature covers; nothing after verification may read
 the tree the bytes were parsed into (signature wrapping, comment injection). Whatever signxml, lxml or
 cryptography raise while verifying is translated here into a :class:`SignatureInvalid` naming the cause.
@@ -25,17 +26,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from lxml import etree
-from signxml import (  # type: ignore[attr-defined]
-    CanonicalizationMethod,
-    DigestAlgorithm,
-    SignatureMethod,
-    XMLVerifier,
-)
+from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.exceptions import SignXMLException
-from signxml.verifier import SignatureConfiguration, VerifyResult
+from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 
 from gateway.errors import CertificateExpired, CertificateUntrusted, SignatureInvalid
 from gateway.security.certificates import MIN_RSA_BITS, PrivateKey, TrustedCertificate
+from gateway.security.chain import TrustChain
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +101,16 @@ class SignatureVerifier:
     """Verifies one partner's signatures; built once per partner with its pinned certificates."""
 
     def __init__(
-        self, partner_id: str, certificates: Sequence[TrustedCertificate], legacy_algorithms: Sequence[str] = ()
+        self,
+        partner_id: str,
+        certificates: Sequence[TrustedCertificate],
+        legacy_algorithms: Sequence[str] = (),
+        *,
+        chain: TrustChain | None = None,
     ) -> None:
         self.partner_id = partner_id
         self.certificates = tuple(certificates)
+        self.chain = chain  # the partner's CAs and CRLs: a KeyInfo certificate that is not pinned may chain to one
         self._by_fingerprint = {c.fingerprint: c for c in self.certificates}
         methods, digests = set(STRONG_SIGNATURE_METHODS), set(STRONG_DIGESTS)
         for name in legacy_algorithms:
@@ -165,9 +168,7 @@ class SignatureVerifier:
                 )
             return Verified(result.signed_xml, result.signed_data, trusted, method.value, legacy)
         reason = f"{type(last_error).__name__}: {last_error}" if last_error is not None else "no certificate"
-        raise _fail(
-            f"the signature does not verify with partner {self.partner_id}'s certificate: {_cut(reason, 300)}"
-        )
+        raise _fail(f"the signature does not verify with partner {self.partner_id}'s certificate: {_cut(reason, 300)}")
 
     def _the_signature(self, root: etree._Element) -> etree._Element:
         signatures = list(root.iter(f"{{{DS}}}Signature"))
@@ -231,7 +232,8 @@ class SignatureVerifier:
         return digest
 
     def _candidates(self, signature: etree._Element, now: dt.datetime) -> list[TrustedCertificate]:
-        """The pinned certificates to try: the one named in KeyInfo, else every one valid now."""
+        """The certificates to try: the one in KeyInfo (pinned, or issued by a partner CA), else every pinned one
+        valid now."""
         embedded = signature.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", _NS)
         if embedded:
             try:
@@ -239,6 +241,8 @@ class SignatureVerifier:
             except (binascii.Error, ValueError):
                 raise _fail("ds:X509Certificate is not valid base64") from None
             trusted = self._by_fingerprint.get(hashlib.sha256(der).hexdigest())
+            if trusted is None and self.chain:
+                trusted = self.chain.check(der, now)  # issued by one of its CAs and not revoked, else refused
             if trusted is None:
                 raise CertificateUntrusted(
                     f"the certificate in the signature ({_describe(der)}) is not one of partner "
@@ -360,7 +364,7 @@ class Signer:
         value = self._sign_bytes(etree.tostring(signed_info, method="c14n"))
         etree.SubElement(signature, ds + "SignatureValue").text = base64.b64encode(value).decode()
         key_info = etree.SubElement(signature, ds + "KeyInfo")
-        etree.SubElement(etree.SubElement(key_info, ds + "X509Data"), ds + "X509Certificate").text = (
-            self._certificate_b64
-        )
+        etree.SubElement(
+            etree.SubElement(key_info, ds + "X509Data"), ds + "X509Certificate"
+        ).text = self._certificate_b64
         return root

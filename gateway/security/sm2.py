@@ -107,8 +107,7 @@ def _der_forms(value: bytes) -> list[bytes]:
         forms.append(encode_dss_signature(*decode_dss_signature(value)))
     if not forms:
         raise _fail(
-            f"SignatureValue of {len(value)} bytes is neither an SM2 r||s value (64 bytes) "
-            "nor a DER SEQUENCE {r, s}"
+            f"SignatureValue of {len(value)} bytes is neither an SM2 r||s value (64 bytes) nor a DER SEQUENCE {{r, s}}"
         )
     return forms
 
@@ -132,9 +131,7 @@ def _check_profile(signed_info: etree._Element) -> None:
     c14n = signed_info.find("ds:CanonicalizationMethod", _NS)
     algorithm = c14n.get("Algorithm") if c14n is not None else None
     if algorithm != C14N:
-        raise _fail(
-            f"CanonicalizationMethod {_shown(algorithm)} is not accepted with sm2-sm3; allowed: {C14N}"
-        )
+        raise _fail(f"CanonicalizationMethod {_shown(algorithm)} is not accepted with sm2-sm3; allowed: {C14N}")
     reference = signed_info.find("ds:Reference", _NS)
     assert reference is not None  # SignatureVerifier checked there is exactly one
     transforms = [t.get("Algorithm") for t in reference.findall("ds:Transforms/ds:Transform", _NS)]
@@ -146,9 +143,7 @@ def _check_profile(signed_info: etree._Element) -> None:
     digest = reference.find("ds:DigestMethod", _NS)
     algorithm = digest.get("Algorithm") if digest is not None else None
     if algorithm != CHINAPORT_SM3:
-        raise _fail(
-            f"digest algorithm {_shown(algorithm)} is not accepted with sm2-sm3; allowed: {CHINAPORT_SM3}"
-        )
+        raise _fail(f"digest algorithm {_shown(algorithm)} is not accepted with sm2-sm3; allowed: {CHINAPORT_SM3}")
 
 
 def _describe(trusted: TrustedCertificate) -> str:
@@ -168,8 +163,7 @@ def _sm2_keys(
             f"{_describe(candidates[0])}, holds an RSA or EC key, not an SM2 key"
         )
     raise CertificateUntrusted(
-        f"partner {partner_id} has no SM2 certificate valid now; "
-        "an sm2-sm3 signature needs one in its partner file",
+        f"partner {partner_id} has no SM2 certificate valid now; an sm2-sm3 signature needs one in its partner file",
         pointer="/*/ds:Signature/ds:KeyInfo",
     )
 
@@ -192,9 +186,7 @@ def verify(
     forms = _der_forms(_b64(signature.find("ds:SignatureValue", _NS), "SignatureValue"))
     signed_data = _without_signature(root, signature)
     if sm3(signed_data) != digest_value:
-        raise _fail(
-            "the SM3 digest of the document does not match DigestValue: the content changed after signing"
-        )
+        raise _fail("the SM3 digest of the document does not match DigestValue: the content changed after signing")
     # Inclusive C14N of SignedInfo where it stands: it carries the namespaces in scope, as the signer saw.
     signed_info_bytes = etree.tostring(signed_info, method="c14n", with_comments=False)
     for trusted in keys:

@@ -278,8 +278,7 @@ class ControlsStore:
                 )
                 return
             db.execute(
-                "INSERT OR REPLACE INTO cbec_orders (platform, order_id, facts, message_id, at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO cbec_orders (platform, order_id, facts, message_id, at) VALUES (?, ?, ?, ?, ?)",
                 (order.platform, order.order_id, facts.to_json(order), message_id, at),
             )
 
@@ -403,11 +402,7 @@ class ControlsStore:
             )
             db.executemany(
                 "INSERT OR IGNORE INTO cbec_waiting_keys (kind, key, message_id) VALUES (?, ?, ?)",
-                [
-                    (kind, key, message_id)
-                    for inventory in inventories
-                    for kind, key in waiting_keys(inventory)
-                ],
+                [(kind, key, message_id) for inventory in inventories for kind, key in waiting_keys(inventory)],
             )
 
     def set_state(self, message_id: str, state: str, *, expect: str | None = None) -> bool:
@@ -589,14 +584,11 @@ class ControlsStore:
         if query.commodity:
             commodity = query.commodity.replace(".", "").replace(" ", "")
             if commodity.isdigit():
-                clauses.append(
-                    "c.id IN (SELECT consignment_id FROM consignment_items WHERE hs >= ? AND hs < ?)"
-                )
+                clauses.append("c.id IN (SELECT consignment_id FROM consignment_items WHERE hs >= ? AND hs < ?)")
                 args += [commodity, commodity + "\uffff"]
             else:
                 clauses.append(
-                    "c.id IN (SELECT consignment_id FROM consignment_items "
-                    "WHERE description LIKE ? ESCAPE '\\')"
+                    "c.id IN (SELECT consignment_id FROM consignment_items WHERE description LIKE ? ESCAPE '\\')"
                 )
                 args.append("%" + _like(query.commodity) + "%")
         if query.consignor:
@@ -701,8 +693,7 @@ class ControlsStore:
         """An alert already raised for this pattern within ``window`` seconds of ``at`` (either side)."""
         with self.reading() as db:
             row = db.execute(
-                "SELECT id FROM alerts WHERE rule = ? AND pattern = ? AND fired_at > ? AND fired_at < ? "
-                "LIMIT 1",
+                "SELECT id FROM alerts WHERE rule = ? AND pattern = ? AND fired_at > ? AND fired_at < ? LIMIT 1",
                 (rule, pattern, at - window, at + window),
             ).fetchone()
         return None if row is None else str(row[0])

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -20,6 +19,19 @@ from yarl import URL
 
 from gateway.errors import Unavailable
 from gateway.store.base import ConfigEvent, DeliveryRecord, Event, MessageRecord, Status
+from gateway.store.rows import (
+    DELIVERY_COLUMNS,
+    EVENT_COLUMNS,
+    MESSAGE_COLUMNS,
+    config_event_record,
+    config_json,
+    delivery_detail,
+    delivery_record,
+    event_record,
+    message_filter,
+    message_record,
+    overall_status,
+)
 
 T = TypeVar("T")
 
@@ -80,13 +92,7 @@ CREATE TABLE IF NOT EXISTS config_events (
 CREATE INDEX IF NOT EXISTS config_events_partner ON config_events (partner, seq);
 """
 
-# When receivers disagree, the message shows the least finished one (as in the SQLite store).
-_PRECEDENCE = [Status.FAILED, Status.RETRYING, Status.DELIVERING, Status.ACCEPTED, Status.DELIVERED]
-
-_COLUMNS = (
-    "id, sender, sender_message_id, message_type, digest, status, receivers, code, reason, created, updated, "
-    "receipt"
-)
+# rows.CONFIG_EVENT_COLUMNS, with the JSONB columns read as JSON text.
 _CONFIG_COLUMNS = "seq, at, actor, action, partner, detail, before::text, after::text"
 
 # Everything asyncpg and the network can raise while talking to the database. Translated here, once.
@@ -97,25 +103,13 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _time(value: dt.datetime) -> dt.datetime:
+    """``timestamptz`` columns arrive as aware datetimes."""
+    return value
+
+
 def _record(row: asyncpg.Record) -> MessageRecord:
-    return MessageRecord(
-        id=row["id"],
-        sender=row["sender"],
-        sender_message_id=row["sender_message_id"],
-        message_type=row["message_type"],
-        digest=row["digest"],
-        status=Status(row["status"]),
-        receivers=tuple(r for r in row["receivers"].split(",") if r),
-        code=row["code"],
-        reason=row["reason"],
-        created=row["created"],
-        updated=row["updated"],
-        receipt=row["receipt"],
-    )
-
-
-def _overall(statuses: set[Status]) -> Status | None:
-    return next((s for s in _PRECEDENCE if s in statuses), None)
+    return message_record(row, _time)
 
 
 def safe_url(url: str) -> str:
@@ -180,8 +174,7 @@ class PostgresStore:
         at: dt.datetime | None = None,
     ) -> None:
         await db.execute(
-            "INSERT INTO events (message_id, at, status, actor, receiver, reason) "
-            "VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO events (message_id, at, status, actor, receiver, reason) VALUES ($1, $2, $3, $4, $5, $6)",
             message_id,
             at or _now(),
             status,
@@ -208,7 +201,7 @@ class PostgresStore:
                     "INSERT INTO messages (id, sender, sender_message_id, message_type, digest, status, "  # noqa: S608
                     "created, updated) VALUES ($1, $2, $3, $4, $5, 'received', $6, $6) "
                     "ON CONFLICT (sender, sender_message_id) WHERE status <> 'rejected' DO NOTHING "
-                    f"RETURNING {_COLUMNS}",
+                    f"RETURNING {MESSAGE_COLUMNS}",
                     message_id,
                     sender,
                     sender_message_id,
@@ -227,7 +220,7 @@ class PostgresStore:
                     )
                     return _record(row)
                 held = await db.fetchrow(
-                    f"SELECT {_COLUMNS} FROM messages WHERE sender = $1 AND sender_message_id = $2 "  # noqa: S608
+                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender = $1 AND sender_message_id = $2 "  # noqa: S608
                     "AND status <> 'rejected'",
                     sender,
                     sender_message_id,
@@ -240,18 +233,14 @@ class PostgresStore:
 
     async def retake(self, message_id: str, digest: str) -> None:
         async def fn(db: asyncpg.Connection) -> None:
-            await db.execute(
-                "UPDATE messages SET digest = $1, updated = $2 WHERE id = $3", digest, _now(), message_id
-            )
+            await db.execute("UPDATE messages SET digest = $1, updated = $2 WHERE id = $3", digest, _now(), message_id)
             await self._event(
                 db, message_id, str(Status.RECEIVED), "gateway", "received again after an unfinished attempt"
             )
 
         await self._run(fn)
 
-    async def accept(
-        self, message_id: str, receivers: tuple[str, ...], receipt: bytes, canonical: bytes
-    ) -> None:
+    async def accept(self, message_id: str, receivers: tuple[str, ...], receipt: bytes, canonical: bytes) -> None:
         async def fn(db: asyncpg.Connection) -> None:
             now = _now()
             await self._lock(db, message_id)
@@ -262,7 +251,7 @@ class PostgresStore:
             )
             # A worker may consume the message as soon as the broker confirms it and record its delivery
             # before this runs: the message then shows its deliveries' state, not "accepted" over "delivered".
-            overall = _overall(await self._statuses(db, message_id)) or Status.ACCEPTED
+            overall = overall_status(await self._statuses(db, message_id)) or Status.ACCEPTED
             await db.execute(
                 "UPDATE messages SET status = $1, receivers = $2, receipt = $3, canonical = $4, updated = $5 "
                 "WHERE id = $6",
@@ -308,9 +297,7 @@ class PostgresStore:
                 now,
                 message_id,
             )
-            await self._event(
-                db, message_id, str(Status.REJECTED), "gateway", f"unavailable: {reason}", at=now
-            )
+            await self._event(db, message_id, str(Status.REJECTED), "gateway", f"unavailable: {reason}", at=now)
 
         await self._run(fn)
 
@@ -375,7 +362,7 @@ class PostgresStore:
                 next_attempt,
                 now,
             )
-            overall = _overall(await self._statuses(db, message_id)) or status
+            overall = overall_status(await self._statuses(db, message_id)) or status
             await db.execute(
                 "UPDATE messages SET status = $1, reason = $2, updated = $3 WHERE id = $4",
                 str(overall),
@@ -383,9 +370,7 @@ class PostgresStore:
                 now,
                 message_id,
             )
-            detail = f"attempt {attempt}" + (f": {reason}" if reason else "")
-            if next_attempt is not None:
-                detail += f"; next attempt at {next_attempt.isoformat(timespec='seconds')}"
+            detail = delivery_detail(attempt, reason, next_attempt)
             await self._event(db, message_id, str(status), actor, detail, receiver=receiver, at=now)
 
         await self._run(fn)
@@ -401,7 +386,7 @@ class PostgresStore:
 
     async def get(self, message_id: str) -> MessageRecord | None:
         async def fn(db: asyncpg.Connection) -> MessageRecord | None:
-            row = await db.fetchrow(f"SELECT {_COLUMNS} FROM messages WHERE id = $1", message_id)  # noqa: S608
+            row = await db.fetchrow(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1", message_id)  # noqa: S608
             return None if row is None else _record(row)
 
         return await self._run(fn, tx=False)
@@ -409,43 +394,26 @@ class PostgresStore:
     async def deliveries(self, message_id: str) -> list[DeliveryRecord]:
         async def fn(db: asyncpg.Connection) -> list[DeliveryRecord]:
             rows = await db.fetch(
-                "SELECT receiver, status, attempts, reason, next_attempt, updated FROM deliveries "
-                "WHERE message_id = $1 ORDER BY receiver",
+                f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE message_id = $1 ORDER BY receiver",  # noqa: S608 - a fixed column list
                 message_id,
             )
-            return [
-                DeliveryRecord(
-                    r["receiver"],
-                    Status(r["status"]),
-                    r["attempts"],
-                    r["reason"],
-                    r["next_attempt"],
-                    r["updated"],
-                )
-                for r in rows
-            ]
+            return [delivery_record(r, _time) for r in rows]
 
         return await self._run(fn, tx=False)
 
     async def events(self, message_id: str) -> list[Event]:
         async def fn(db: asyncpg.Connection) -> list[Event]:
             rows = await db.fetch(
-                "SELECT message_id, at, status, actor, receiver, reason FROM events WHERE message_id = $1 "
-                "ORDER BY seq",
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE message_id = $1 ORDER BY seq",  # noqa: S608 - a fixed column list
                 message_id,
             )
-            return [
-                Event(r["message_id"], r["at"], r["status"], r["actor"], r["receiver"], r["reason"])
-                for r in rows
-            ]
+            return [event_record(r, _time) for r in rows]
 
         return await self._run(fn, tx=False)
 
     async def canonical(self, message_id: str) -> bytes | None:
         async def fn(db: asyncpg.Connection) -> bytes | None:
-            value: bytes | None = await db.fetchval(
-                "SELECT canonical FROM messages WHERE id = $1", message_id
-            )
+            value: bytes | None = await db.fetchval("SELECT canonical FROM messages WHERE id = $1", message_id)
             return value
 
         return await self._run(fn, tx=False)
@@ -458,23 +426,14 @@ class PostgresStore:
         message_type: str | None = None,
         limit: int = 100,
     ) -> list[MessageRecord]:
-        clauses: list[str] = []
         args: list[Any] = []
 
         def arg(value: Any) -> str:
             args.append(value)
             return f"${len(args)}"
 
-        if status:
-            clauses.append(f"status = {arg(status)}")
-        if partner:
-            clauses.append(
-                f"(sender = {arg(partner)} OR ',' || receivers || ',' LIKE {arg(f'%,{partner},%')})"
-            )
-        if message_type:
-            clauses.append(f"message_type = {arg(message_type)}")
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        query = f"SELECT {_COLUMNS} FROM messages {where} ORDER BY created DESC LIMIT {arg(limit)}"  # noqa: S608
+        where = message_filter(status, partner, message_type, arg)
+        query = f"SELECT {MESSAGE_COLUMNS} FROM messages {where} ORDER BY created DESC LIMIT {arg(limit)}"  # noqa: S608
 
         async def fn(db: asyncpg.Connection) -> list[MessageRecord]:
             return [_record(r) for r in await db.fetch(query, *args)]
@@ -500,39 +459,21 @@ class PostgresStore:
                 action,
                 partner,
                 detail,
-                None if before is None else json.dumps(before, sort_keys=True),
-                None if after is None else json.dumps(after, sort_keys=True),
+                config_json(before),
+                config_json(after),
             )
 
         await self._run(fn)
 
     async def config_events(self, *, partner: str | None = None, limit: int = 100) -> list[ConfigEvent]:
         async def fn(db: asyncpg.Connection) -> list[ConfigEvent]:
-            if partner:
-                rows = await db.fetch(
-                    f"SELECT {_CONFIG_COLUMNS} FROM config_events "  # noqa: S608
-                    "WHERE partner = $1 ORDER BY seq DESC LIMIT $2",
-                    partner,
-                    limit,
-                )
-            else:
-                rows = await db.fetch(
-                    f"SELECT {_CONFIG_COLUMNS} FROM config_events "  # noqa: S608
-                    "ORDER BY seq DESC LIMIT $1",
-                    limit,
-                )
-            return [
-                ConfigEvent(
-                    r["seq"],
-                    r["at"],
-                    r["actor"],
-                    r["action"],
-                    r["partner"],
-                    r["detail"],
-                    None if r["before"] is None else json.loads(r["before"]),
-                    None if r["after"] is None else json.loads(r["after"]),
-                )
-                for r in rows
-            ]
+            where, args = ("WHERE partner = $1", [partner]) if partner else ("", [])
+            rows = await db.fetch(
+                f"SELECT {_CONFIG_COLUMNS} FROM config_events {where} "  # noqa: S608 - fixed fragments; values are parameters
+                f"ORDER BY seq DESC LIMIT ${len(args) + 1}",
+                *args,
+                limit,
+            )
+            return [config_event_record(r, _time) for r in rows]
 
         return await self._run(fn, tx=False)

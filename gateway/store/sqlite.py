@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -12,6 +11,20 @@ from typing import Any, TypeVar
 
 from gateway.errors import Unavailable
 from gateway.store.base import ConfigEvent, DeliveryRecord, Event, MessageRecord, Status
+from gateway.store.rows import (
+    CONFIG_EVENT_COLUMNS,
+    DELIVERY_COLUMNS,
+    EVENT_COLUMNS,
+    MESSAGE_COLUMNS,
+    config_event_record,
+    config_json,
+    delivery_detail,
+    delivery_record,
+    event_record,
+    message_filter,
+    message_record,
+    overall_status,
+)
 
 T = TypeVar("T")
 
@@ -68,31 +81,18 @@ CREATE TABLE IF NOT EXISTS config_events (
 CREATE INDEX IF NOT EXISTS config_events_partner ON config_events (partner, seq);
 """
 
-# When receivers disagree, the message shows the least finished one.
-_PRECEDENCE = [Status.FAILED, Status.RETRYING, Status.DELIVERING, Status.ACCEPTED, Status.DELIVERED]
 
-_COLUMNS = "id, sender, sender_message_id, message_type, digest, status, receivers, code, reason, created, updated, receipt"
-
-
-def _ts(value: float | None) -> dt.datetime | None:
-    return None if value is None else dt.datetime.fromtimestamp(value, dt.UTC)
+def _time(value: float) -> dt.datetime:
+    """Times are stored as epoch seconds."""
+    return dt.datetime.fromtimestamp(value, dt.UTC)
 
 
 def _record(row: tuple[Any, ...]) -> MessageRecord:
-    return MessageRecord(
-        id=row[0],
-        sender=row[1],
-        sender_message_id=row[2],
-        message_type=row[3],
-        digest=row[4],
-        status=Status(row[5]),
-        receivers=tuple(r for r in row[6].split(",") if r),
-        code=row[7],
-        reason=row[8],
-        created=dt.datetime.fromtimestamp(row[9], dt.UTC),
-        updated=dt.datetime.fromtimestamp(row[10], dt.UTC),
-        receipt=row[11],
-    )
+    return message_record(row, _time)
+
+
+def _statuses(db: sqlite3.Connection, message_id: str) -> set[Status]:
+    return {Status(s) for (s,) in db.execute("SELECT status FROM deliveries WHERE message_id = ?", (message_id,))}
 
 
 class SqliteStore:
@@ -170,8 +170,8 @@ class SqliteStore:
     ) -> MessageRecord:
         def fn(db: sqlite3.Connection) -> MessageRecord:
             row = db.execute(
-                f"SELECT {_COLUMNS} FROM messages WHERE sender = ? AND sender_message_id = ? "
-                "AND status != 'rejected'",
+                f"SELECT {MESSAGE_COLUMNS} FROM messages "  # noqa: S608 - a fixed column list
+                "WHERE sender = ? AND sender_message_id = ? AND status != 'rejected'",
                 (sender, sender_message_id),
             ).fetchone()
             if row is not None:
@@ -182,9 +182,7 @@ class SqliteStore:
                 " VALUES (?, ?, ?, ?, ?, 'received', ?, ?)",
                 (message_id, sender, sender_message_id, message_type, digest, now, now),
             )
-            self._event(
-                db, message_id, Status.RECEIVED, sender, f"{message_type} {sender_message_id}", now=now
-            )
+            self._event(db, message_id, Status.RECEIVED, sender, f"{message_type} {sender_message_id}", now=now)
             return MessageRecord(
                 message_id,
                 sender,
@@ -195,26 +193,20 @@ class SqliteStore:
                 (),
                 None,
                 None,
-                _ts(now),
-                _ts(now),  # type: ignore[arg-type]
+                _time(now),
+                _time(now),
             )
 
         return await self._run(self._tx, fn)
 
     async def retake(self, message_id: str, digest: str) -> None:
         def fn(db: sqlite3.Connection) -> None:
-            db.execute(
-                "UPDATE messages SET digest = ?, updated = ? WHERE id = ?", (digest, time.time(), message_id)
-            )
-            self._event(
-                db, message_id, Status.RECEIVED, "gateway", "received again after an unfinished attempt"
-            )
+            db.execute("UPDATE messages SET digest = ?, updated = ? WHERE id = ?", (digest, time.time(), message_id))
+            self._event(db, message_id, Status.RECEIVED, "gateway", "received again after an unfinished attempt")
 
         await self._run(self._tx, fn)
 
-    async def accept(
-        self, message_id: str, receivers: tuple[str, ...], receipt: bytes, canonical: bytes
-    ) -> None:
+    async def accept(self, message_id: str, receivers: tuple[str, ...], receipt: bytes, canonical: bytes) -> None:
         def fn(db: sqlite3.Connection) -> None:
             now = time.time()
             db.executemany(
@@ -224,19 +216,12 @@ class SqliteStore:
             # A worker may consume the message as soon as the broker confirms it and record its delivery
             # before this runs: the message then shows its deliveries' state, never "accepted" over
             # "delivered".
-            statuses = {
-                Status(s)
-                for (s,) in db.execute("SELECT status FROM deliveries WHERE message_id = ?", (message_id,))
-            }
-            overall = next((s for s in _PRECEDENCE if s in statuses), Status.ACCEPTED)
+            overall = overall_status(_statuses(db, message_id)) or Status.ACCEPTED
             db.execute(
-                "UPDATE messages SET status = ?, receivers = ?, receipt = ?, canonical = ?, updated = ? "
-                "WHERE id = ?",
+                "UPDATE messages SET status = ?, receivers = ?, receipt = ?, canonical = ?, updated = ? WHERE id = ?",
                 (overall, ",".join(receivers), receipt, canonical, now, message_id),
             )
-            self._event(
-                db, message_id, Status.ACCEPTED, "gateway", f"routed to {', '.join(receivers)}", now=now
-            )
+            self._event(db, message_id, Status.ACCEPTED, "gateway", f"routed to {', '.join(receivers)}", now=now)
 
         await self._run(self._tx, fn)
 
@@ -313,18 +298,12 @@ class SqliteStore:
                     now,
                 ),
             )
-            statuses = {
-                Status(s)
-                for (s,) in db.execute("SELECT status FROM deliveries WHERE message_id = ?", (message_id,))
-            }
-            overall = next(s for s in _PRECEDENCE if s in statuses)
+            overall = overall_status(_statuses(db, message_id)) or status
             db.execute(
                 "UPDATE messages SET status = ?, reason = ?, updated = ? WHERE id = ?",
                 (overall, reason, now, message_id),
             )
-            detail = f"attempt {attempt}" + (f": {reason}" if reason else "")
-            if next_attempt is not None:
-                detail += f"; next attempt at {next_attempt.isoformat(timespec='seconds')}"
+            detail = delivery_detail(attempt, reason, next_attempt)
             self._event(db, message_id, status, actor, detail, receiver=receiver, now=now)
 
         await self._run(self._tx, fn)
@@ -340,7 +319,10 @@ class SqliteStore:
 
     async def get(self, message_id: str) -> MessageRecord | None:
         def fn() -> MessageRecord | None:
-            row = self.db.execute(f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,)).fetchone()
+            row = self.db.execute(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?",  # noqa: S608 - a fixed column list
+                (message_id,),
+            ).fetchone()
             return None if row is None else _record(row)
 
         return await self._run(fn)
@@ -348,24 +330,20 @@ class SqliteStore:
     async def deliveries(self, message_id: str) -> list[DeliveryRecord]:
         def fn() -> list[DeliveryRecord]:
             rows = self.db.execute(
-                "SELECT receiver, status, attempts, reason, next_attempt, updated FROM deliveries "
-                "WHERE message_id = ? ORDER BY receiver",
+                f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE message_id = ? ORDER BY receiver",  # noqa: S608 - a fixed column list
                 (message_id,),
             ).fetchall()
-            return [
-                DeliveryRecord(r[0], Status(r[1]), r[2], r[3], _ts(r[4]), _ts(r[5]))  # type: ignore[arg-type]
-                for r in rows
-            ]
+            return [delivery_record(r, _time) for r in rows]
 
         return await self._run(fn)
 
     async def events(self, message_id: str) -> list[Event]:
         def fn() -> list[Event]:
             rows = self.db.execute(
-                "SELECT message_id, at, status, actor, receiver, reason FROM events WHERE message_id = ? ORDER BY seq",
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE message_id = ? ORDER BY seq",  # noqa: S608 - a fixed column list
                 (message_id,),
             ).fetchall()
-            return [Event(r[0], _ts(r[1]), r[2], r[3], r[4], r[5]) for r in rows]  # type: ignore[arg-type]
+            return [event_record(r, _time) for r in rows]
 
         return await self._run(fn)
 
@@ -385,19 +363,15 @@ class SqliteStore:
         limit: int = 100,
     ) -> list[MessageRecord]:
         def fn() -> list[MessageRecord]:
-            clauses, args = [], []
-            if status:
-                clauses.append("status = ?")
-                args.append(status)
-            if partner:
-                clauses.append("(sender = ? OR ',' || receivers || ',' LIKE ?)")
-                args += [partner, f"%,{partner},%"]
-            if message_type:
-                clauses.append("message_type = ?")
-                args.append(message_type)
-            where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+            args: list[Any] = []
+
+            def arg(value: Any) -> str:
+                args.append(value)
+                return "?"
+
+            where = message_filter(status, partner, message_type, arg)
             rows = self.db.execute(
-                f"SELECT {_COLUMNS} FROM messages {where} ORDER BY created DESC LIMIT ?",  # noqa: S608
+                f"SELECT {MESSAGE_COLUMNS} FROM messages {where} ORDER BY created DESC LIMIT ?",  # noqa: S608 - fixed fragments; values are parameters
                 (*args, limit),
             ).fetchall()
             return [_record(r) for r in rows]
@@ -424,8 +398,8 @@ class SqliteStore:
                     action,
                     partner,
                     detail,
-                    None if before is None else json.dumps(before, sort_keys=True),
-                    None if after is None else json.dumps(after, sort_keys=True),
+                    config_json(before),
+                    config_json(after),
                 ),
             )
 
@@ -435,22 +409,9 @@ class SqliteStore:
         def fn() -> list[ConfigEvent]:
             where, args = ("WHERE partner = ?", [partner]) if partner else ("", [])
             rows = self.db.execute(
-                "SELECT seq, at, actor, action, partner, detail, before, after FROM config_events "  # noqa: S608
-                f"{where} ORDER BY seq DESC LIMIT ?",
+                f"SELECT {CONFIG_EVENT_COLUMNS} FROM config_events {where} ORDER BY seq DESC LIMIT ?",  # noqa: S608 - fixed fragments
                 (*args, limit),
             ).fetchall()
-            return [
-                ConfigEvent(
-                    r[0],
-                    _ts(r[1]),
-                    r[2],
-                    r[3],
-                    r[4],
-                    r[5],  # type: ignore[arg-type]
-                    None if r[6] is None else json.loads(r[6]),
-                    None if r[7] is None else json.loads(r[7]),
-                )
-                for r in rows
-            ]
+            return [config_event_record(r, _time) for r in rows]
 
         return await self._run(fn)

@@ -89,9 +89,7 @@ async def pinged(tmp_path, inbox_factory, amqp, aiohttp_client, tls_inbox):
 
     yield deployment, client, ping, live, failing, nsw, gateway_sm2
     await client.close()
-    await remove_topology(
-        amqp, deployment, ["nl-customs", "fr-customs", "de-customs", "be-customs", "cn-nsw"]
-    )
+    await remove_topology(amqp, deployment, ["nl-customs", "fr-customs", "de-customs", "be-customs", "cn-nsw"])
 
 
 async def test_ping_a_live_inbox(pinged):
@@ -245,9 +243,7 @@ def test_cli_ping_reports_without_a_stack_trace(tmp_path, capsys, threaded_inbox
 
 def test_a_dns_failure_is_named_as_such():
     key = ConnectionKey("partner.invalid", 443, True, True, None, None, None)
-    error = aiohttp.ClientConnectorDNSError(
-        key, socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-    )
+    error = aiohttp.ClientConnectorDNSError(key, socket.gaierror(socket.EAI_NONAME, "Name or service not known"))
     assert classify(error, 5) == (
         "dns",
         "the host name 'partner.invalid' could not be resolved (Name or service not known)",

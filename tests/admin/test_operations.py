@@ -36,14 +36,13 @@ def test_set_key_keeps_comments_and_handles_multiline_arrays():
         'certificates = ["certs/a.crt"]', '# trusted\ncertificates = [\n  "certs/a.crt",  # the first\n]'
     )
     updated = set_key(text, "certificates", ["certs/a.crt", "certs/b.crt"])
-    assert updated is not None and "# trusted" in updated
+    assert updated is not None
+    assert "# trusted" in updated
     assert tomllib.loads(updated)["certificates"] == ["certs/a.crt", "certs/b.crt"]
     suspended = set_key(updated, "suspended", True)
     assert suspended is not None
-    assert (
-        tomllib.loads(suspended)["suspended"] is True
-        and tomllib.loads(suspended)["delivery"]["url"] == "http://h/x"
-    )
+    assert tomllib.loads(suspended)["suspended"] is True
+    assert tomllib.loads(suspended)["delivery"]["url"] == "http://h/x"
     assert "suspended" not in tomllib.loads(suspended)["delivery"]
 
 
@@ -69,22 +68,19 @@ async def test_metrics_show_queue_depth_counters_and_expiring_certificates(gatew
     assert 'gateway_queue_depth{queue="deliver",receiver="de-customs"} 0.0' in text
     assert 'gateway_queue_depth{queue="dead",receiver="nl-customs"} 0.0' in text
     # Every partner's series exist before any traffic.
-    assert (
-        'gateway_ingress_messages_total{outcome="accepted",partner="nl-customs",type="risk-alert"} 0.0'
-        in text
-    )
+    assert 'gateway_ingress_messages_total{outcome="accepted",partner="nl-customs",type="risk-alert"} 0.0' in text
     assert 'gateway_deliveries_total{outcome="failed",receiver="de-customs"} 0.0' in text
     # 30-day test certificates inside a 45-day horizon: counted, warned in the log, shown by the API.
     assert 'gateway_certificates_expiring{partner="nl-customs"} 1.0' in text
     caplog.set_level(logging.WARNING, logger="gateway.operations")
     assert (await gateway.admin("POST", "/partners/reload"))[0] == 200
     assert any(
-        "partner nl-customs: its last trusted certificate" in r.message
-        and "rotate-cert nl-customs" in r.message
+        "partner nl-customs: its last trusted certificate" in r.message and "rotate-cert nl-customs" in r.message
         for r in caplog.records
     )
     _, view = await gateway.admin("GET", "/partners/nl-customs")
-    assert view["status"] == "certificate-expiring" and view["certificates"][0]["expiring"] is True
+    assert view["status"] == "certificate-expiring"
+    assert view["certificates"][0]["expiring"] is True
 
     _, traffic = await gateway.admin("GET", "/traffic")
     assert {"receiver": "de-customs", "queue": "deliver", "depth": 0.0} in traffic["queues"]
@@ -97,7 +93,8 @@ async def test_conformance_test_through_the_api(gateway: Gateway):
         signed(gateway.deployment.partners["nl-customs"], envelope("nl-customs", "de-customs"))
     )
     status, report = await gateway.admin("POST", "/partners/nl-customs/test")
-    assert status == 200 and report["passed"] is True, report
+    assert status == 200, report
+    assert report["passed"] is True, report
     assert [s["name"] for s in report["samples"][0]["steps"]] == [
         "parse",
         "identify",
@@ -107,25 +104,27 @@ async def test_conformance_test_through_the_api(gateway: Gateway):
     ]
     assert "PASS  alert.xml" in report["text"]
     status, answer = await gateway.admin("POST", "/partners/de-customs/test")
-    assert status == 422 and "samples_dir: not set" in answer["message"]
+    assert status == 422
+    assert "samples_dir: not set" in answer["message"]
     # Nothing was stored or sent.
     assert (await gateway.admin("GET", "/messages"))[1]["messages"] == []
 
 
 async def test_console_files_and_admin_token(gateway: Gateway):
     page = await gateway.client.get("/console/")
-    assert page.status == 200 and "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert page.status == 200
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     assert "Customs gateway" in await page.text()
     assert (await gateway.client.get("/console/console.js")).status == 200
     assert (await gateway.client.get("/console/..%2Fapp.py")).status == 404
     assert (await gateway.client.get("/v1/admin/traffic")).status == 401
     assert (await gateway.client.put("/v1/admin/partners/x", json={})).status == 401
     status, answer = await gateway.admin("PUT", "/partners/fr-customs", [1, 2])
-    assert status == 422 and "JSON object" in answer["message"]
-    response = await gateway.client.put(
-        "/v1/admin/partners/fr-customs", data=b"{not json", headers=gateway.headers
-    )
-    assert response.status == 422 and "not valid JSON" in (await response.json())["message"]
+    assert status == 422
+    assert "JSON object" in answer["message"]
+    response = await gateway.client.put("/v1/admin/partners/fr-customs", data=b"{not json", headers=gateway.headers)
+    assert response.status == 422
+    assert "not valid JSON" in (await response.json())["message"]
 
 
 async def test_sighup_reloads_the_partner_files(tmp_path, amqp):
@@ -145,9 +144,7 @@ async def test_sighup_reloads_the_partner_files(tmp_path, amqp):
             if events:
                 break
             await asyncio.sleep(0.05)
-        assert [(e.actor, e.action, e.detail) for e in events] == [
-            ("signal", "reload", "changed: nl-customs")
-        ]
+        assert [(e.actor, e.action, e.detail) for e in events] == [("signal", "reload", "changed: nl-customs")]
     finally:
         await store.close()
         stop.set()

@@ -65,9 +65,7 @@ async def test_console_pages_and_retry_of_a_dead_lettered_message(
         assert status == 202
         [failed] = (await gateway.admin("GET", "/messages?status="))[1]["messages"]
         await gateway.wait_status(failed["id"], "failed")
-        assert (await gateway.admin("POST", "/partners/de-customs/suspend"))[
-            0
-        ] == 200  # something in the audit log
+        assert (await gateway.admin("POST", "/partners/de-customs/suspend"))[0] == 200  # something in the audit log
         assert (await gateway.admin("POST", "/partners/de-customs/resume"))[0] == 200
 
         page = await browser.new_page(viewport={"width": 1400, "height": 900})
@@ -93,7 +91,9 @@ async def test_console_pages_and_retry_of_a_dead_lettered_message(
 
         table = await page.wait_for_selector("#partners-table")
         text = await table.inner_text()
-        assert "nl-customs" in text and "de-customs" in text and "days left" in text
+        assert "nl-customs" in text
+        assert "de-customs" in text
+        assert "days left" in text
         # The test certificates live 30 days: inside the default 30-day warning horizon, so the console warns.
         assert "certificate-expiring" in text
         warning = await page.wait_for_selector("#expiry-warning")
@@ -114,7 +114,8 @@ async def test_console_pages_and_retry_of_a_dead_lettered_message(
         await page.wait_for_selector(f"#messages-table a:has-text('{failed['id']}')")
         await page.click(f"#messages-table a:has-text('{failed['id']}')")
         history = await page.wait_for_selector("#message-history")
-        assert "failed" in await history.inner_text() and "503" in await history.inner_text()
+        assert "failed" in await history.inner_text()
+        assert "503" in await history.inner_text()
         await shot("3-message-history")
 
         await page.click("nav a[data-page=failed]")
@@ -134,7 +135,9 @@ async def test_console_pages_and_retry_of_a_dead_lettered_message(
         await page.click("nav a[data-page=audit]")
         audit = await page.wait_for_selector("#audit-table")
         text = await audit.inner_text()
-        assert "suspend" in text and "resume" in text and "admin-api" in text
+        assert "suspend" in text
+        assert "resume" in text
+        assert "admin-api" in text
         await shot("6-configuration-log")
 
         # Suspending from the console: the button works and the page shows the new status.

@@ -34,9 +34,7 @@ def test_rules_dir_needs_monitoring_and_country(tmp_path):
     deployment = make_deployment(
         tmp_path, [PartnerSpec("nl-customs", url=NOWHERE)], extra_toml='[controls]\nrules_dir = "rules"\n'
     )
-    with pytest.raises(
-        ConfigError, match="controls: Value error, rules_dir needs monitoring = true and country"
-    ):
+    with pytest.raises(ConfigError, match="controls: Value error, rules_dir needs monitoring = true and country"):
         deployment.settings()
 
 
@@ -148,8 +146,7 @@ async def rules_gateway(tmp_path, amqp, aiohttp_client):
     deployment = make_deployment(
         tmp_path,
         [PartnerSpec("nl-customs", url=NOWHERE)],
-        extra_toml='[controls]\nmonitoring = true\ncountry = "CN"\nrules_dir = "rules"\n'
-        "rules_reload_interval = 0.05\n",
+        extra_toml='[controls]\nmonitoring = true\ncountry = "CN"\nrules_dir = "rules"\nrules_reload_interval = 0.05\n',
     )
     client = await aiohttp_client(build_app(deployment.settings()))
     yield Gateway(deployment, client)
@@ -162,21 +159,15 @@ async def wait_for_rules(gateway: Gateway, wanted: list[str]) -> None:
         if sorted(r.id for r in gateway.runtime.controls.rules.rules) == wanted:
             return
         await asyncio.sleep(0.025)
-    raise AssertionError(
-        f"rules in force: {[r.id for r in gateway.runtime.controls.rules.rules]}, not {wanted}"
-    )
+    raise AssertionError(f"rules in force: {[r.id for r in gateway.runtime.controls.rules.rules]}, not {wanted}")
 
 
 async def test_the_running_gateway_reloads_changed_rules_and_keeps_them_when_a_change_is_bad(rules_gateway):
     folder = rules_gateway.deployment.folder / "rules"
     await wait_for_rules(rules_gateway, ["first"])
-    (folder / "b.toml").write_text(
-        "[[rule]]\nid = 'second'\ntype = 'destination-concentration'\nthreshold = 0.5\n"
-    )
+    (folder / "b.toml").write_text("[[rule]]\nid = 'second'\ntype = 'destination-concentration'\nthreshold = 0.5\n")
     await wait_for_rules(rules_gateway, ["first", "second"])
-    (folder / "c.toml").write_text(
-        "[[rule]]\nid = 'third'\ntype = 'destination-concentration'\n"
-    )  # no threshold
+    (folder / "c.toml").write_text("[[rule]]\nid = 'third'\ntype = 'destination-concentration'\n")  # no threshold
     (folder / "d.toml").write_text("[[rule]]\nid = 'fourth'\ntype = 'channel-preference'\n")
     book = rules_gateway.runtime.controls.rules
     for _ in range(400):  # until the gateway has looked at the folder with c.toml and d.toml in it

@@ -66,9 +66,7 @@ async def setup(tmp_path, inbox_factory, amqp, aiohttp_client):
 
 async def send(gateway: Gateway, envelope: etree._Element | bytes) -> tuple[int, str, str, bytes]:
     """POST an envelope signed as cn-nsw (or bytes already signed)."""
-    body = (
-        envelope if isinstance(envelope, bytes) else signed(gateway.deployment.partners["cn-nsw"], envelope)
-    )
+    body = envelope if isinstance(envelope, bytes) else signed(gateway.deployment.partners["cn-nsw"], envelope)
     response = await gateway.client.post(
         "/v1/partners/cn-nsw/messages", data=body, headers={"Content-Type": "application/xml"}
     )
@@ -156,9 +154,7 @@ async def test_an_inconsistent_set_is_rejected_naming_the_rule_in_every_arrival_
         assert "amount-paid" in record["reason"]
     # The inventory is rejected at once when the order and payment came before it, else when they arrive.
     assert rejected_now == sum(
-        1
-        for o in itertools.permutations(KINDS)
-        if o.index("inventory") > max(o.index("order"), o.index("payment"))
+        1 for o in itertools.permutations(KINDS) if o.index("inventory") > max(o.index("order"), o.index("payment"))
     )
     await nsw_inbox.wait_for(waited)
     for headers, body in nsw_inbox.received:
@@ -250,6 +246,4 @@ async def test_an_inventory_still_incomplete_at_its_deadline_is_rejected(setup):
 
 def cbec_message_id(gateway: Gateway, gateway_id: str) -> str:
     store = gateway.runtime.store
-    return store.db.execute("SELECT sender_message_id FROM messages WHERE id = ?", (gateway_id,)).fetchone()[
-        0
-    ]
+    return store.db.execute("SELECT sender_message_id FROM messages WHERE id = ?", (gateway_id,)).fetchone()[0]

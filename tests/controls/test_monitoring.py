@@ -86,10 +86,7 @@ def test_declarations_by_channel():
     postal = copy.deepcopy(root)
     postal.find(f".//{W}BorderTransportMeans/{W}ModeCode").text = "5"
     assert of(postal, "declaration")[0].channel == "post"
-    assert (
-        of(root, "declaration", sender="cn-express", channels={"cn-express": "express"})[0].channel
-        == "express"
-    )
+    assert of(root, "declaration", sender="cn-express", channels={"cn-express": "express"})[0].channel == "express"
     assert of(root, "order") == []
     assert of(root, "risk-alert") == []
 
@@ -155,12 +152,8 @@ def test_alert_receivers_are_the_destinations_administrations_and_the_single_win
 
 
 def test_a_finding_becomes_a_schema_valid_signed_ready_alert(store):
-    entry = WatchEntry(
-        brand="Brikko", hs=["9503"], keywords=["brick"], reference_unit_value={"EUR": Decimal(24)}
-    )
-    book = RuleBook(
-        None, [BrandRule(id="toys", type="brand-misdeclaration", watch=[entry], description="d" * 600)]
-    )
+    entry = WatchEntry(brand="Brikko", hs=["9503"], keywords=["brick"], reference_unit_value={"EUR": Decimal(24)})
+    book = RuleBook(None, [BrandRule(id="toys", type="brand-misdeclaration", watch=[entry], description="d" * 600)])
     declaration = example("declaration")
     commodity = declaration.find(f".//{W}GovernmentAgencyGoodsItem/{W}Commodity/{W}Description")
     commodity.text = "Plastic construction brick sets, brand: none " + "x" * 600
@@ -193,9 +186,7 @@ def test_postal_and_express_declarations_of_other_formats_join_the_same_view(sto
 
     adapters = default_adapters()
     fixtures = EXAMPLES.parent.parent / "shared" / "fixtures"
-    postal = etree.fromstring(
-        (fixtures / "wco-dec-dms/samples/declarations/TT_IM067a__TT_IM067a.xml").read_bytes()
-    )
+    postal = etree.fromstring((fixtures / "wco-dec-dms/samples/declarations/TT_IM067a__TT_IM067a.xml").read_bytes())
     ens = etree.fromstring((fixtures / "ics-ens/ens_store/examples/CC315A_reduced.xml").read_bytes())
     header = ens.find("HEAHEA")
     header.find("TraModAtBorHEA76").text = "4"

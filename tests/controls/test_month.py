@@ -204,9 +204,7 @@ async def test_the_planted_pattern_raises_its_alerts_for_the_administrations_con
 
     # What the rules would have raised over the stored month (nothing is sent).
     rules_file = Path(gw.deployment.settings().resolve(Path("rules"))) / "toys-ipr.toml"
-    output = run_cli(
-        "rules", "test", str(rules_file), "--config", str(gw.deployment.config_path), "--days", "31"
-    )
+    output = run_cli("rules", "test", str(rules_file), "--config", str(gw.deployment.config_path), "--days", "31")
     assert f"over {sent} stored consignment(s)" in output
     assert "3 alert(s) would have been raised" in output
     for rule in RULES:
@@ -223,9 +221,7 @@ async def test_the_planted_pattern_raises_its_alerts_for_the_administrations_con
         "--days",
         "31",
     )
-    fired = re.findall(
-        r"^(\d{4}-\d\d-\d\d \d\d:\d\d) toys-false-brand \[brand:Brikko\]$", output, re.MULTILINE
-    )
+    fired = re.findall(r"^(\d{4}-\d\d-\d\d \d\d:\d\d) toys-false-brand \[brand:Brikko\]$", output, re.MULTILINE)
     times = [dt.datetime.strptime(t, "%Y-%m-%d %H:%M") for t in fired]
     assert 4 <= len(times) <= 5  # 90 flagged consignments over 30 days
     assert all(later - earlier >= dt.timedelta(days=7) for earlier, later in itertools.pairwise(times))
@@ -237,9 +233,7 @@ async def test_clean_traffic_raises_no_alert(gateway):
     assert sent == 30 * 6
     assert gw.runtime.controls.store.alerts() == []
     rules_file = gw.deployment.folder / "rules" / "toys-ipr.toml"
-    output = run_cli(
-        "rules", "test", str(rules_file), "--config", str(gw.deployment.config_path), "--days", "31"
-    )
+    output = run_cli("rules", "test", str(rules_file), "--config", str(gw.deployment.config_path), "--days", "31")
     assert "nothing would have fired" in output
     # Every destination and channel is in the view.
     status, body = await gw.admin("GET", "/consignments?days=31&limit=0")

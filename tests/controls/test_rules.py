@@ -58,9 +58,7 @@ def consignment(
         consignor_id=None,
         export_country="CN",
         destination=destination,
-        items=(
-            Item(1, hs, description, brand, Decimal(1), Money(Decimal(value), currency) if value else None),
-        ),
+        items=(Item(1, hs, description, brand, Decimal(1), Money(Decimal(value), currency) if value else None),),
     )
 
 
@@ -134,9 +132,7 @@ def test_a_rule_id_used_twice_names_both_files(tmp_path):
 
 
 def test_rules_are_reloaded_when_a_file_changes_and_a_bad_change_keeps_the_old_set(tmp_path):
-    path = write(
-        tmp_path, "r.toml", "[[rule]]\nid = 'one'\ntype = 'destination-concentration'\nthreshold = 0.5\n"
-    )
+    path = write(tmp_path, "r.toml", "[[rule]]\nid = 'one'\ntype = 'destination-concentration'\nthreshold = 0.5\n")
     book = RuleBook.load(tmp_path)
     assert [r.id for r in book.rules] == ["one"]
     assert book.maybe_reload() is False  # nothing changed
@@ -220,9 +216,7 @@ def test_brand_rule_fires_once_enough_consignments_are_flagged_and_names_them(st
 
 
 def test_brand_rule_counts_only_its_window(store):
-    rule = BrandRule(
-        id="b", type="brand-misdeclaration", watch=[BRIKKO], min_consignments=2, window=86400 * 5
-    )
+    rule = BrandRule(id="b", type="brand-misdeclaration", watch=[BRIKKO], min_consignments=2, window=86400 * 5)
     book = RuleBook(None, [rule])
     bad = {"description": "minifigure", "brand": "", "value": "2"}
     assert run(book, store, consignment(day=0, **bad)) == []
@@ -294,9 +288,7 @@ def background(store: ControlsStore, count: int, express_every: int) -> None:
     """Other goods: one in ``express_every`` by express, the rest by cargo."""
     for n in range(count):
         store.add_consignment(
-            consignment(
-                day=n / count, hs="8471300000", channel="express" if n % express_every == 0 else "cargo"
-            )
+            consignment(day=n / count, hs="8471300000", channel="express" if n % express_every == 0 else "cargo")
         )
 
 
@@ -317,8 +309,7 @@ def test_channel_preference_stays_quiet_near_the_baseline(store):
     background(store, 40, express_every=2)  # 50% elsewhere
     book = RuleBook(None, [channel_rule()])
     assert all(
-        run(book, store, consignment(day=n / 12, channel=("express", "cbec", "post")[n % 3])) == []
-        for n in range(12)
+        run(book, store, consignment(day=n / 12, channel=("express", "cbec", "post")[n % 3])) == [] for n in range(12)
     )
 
 

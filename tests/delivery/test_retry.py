@@ -21,8 +21,7 @@ from gateway.ingress.handlers import RUNTIME
 from gateway.store.base import Status
 from gateway.store.sqlite import SqliteStore
 from tests.conftest import remove_topology
-from tests.helpers import ENV, Deployment, PartnerSpec, envelope, make_deployment, signed
-from tests.ingress.test_rejections import Proxy, wait_until
+from tests.helpers import ENV, Deployment, PartnerSpec, envelope, make_deployment, signed, wait_until
 
 E = f"{{{ENV}}}"
 SENDER, RECEIVER = "nl-customs", "de-customs"
@@ -136,9 +135,7 @@ async def flows(tmp_path, amqp, aiohttp_client) -> AsyncIterator[FlowFactory]:
         inbox.url = url or str(server.make_url("/inbox"))
         receiver = PartnerSpec(RECEIVER, url=inbox.url)
         if delivery_timeout is not None:  # the partner file's own [delivery] timeout
-            receiver = PartnerSpec(
-                RECEIVER, extra=f'[delivery]\nurl = "{inbox.url}"\ntimeout = {delivery_timeout}'
-            )
+            receiver = PartnerSpec(RECEIVER, extra=f'[delivery]\nurl = "{inbox.url}"\ntimeout = {delivery_timeout}')
         deployment = make_deployment(
             tmp_path,
             [PartnerSpec(SENDER, url="http://127.0.0.1:9/never"), receiver],
@@ -167,11 +164,7 @@ def statuses(record: dict) -> list[str]:
     """The history in order, with ingress' "accepted" first: the worker can consume a message as soon as the
     broker confirms it, so its first "delivering" may be written before ingress records "accepted"."""
     events = [event["status"] for event in record["history"]]
-    if (
-        "accepted" in events
-        and "delivering" in events
-        and events.index("delivering") < events.index("accepted")
-    ):
+    if "accepted" in events and "delivering" in events and events.index("delivering") < events.index("accepted"):
         events.remove("accepted")
         events.insert(events.index("delivering"), "accepted")
     return events
@@ -249,9 +242,7 @@ async def test_receiver_down_for_good_ends_failed_in_the_dead_queue(flows, down:
 
 
 @pytest.mark.parametrize("refusal", [400, 302])
-async def test_receiver_refusing_is_dead_lettered_at_once_and_an_operator_retry_delivers(
-    flows, refusal
-) -> None:
+async def test_receiver_refusing_is_dead_lettered_at_once_and_an_operator_retry_delivers(flows, refusal) -> None:
     """4xx (and a redirect: allow_redirects is off, the configured URL is wrong) cannot be retried away."""
     flow = await flows(script=[refusal])
     gateway_id = await flow.send()
@@ -265,9 +256,7 @@ async def test_receiver_refusing_is_dead_lettered_at_once_and_an_operator_retry_
 
     # The receiver fixed its side (the script is used up: it now answers 200); the operator retries.
     reason = "receiver fixed its schema, ticket OPS-1234"
-    status, answer = await flow.admin(
-        "POST", f"messages/{gateway_id}/retry?reason={reason.replace(' ', '%20')}"
-    )
+    status, answer = await flow.admin("POST", f"messages/{gateway_id}/retry?reason={reason.replace(' ', '%20')}")
     assert status == 202, answer
     assert answer["retried"] == [RECEIVER]
 
@@ -334,20 +323,10 @@ async def test_redelivery_of_a_delivered_message_is_not_sent_twice(flows) -> Non
     assert len(flow.inbox.delivered) == 1
 
 
-@pytest.fixture
-async def proxy() -> AsyncIterator[Proxy]:
-    relay = Proxy()
-    await relay.start()
-    yield relay
-    await relay.close()
-
-
 async def test_operator_retry_while_the_broker_is_down_can_be_repeated_later(proxy, flows) -> None:
     """A retry that cannot be queued answers 503 and leaves the delivery failed (so it can be retried again),
     with the attempt in the history; once the broker is back the retry delivers."""
-    flow = await flows(
-        script=[400], amqp_url=f"amqp://guest:guest@127.0.0.1:{proxy.port}/?reconnect_interval=0.1"
-    )
+    flow = await flows(script=[400], amqp_url=f"amqp://guest:guest@127.0.0.1:{proxy.port}/?reconnect_interval=0.1")
     gateway_id = await flow.send()
     await flow.settled(gateway_id, "failed")
 

@@ -73,9 +73,7 @@ class PrivateBroker:
         self.starts = 0
         (folder / "home").mkdir(parents=True, exist_ok=True)
         (folder / "enabled_plugins").write_text("")
-        (folder / "rabbitmq.conf").write_text(
-            f"listeners.tcp.local = 127.0.0.1:{self.port}\nloopback_users = none\n"
-        )
+        (folder / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\nloopback_users = none\n")
         # Our own env file, so the machine's /etc/rabbitmq/rabbitmq-env.conf (NODENAME=...) is not read.
         (folder / "rabbitmq-env.conf").write_text(
             'ERL_EPMD_ADDRESS=127.0.0.1\nexport ERL_FLAGS="-kernel inet_dist_use_interface {127,0,0,1}"\n'
@@ -131,15 +129,11 @@ class PrivateBroker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise BrokerError(
-                    f"rabbitmq-server exited with {self.process.returncode}:\n{tail(self.log_file)}"
-                )
+                raise BrokerError(f"rabbitmq-server exited with {self.process.returncode}:\n{tail(self.log_file)}")
             if self._answers():
                 return
             time.sleep(0.2)
-        raise BrokerError(
-            f"private RabbitMQ {self.name} not ready after {timeout:g} s:\n{tail(self.log_file)}"
-        )
+        raise BrokerError(f"private RabbitMQ {self.name} not ready after {timeout:g} s:\n{tail(self.log_file)}")
 
     def _answers(self) -> bool:
         try:
@@ -185,9 +179,7 @@ class PrivateBroker:
             check=False,
         )
         if result.returncode != 0:
-            raise BrokerError(
-                f"rabbitmqctl {' '.join(args)}: exit {result.returncode}: {result.stderr.strip()}"
-            )
+            raise BrokerError(f"rabbitmqctl {' '.join(args)}: exit {result.returncode}: {result.stderr.strip()}")
         return result.stdout
 
     def queue_arguments(self) -> dict[str, str]:
@@ -262,9 +254,7 @@ class GatewayProcess:
         async with aiohttp.ClientSession() as session:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
-                    raise AssertionError(
-                        f"gateway exited with {self.process.returncode}:\n{tail(self.log_file)}"
-                    )
+                    raise AssertionError(f"gateway exited with {self.process.returncode}:\n{tail(self.log_file)}")
                 with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
                     async with session.get(f"{self.url}/health", timeout=aiohttp.ClientTimeout(total=2)) as r:
                         if r.status == 200:
@@ -283,15 +273,11 @@ class GatewayProcess:
         assert process is not None
         process.send_signal(signal.SIGTERM)
         try:
-            await wait_until(
-                lambda: process.poll() is not None, time.monotonic() + seconds, "exit after SIGTERM"
-            )
+            await wait_until(lambda: process.poll() is not None, time.monotonic() + seconds, "exit after SIGTERM")
         except AssertionError:
             process.kill()
             process.wait(timeout=10)
-            raise AssertionError(
-                f"gateway ignored SIGTERM for {seconds:g} s:\n{tail(self.log_file)}"
-            ) from None
+            raise AssertionError(f"gateway ignored SIGTERM for {seconds:g} s:\n{tail(self.log_file)}") from None
         return process.returncode
 
     def close(self) -> None:
@@ -319,64 +305,6 @@ class GatewayProcess:
         ):
             assert response.status == 200, await response.text()
             return dict(await response.json())
-
-
-class TcpProxy:
-    """A line between the gateway and the broker that the test can cut (connections reset, new ones refused)
-    and restore."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = free_port()
-        self.cut_off = False
-        self.connections = 0
-        self._server: asyncio.Server | None = None
-        self._pipes: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port, reuse_address=True)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.cut_off:
-            writer.transport.abort()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            writer.transport.abort()
-            return
-        self.connections += 1
-        pair = (writer, up_writer)
-        self._pipes.add(pair)
-        try:
-            await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
-        finally:
-            self._pipes.discard(pair)
-            writer.transport.abort()
-            up_writer.transport.abort()
-
-    @staticmethod
-    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.transport.abort()
-
-    def cut(self) -> None:
-        self.cut_off = True
-        for client, upstream in list(self._pipes):
-            client.transport.abort()
-            upstream.transport.abort()
-
-    def restore(self) -> None:
-        self.cut_off = False
-
-    async def close(self) -> None:
-        self.cut()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
 
 def _gone(request: web.Request) -> bool:
@@ -478,16 +406,12 @@ class Sender:
     stop_sending: bool = False
 
     @classmethod
-    def signed(
-        cls, deployment: Deployment, sender: str, receiver: str, count: int, **kwargs: object
-    ) -> Sender:
+    def signed(cls, deployment: Deployment, sender: str, receiver: str, count: int, **kwargs: object) -> Sender:
         identity = deployment.partners[sender]
         messages = []
         for n in range(count):
             sender_id = f"F-{uuid.uuid4().hex[:12]}-{n}"
-            messages.append(
-                Message(sender_id, signed(identity, envelope(sender, receiver, message_id=sender_id)))
-            )
+            messages.append(Message(sender_id, signed(identity, envelope(sender, receiver, message_id=sender_id))))
         return cls(partner=sender, messages=messages, **kwargs)  # type: ignore[arg-type]
 
     @property
@@ -503,9 +427,7 @@ class Sender:
         async with aiohttp.ClientSession(connector=connector) as session:
             await asyncio.gather(*(self._worker(session, queue, deadline) for _ in range(self.concurrency)))
 
-    async def _worker(
-        self, session: aiohttp.ClientSession, queue: asyncio.Queue[Message], deadline: float
-    ) -> None:
+    async def _worker(self, session: aiohttp.ClientSession, queue: asyncio.Queue[Message], deadline: float) -> None:
         while not queue.empty():
             message = queue.get_nowait()
             while message.status is None and time.monotonic() < deadline and not self.stop_sending:
@@ -538,9 +460,7 @@ class Sender:
 
     async def reached(self, count: int, deadline: float) -> None:
         """Until ``count`` messages were answered (the point to inject a fault mid-flow)."""
-        await wait_until(
-            lambda: self.answered >= count, deadline, f"{count} of {len(self.messages)} answered"
-        )
+        await wait_until(lambda: self.answered >= count, deadline, f"{count} of {len(self.messages)} answered")
 
 
 @dataclass

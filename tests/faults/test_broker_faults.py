@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from tests.faults.harness import TcpProxy, wait_until
+from tests.faults.harness import wait_until
+from tests.helpers import Proxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -24,9 +25,7 @@ async def test_broker_kill9_mid_flow_then_restart_loses_nothing(make_flow):
         await asyncio.to_thread(flow.broker.kill9)
         # While the broker is down, ingress answers 503 unavailable (the sender resends) and /ready says so.
         refused = sender.unavailable
-        await wait_until(
-            lambda: sender.unavailable >= refused + 20, deadline, "503 answers while the broker is down"
-        )
+        await wait_until(lambda: sender.unavailable >= refused + 20, deadline, "503 answers while the broker is down")
         ready = await flow.gateway.ready()
         assert ready["ready"] is False, ready
         await asyncio.to_thread(flow.broker.start)
@@ -46,9 +45,7 @@ async def test_graceful_broker_restart_mid_flow_loses_nothing(make_flow):
         await sender.reached(300, deadline)
         await asyncio.to_thread(flow.broker.ctl, "stop_app")
         refused = sender.unavailable
-        await wait_until(
-            lambda: sender.unavailable >= refused + 20, deadline, "503 answers while the app is stopped"
-        )
+        await wait_until(lambda: sender.unavailable >= refused + 20, deadline, "503 answers while the app is stopped")
         await asyncio.to_thread(flow.broker.ctl, "start_app")
 
     await flow.run(sender, fault, deadline=deadline)
@@ -81,7 +78,7 @@ async def test_hung_broker_is_detected_by_heartbeats_and_nothing_is_lost(make_fl
 
 
 async def test_connection_cut_mid_flow_loses_nothing(make_flow, broker):
-    proxy = TcpProxy(broker.port)
+    proxy = Proxy(("127.0.0.1", broker.port))
     await proxy.start()
     try:
         flow = make_flow(amqp_url=f"amqp://guest:guest@127.0.0.1:{proxy.port}/")
@@ -101,9 +98,7 @@ async def test_connection_cut_mid_flow_loses_nothing(make_flow, broker):
                     await asyncio.sleep(0.1)
 
         await flow.run(sender, fault, deadline=deadline)
-        result = await flow.finish(
-            sender, deadline=deadline, notes=f"{proxy.connections} proxied connections"
-        )
+        result = await flow.finish(sender, deadline=deadline, notes=f"{proxy.connections} proxied connections")
         assert result.unavailable >= 20
         assert proxy.connections >= 3  # the first connection and one after each cut
     finally:

@@ -61,9 +61,7 @@ async def test_receiver_errors_timeouts_and_downtime_are_retried_until_delivered
     await wait_until(lambda: len(receiver.refused) >= 100, deadline, "500s answered for most messages")
     receiver.set_mode("hang")  # no answer: the gateway's delivery timeout (1 s) must cut it
     hung = sum(receiver.refused.values())
-    await wait_until(
-        lambda: receiver.timed_out >= 30, deadline, "the gateway giving up on hanging deliveries"
-    )
+    await wait_until(lambda: receiver.timed_out >= 30, deadline, "the gateway giving up on hanging deliveries")
     await receiver.stop()  # down: connection refused
     assert sum(receiver.refused.values()) > hung
     unreachable = await flow.gateway.admin(f"messages?status=retrying&partner={RECEIVER}")
@@ -85,7 +83,5 @@ async def test_receiver_errors_timeouts_and_downtime_are_retried_until_delivered
         reasons += [e["reason"] for e in retries]
     for kind in ("HTTP 500", "did not answer within", "unreachable"):
         assert any(kind in r for r in reasons), (kind, reasons[:5])
-    result = await flow.finish(
-        sender, deadline=deadline, notes=f"{sum(receiver.refused.values())} failed attempts"
-    )
+    result = await flow.finish(sender, deadline=deadline, notes=f"{sum(receiver.refused.values())} failed attempts")
     assert result.delivered == 150

@@ -89,9 +89,7 @@ def _record(
             etree.SubElement(element, C + name).text = str(values[name])
 
 
-def _message(
-    root_name: str, heads: list[tuple[Mapping[str, object], list[Mapping[str, object]]]]
-) -> etree._Element:
+def _message(root_name: str, heads: list[tuple[Mapping[str, object], list[Mapping[str, object]]]]) -> etree._Element:
     kind = KINDS[root_name]
     root = etree.Element(C + root_name, nsmap={"ceb": CEB_NS})
     root.set("guid", _guid())

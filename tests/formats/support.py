@@ -36,9 +36,7 @@ async def record_of(deployment: Any, client: Any, gateway_id: str, wanted: str) 
     token = deployment.settings().resolve(deployment.settings().admin.token_file).read_text().strip()
     record: dict[str, Any] = {}
     for _ in range(100):
-        response = await client.get(
-            f"/v1/admin/messages/{gateway_id}", headers={"Authorization": f"Bearer {token}"}
-        )
+        response = await client.get(f"/v1/admin/messages/{gateway_id}", headers={"Authorization": f"Bearer {token}"})
         record = await response.json()
         if record["status"] == wanted:
             break

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import datetime as dt
 from pathlib import Path
@@ -22,6 +21,7 @@ from gateway.mapping.ceb import CEB_NS, KINDS
 from gateway.security.xml import parse_xml, to_bytes
 from tests.conftest import remove_topology
 from tests.formats import ceb_samples
+from tests.formats.support import record_of
 from tests.helpers import ENV, FIXTURES, ROOT, PartnerSpec, envelope, make_deployment, signed
 
 C = f"{{{CEB_NS}}}"
@@ -62,9 +62,7 @@ def payload(envelope: etree._Element) -> etree._Element:
 def xsd_sequence(schema_file: str, element: str) -> tuple[tuple[str, bool], ...]:
     tree = etree.parse(str(ROOT / "schemas" / "ceb" / schema_file))
     (top,) = tree.getroot().findall(f"{XS}element[@name='{element}']")
-    return tuple(
-        (e.get("name"), e.get("minOccurs", "1") != "0") for e in top.iter(f"{XS}element") if e is not top
-    )
+    return tuple((e.get("name"), e.get("minOccurs", "1") != "0") for e in top.iter(f"{XS}element") if e is not top)
 
 
 @pytest.mark.parametrize("kind", KINDS.values(), ids=lambda k: k.root)
@@ -109,9 +107,7 @@ def test_sample_parses_validates_and_maps_to_a_valid_canonical_envelope(adapter,
     assert header.findtext(f"{E}MessageType") == kind.message_type
     assert header.findtext(f"{E}Sender") == "cn-nsw"
     assert header.find(f"{E}Receiver") is None  # routing rules decide
-    assert header.findtext(f"{E}CreationDateTime") == info.created.astimezone(dt.UTC).strftime(
-        "%Y-%m-%dT%H:%M:%SZ"
-    )
+    assert header.findtext(f"{E}CreationDateTime") == info.created.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     records = payload(envelope).findall(W + kind.canonical_record)
     assert len(records) == len(root.findall(C + kind.record))
 
@@ -122,8 +118,7 @@ def ceb_values(root: etree._Element, kind: ceb.Kind) -> list[tuple[dict[str, str
     for record in root.findall(C + kind.record):
         head = {k: v for k, v in ceb.fields_of(record.find(C + kind.head)).items() if v}
         lines = [
-            {k: v for k, v in ceb.fields_of(line).items() if v}
-            for line in record.findall(C + (kind.lines or "-"))
+            {k: v for k, v in ceb.fields_of(line).items() if v} for line in record.findall(C + (kind.lines or "-"))
         ]
         out.append((head, lines))
     return out
@@ -240,10 +235,7 @@ def test_consistent_set_maps_with_matching_join_keys(adapter):
               ((order, "w:Buyer"), (pay, "w:Payer"), (inventory, "w:Buyer"))]  # fmt: skip
     assert buyers == [(purchase.buyer_name, "identity-card", purchase.buyer_id)] * 3
     # the amount paid, with its ISO currency
-    paid = [
-        (r.find("w:PaymentAmount", NS).text, r.find("w:PaymentAmount", NS).get("currencyID"))
-        for r in (order, pay)
-    ]
+    paid = [(r.find("w:PaymentAmount", NS).text, r.find("w:PaymentAmount", NS).get("currencyID")) for r in (order, pay)]
     assert paid == [(str(purchase.paid), "CNY")] * 2
     # goods lines: same numbering; HS code, origin, unit on the inventory
     assert [text(i, "w:SequenceNumeric") for i in order.findall("w:GoodsItem", NS)] == ["1", "2"]
@@ -515,9 +507,7 @@ async def flow(tmp_path, inbox_factory, amqp, aiohttp_client):
     deployment = make_deployment(
         tmp_path,
         [
-            PartnerSpec(
-                "cn-nsw", format="ceb", role="single-window", country="CN", sends=["order"], receives=[]
-            ),
+            PartnerSpec("cn-nsw", format="ceb", role="single-window", country="CN", sends=["order"], receives=[]),
             PartnerSpec("nl-customs", url=inbox.url, sends=[], receives=["order", "receipt"]),
         ],
         rules='[[routing.rules]]\ntypes = ["order"]\nreceivers = ["nl-customs"]\n',
@@ -534,9 +524,7 @@ async def test_single_window_order_reaches_a_canonical_receiver(flow):
     message = ceb_samples.order(purchase)
     body = b"\xef\xbb\xbf" + signed(deployment.partners["cn-nsw"], message)  # as the samples: with a BOM
 
-    response = await client.post(
-        "/v1/partners/cn-nsw/messages", data=body, headers={"Content-Type": "application/xml"}
-    )
+    response = await client.post("/v1/partners/cn-nsw/messages", data=body, headers={"Content-Type": "application/xml"})
     answer = await response.read()
     assert response.status == 202, answer
 
@@ -572,9 +560,7 @@ async def test_single_window_gets_a_ceb_rejection(flow):
     deployment, client, _ = flow
     message = ceb_samples.order(ceb_samples.Purchase())
     message.find("c:Order/c:OrderList/c:unit", NS).text = "999"
-    response = await client.post(
-        "/v1/partners/cn-nsw/messages", data=signed(deployment.partners["cn-nsw"], message)
-    )
+    response = await client.post("/v1/partners/cn-nsw/messages", data=signed(deployment.partners["cn-nsw"], message))
     assert response.status == 422
     receipt = XMLVerifier().verify(await response.read(), x509_cert=deployment.gateway.cert).signed_xml
     returned = ceb.fields_of(receipt.find(C + "OrderReturn"))
@@ -616,19 +602,6 @@ async def to_single_window(tmp_path, inbox_factory, amqp, aiohttp_client):
     await remove_topology(amqp, deployment, ["hk-platform", "cn-nsw"])
 
 
-async def status_of(deployment, client, gateway_id: str, wanted: str) -> dict:
-    token = deployment.settings().resolve(deployment.settings().admin.token_file).read_text().strip()
-    for _ in range(100):
-        response = await client.get(
-            f"/v1/admin/messages/{gateway_id}", headers={"Authorization": f"Bearer {token}"}
-        )
-        record = await response.json()
-        if record["status"] == wanted:
-            break
-        await asyncio.sleep(0.05)
-    return record
-
-
 async def test_canonical_order_reaches_the_single_window_as_a_signed_ceb311(to_single_window):
     deployment, client, inbox = to_single_window
     original = envelope("hk-platform", "cn-nsw", message_type="order", example="order.xml")
@@ -649,7 +622,7 @@ async def test_canonical_order_reaches_the_single_window_as_a_signed_ceb311(to_s
     assert (head["acturalPaid"], head["currency"], head["buyerIdType"]) == ("557.0", "142", "1")
     lines = [ceb.fields_of(line) for line in document.iterfind("c:Order/c:OrderList", NS)]
     assert [(line["unit"], line["country"]) for line in lines] == [("122", "116"), ("011", "116")]
-    assert (await status_of(deployment, client, gateway_id, "delivered"))["status"] == "delivered"
+    assert (await record_of(deployment, client, gateway_id, "delivered"))["status"] == "delivered"
 
 
 async def test_what_ceb_cannot_carry_fails_the_delivery_with_the_reason(to_single_window):
@@ -660,7 +633,7 @@ async def test_what_ceb_cannot_carry_fails_the_delivery_with_the_reason(to_singl
         "/v1/partners/hk-platform/messages", data=signed(deployment.partners["hk-platform"], original)
     )
     assert response.status == 202, await response.text()
-    record = await status_of(deployment, client, response.headers["X-Gateway-Message-Id"], "failed")
+    record = await record_of(deployment, client, response.headers["X-Gateway-Message-Id"], "failed")
     assert record["status"] == "failed"
     reasons = " ".join(str(event.get("reason", "")) for event in record["history"])
     assert "cannot carry" in reasons

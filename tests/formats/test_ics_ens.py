@@ -130,10 +130,7 @@ def test_valid_sample_maps_and_round_trips(adapter, path):
     adapter.validate(original)
     info = adapter.identify(original)
     assert info.message_id == original.findtext("MesIdeMES19")
-    assert (
-        info.message_type
-        == {"CC315A": "declaration", "CC351A": "risk-alert"}[etree.QName(original).localname]
-    )
+    assert info.message_type == {"CC315A": "declaration", "CC351A": "risk-alert"}[etree.QName(original).localname]
 
     first = to_canonical(adapter, original)
     CanonicalAdapter().validate(first)
@@ -259,9 +256,7 @@ def test_alert_values_cc351a_cannot_carry_are_reported_not_dropped(adapter):
             "office 'ABCDEFGH'",
         ),
         (
-            lambda a: setattr(
-                a.find(".//w:Commodity/w:TransportEquipment/w:SequenceNumeric", NS), "text", "7"
-            ),
+            lambda a: setattr(a.find(".//w:Commodity/w:TransportEquipment/w:SequenceNumeric", NS), "text", "7"),
             "/Envelope/Body/RiskAlert/Declaration/GoodsShipment/GovernmentAgencyGoodsItem[1]/Commodity/"
             "TransportEquipment[1]/SequenceNumeric",
             "'7' is not 1",
@@ -340,9 +335,7 @@ def test_accepted_message_is_answered_with_a_success_response(adapter):
 
 
 def test_rejection_is_answered_with_an_error_response(adapter):
-    error = ReceiptError(
-        "mapping-failed", "/CC315A/HEAHEA/TraModAtBorHEA76: '42'", "/CC315A/HEAHEA/TraModAtBorHEA76"
-    )
+    error = ReceiptError("mapping-failed", "/CC315A/HEAHEA/TraModAtBorHEA76: '42'", "/CC315A/HEAHEA/TraModAtBorHEA76")
     document = adapter.render_receipt(gateway_receipt(False, error))
     adapter.validate(document)
     namespaces = {"err": ics_receipt.ERROR_NS, "w": W[1:-1]}

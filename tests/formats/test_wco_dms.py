@@ -124,9 +124,7 @@ def test_cancellation_request_keeps_its_pointers_and_amendment(adapter):
 
 
 def test_hmrc_masses_are_kilograms_and_the_tariff_unit_is_left_to_the_tariff(adapter):
-    declaration = payload(
-        to_canonical(adapter, load(SAMPLES / "declarations" / "TT_IM021a__Step1_TT_IM021a.xml"))
-    )
+    declaration = payload(to_canonical(adapter, load(SAMPLES / "declarations" / "TT_IM021a__Step1_TT_IM021a.xml")))
     measure = declaration.find(".//w:GoodsMeasure", NS)
     assert [(m.get("unitCode"), m.text) for m in measure] == [("KGM", "3100"), ("KGM", "3000"), (None, "100")]
     codes = [
@@ -209,16 +207,14 @@ def test_canonical_example_renders_as_a_valid_dec_declaration(adapter):
     too_long = canonical_declaration()
     means = payload(too_long).find("w:BorderTransportMeans", NS)
     means.remove(means.find("w:JourneyID", NS))
-    with pytest.raises(
-        SchemaInvalid, match=r"ID'.*length of '18'"
-    ):  # the exporter id has 18 characters; DEC an..17
+    with pytest.raises(SchemaInvalid, match=r"ID'.*length of '18'"):  # the exporter id has 18 characters; DEC an..17
         adapter.validate(adapter.from_canonical(too_long, "gb-hmrc"))
     document = adapter.from_canonical(dec_ready(canonical_declaration()), "gb-hmrc")
     adapter.validate(document)
     declaration = document.find("d:Declaration", NS)
-    assert declaration.findtext(
-        "d:IssueDateTime/p:DateTimeString", namespaces={**NS, "p": dms.DEC_DS_NS}
-    ) == ("20261127174500+08")
+    assert declaration.findtext("d:IssueDateTime/p:DateTimeString", namespaces={**NS, "p": dms.DEC_DS_NS}) == (
+        "20261127174500+08"
+    )
     assert [m.get("unitCode") for m in declaration.iter(dms.DEC + "GrossMassMeasure")] == ["KGM", "KGM"]
 
 
@@ -379,9 +375,7 @@ def test_accepted_message_is_answered_with_dmsrcv(adapter):
 
 
 def test_rejection_is_answered_with_dmsrej_and_the_reason(adapter):
-    long = ReceiptError(
-        "schema-invalid", "Element 'Name': " + "x" * 700, "/MetaData/Declaration/Exporter/Name"
-    )
+    long = ReceiptError("schema-invalid", "Element 'Name': " + "x" * 700, "/MetaData/Declaration/Exporter/Name")
     wco = ReceiptError("CDS12005", "authorisation holder", "42A/17C#R144")
     document = adapter.render_receipt(gateway_receipt(False, long, wco))
     adapter.validate(document)
@@ -430,12 +424,8 @@ async def flow(tmp_path, inbox_factory, amqp, aiohttp_client):
                 sends=["declaration"],
                 receives=["declaration", "inventory", "receipt"],
             ),
-            PartnerSpec(
-                "nl-customs", url=canonical_inbox.url, sends=["declaration"], receives=["declaration"]
-            ),
-            PartnerSpec(
-                "cn-nsw", format="ceb", role="single-window", country="CN", sends=["inventory"], receives=[]
-            ),
+            PartnerSpec("nl-customs", url=canonical_inbox.url, sends=["declaration"], receives=["declaration"]),
+            PartnerSpec("cn-nsw", format="ceb", role="single-window", country="CN", sends=["inventory"], receives=[]),
         ],
         rules=(
             '[[routing.rules]]\ntypes = ["inventory"]\nreceivers = ["gb-hmrc"]\n'
@@ -465,13 +455,8 @@ async def test_signed_dms_declaration_is_answered_with_a_signed_dmsrcv_and_reach
     WcoDmsAdapter().validate(receipt)
     gateway_id = response.headers["X-Gateway-Message-Id"]
     assert receipt.findtext("r:Response/r:FunctionCode", namespaces=NS) == "02"
-    assert receipt.findtext("r:Response/r:FunctionalReferenceID", namespaces=NS) == gateway_id.replace(
-        "-", ""
-    )
-    assert (
-        receipt.findtext("r:Response/r:Declaration/r:FunctionalReferenceID", namespaces=NS)
-        == "U.7847767797YA"
-    )
+    assert receipt.findtext("r:Response/r:FunctionalReferenceID", namespaces=NS) == gateway_id.replace("-", "")
+    assert receipt.findtext("r:Response/r:Declaration/r:FunctionalReferenceID", namespaces=NS) == "U.7847767797YA"
 
     await canonical_inbox.wait_for(1)
     headers, delivered = canonical_inbox.received[0]
@@ -500,9 +485,7 @@ async def test_tampered_dms_declaration_is_refused_with_a_signed_dmsrej(flow):
 
 async def test_sloppy_notification_without_namespace_is_refused_with_the_reason(flow):
     deployment, client, _, _ = flow
-    body = signed(
-        deployment.partners["gb-hmrc"], load(SAMPLES / "notifications_no_namespace" / "02_DMSRCV.xml")
-    )
+    body = signed(deployment.partners["gb-hmrc"], load(SAMPLES / "notifications_no_namespace" / "02_DMSRCV.xml"))
     response = await client.post("/v1/partners/gb-hmrc/messages", data=body)
     assert response.status == 422
     receipt = XMLVerifier().verify(await response.read(), x509_cert=deployment.gateway.cert).signed_xml
@@ -535,9 +518,7 @@ async def test_canonical_declaration_reaches_the_dms_receiver_as_a_signed_dec(fl
 async def test_single_window_inventory_cannot_reach_a_dms_receiver_and_says_why(flow):
     deployment, client, _, dms_inbox = flow
     inventory = ceb_samples.inventory(ceb_samples.Purchase())
-    response = await client.post(
-        "/v1/partners/cn-nsw/messages", data=signed(deployment.partners["cn-nsw"], inventory)
-    )
+    response = await client.post("/v1/partners/cn-nsw/messages", data=signed(deployment.partners["cn-nsw"], inventory))
     assert response.status == 202, await response.text()
     record = await record_of(deployment, client, response.headers["X-Gateway-Message-Id"], "failed")
     assert record["status"] == "failed"

@@ -38,6 +38,7 @@ from tests.helpers import (
     make_deployment,
     make_identity,
     signed,
+    wait_until,
 )
 
 E = f"{{{ENV}}}"
@@ -62,9 +63,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
             PartnerSpec(SENDER, url=inbox),
             PartnerSpec("de-customs", url=inbox, country="DE"),
             PartnerSpec("fr-customs", url=inbox, country="FR", receives=["declaration"]),
-            PartnerSpec(
-                "sw-nsw", url=inbox, role="single-window", country="CN", sends=["order"], receives=["receipt"]
-            ),
+            PartnerSpec("sw-nsw", url=inbox, role="single-window", country="CN", sends=["order"], receives=["receipt"]),
             PartnerSpec("old-customs", receives=[], country="BE"),
             PartnerSpec("new-customs", receives=[], country="LU"),
             PartnerSpec("off-customs", receives=[], country="AT", extra="suspended = true"),
@@ -118,9 +117,7 @@ class Gateway:
         return sum([await self.depth(r) for r in RECEIVERS])
 
     async def admin(self, path: str) -> dict:
-        response = await self.client.get(
-            f"/v1/admin/{path}", headers={"Authorization": f"Bearer {self.token}"}
-        )
+        response = await self.client.get(f"/v1/admin/{path}", headers={"Authorization": f"Bearer {self.token}"})
         assert response.status == 200, await response.text()
         return await response.json()
 
@@ -207,9 +204,7 @@ async def assert_recorded(gw: Gateway, refusal: Refusal) -> None:
 # --- message builders --------------------------------------------------------------------------------------
 
 
-def alert(
-    d: Deployment, *, sender: str = SENDER, receiver: str | None = "de-customs", **kw
-) -> etree._Element:
+def alert(d: Deployment, *, sender: str = SENDER, receiver: str | None = "de-customs", **kw) -> etree._Element:
     return envelope(sender, receiver, **kw)
 
 
@@ -540,9 +535,7 @@ async def test_every_rejection_code(gateway: Gateway, subtests: pytest.Subtests)
 @pytest.mark.parametrize("partner", ["xx-customs", "NOT_AN_ID"])
 async def test_unknown_partner(gateway: Gateway, partner: str) -> None:
     body = sign(gateway.deployment, alert(gateway.deployment))
-    refusal = await assert_rejected(
-        gateway, await gateway.post(partner, body), 404, "unknown-partner", "no partner"
-    )
+    refusal = await assert_rejected(gateway, await gateway.post(partner, body), 404, "unknown-partner", "no partner")
     shown = partner if partner == "xx-customs" else "(invalid id)"
     assert f"no partner {shown!r} is configured" in refusal.description
     assert refusal.receipt.findtext(f"{E}Header/{E}Receiver") == "unknown"
@@ -658,93 +651,6 @@ async def test_body_that_never_completes_is_refused(gateways) -> None:
 
 
 # --- unavailable: the broker goes away for real ------------------------------------------------------------
-
-
-class Proxy:
-    """A TCP relay to RabbitMQ that the test can stall (bytes held: a hung broker), cut (connections dropped,
-    held bytes lost, new connections refused) and restore."""
-
-    def __init__(self, target: tuple[str, int] = ("127.0.0.1", 5672)) -> None:
-        self.target = target
-        self.open = True
-        self.port = 0
-        self._flowing = asyncio.Event()
-        self._flowing.set()
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self.open:
-            writer.close()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.close()
-            return
-        self._writers |= {writer, up_writer}
-        for source, sink in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pipe(source, sink))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-        try:
-            while data := await source.read(65536):
-                await self._flowing.wait()
-                sink.write(data)
-                await sink.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            sink.close()
-            self._writers.discard(sink)
-
-    def stall(self) -> None:
-        self._flowing.clear()
-
-    def cut(self) -> None:
-        self.open = False
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
-        for task in list(self._tasks):
-            task.cancel()  # what a stalled relay holds is lost, as with a broker killed while hung
-
-    def restore(self) -> None:
-        self._flowing.set()
-        self.open = True
-
-    async def close(self) -> None:
-        self.cut()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-@pytest.fixture
-async def proxy() -> AsyncIterator[Proxy]:
-    relay = Proxy()
-    await relay.start()
-    yield relay
-    await relay.close()
-
-
-async def wait_until(check: Callable[[], object], what: str, tries: int = 400) -> None:
-    """Poll a condition (bounded by count, not asserted on time)."""
-    for _ in range(tries):
-        if await check():  # type: ignore[misc]
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 async def broker_down(gw: Gateway) -> bool:

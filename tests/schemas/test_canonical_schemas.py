@@ -70,9 +70,7 @@ def _serialize(doc: etree._Element | bytes) -> bytes:
     return doc if isinstance(doc, bytes) else etree.tostring(doc)
 
 
-def _assert_valid(
-    lxml_schema: etree.XMLSchema, py_schema: xmlschema.XMLSchema, doc: etree._Element | bytes
-) -> None:
+def _assert_valid(lxml_schema: etree.XMLSchema, py_schema: xmlschema.XMLSchema, doc: etree._Element | bytes) -> None:
     # Both validators see the same serialized document (an lxml tree can differ from its text,
     # e.g. an unqualified child under a default namespace).
     data = _serialize(doc)
@@ -81,9 +79,7 @@ def _assert_valid(
     py_schema.validate(data.decode())
 
 
-def _assert_invalid(
-    lxml_schema: etree.XMLSchema, py_schema: xmlschema.XMLSchema, doc: etree._Element | bytes
-) -> None:
+def _assert_invalid(lxml_schema: etree.XMLSchema, py_schema: xmlschema.XMLSchema, doc: etree._Element | bytes) -> None:
     data = _serialize(doc)
     assert not lxml_schema.validate(etree.fromstring(data, _parser())), "lxml accepted an invalid document"
     assert not py_schema.is_valid(data.decode()), "xmlschema accepted an invalid document"
@@ -120,12 +116,8 @@ def test_envelope_imports_the_payload_namespace() -> None:
 
 
 def test_message_id_patterns_agree() -> None:
-    env = _parse(ENVELOPE_XSD).xpath(
-        "//xs:simpleType[@name='MessageIDType']//xs:pattern/@value", namespaces=NS
-    )
-    wco = _parse(WCO_XSD).xpath(
-        "//xs:simpleType[@name='MessageIdentifierType']//xs:pattern/@value", namespaces=NS
-    )
+    env = _parse(ENVELOPE_XSD).xpath("//xs:simpleType[@name='MessageIDType']//xs:pattern/@value", namespaces=NS)
+    wco = _parse(WCO_XSD).xpath("//xs:simpleType[@name='MessageIdentifierType']//xs:pattern/@value", namespaces=NS)
     assert env == wco == [r"[A-Za-z0-9._:\-]{1,64}"]
 
 
@@ -178,9 +170,7 @@ def test_wco_ids_are_taken_from_the_hmrc_schemas() -> None:
                 known.add((wco_id, wco_name))
     for path, wco_id, wco_name, _ in _wco_annotations(_parse(WCO_XSD)):
         if wco_id != "n/a":
-            assert (wco_id, wco_name) in known, (
-                f"{path}: {wco_id} {wco_name!r} not in the HMRC WCO DM schemas"
-            )
+            assert (wco_id, wco_name) in known, f"{path}: {wco_id} {wco_name!r} not in the HMRC WCO DM schemas"
 
 
 # --- the examples -------------------------------------------------------------------------------------
@@ -442,9 +432,7 @@ def _add_content(root, text):
 
 
 ATTACHMENT_NEGATIVES = {
-    "sha1-digest": lambda r: _set(
-        r, f"{ATTACHMENT}/w:DigestAlgorithm", "http://www.w3.org/2000/09/xmldsig#sha1"
-    ),
+    "sha1-digest": lambda r: _set(r, f"{ATTACHMENT}/w:DigestAlgorithm", "http://www.w3.org/2000/09/xmldsig#sha1"),
     "digest-too-short": lambda r: _set(r, f"{ATTACHMENT}/w:DigestValue", "AAAA"),
     "digest-not-base64": lambda r: _set(r, f"{ATTACHMENT}/w:DigestValue", "not base64 !"),
     "file-name-with-path": lambda r: _set(r, f"{ATTACHMENT}/w:FileName", "../../etc/passwd"),

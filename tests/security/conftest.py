@@ -63,9 +63,7 @@ def cached_identity(
     """``helpers.make_identity`` with the RSA key generation done once per session (it dominates set-up)."""
     cache_key = (name, days, algorithm, not_before)
     if cache_key not in _KEYS:
-        _KEYS[cache_key] = new_key_and_certificate(
-            name, days=days, algorithm=algorithm, not_before=not_before
-        )
+        _KEYS[cache_key] = new_key_and_certificate(name, days=days, algorithm=algorithm, not_before=not_before)
     key, cert = _KEYS[cache_key]
     key_path, cert_path = folder / f"{name}.key", folder / f"{name}.crt"
     write_key_and_certificate(key, cert, key_path, cert_path)
@@ -116,12 +114,8 @@ class Gate:
         self, body: bytes, *, partner: str = SENDER, headers: dict[str, str] | None = None, **kwargs: Any
     ) -> Reply:
         headers = {"Content-Type": "application/xml", **(headers or {})}
-        data: bytes | io.BytesIO = (
-            io.BytesIO(body) if len(body) > 2**20 else body
-        )  # aiohttp warns on big bytes
-        response = await self.client.post(
-            f"/v1/partners/{partner}/messages", data=data, headers=headers, **kwargs
-        )
+        data: bytes | io.BytesIO = io.BytesIO(body) if len(body) > 2**20 else body  # aiohttp warns on big bytes
+        response = await self.client.post(f"/v1/partners/{partner}/messages", data=data, headers=headers, **kwargs)
         answer = await response.read()
         return self.reply(response.status, response.headers.get("X-Gateway-Outcome", ""), answer)
 
@@ -196,9 +190,7 @@ async def make_gate(tmp_path, aiohttp_client, amqp, inbox_factory, monkeypatch) 
             http={"host": "127.0.0.1", "port": 0, "body_timeout": 2.0, "max_body_bytes": MAX_BODY, **http}
         )
         client = await aiohttp_client(build_app(settings, deliver=deliver))
-        topology = Topology(
-            settings.amqp.prefix, settings.amqp.delivery_limit, tuple(settings.delivery.retry_delays)
-        )
+        topology = Topology(settings.amqp.prefix, settings.amqp.delivery_limit, tuple(settings.delivery.retry_delays))
         gate = Gate(deployment, client, amqp, topology, inbox)
         made.append(gate)
         return gate
@@ -232,9 +224,7 @@ def bounded_memory(python_bytes: int = 32 * 2**20, rss_bytes: int = 96 * 2**20) 
     finally:
         tracemalloc.stop()
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss_before
-    assert peak <= python_bytes, (
-        f"peak Python allocation {peak / 2**20:.1f} MiB > {python_bytes / 2**20:.0f} MiB"
-    )
+    assert peak <= python_bytes, f"peak Python allocation {peak / 2**20:.1f} MiB > {python_bytes / 2**20:.0f} MiB"
     assert grown <= rss_bytes, f"peak RSS grew by {grown / 2**20:.1f} MiB > {rss_bytes / 2**20:.0f} MiB"
 
 

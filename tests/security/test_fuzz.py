@@ -143,9 +143,7 @@ def make_target(folder: Path) -> Target:
     sm2_key, sm2_cert = new_key_and_certificate(f"{SENDER}-sm2", algorithm="sm2")
     write_key(sm2_key, sm2_cert, folder / "sm2.key", folder / "sm2.crt")
     sm2 = Sm2Signer(load_sm2_private_key(folder / "sm2.key"), sm2_cert)
-    verifier = SignatureVerifier(
-        SENDER, [load_certificate(partner.cert_path), load_certificate(folder / "sm2.crt")]
-    )
+    verifier = SignatureVerifier(SENDER, [load_certificate(partner.cert_path), load_certificate(folder / "sm2.crt")])
     seeds = tuple(
         to_bytes(signer.sign(envelope(SENDER, receiver, example=example)))
         for signer in (partner.signer, sm2)

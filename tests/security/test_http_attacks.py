@@ -73,9 +73,7 @@ async def test_expect_continue_is_not_granted_to_a_huge_body(gate: Gate) -> None
 async def test_expect_continue_still_works_for_a_normal_body(gate: Gate) -> None:
     body = gate.valid()
     reader, writer = await _open(gate)
-    writer.write(
-        _head(gate, {"Content-Length": str(len(body)), "Expect": "100-continue", "Connection": "close"})
-    )
+    writer.write(_head(gate, {"Content-Length": str(len(body)), "Expect": "100-continue", "Connection": "close"}))
     await writer.drain()
     assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10) == b"HTTP/1.1 100 Continue\r\n\r\n"
     writer.write(body)
@@ -219,9 +217,7 @@ async def test_admin_api_without_the_right_token_is_401(gate: Gate, subtests: py
                 assert response.headers["WWW-Authenticate"].startswith("Bearer")
                 assert token not in await response.text()
             # Nothing was changed: the partner is still there.
-            ok = await gate.client.get(
-                f"/v1/admin/partners/{SENDER}", headers={"Authorization": f"Bearer {token}"}
-            )
+            ok = await gate.client.get(f"/v1/admin/partners/{SENDER}", headers={"Authorization": f"Bearer {token}"})
             assert ok.status == 200
 
 
@@ -230,9 +226,7 @@ async def test_admin_token_with_non_ascii_bytes_is_401_not_500(gate: Gate) -> No
     for raw in (b"Bearer \xff\xfe\xfd", b"Bearer \xc3\xa9t\xc3\xa9", b"Bearer \x80" * 3):
         reader, writer = await asyncio.open_connection(host, port)
         writer.write(
-            b"GET /v1/admin/partners HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: "
-            + raw
-            + b"\r\n\r\n"
+            b"GET /v1/admin/partners HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: " + raw + b"\r\n\r\n"
         )
         await writer.drain()
         status_line = await asyncio.wait_for(reader.readline(), 10)

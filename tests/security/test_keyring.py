@@ -47,17 +47,13 @@ def set_gateway_keys(deployment: Deployment, **keys: str) -> None:
 
 def add_sm2_key(deployment: Deployment) -> Identity:
     identity = make_identity(deployment.folder / "keys", "gw-test-sm2", algorithm="sm2")
-    set_gateway_keys(
-        deployment, sm2_signing_key='"keys/gw-test-sm2.key"', sm2_signing_cert='"keys/gw-test-sm2.crt"'
-    )
+    set_gateway_keys(deployment, sm2_signing_key='"keys/gw-test-sm2.key"', sm2_signing_cert='"keys/gw-test-sm2.crt"')
     return identity
 
 
 def add_next_key(deployment: Deployment, switch_at: dt.datetime) -> Identity:
     """The next RSA key, its certificate valid from two days ago for 30 days."""
-    identity = make_identity(
-        deployment.folder / "keys", "gw-test-next", not_before=NOW - dt.timedelta(days=2)
-    )
+    identity = make_identity(deployment.folder / "keys", "gw-test-next", not_before=NOW - dt.timedelta(days=2))
     set_gateway_keys(
         deployment,
         next_signing_key='"keys/gw-test-next.key"',
@@ -77,9 +73,7 @@ class Sm2Partner:
 def sm2_partner(deployment: Deployment, partner_id: str) -> Sm2Partner:
     """Give a partner an SM2 key: its pinned certificate becomes the SM2 one (as a CEB signing device's)."""
     identity = make_identity(deployment.folder / "partner-keys", f"{partner_id}-sm2", algorithm="sm2")
-    (deployment.folder / "partners" / "certs" / f"{partner_id}.crt").write_bytes(
-        identity.cert_path.read_bytes()
-    )
+    (deployment.folder / "partners" / "certs" / f"{partner_id}.crt").write_bytes(identity.cert_path.read_bytes())
     signer = Sm2Signer(load_sm2_private_key(identity.key_path), identity.cert)
     return Sm2Partner(signer, identity.key_path, identity.cert_path)
 
@@ -101,9 +95,7 @@ def nsw_spec(url: str = "http://127.0.0.1:9/inbox", **fields: object) -> Partner
 
 
 def test_each_partner_gets_the_signer_of_its_algorithm(tmp_path):
-    deployment = make_deployment(
-        tmp_path, [PartnerSpec("nl-customs", url="http://127.0.0.1:9/x"), nsw_spec()]
-    )
+    deployment = make_deployment(tmp_path, [PartnerSpec("nl-customs", url="http://127.0.0.1:9/x"), nsw_spec()])
     sm2 = add_sm2_key(deployment)
     settings = deployment.settings()
     registry = load_partners(settings.partners_dir, frozenset(default_adapters()))
@@ -285,10 +277,7 @@ def test_keys_show_prints_both_certificates_with_their_validity(tmp_path, capsys
     sm2 = add_sm2_key(deployment)
     assert main(["keys", "show", "--config", str(deployment.config_path)]) == 0
     out = capsys.readouterr().out
-    assert (
-        f"default signing key, current (in use, signs until {switch_at.replace(microsecond=0).isoformat()})"
-        in out
-    )
+    assert f"default signing key, current (in use, signs until {switch_at.replace(microsecond=0).isoformat()})" in out
     assert "default signing key, next (not in use yet, signs from" in out
     assert "sm2-sm3 signing key, current (in use)" in out
     for identity in (deployment.gateway, following, sm2):

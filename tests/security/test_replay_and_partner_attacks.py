@@ -47,8 +47,6 @@ async def test_creation_time_outside_the_window_is_replayed(gate: Gate, subtests
     await gate.assert_unharmed()
 
 
-
-
 @pytest.mark.parametrize(
     "value",
     [

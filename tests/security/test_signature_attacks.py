@@ -86,9 +86,7 @@ async def test_certificate_of_another_partner_is_untrusted(gate: Gate, subtests:
         with subtests.test(str(claimed_sender)):
             body = signed(gate.identity(RECEIVER), gate.message(claimed_sender, SENDER))
             reply = await gate.post(body)
-            await gate.assert_refused(
-                reply, 401, "certificate-untrusted", f"CN={RECEIVER}", f"partner {SENDER}"
-            )
+            await gate.assert_refused(reply, 401, "certificate-untrusted", f"CN={RECEIVER}", f"partner {SENDER}")
     await gate.assert_unharmed()
 
 
@@ -97,9 +95,7 @@ async def test_expired_and_not_yet_valid_certificates(gate: Gate, subtests: pyte
         with subtests.test(str(partner)):
             for key_info in (True, False):  # named in KeyInfo, or found among the pinned ones
                 identity = gate.identity(partner)
-                body = to_bytes(
-                    forge.forge(gate.message(partner), identity.key, identity.cert if key_info else None)
-                )
+                body = to_bytes(forge.forge(gate.message(partner), identity.key, identity.cert if key_info else None))
                 reply = await gate.post(body, partner=partner)
                 await gate.assert_refused(reply, 401, "certificate-expired", words, f"CN={partner}")
     await gate.assert_unharmed()
@@ -113,9 +109,7 @@ async def test_sha1_is_refused_by_default(gate: Gate, subtests: pytest.Subtests)
     ]:
         with subtests.test(str(method)):
             identity = gate.identity()
-            body = to_bytes(
-                forge.forge(gate.message(), identity.key, identity.cert, method=method, digest=digest)
-            )
+            body = to_bytes(forge.forge(gate.message(), identity.key, identity.cert, method=method, digest=digest))
             reply = await gate.post(body)
             await gate.assert_refused(reply, 401, "signature-invalid", *words)
     await gate.assert_unharmed()
@@ -124,9 +118,7 @@ async def test_sha1_is_refused_by_default(gate: Gate, subtests: pytest.Subtests)
 async def test_sha1_is_accepted_with_a_warning_when_the_partner_allows_it(gate: Gate, caplog) -> None:
     caplog.set_level(logging.WARNING, logger="gateway.security.signatures")
     identity = gate.identity("legacy-cn")
-    root = forge.forge(
-        gate.message("legacy-cn"), identity.key, identity.cert, method=forge.RSA_SHA1, digest=forge.SHA1
-    )
+    root = forge.forge(gate.message("legacy-cn"), identity.key, identity.cert, method=forge.RSA_SHA1, digest=forge.SHA1)
     for _ in range(2):  # logged on every use, not once
         root.find(f"{E}Header/{E}MessageID").text = new_id()
         body = to_bytes(
@@ -152,9 +144,7 @@ def test_rsa_1024_partner_certificate_is_refused_by_partners_check(tmp_path: Pat
     (partners / "certs").mkdir(parents=True)
     _, cert = forge.rsa_key_and_certificate("weak-nl", bits=1024)
     (partners / "certs" / "weak-nl.crt").write_bytes(forge.pem(cert))
-    (partners / "weak-nl.toml").write_text(
-        partner_toml(PartnerSpec("weak-nl", receives=[]), ["certs/weak-nl.crt"])
-    )
+    (partners / "weak-nl.toml").write_text(partner_toml(PartnerSpec("weak-nl", receives=[]), ["certs/weak-nl.crt"]))
     assert gateway_cli(["partners", "check", str(partners)]) == 2
     err = capsys.readouterr().err
     assert "weak-nl.toml" in err
@@ -193,18 +183,14 @@ async def test_two_signatures_are_refused(gate: Gate) -> None:
     await gate.assert_unharmed()
 
 
-async def test_reference_other_than_the_whole_document_is_refused(
-    gate: Gate, subtests: pytest.Subtests
-) -> None:
+async def test_reference_other_than_the_whole_document_is_refused(gate: Gate, subtests: pytest.Subtests) -> None:
     for uri in ["#body", "#xpointer(/)", "#xpointer(id('body'))", "http://127.0.0.1:9/x.xml"]:
         with subtests.test(str(uri)):
             root = gate.message()
             root.find(f"{E}Body").set("Id", "body")
             identity = gate.identity()
             if uri == "#body":
-                root = forge.forge(
-                    root, identity.key, identity.cert, uri=uri
-                )  # a correct signature over the Body only
+                root = forge.forge(root, identity.key, identity.cert, uri=uri)  # a correct signature over the Body only
             else:
                 root = forge.forge(root, identity.key, identity.cert)
                 _signature(root).find(f".//{{{DS}}}Reference").set("URI", uri)
@@ -251,9 +237,7 @@ async def test_wrapping_acts_only_on_the_signed_content(make_gate: GateFactory, 
     elif hiding_place == "KeyInfo":
         signature.find(f"{{{DS}}}KeyInfo").append(twin)
     else:
-        props = etree.SubElement(
-            etree.SubElement(signature, f"{{{DS}}}Object"), f"{{{DS}}}SignatureProperties"
-        )
+        props = etree.SubElement(etree.SubElement(signature, f"{{{DS}}}Object"), f"{{{DS}}}SignatureProperties")
         etree.SubElement(props, f"{{{DS}}}SignatureProperty", Target="#x").append(twin)
     reply = await gate.post(to_bytes(root))
     assert (reply.status, reply.code) == (202, "accepted"), reply.body[:600]
@@ -392,9 +376,7 @@ async def test_w3c_and_interop_vectors_are_refused_with_specific_codes(gate: Gat
 
 
 @pytest.mark.parametrize("path", _vectors(), ids=lambda p: str(p.relative_to(VECTORS)))
-def test_vectors_with_their_own_certificate_pinned_never_crash_the_verifier(
-    path: Path, tmp_path: Path
-) -> None:
+def test_vectors_with_their_own_certificate_pinned_never_crash_the_verifier(path: Path, tmp_path: Path) -> None:
     """The verifier on its own, trusting the vector's certificate at a time it is valid, with SHA-1 allowed:
     this reaches the algorithm, reference and cryptographic checks. Only a Rejection or a verified result."""
     try:
@@ -439,9 +421,7 @@ def test_fuzzer_findings_are_clean_rejections(tmp_path: Path, algorithm: str, ed
     RSA path gets the same inputs."""
     key, cert = new_key_and_certificate("fuzz-nl", algorithm=algorithm)
     write_key_and_certificate(key, cert, tmp_path / "k.pem", tmp_path / "c.pem")
-    signer = (
-        Sm2Signer(load_sm2_private_key(tmp_path / "k.pem"), cert) if algorithm == "sm2" else Signer(key, cert)
-    )
+    signer = Sm2Signer(load_sm2_private_key(tmp_path / "k.pem"), cert) if algorithm == "sm2" else Signer(key, cert)
     root = etree.fromstring(b'<Envelope xmlns="urn:customs-gateway:envelope:1"><Header/><Body/></Envelope>')
     data = to_bytes(signer.sign(root)).replace(*edit, 1)
     verifier = SignatureVerifier("fuzz-nl", [load_certificate(tmp_path / "c.pem")])

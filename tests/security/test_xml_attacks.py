@@ -105,9 +105,7 @@ async def test_external_entities_and_dtds_are_never_fetched(
     documents = {
         "file entity": f'<!DOCTYPE Envelope [<!ENTITY x SYSTEM "file://{secret_file}">]><Envelope>&x;</Envelope>',
         "http entity": f'<!DOCTYPE Envelope [<!ENTITY x SYSTEM "{base}/entity">]><Envelope>&x;</Envelope>',
-        "file parameter entity": (
-            f'<!DOCTYPE Envelope [<!ENTITY % p SYSTEM "file://{secret_file}"> %p;]><Envelope/>'
-        ),
+        "file parameter entity": (f'<!DOCTYPE Envelope [<!ENTITY % p SYSTEM "file://{secret_file}"> %p;]><Envelope/>'),
         "http parameter entity": f'<!DOCTYPE Envelope [<!ENTITY % p SYSTEM "{base}/pe.dtd"> %p;]>'
         "<Envelope>&leak;</Envelope>",
         "external DTD": f'<!DOCTYPE Envelope SYSTEM "{base}/external.dtd"><Envelope>&leak;</Envelope>',
@@ -261,9 +259,7 @@ async def test_wrong_content_type_is_unsupported(gate: Gate, subtests: pytest.Su
     for content_type in WRONG_TYPES:
         with subtests.test(content_type):
             reply = await gate.post(gate.valid(), headers={"Content-Type": content_type})
-            await gate.assert_refused(
-                reply, 400, "unsupported-message", content_type.split(";")[0], "application/xml"
-            )
+            await gate.assert_refused(reply, 400, "unsupported-message", content_type.split(";")[0], "application/xml")
     await gate.assert_unharmed()
 
 

@@ -198,9 +198,7 @@ async def test_reject_of_a_claimed_message_marks_it_rejected(store: Store) -> No
 
 async def test_wait_holds_an_accepted_message(store: Store) -> None:
     message_id = await claimed(store)
-    await store.wait(
-        message_id, ("de-customs",), b"<receipt/>", b"<canonical/>", "waiting for the payment list"
-    )
+    await store.wait(message_id, ("de-customs",), b"<receipt/>", b"<canonical/>", "waiting for the payment list")
     record = await store.get(message_id)
     assert record is not None
     assert (record.status, record.reason, record.receipt) == (
@@ -232,9 +230,7 @@ async def test_find_filters_by_status_partner_and_type_newest_first(store: Store
 
 
 async def test_config_events_keep_before_and_after_newest_first(store: Store) -> None:
-    await store.record_config_event(
-        "admin-api", "create", "nl-customs", after={"id": "nl-customs", "sends": ["a"]}
-    )
+    await store.record_config_event("admin-api", "create", "nl-customs", after={"id": "nl-customs", "sends": ["a"]})
     await store.record_config_event(
         "cli",
         "update",
@@ -279,8 +275,7 @@ async def test_instances_sharing_a_database_give_one_message_id_one_claim(stores
     """Several gateways, one database: concurrent claims of one (sender, message id) have a single winner."""
     first, second = await stores(), await stores()
     attempts = [
-        (first if n % 2 else second).claim(f"gw-{n}", "nl-customs", "MSG-1", "risk-alert", "d")
-        for n in range(20)
+        (first if n % 2 else second).claim(f"gw-{n}", "nl-customs", "MSG-1", "risk-alert", "d") for n in range(20)
     ]
     holders = {record.id for record in await asyncio.gather(*attempts)}
     assert len(holders) == 1
@@ -293,9 +288,7 @@ async def test_instances_sharing_a_database_give_one_message_id_one_claim(stores
 def test_open_store_chooses_by_url(tmp_path) -> None:
     assert isinstance(open_store(f"sqlite:///{tmp_path}/g.db"), SqliteStore)
     assert isinstance(open_store("postgresql://gw@db.example/gateway"), PostgresStore)
-    with pytest.raises(
-        ConfigError, match=r"unsupported store 'mysql'; allowed: sqlite:///PATH, postgresql://"
-    ):
+    with pytest.raises(ConfigError, match=r"unsupported store 'mysql'; allowed: sqlite:///PATH, postgresql://"):
         open_store("mysql://gw@db/gateway")
 
 
