@@ -18,7 +18,7 @@ from gateway.config import DeliverySection
 from gateway.delivery.http import HttpTransport
 from gateway.errors import PermanentDeliveryError, Rejection
 from gateway.formats.base import FormatAdapter
-from gateway.formats.canonical import set_header
+from gateway.formats.canonical import read_header, set_header
 from gateway.partners.model import Partner
 from gateway.security.keyring import Keyring, as_keyring
 from gateway.security.signatures import Signer
@@ -164,14 +164,16 @@ class DeliveryWorker:
 
     def render(self, canonical: bytes, partner: Partner) -> bytes:
         """Canonical bytes -> the receiver's signed document. Failures here cannot be retried away."""
-        adapter = self.adapters[partner.format]
+        format_name = partner.format
         try:
             envelope = parse_xml(canonical)
+            format_name = partner.format_for(read_header(envelope).message_type)  # receive_formats
+            adapter = self.adapters[format_name]
             set_header(envelope, "Receiver", partner.id)
             document = adapter.from_canonical(envelope, partner.id)
             adapter.validate(document)
         except Rejection as error:
             raise PermanentDeliveryError(
-                f"cannot render the message for {partner.id} ({partner.format}): {error.code}: {error.message}"
+                f"cannot render the message for {partner.id} ({format_name}): {error.code}: {error.message}"
             ) from error
         return to_bytes(self.keyring.for_partner(partner).sign(document))

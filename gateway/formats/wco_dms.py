@@ -3,8 +3,9 @@
 A message is a DocumentMetaData wrapper (``urn:wco:datamodel:WCO:DocumentMetaData-DMS:2``) holding either a
 DEC-DMS ``Declaration`` (message type ``declaration``; message id: its FunctionalReferenceID, the LRN) or a
 RES-DMS ``Response`` (a notification; FunctionCode 02 received and 03 rejected are ``receipt``s, the others
-are customs decisions the gateway does not map). The gateway answers with RES-DMS notifications: 02 (DMSRCV)
-when it accepts a message, 03 (DMSREJ) with the error when it refuses one.
+are customs decisions the gateway does not map). An ``inventory`` (CBEC clearance list) is rendered as the DEC
+of its goods declaration (:mod:`gateway.mapping.inventory_declaration`). The gateway answers with RES-DMS
+notifications: 02 (DMSRCV) when it accepts a message, 03 (DMSREJ) with the error when it refuses one.
 Mapping: :mod:`gateway.mapping.wco_dms`.
 
 Schemas: the HMRC files under ``schemas/wco-dms`` (SOURCE.md), compiled once through ``dms.xsd``, which joins
@@ -32,9 +33,10 @@ from gateway.errors import SchemaInvalid, UnsupportedMessage
 from gateway.formats.base import MessageInfo, Receipt
 from gateway.formats.canonical import ENV_NS, MESSAGE_ID, body_payload, read_header, receipt_payload
 from gateway.formats.mapped import canonical_envelope, lossless
-from gateway.formats.schemas import load_schema, validate
+from gateway.formats.schemas import check_canonical_payload, load_schema, validate
 from gateway.mapping import dms_receipt
 from gateway.mapping import wco_dms as dms
+from gateway.mapping.inventory_declaration import inventory_to_declaration
 from gateway.mapping.records import Loss
 
 _E = f"{{{ENV_NS}}}"
@@ -143,12 +145,19 @@ class WcoDmsAdapter:
         if info.message_type == "declaration":
             declaration, losses = dms.declaration_from_canonical(payload, "/Envelope/Body/Declaration")
             return dms.metadata("DEC", declaration, self.profile), losses
+        if info.message_type == "inventory":
+            # The receiver gets the goods declaration of the clearance list (the envelope stays an inventory).
+            derived = inventory_to_declaration(payload)
+            check_canonical_payload(derived, "declaration mapped from the inventory")
+            declaration, losses = dms.declaration_from_canonical(derived, "/Envelope/Body/Inventory(Declaration)")
+            return dms.metadata("DEC", declaration, self.profile), losses
         if info.message_type == "receipt":
             own = envelope.findtext(f"{_E}Header/{_E}GatewayMessageID") or info.message_id
             response, losses = dms_receipt.response_from_canonical(payload, own, "/Envelope/Body/Receipt")
             return dms.metadata("RES", response, self.profile), losses
         raise UnsupportedMessage(
-            f"the wco-dms format carries declaration and receipt messages, not {info.message_type!r}",
+            f"the wco-dms format carries declaration, inventory (as its declaration) and receipt messages, "
+            f"not {info.message_type!r}",
             pointer="/Envelope/Header/MessageType",
         )
 

@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.config import PARTICIPANT_ID, MessageType
 from gateway.security.certificates import TrustedCertificate
@@ -40,6 +40,11 @@ class PartnerFile(_Frozen):
     crls: list[Path] = Field(default_factory=list, description="CRL files of those CAs (PEM or DER)")
     sends: list[MessageType] = Field(default_factory=list)
     receives: list[MessageType] = Field(default_factory=list)
+    receive_formats: dict[MessageType, str] = Field(
+        default_factory=dict,
+        description='the format of a received message type when it is not `format`, e.g. {"risk-alert" = '
+        '"canonical"} for a single window whose own format has no risk alert; receipts stay in `format`',
+    )
     delivery: HttpDelivery | None = None
     legacy_algorithms: list[str] = Field(
         default_factory=list, description="explicitly allowed legacy signature algorithms, e.g. rsa-sha1"
@@ -60,6 +65,16 @@ class PartnerFile(_Frozen):
             raise ValueError(f"unknown legacy algorithm {unknown[0]!r}; allowed: {', '.join(LEGACY)}")
         return value
 
+    @model_validator(mode="after")
+    def _formats_of_received_types(self) -> PartnerFile:
+        for message_type in self.receive_formats:
+            if message_type not in self.receives:
+                raise ValueError(
+                    f"receive_formats: {message_type!r} is not a type the partner receives "
+                    f"(receives: {', '.join(self.receives) or 'none'})"
+                )
+        return self
+
 
 @dataclass(frozen=True)
 class Partner:
@@ -77,6 +92,11 @@ class Partner:
     @property
     def format(self) -> str:
         return self.spec.format
+
+    def format_for(self, message_type: str) -> str:
+        """The format the partner receives ``message_type`` in (``receive_formats``, else ``format``)."""
+        found = (name for kind, name in self.spec.receive_formats.items() if kind == message_type)
+        return next(found, self.spec.format)
 
     def may_send(self, message_type: str) -> bool:
         return message_type in self.spec.sends

@@ -27,10 +27,12 @@ def load_partner(path: Path, partners_dir: Path, known_formats: frozenset[str] |
         raise ConfigError(f"{path}: {describe_validation_error(exc)}") from None
     if spec.id != path.stem:
         raise ConfigError(f"{path}: id: {spec.id!r} must equal the file name {path.stem!r}")
-    if known_formats is not None and spec.format not in known_formats:
-        raise ConfigError(
-            f"{path}: format: unknown format {spec.format!r}; allowed: {', '.join(sorted(known_formats))}"
-        )
+    if known_formats is not None:
+        named = [("format", spec.format)] + [(f"receive_formats.{t}", f) for t, f in spec.receive_formats.items()]
+        for key, name in named:
+            if name not in known_formats:
+                allowed = ", ".join(sorted(known_formats))
+                raise ConfigError(f"{path}: {key}: unknown format {name!r}; allowed: {allowed}")
     if spec.receives and spec.delivery is None:
         raise ConfigError(f"{path}: delivery: required because the partner receives {', '.join(spec.receives)}")
     certificates = []

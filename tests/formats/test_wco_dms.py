@@ -220,7 +220,7 @@ def test_canonical_example_renders_as_a_valid_dec_declaration(adapter):
 
 def test_risk_alert_is_not_a_dms_message(adapter):
     envelope = etree.fromstring((ROOT / "examples" / "risk-alert.xml").read_bytes())
-    with pytest.raises(UnsupportedMessage, match="declaration and receipt"):
+    with pytest.raises(UnsupportedMessage, match=r"declaration, inventory .as its declaration. and receipt"):
         adapter.from_canonical(envelope, "gb-hmrc")
 
 
@@ -515,13 +515,17 @@ async def test_canonical_declaration_reaches_the_dms_receiver_as_a_signed_dec(fl
     ]
 
 
-async def test_single_window_inventory_cannot_reach_a_dms_receiver_and_says_why(flow):
+async def test_single_window_inventory_replacement_cannot_reach_a_dms_receiver_and_says_why(flow):
     deployment, client, _, dms_inbox = flow
     inventory = ceb_samples.inventory(ceb_samples.Purchase())
+    inventory.find(
+        f"{{{ceb_samples.CEB_NS}}}Inventory/{{{ceb_samples.CEB_NS}}}InventoryHead/{{{ceb_samples.CEB_NS}}}appType"
+    ).text = "2"
     response = await client.post("/v1/partners/cn-nsw/messages", data=signed(deployment.partners["cn-nsw"], inventory))
     assert response.status == 202, await response.text()
     record = await record_of(deployment, client, response.headers["X-Gateway-Message-Id"], "failed")
     assert record["status"] == "failed"
     reasons = " ".join(str(event.get("reason", "")) for event in record["history"])
-    assert "the wco-dms format carries declaration and receipt messages, not 'inventory'" in reasons
+    assert "mapping-failed" in reasons
+    assert "FunctionCode: '5' cannot be declared" in reasons
     assert dms_inbox.received == []
