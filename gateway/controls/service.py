@@ -48,6 +48,7 @@ from gateway.controls.rules import Finding, RuleBook
 from gateway.errors import ConfigError, GatewayError, MatchingFailed, MatchingIncomplete, Unavailable
 from gateway.formats.base import MessageInfo, Receipt, ReceiptError
 from gateway.formats.canonical import new_envelope, receipt_payload, set_header
+from gateway.ingress.pipeline import Publishing
 from gateway.partners.model import Partner
 from gateway.security.xml import parse_xml, to_bytes
 from gateway.store.base import Status, Store
@@ -61,12 +62,6 @@ RETRY_RELEASE_AFTER = 60.0  # seconds before the sweep retries a release that di
 
 class Signing(Protocol):
     def sign(self, root: etree._Element) -> etree._Element: ...
-
-
-class Publishing(Protocol):
-    async def publish(
-        self, routing_key: str, body: bytes, *, message_id: str, headers: Mapping[str, str | int]
-    ) -> None: ...
 
 
 @dataclass(frozen=True)
