@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 from cryptography import x509
 from lxml import etree
@@ -132,7 +133,11 @@ async def send_one(settings: Settings, partner: SimulatedPartner, gateway_cert: 
     receiver = parse_xml(body).findtext(f"{ENV}Header/{ENV}Receiver")
     say(f"→ {partner.id} signs risk-alert {message_id} ({partner.story}) for {receiver} and POSTs it")
     url = f"http://{settings.http.host}:{settings.http.port}/v1/partners/{partner.id}/messages"
-    status, answer = await post(url, body)
+    try:
+        status, answer = await post(url, body)
+    except (aiohttp.ClientError, OSError) as exc:
+        say(f"   ✗ the gateway did not answer: {exc}")
+        return
     try:
         receipt = verified_xml(answer, gateway_cert)
     except Exception:
@@ -176,12 +181,16 @@ async def run_demo(config: str | None, count: int = 0, interval: float = 3.0) ->
     )
     sent = 0
     try:
-        while count == 0 or sent < count:
+        # Ctrl-C (or SIGTERM) reaches the gateway's own handler, which stops the server: stop sending then.
+        while (count == 0 or sent < count) and not stop.is_set():
             for partner in partners.values():
+                if stop.is_set():
+                    break
                 await send_one(settings, partner, gateway_cert)
                 await asyncio.sleep(interval / 2)
             sent += 1
-        await asyncio.sleep(1.0)  # let the last deliveries arrive
+        if not stop.is_set():
+            await asyncio.sleep(1.0)  # let the last deliveries arrive
     except asyncio.CancelledError:
         pass
     finally:
