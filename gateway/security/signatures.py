@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import datetime as dt
 import hashlib
+import hmac
 import logging
 import warnings
 from collections.abc import Sequence
@@ -24,7 +26,7 @@ import cryptography.exceptions
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from lxml import etree
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.exceptions import SignXMLException
@@ -145,6 +147,9 @@ class SignatureVerifier:
         candidates = self._candidates(signature, now)
         last_error: Exception | None = None
         for trusted in candidates:
+            fast = _fast_verify(root, signature, trusted, method, digest)
+            if fast is not None:
+                return self._verified(fast[0], fast[1], trusted, method, digest)
             try:
                 result = XMLVerifier().verify(
                     root, x509_cert=trusted.certificate, expect_config=replace(self._config, verification_time=now)
@@ -156,19 +161,29 @@ class SignatureVerifier:
             if result.signed_xml is None:  # signxml could not re-parse what the signature covers
                 last_error = ValueError("the signed content is not a well-formed document")
                 continue
-            legacy = method not in STRONG_SIGNATURE_METHODS or digest not in STRONG_DIGESTS or _weak(trusted)
-            if legacy:
-                log.warning(
-                    "legacy signature accepted from partner %s (allowed by its partner file): %s, digest %s, "
-                    "certificate %s",
-                    self.partner_id,
-                    method.value,
-                    digest.value,
-                    trusted.path.name,
-                )
-            return Verified(result.signed_xml, result.signed_data, trusted, method.value, legacy)
+            return self._verified(result.signed_xml, result.signed_data, trusted, method, digest)
         reason = f"{type(last_error).__name__}: {last_error}" if last_error is not None else "no certificate"
         raise _fail(f"the signature does not verify with partner {self.partner_id}'s certificate: {_cut(reason, 300)}")
+
+    def _verified(
+        self,
+        xml: etree._Element,
+        data: bytes,
+        trusted: TrustedCertificate,
+        method: SignatureMethod,
+        digest: DigestAlgorithm,
+    ) -> Verified:
+        legacy = method not in STRONG_SIGNATURE_METHODS or digest not in STRONG_DIGESTS or _weak(trusted)
+        if legacy:
+            log.warning(
+                "legacy signature accepted from partner %s (allowed by its partner file): %s, digest %s, "
+                "certificate %s",
+                self.partner_id,
+                method.value,
+                digest.value,
+                trusted.path.name,
+            )
+        return Verified(xml, data, trusted, method.value, legacy)
 
     def _the_signature(self, root: etree._Element) -> etree._Element:
         signatures = list(root.iter(f"{{{DS}}}Signature"))
@@ -311,6 +326,112 @@ def _expired(trusted: TrustedCertificate, now: dt.datetime) -> CertificateExpire
         f"certificate {trusted.subject} ({trusted.path.name}) {when} {date.isoformat()}",
         pointer="/*/ds:Signature/ds:KeyInfo",
     )
+
+
+_FAST_HASHES: dict[SignatureMethod, hashes.HashAlgorithm] = {
+    SignatureMethod.RSA_SHA256: hashes.SHA256(),
+    SignatureMethod.RSA_SHA384: hashes.SHA384(),
+    SignatureMethod.RSA_SHA512: hashes.SHA512(),
+    SignatureMethod.ECDSA_SHA256: hashes.SHA256(),
+    SignatureMethod.ECDSA_SHA384: hashes.SHA384(),
+}
+_DIGESTS = {
+    DigestAlgorithm.SHA256: hashlib.sha256,
+    DigestAlgorithm.SHA384: hashlib.sha384,
+    DigestAlgorithm.SHA512: hashlib.sha512,
+}
+_EXCLUSIVE = "http://www.w3.org/2001/10/xml-exc-c14n#"
+_INCLUSIVE = frozenset(
+    {
+        CanonicalizationMethod.CANONICAL_XML_1_0.value,
+        CanonicalizationMethod.CANONICAL_XML_1_1.value,  # lxml (and signxml) canonicalise 1.1 as 1.0
+    }
+)
+_FAST_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+def _exclusive(algorithm: str | None) -> bool | None:
+    """C14N flavour of an algorithm the fast path handles; None for anything else."""
+    if algorithm in _INCLUSIVE:
+        return False
+    return True if algorithm == _EXCLUSIVE else None
+
+
+def _fast_verify(
+    root: etree._Element,
+    signature: etree._Element,
+    trusted: TrustedCertificate,
+    method: SignatureMethod,
+    digest: DigestAlgorithm,
+) -> tuple[etree._Element, bytes] | None:
+    """The common profile checked in one pass: C14N of SignedInfo, one public-key operation, C14N of the document
+    without its signature, one digest; the signed XML re-parsed from exactly the digested bytes.
+
+    ``None`` hands the decision to signxml (anything outside the profile, and every failure, so rejections keep
+    signxml's reasons). Accepting here is sound whatever the C14N subtleties: the pinned key signed SignedInfo as
+    canonicalised here, and its digest is of exactly the bytes returned. signxml re-parses the document about six
+    times per call (~1 ms for 3 KB, against 0.02 ms for the RSA operation).
+    """
+    hash_algorithm = _FAST_HASHES.get(method)
+    digest_function = _DIGESTS.get(digest)
+    key = trusted.certificate.public_key()
+    if (
+        hash_algorithm is None
+        or digest_function is None
+        or not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey)
+    ):
+        return None
+    if (
+        signature.find("ds:KeyInfo/ds:KeyValue", _NS) is not None
+        or signature.find(f"{{{DS}}}KeyInfo/{{http://www.w3.org/2009/xmldsig11#}}DEREncodedKeyValue") is not None
+    ):
+        return None  # signxml compares those with the certificate
+    signed_info = signature.find("ds:SignedInfo", _NS)
+    c14n = signed_info.find("ds:CanonicalizationMethod", _NS) if signed_info is not None else None
+    reference = signed_info.find("ds:Reference", _NS) if signed_info is not None else None
+    if c14n is None or len(c14n) or reference is None:
+        return None
+    info_exclusive = _exclusive(c14n.get("Algorithm"))
+    transforms = reference.findall("ds:Transforms/ds:Transform", _NS)
+    algorithms = [t.get("Algorithm") for t in transforms]
+    if (
+        info_exclusive is None
+        or algorithms[:1] != [ENVELOPED]
+        or len(algorithms) > 2
+        or any(len(t) for t in transforms)
+    ):
+        return None
+    document_exclusive = _exclusive(algorithms[1]) if len(algorithms) == 2 else False
+    if document_exclusive is None:
+        return None
+    try:
+        expected = base64.b64decode(reference.findtext("ds:DigestValue", "", _NS), validate=False)
+        value = base64.b64decode(signature.findtext("ds:SignatureValue", "", _NS), validate=False)
+        signed_info_bytes = etree.tostring(signed_info, method="c14n", exclusive=info_exclusive, with_comments=False)
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(value, signed_info_bytes, padding.PKCS1v15(), hash_algorithm)
+        else:
+            size = (key.curve.key_size + 7) // 8
+            if len(value) != 2 * size:
+                return None
+            der = encode_dss_signature(int.from_bytes(value[:size], "big"), int.from_bytes(value[size:], "big"))
+            key.verify(der, signed_info_bytes, ec.ECDSA(hash_algorithm))
+        # The enveloped-signature transform: the document without the Signature element (its tail text stays).
+        document = copy.deepcopy(root)
+        copied = document[root.index(signature)]
+        tail, previous = copied.tail, copied.getprevious()
+        document.remove(copied)
+        if tail:
+            if previous is not None:
+                previous.tail = (previous.tail or "") + tail
+            else:
+                document.text = (document.text or "") + tail
+        data = etree.tostring(document, method="c14n", exclusive=document_exclusive, with_comments=False)
+        if not hmac.compare_digest(digest_function(data).digest(), expected):
+            return None
+        return etree.fromstring(data, _FAST_PARSER), data
+    except (cryptography.exceptions.InvalidSignature, ValueError, binascii.Error, etree.LxmlError):
+        return None
 
 
 class Signer:

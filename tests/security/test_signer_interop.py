@@ -33,3 +33,38 @@ def test_tampering_after_signing_is_detected():
     signed = etree.tostring(Signer(key, cert).sign(etree.fromstring(b"<a><b>100</b></a>")))
     with pytest.raises(Exception, match=r"[Dd]igest"):
         XMLVerifier().verify(signed.replace(b"100", b"900"), x509_cert=cert)
+
+
+@pytest.mark.parametrize(
+    "c14n",
+    [
+        "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+        "http://www.w3.org/2006/12/xml-c14n11",
+        "http://www.w3.org/2001/10/xml-exc-c14n#",
+    ],
+)
+@pytest.mark.parametrize("algorithm", ["rsa", "ec"])
+def test_fast_path_accepts_exactly_what_signxml_accepts(tmp_path, c14n, algorithm):
+    """The single-pass verifier returns the very bytes signxml says the signature covers, or hands over."""
+    from signxml import XMLSigner
+    from signxml.algorithms import DigestAlgorithm, SignatureMethod
+
+    from gateway.security.certificates import load_certificate, write_key_and_certificate
+    from gateway.security.signatures import DS, _fast_verify
+
+    key, cert = new_key_and_certificate("signer", algorithm=algorithm)
+    write_key_and_certificate(key, cert, tmp_path / "k.key", tmp_path / "k.crt")
+    trusted = load_certificate(tmp_path / "k.crt")
+    method = SignatureMethod.RSA_SHA256 if algorithm == "rsa" else SignatureMethod.ECDSA_SHA256
+    document = b'<a xmlns="urn:d" xmlns:p="urn:p"><p:b>x<!--c-->y</p:b>\n  <c p:q="1"/>\n</a>'
+    signer = XMLSigner(c14n_algorithm=c14n, signature_algorithm=method)
+    signed = etree.tostring(signer.sign(etree.fromstring(document), key=key, cert=[cert]))
+    root = etree.fromstring(signed)
+    fast = _fast_verify(root, root.find(f"{{{DS}}}Signature"), trusted, method, DigestAlgorithm.SHA256)
+    reference = XMLVerifier().verify(signed, x509_cert=cert)
+    assert fast is not None
+    assert fast[1] == reference.signed_data
+    assert etree.tostring(fast[0]) == etree.tostring(reference.signed_xml)
+
+    tampered = etree.fromstring(signed.replace(b">x<", b">z<"))
+    assert _fast_verify(tampered, tampered.find(f"{{{DS}}}Signature"), trusted, method, DigestAlgorithm.SHA256) is None
