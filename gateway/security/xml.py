@@ -65,13 +65,21 @@ def _cut(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def _deeper_than(max_depth: int) -> etree.XPath:
+    """Is there an element at depth max_depth + 1 (the root is depth 1)? Asked of libxml2's XPath, in C: the walk
+    in Python cost more than parsing the document. Compiled once per thread and limit, like the parsers."""
+    cache: dict[int, etree.XPath] | None = getattr(_local, "depth", None)
+    if cache is None:
+        cache = _local.depth = {}
+    xpath = cache.get(max_depth)
+    if xpath is None:
+        xpath = cache[max_depth] = etree.XPath("boolean(" + "/".join(["*"] * max_depth) + ")")
+    return xpath
+
+
 def _check_depth(root: etree._Element, max_depth: int) -> None:
-    stack = [(root, 1)]
-    while stack:
-        element, depth = stack.pop()
-        if depth > max_depth:
-            raise MalformedXml(f"elements are nested deeper than the limit of {max_depth}")
-        stack.extend((child, depth + 1) for child in element)
+    if _deeper_than(max_depth)(root):
+        raise MalformedXml(f"elements are nested deeper than the limit of {max_depth}")
 
 
 def qname_local(element: etree._Element) -> str:
