@@ -77,8 +77,11 @@ def _deeper_than(max_depth: int) -> etree.XPath:
     return xpath
 
 
+LIBXML2_MAX_DEPTH = 256  # libxml2 refuses deeper documents itself unless huge_tree is on (it never is here)
+
+
 def _check_depth(root: etree._Element, max_depth: int) -> None:
-    if _deeper_than(max_depth)(root):
+    if max_depth < LIBXML2_MAX_DEPTH and _deeper_than(max_depth)(root):
         raise MalformedXml(f"elements are nested deeper than the limit of {max_depth}")
 
 
