@@ -106,7 +106,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     from gateway.sender import send_file
 
     url = args.url or f"http://127.0.0.1:8080/v1/partners/{args.as_}/messages"
-    status, body = asyncio.run(send_file(Path(args.file), Path(args.key), Path(args.cert), url))
+    status, body = asyncio.run(send_file(Path(args.file), Path(args.key), Path(args.cert), url, fresh=args.fresh))
     print(f"HTTP {status}")
     print(body.decode("utf-8", "replace"))
     return 0 if status < 300 else 1
@@ -232,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--key", required=True)
     send.add_argument("--cert", required=True)
     send.add_argument("--url")
+    send.add_argument(
+        "--fresh", action="store_true", help="new MessageID and CreationDateTime first (canonical envelopes)"
+    )
     send.add_argument("file")
     send.set_defaults(func=cmd_send)
 

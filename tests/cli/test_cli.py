@@ -69,3 +69,29 @@ def test_python_dash_m_gateway_runs(tmp_path):
     )
     assert result.returncode == 0
     assert "partners" in result.stdout
+
+
+def test_send_fresh_gives_a_new_message_id_and_time_and_signs(tmp_path):
+    import datetime as dt
+
+    from lxml import etree
+    from signxml.verifier import XMLVerifier
+
+    from gateway.errors import UnsupportedMessage
+    from gateway.security.certificates import new_key_and_certificate
+    from gateway.security.signatures import Signer
+    from gateway.sender import sign_document
+    from tests.helpers import ENV, EXAMPLES
+
+    key, cert = new_key_and_certificate("nl-customs")
+    data = (EXAMPLES / "risk-alert.xml").read_bytes()
+    first = etree.fromstring(sign_document(data, Signer(key, cert), fresh=True))
+    second = etree.fromstring(sign_document(data, Signer(key, cert), fresh=True))
+    ids = [r.findtext(f"{{{ENV}}}Header/{{{ENV}}}MessageID") for r in (first, second)]
+    assert ids[0] != ids[1]
+    assert ids[0].startswith("NL-RA-20261127-000417-")
+    created = first.findtext(f"{{{ENV}}}Header/{{{ENV}}}CreationDateTime")
+    assert abs(dt.datetime.fromisoformat(created) - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
+    XMLVerifier().verify(etree.tostring(first), x509_cert=cert)
+    with pytest.raises(UnsupportedMessage, match="--fresh needs a canonical Envelope"):
+        sign_document(b"<CEB311Message/>", Signer(key, cert), fresh=True)
