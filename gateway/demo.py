@@ -199,6 +199,3 @@ async def run_demo(config: str | None, count: int = 0, interval: float = 3.0) ->
         for runner in inboxes:
             await runner.cleanup()
     return 0
-
-
-__all__ = ["etree", "run_demo"]

@@ -59,4 +59,4 @@ async def send_file(file: Path, key: Path, cert: Path, url: str, *, fresh: bool 
     return await post(url, sign_document(await asyncio.to_thread(file.read_bytes), signer, fresh=fresh))
 
 
-__all__ = ["etree", "post", "send_file", "sign_document"]
+__all__ = ["post", "refresh_envelope", "send_file", "sign_document"]
