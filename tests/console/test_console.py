@@ -5,6 +5,7 @@ test's tmp folder and their paths printed."""
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 from pathlib import Path
 
@@ -32,6 +33,31 @@ pytestmark = [
         reason="Debian's chromium is not installed (apt-get install -y chromium)",
     ),
 ]
+
+
+# What a page shows when a script printed a value it did not have: never acceptable on screen.
+BAD_WORDS = re.compile(r"\b(null|undefined|NaN)\b|\[object Object\]")
+PAGES = ["partners", "traffic", "messages", "failed", "audit"]
+
+
+async def assert_clean(page, where: str) -> None:
+    """No placeholder word anywhere in the visible text of the page (headers, tables, notes, buttons)."""
+    text = await page.evaluate("document.body.innerText")
+    found = sorted({m.group(0) for m in BAD_WORDS.finditer(text)})
+    assert not found, f"{where}: the page shows {found}:\n{text}"
+
+
+async def visit_every_page(page, message_id: str, state: str) -> None:
+    """Every page of the console, and one message's page, checked for placeholder words."""
+    for name in PAGES:
+        await page.click(f"nav a[data-page={name}]")
+        await page.wait_for_selector(f"nav a.active[data-page={name}]")
+        await page.wait_for_selector("#view h2")
+        await page.wait_for_load_state("networkidle")
+        await assert_clean(page, f"{state}: page {name}")
+    await page.evaluate(f"location.hash = '#/message/{message_id}'")
+    await page.wait_for_selector("#message-history")
+    await assert_clean(page, f"{state}: message {message_id}")
 
 
 @pytest.fixture
@@ -99,6 +125,7 @@ async def test_console_pages_and_retry_of_a_dead_lettered_message(
         warning = await page.wait_for_selector("#expiry-warning")
         assert "rotate-cert" in await warning.inner_text()
         await shot("1-partners")
+        await visit_every_page(page, failed["id"], "expiring certificates, a failed message")
 
         await page.click("nav a[data-page=traffic]")
         ingress = await page.wait_for_selector("#traffic-ingress")
@@ -155,3 +182,42 @@ async def test_console_pages_and_retry_of_a_dead_lettered_message(
         await client.close()
         await remove_topology(amqp, deployment, ["nl-customs", "de-customs"])
         await asyncio.sleep(0)
+
+
+async def test_console_shows_no_placeholder_words_without_warnings_or_failures(
+    tmp_path, inbox_factory, amqp, aiohttp_client, browser
+):
+    """The other state: no certificate near expiry (no warning above the partners) and a delivered message (no
+    retry button on its page). Absent parts must be absent, not shown as ``null``."""
+    inbox = await inbox_factory()
+    deployment = make_deployment(
+        tmp_path,
+        [PartnerSpec("nl-customs", url="http://127.0.0.1:9/never"), PartnerSpec("de-customs", url=inbox.url)],
+        extra_toml="[admin]\ntoken_file = 'state/admin.token'\ncertificate_warning_days = 0\n",
+    )
+    text = deployment.config_path.read_text().replace('[admin]\ntoken_file = "state/admin.token"\n', "")
+    deployment.config_path.write_text(text)
+    client = await aiohttp_client(build_app(deployment.settings()))
+    gateway = Gateway(deployment, client)
+    try:
+        status, _ = await gateway.send(deployment.partners["nl-customs"], "nl-customs", "de-customs")
+        assert status == 202
+        [message] = (await gateway.admin("GET", "/messages"))[1]["messages"]
+        await gateway.wait_status(message["id"], "delivered")
+
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(15000)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(str(client.make_url("/console/")))
+        await page.fill("#token", gateway.runtime.token)
+        await page.click("#login-form button")
+        table = await page.wait_for_selector("#partners-table")
+        assert "certificate-expiring" not in await table.inner_text()
+        assert await page.query_selector("#expiry-warning") is None
+        await visit_every_page(page, message["id"], "no warnings, a delivered message")
+        assert await page.query_selector("button.retry") is None
+        assert errors == []
+    finally:
+        await client.close()
+        await remove_topology(amqp, deployment, ["nl-customs", "de-customs"])

@@ -33,7 +33,8 @@ function when(iso) { return iso ? iso.replace("T", " ").replace(/\.\d+/, "").rep
 
 function view(title, ...children) {
   const section = document.getElementById("view");
-  section.replaceChildren(el("h2", {}, title), ...children);
+  // replaceChildren would write an absent part (null) as the text "null": leave absent parts out.
+  section.replaceChildren(el("h2", {}, title), ...children.filter((c) => c !== null && c !== undefined && c !== false));
   section.hidden = false;
 }
 
