@@ -2,16 +2,21 @@
 
 Each worker is a whole gateway (ingress + delivery) with its own broker connection; the store and the broker
 are shared, so the work of verifying, mapping and signing spreads over the machine's cores. The supervisor
-forwards SIGTERM/SIGINT/SIGHUP and restarts a worker that dies unexpectedly.
+forwards SIGTERM/SIGINT/SIGHUP and restarts a worker that dies unexpectedly. A worker never outlives its
+supervisor: the kernel sends it SIGTERM when the supervisor dies, even by kill -9 (``PR_SET_PDEATHSIG``), and a
+worker whose supervisor is already gone when it starts stops at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections.abc import Coroutine
 from multiprocessing.process import BaseProcess
@@ -24,6 +29,25 @@ from gateway.runtime import admin_token
 log = logging.getLogger(__name__)
 
 RESTART_PAUSE = 1.0
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent(parent: int, signum: int = signal.SIGTERM) -> bool:
+    """Ask the kernel to send ``signum`` to this process when its parent dies; False where it cannot (not Linux).
+
+    Then check the parent is still ``parent``: it may have died before the request (the process was then
+    re-parented and no signal will come), in which case this process exits now.
+    """
+    armed = False
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        armed = bool(libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0)
+        if not armed:
+            log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    if os.getppid() != parent:
+        log.error("the supervisor (pid %d) is gone; worker exiting", parent)
+        raise SystemExit(1)
+    return armed
 
 
 def run_loop(main: Coroutine[Any, Any, None]) -> None:
@@ -38,9 +62,10 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
         runner.run(main)
 
 
-def _worker(config_path: str, number: int) -> None:
+def _worker(config_path: str, number: int, parent: int) -> None:
     from gateway.server import serve
 
+    die_with_parent(parent)  # SIGTERM: the worker stops as on any SIGTERM, finishing what is in flight
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)-7s [w{number}] %(name)s: %(message)s")
     for name in ("aio_pika", "aiormq"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -66,7 +91,9 @@ def _supervise(settings: Settings, workers: int) -> int:
     stopping = False
 
     def start(number: int) -> None:
-        process = context.Process(target=_worker, args=(str(settings.config_path), number), name=f"gateway-w{number}")
+        process = context.Process(
+            target=_worker, args=(str(settings.config_path), number, os.getpid()), name=f"gateway-w{number}"
+        )
         process.start()
         processes[number] = process
         log.info("worker %d started (pid %s)", number, process.pid)
