@@ -124,7 +124,7 @@ def offline_ingress(ingress: Ingress) -> Ingress:
     through (the live window is reported as a warning)."""
     relaxed = ingress.security.model_copy(update={"max_age_seconds": 10**10, "max_future_seconds": 10**10})
     return Ingress(
-        gateway_id=ingress.gateway_id,
+        participant_id=ingress.participant_id,
         partners=ingress.partners,
         adapters=ingress.adapters,
         signer=ingress.signer,
@@ -220,7 +220,7 @@ def standalone_ingress(settings: Settings, partners: Mapping[str, Partner]) -> I
 
     offline = cast(Any, _Offline())
     return Ingress(
-        gateway_id=settings.gateway.id,
+        participant_id=settings.gateway.id,
         partners=lambda: partners,
         adapters=default_adapters(),
         signer=load_signer(settings),

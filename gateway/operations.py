@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gateway.broker.routed import RoutedMessage, publish_routed
 from gateway.errors import ConfigError, GatewayError, Unavailable, UnknownPartner
 from gateway.partners.files import Backup, PartnerFolder, render_partner, set_key, spec_data
 from gateway.partners.model import Partner
@@ -507,6 +508,13 @@ async def retry_message(runtime: Runtime, message_id: str, *, actor: str, reason
     body = await runtime.store.canonical(message_id)
     if body is None or runtime.publisher is None:
         return RetryResult(False, "unavailable", "the message content or the broker is not available")
+    routed = RoutedMessage(
+        message_id=message_id,
+        sender=record.sender,
+        sender_message_id=record.sender_message_id or "",
+        message_type=record.message_type or "",
+        body=body,
+    )
     queued: list[str] = []
     try:
         for receiver in failed:
@@ -514,19 +522,7 @@ async def retry_message(runtime: Runtime, message_id: str, *, actor: str, reason
                 message_id, receiver, Status.ACCEPTED, attempt=0, reason=reason, actor=actor
             )
             try:
-                await runtime.publisher.publish(
-                    runtime.topology.routing_key(receiver, record.message_type or "unknown"),
-                    body,
-                    message_id=message_id,
-                    headers={
-                        "gw-message-id": message_id,
-                        "gw-sender": record.sender,
-                        "gw-sender-message-id": record.sender_message_id or "",
-                        "gw-message-type": record.message_type or "",
-                        "gw-receiver": receiver,
-                        "gw-attempt": 1,
-                    },
-                )
+                await publish_routed(runtime.publisher, runtime.topology, routed, (receiver,))
             except Unavailable as exc:
                 # Recorded as accepted but never queued: mark it failed again, or it could never be retried.
                 await runtime.store.record_delivery(
@@ -609,9 +605,14 @@ async def ping_partner(
     url = str(partner.spec.delivery.url)
     test_id = str(uuid.uuid4())
     receipt = Receipt(
-        True, _now(), test_id, gateway_id, partner.id,
-        referenced_message_id=PING_REFERENCE, referenced_message_type="receipt",
-    )  # fmt: skip
+        accepted=True,
+        issued=_now(),
+        gateway_message_id=test_id,
+        sender=gateway_id,
+        receiver=partner.id,
+        referenced_message_id=PING_REFERENCE,
+        referenced_message_type="receipt",
+    )
     signer = keyring.for_partner(partner)
     document = signer.sign(adapter.render_receipt(receipt))
     body = to_bytes(document)

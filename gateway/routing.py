@@ -16,7 +16,7 @@ def route(
     receiver: str | None,
     partners: Mapping[str, Partner],
     rules: Sequence[RouteRule],
-    gateway_id: str,
+    participant_id: str,  # this gateway's own participant id
 ) -> tuple[str, ...]:
     """Receivers of one message.
 
@@ -29,7 +29,7 @@ def route(
             f"{', '.join(sender.spec.sends) or 'none'}",
             pointer="/Envelope/Header/MessageType",
         )
-    if receiver and receiver != gateway_id:
+    if receiver and receiver != participant_id:
         target = partners.get(receiver)
         if target is None:
             raise NoRoute(f"receiver {receiver!r} is not a known partner", pointer="/Envelope/Header/Receiver")

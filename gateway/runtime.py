@@ -111,7 +111,7 @@ class Runtime:
             self._stack.push_async_callback(self.controls.close)
             self.controls.start()
         self.ingress = Ingress(
-            gateway_id=self.settings.gateway.id,
+            participant_id=self.settings.gateway.id,
             partners=self.partners,
             adapters=self.adapters,
             signer=self.keyring,

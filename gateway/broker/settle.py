@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import aiormq
 from aio_pika.abc import AbstractIncomingMessage
 
-from gateway.broker.publisher import Publisher
+from gateway.broker.routed import Publishing, RoutedMessage, publish_routed
 from gateway.broker.topology import Topology
 from gateway.errors import GatewayError, PermanentDeliveryError, TransientDeliveryError, Unavailable
 from gateway.store.base import Status, Store
@@ -30,27 +30,26 @@ SETTLE_TIMEOUT = 5.0
 
 @dataclass(frozen=True)
 class Delivery:
-    """The facts of one consumed message, read from its headers."""
+    """One consumed message for one receiver (the consumer's queue names the receiver)."""
 
-    gateway_id: str
+    message: RoutedMessage
     receiver: str
-    attempt: int
-    routing_key: str
 
     @classmethod
-    def of(cls, message: AbstractIncomingMessage, receiver: str) -> Delivery:
-        headers = message.headers or {}
-        attempt = headers.get("gw-attempt", 1)
-        return cls(
-            gateway_id=str(headers.get("gw-message-id") or message.message_id or ""),
-            receiver=receiver,
-            attempt=attempt if isinstance(attempt, int) else int(str(attempt)),
-            routing_key=message.routing_key or "",
-        )
+    def of(cls, incoming: AbstractIncomingMessage, receiver: str) -> Delivery:
+        return cls(RoutedMessage.read(incoming.headers, incoming.body, message_id=incoming.message_id), receiver)
+
+    @property
+    def message_id(self) -> str:
+        return self.message.message_id
+
+    @property
+    def attempt(self) -> int:
+        return self.message.attempt
 
 
 class Settlement:
-    def __init__(self, store: Store, publisher: Publisher, topology: Topology, max_attempts: int) -> None:
+    def __init__(self, store: Store, publisher: Publishing, topology: Topology, max_attempts: int) -> None:
         self.store = store
         self.publisher = publisher
         self.topology = topology
@@ -83,12 +82,12 @@ class Settlement:
                 # Our own trouble (e.g. mapping bug, store down at the start): hand it back, slowly.
                 raise _Requeue(str(error)) from error
             await self.store.record_delivery(
-                delivery.gateway_id, delivery.receiver, Status.DELIVERED, attempt=delivery.attempt, reason=note
+                delivery.message_id, delivery.receiver, Status.DELIVERED, attempt=delivery.attempt, reason=note
             )
             await self._tell(message.ack, delivery, "ack")
             on_outcome("delivered")
         except (_Requeue, Unavailable) as error:
-            log.warning("requeueing %s for %s: %s", delivery.gateway_id, delivery.receiver, error)
+            log.warning("requeueing %s for %s: %s", delivery.message_id, delivery.receiver, error)
             await asyncio.sleep(REQUEUE_PAUSE)
             await self._tell(lambda: message.nack(requeue=True), delivery, "requeue")
             on_outcome("requeued")
@@ -97,26 +96,24 @@ class Settlement:
         step, delay = self.topology.retry_step(delivery.attempt)
         next_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
         await self.store.record_delivery(
-            delivery.gateway_id,
+            delivery.message_id,
             delivery.receiver,
             Status.RETRYING,
             attempt=delivery.attempt,
             reason=reason,
             next_attempt=next_at,
         )
-        headers = dict(message.headers or {})
-        headers["gw-attempt"] = delivery.attempt + 1
-        await self.publisher.publish(
-            delivery.routing_key,
-            message.body,
-            message_id=delivery.gateway_id,
-            headers=headers,  # type: ignore[arg-type]
+        await publish_routed(
+            self.publisher,
+            self.topology,
+            delivery.message.next_attempt(),
+            (delivery.receiver,),
             exchange=self.topology.retry_name(step),
         )
         await self._tell(message.ack, delivery, "ack")
         log.info(
             "delivery of %s to %s failed (attempt %d): %s; retry in %gs",
-            delivery.gateway_id,
+            delivery.message_id,
             delivery.receiver,
             delivery.attempt,
             reason,
@@ -125,21 +122,19 @@ class Settlement:
 
     async def _dead_letter(self, message: AbstractIncomingMessage, delivery: Delivery, reason: str) -> None:
         await self.store.record_delivery(
-            delivery.gateway_id, delivery.receiver, Status.FAILED, attempt=delivery.attempt, reason=reason
+            delivery.message_id, delivery.receiver, Status.FAILED, attempt=delivery.attempt, reason=reason
         )
         # Dead-lettered by a confirmed publish of our own, then acked: the queue's at-least-once dead-lettering
         # (kept for x-delivery-limit) runs in the broker's background and was seen to lag by tens of seconds.
-        headers = dict(message.headers or {})
-        headers["gw-failed-reason"] = reason[:1024]
-        await self.publisher.publish(
-            delivery.routing_key,
-            message.body,
-            message_id=delivery.gateway_id,
-            headers=headers,  # type: ignore[arg-type]
+        await publish_routed(
+            self.publisher,
+            self.topology,
+            delivery.message.failed(reason),
+            (delivery.receiver,),
             exchange=self.topology.dead_exchange,
         )
         await self._tell(message.ack, delivery, "ack")
-        log.error("delivery of %s to %s failed for good: %s", delivery.gateway_id, delivery.receiver, reason)
+        log.error("delivery of %s to %s failed for good: %s", delivery.message_id, delivery.receiver, reason)
 
     @staticmethod
     async def _tell(action: Callable[[], Awaitable[object]], delivery: Delivery, what: str) -> None:
@@ -153,7 +148,7 @@ class Settlement:
             log.warning(
                 "could not %s %s for %s (%r); the broker delivers it again",
                 what,
-                delivery.gateway_id,
+                delivery.message_id,
                 delivery.receiver,
                 exc,
             )

@@ -39,6 +39,7 @@ from typing import Protocol
 
 from lxml import etree
 
+from gateway.broker.routed import Publishing, RoutedMessage, publish_routed
 from gateway.broker.topology import Topology
 from gateway.config import ControlsSection, Settings
 from gateway.controls import alerts, facts
@@ -48,7 +49,6 @@ from gateway.controls.rules import Finding, RuleBook
 from gateway.errors import ConfigError, GatewayError, MatchingFailed, MatchingIncomplete, Unavailable
 from gateway.formats.base import MessageInfo, Receipt, ReceiptError
 from gateway.formats.canonical import new_envelope, receipt_payload, set_header
-from gateway.ingress.pipeline import Publishing
 from gateway.partners.model import Partner
 from gateway.security.xml import parse_xml, to_bytes
 from gateway.store.base import Status, Store
@@ -98,7 +98,7 @@ class Controls:
         self,
         settings: ControlsSection,
         *,
-        gateway_id: str,
+        participant_id: str,  # this gateway's own participant id (sender of what it originates)
         store: ControlsStore,
         messages: Store,
         publisher: Publishing,
@@ -109,7 +109,7 @@ class Controls:
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.settings = settings
-        self.gateway_id = gateway_id
+        self.participant_id = participant_id
         self.store = store
         self.messages = messages
         self.publisher = publisher
@@ -154,7 +154,7 @@ class Controls:
     async def screen(
         self,
         *,
-        gateway_id: str,
+        message_id: str,
         info: MessageInfo,
         sender: str,
         canonical: etree._Element,
@@ -176,7 +176,7 @@ class Controls:
             if not waiting:
                 return None
             self.store.hold(
-                message_id=gateway_id,
+                message_id=message_id,
                 sender=sender,
                 sender_message_id=info.message_id,
                 message_type=info.message_type,
@@ -213,16 +213,16 @@ class Controls:
 
     # After acceptance ---------------------------------------------------------------------------------------
 
-    async def accepted(self, *, gateway_id: str, info: MessageInfo, sender: str, canonical: etree._Element) -> None:
+    async def accepted(self, *, message_id: str, info: MessageInfo, sender: str, canonical: etree._Element) -> None:
         """Keep lists, release what they complete, record consignments, run the rules. Never raises: the
         message is accepted already; a failure here is logged."""
         try:
             if self.settings.matching and info.message_type in LISTS:
-                await self._keep_lists(gateway_id, info.message_type, canonical)
+                await self._keep_lists(message_id, info.message_type, canonical)
             if self.settings.monitoring:
-                await self._monitor(gateway_id, info.message_type, sender, canonical)
+                await self._monitor(message_id, info.message_type, sender, canonical)
         except Exception:  # the message is accepted already: nothing here may turn that into an error answer
-            log.exception("controls after accepting %s (%s from %s) failed", gateway_id, info.message_type, sender)
+            log.exception("controls after accepting %s (%s from %s) failed", message_id, info.message_type, sender)
 
     async def _keep_lists(self, gateway_id: str, message_type: str, canonical: etree._Element) -> None:
         at = time.time()
@@ -268,21 +268,15 @@ class Controls:
             await self._forward(waiting, record.receipt or b"")
 
     async def _forward(self, waiting: Waiting, receipt: bytes) -> None:
-        headers: dict[str, str | int] = {
-            "gw-message-id": waiting.message_id,
-            "gw-sender": waiting.sender,
-            "gw-sender-message-id": waiting.sender_message_id,
-            "gw-message-type": waiting.message_type,
-            "gw-attempt": 1,
-        }
+        routed = RoutedMessage(
+            message_id=waiting.message_id,
+            sender=waiting.sender,
+            sender_message_id=waiting.sender_message_id,
+            message_type=waiting.message_type,
+            body=waiting.canonical,
+        )
         try:
-            for receiver in waiting.receivers:
-                await self.publisher.publish(
-                    self.topology.routing_key(receiver, waiting.message_type),
-                    waiting.canonical,
-                    message_id=waiting.message_id,
-                    headers={**headers, "gw-receiver": receiver},
-                )
+            await publish_routed(self.publisher, self.topology, routed, waiting.receivers)
         except Unavailable as exc:
             # Left "releasing": the sweep publishes it again (receivers de-duplicate by gateway message id).
             log.warning("releasing %s: not published (%s); the sweep retries", waiting.message_id, exc.message)
@@ -329,20 +323,20 @@ class Controls:
         )
         payload = receipt_payload(
             Receipt(
-                False,
-                issued,
-                waiting.message_id,
-                self.gateway_id,
-                waiting.sender,
-                waiting.sender_message_id,
-                waiting.message_type,
-                errors,
+                accepted=False,
+                issued=issued,
+                gateway_message_id=waiting.message_id,
+                sender=self.participant_id,
+                receiver=waiting.sender,
+                referenced_message_id=waiting.sender_message_id,
+                referenced_message_type=waiting.message_type,
+                errors=errors,
             )
         )
         envelope = new_envelope(
             message_id=receipt_id,
             message_type="receipt",
-            sender=self.gateway_id,
+            sender=self.participant_id,
             receiver=waiting.sender,
             created=issued,
             payload=payload,
@@ -356,25 +350,19 @@ class Controls:
     ) -> bool:
         """A message the gateway itself originates: recorded like any other (sender = the gateway), routed."""
         held = await self.messages.claim(
-            message_id, self.gateway_id, own_reference, message_type, hashlib.sha256(body).hexdigest()
+            message_id, self.participant_id, own_reference, message_type, hashlib.sha256(body).hexdigest()
         )
         if held.status not in (Status.RECEIVED,):
             return True  # published before (a sweep found it pending after the publish)
-        headers: dict[str, str | int] = {
-            "gw-message-id": message_id,
-            "gw-sender": self.gateway_id,
-            "gw-sender-message-id": own_reference,
-            "gw-message-type": message_type,
-            "gw-attempt": 1,
-        }
+        routed = RoutedMessage(
+            message_id=message_id,
+            sender=self.participant_id,
+            sender_message_id=own_reference,
+            message_type=message_type,
+            body=body,
+        )
         try:
-            for receiver in receivers:
-                await self.publisher.publish(
-                    self.topology.routing_key(receiver, message_type),
-                    body,
-                    message_id=message_id,
-                    headers={**headers, "gw-receiver": receiver},
-                )
+            await publish_routed(self.publisher, self.topology, routed, receivers)
         except Unavailable as exc:
             log.warning("%s %s not published: %s", message_type, message_id, exc.message)
             return False
@@ -415,13 +403,13 @@ class Controls:
                 finding,
                 message_id=message_id,
                 alert_reference=reference,
-                gateway_id=self.gateway_id,
+                gateway_id=self.participant_id,
                 issued=issued,
-                authority_name=self.settings.authority_name or self.gateway_id,
+                authority_name=self.settings.authority_name or self.participant_id,
                 country=country,
             )
             set_header(envelope, "GatewayMessageID", message_id)
-            receivers = alerts.receivers(self.partners(), finding.destinations, gateway_id=self.gateway_id)
+            receivers = alerts.receivers(self.partners(), finding.destinations, gateway_id=self.participant_id)
             body = to_bytes(envelope)
             record = AlertRecord(
                 id=message_id,
@@ -529,7 +517,7 @@ def open_controls(
     store.open()
     return Controls(
         section,
-        gateway_id=settings.gateway.id,
+        participant_id=settings.gateway.id,
         store=store,
         messages=messages,
         publisher=publisher,

@@ -114,7 +114,7 @@ class DeliveryWorker:
                 self.observe(receiver, name, time.perf_counter() - started)
 
             work = asyncio.ensure_future(
-                self.settlement.process(message, delivery, lambda: self._deliver(message, delivery), outcome)
+                self.settlement.process(message, delivery, lambda: self._deliver(delivery), outcome)
             )
             self._in_hand.add(work)
             work.add_done_callback(self._in_hand.discard)
@@ -124,39 +124,39 @@ class DeliveryWorker:
 
         return on_message
 
-    async def _deliver(self, message: AbstractIncomingMessage, delivery: Delivery) -> str:
+    async def _deliver(self, delivery: Delivery) -> str:
         """One copy of a message at a time: a second copy (a redelivery, an unconfirmed publish sent again)
         waits for the first, then finds it delivered."""
-        key = (delivery.gateway_id, delivery.receiver)
+        key = (delivery.message_id, delivery.receiver)
         while (pending := self._delivering.get(key)) is not None:
             await asyncio.wait([pending])
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._delivering[key] = done
         try:
-            return await self._deliver_once(message, delivery)
+            return await self._deliver_once(delivery)
         finally:
             del self._delivering[key]
             done.set_result(None)
 
-    async def _deliver_once(self, message: AbstractIncomingMessage, delivery: Delivery) -> str:
-        if await self.store.delivered_to(delivery.gateway_id, delivery.receiver):
+    async def _deliver_once(self, delivery: Delivery) -> str:
+        if await self.store.delivered_to(delivery.message_id, delivery.receiver):
             return "already delivered; not sent again"
         partner = self.partners().get(delivery.receiver)
         if partner is None or partner.spec.delivery is None:
             raise PermanentDeliveryError(f"receiver {delivery.receiver} is no longer configured for delivery")
         await self.store.record_delivery(
-            delivery.gateway_id, delivery.receiver, Status.DELIVERING, attempt=delivery.attempt
+            delivery.message_id, delivery.receiver, Status.DELIVERING, attempt=delivery.attempt
         )
-        body = self.render(message.body, partner)
-        headers = message.headers or {}
+        body = self.render(delivery.message.body, partner)
+        routed = delivery.message
         status = await self.transport.deliver(
             str(partner.spec.delivery.url),
             body,
             {
-                "X-Gateway-Message-Id": delivery.gateway_id,
-                "X-Sender": str(headers.get("gw-sender", "")),
-                "X-Sender-Message-Id": str(headers.get("gw-sender-message-id", "")),
-                "X-Message-Type": str(headers.get("gw-message-type", "")),
+                "X-Gateway-Message-Id": delivery.message_id,
+                "X-Sender": routed.sender,
+                "X-Sender-Message-Id": routed.sender_message_id,
+                "X-Message-Type": routed.message_type,
             },
             partner.spec.delivery.timeout,
         )

@@ -37,13 +37,13 @@ class ReceiptError:
     pointer: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Receipt:
     """A receipt, format-neutral; each adapter renders it as its partners expect."""
 
     accepted: bool
     issued: dt.datetime
-    gateway_id: str
+    gateway_message_id: str  # the gateway message id given to the answered message
     sender: str  # the gateway: who issues the receipt
     receiver: str  # the partner the receipt answers
     referenced_message_id: str | None = None

@@ -132,7 +132,7 @@ def receipt_payload(receipt: Receipt) -> etree._Element:
     body = etree.Element(_W + "Receipt", nsmap={None: WCO_NS})
     etree.SubElement(body, _W + "FunctionCode").text = "accepted" if receipt.accepted else "rejected"
     etree.SubElement(body, _W + "IssueDateTime").text = format_datetime(receipt.issued)
-    etree.SubElement(body, _W + "GatewayMessageID").text = receipt.gateway_id
+    etree.SubElement(body, _W + "GatewayMessageID").text = receipt.gateway_message_id
     if receipt.referenced_message_id:
         etree.SubElement(body, _W + "ReferencedMessageID").text = receipt.referenced_message_id
     for error in receipt.errors:
@@ -191,7 +191,7 @@ class CanonicalAdapter:
 
     def render_receipt(self, receipt: Receipt) -> etree._Element:
         return new_envelope(
-            message_id=receipt.gateway_id,
+            message_id=receipt.gateway_message_id,
             message_type="receipt",
             sender=receipt.sender,
             receiver=receipt.receiver,

@@ -166,5 +166,7 @@ class WcoDmsAdapter:
 
     def render_receipt(self, receipt: Receipt) -> etree._Element:
         # The gateway's own receipt: descriptions longer than RES allows are cut (the audit trail keeps them).
-        response, _cut = dms_receipt.response_from_canonical(receipt_payload(receipt), receipt.gateway_id, "/Receipt")
+        response, _cut = dms_receipt.response_from_canonical(
+            receipt_payload(receipt), receipt.gateway_message_id, "/Receipt"
+        )
         return dms.metadata("RES", response, self.profile)

@@ -146,7 +146,7 @@ async def receive_message(request: web.Request) -> web.Response:
 
 
 def _response(answer: Answer) -> web.Response:
-    headers = {"X-Gateway-Message-Id": answer.gateway_id, "X-Gateway-Outcome": answer.code}
+    headers = {"X-Gateway-Message-Id": answer.message_id, "X-Gateway-Outcome": answer.code}
     return web.Response(
         status=answer.status, body=answer.body, content_type="application/xml", charset="utf-8", headers=headers
     )

@@ -14,10 +14,11 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
+from gateway.broker.routed import Publishing, RoutedMessage, publish_routed
 from gateway.broker.topology import Topology
 from gateway.config import RouteRule, SecuritySection, is_participant_id
 from gateway.errors import (
@@ -45,17 +46,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class Publishing(Protocol):
-    async def publish(
-        self, routing_key: str, body: bytes, *, message_id: str, headers: Mapping[str, str | int]
-    ) -> None: ...
-
-
 @dataclass(frozen=True)
 class Answer:
     status: int
     body: bytes
-    gateway_id: str
+    message_id: str
     code: str  # "accepted", "duplicate" or the rejection code
     partner: str | None = None
     message_type: str | None = None
@@ -75,7 +70,7 @@ class Checked:
 class Attempt:
     """One request's gateway message id; it changes when a resend takes over an unfinished claim."""
 
-    gateway_id: str
+    message_id: str
     published: bool = False  # once true, a failure must not mark the message rejected: it is on its way
 
 
@@ -87,7 +82,7 @@ class Ingress:
     def __init__(
         self,
         *,
-        gateway_id: str,
+        participant_id: str,  # this gateway's own participant id (receipts are sent by it)
         partners: Callable[[], Mapping[str, Partner]],
         adapters: Mapping[str, FormatAdapter],
         signer: Keyring | Signer | Sm2Signer,  # a Keyring signs for each partner in its algorithm
@@ -99,7 +94,7 @@ class Ingress:
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         controls: Controls | None = None,
     ) -> None:
-        self.gateway_id = gateway_id
+        self.participant_id = participant_id
         self.partners = partners
         self.adapters = adapters
         self.canonical = CanonicalAdapter()
@@ -116,12 +111,12 @@ class Ingress:
 
     async def receive(self, partner_id: str, body: bytes) -> Answer:
         attempt = Attempt(new_message_id())
-        gateway_id = attempt.gateway_id
+        message_id = attempt.message_id
         partner = self.partners().get(partner_id)
         if partner is None:
             shown = partner_id if is_participant_id(partner_id) else "(invalid id)"
             error = UnknownPartner(f"no partner {shown!r} is configured on this gateway", pointer="/partners/{id}")
-            return self._rejection(error, gateway_id, None, None, self.canonical)
+            return self._rejection(error, message_id, None, None, self.canonical)
         adapter = self.adapters[partner.format]
         info: MessageInfo | None = None
         try:
@@ -133,7 +128,7 @@ class Ingress:
             info = checked.info
             return await self._accept(attempt, partner, adapter, checked)
         except Rejection as error:
-            answer = self._rejection(error, attempt.gateway_id, partner, info, adapter)
+            answer = self._rejection(error, attempt.message_id, partner, info, adapter)
             if not attempt.published:
                 await self._record_rejection(answer, partner, info, error)
             return answer
@@ -186,9 +181,9 @@ class Ingress:
         self, attempt: Attempt, partner: Partner, adapter: FormatAdapter, checked: Checked
     ) -> Answer:
         info = checked.info
-        gateway_id = attempt.gateway_id
-        held = await self.store.claim(gateway_id, partner.id, info.message_id, info.message_type, checked.digest)
-        if held.id != gateway_id:
+        message_id = attempt.message_id
+        held = await self.store.claim(message_id, partner.id, info.message_id, info.message_type, checked.digest)
+        if held.id != message_id:
             if held.digest != checked.digest:
                 raise Replayed(
                     f"MessageID {info.message_id!r} was already used by {partner.id} for other content "
@@ -198,29 +193,29 @@ class Ingress:
             if held.status != Status.RECEIVED and held.receipt is not None:
                 return Answer(200, held.receipt, held.id, "duplicate", partner.id, info.message_type)
             # An earlier attempt stopped between claim and acceptance: finish it under its first id.
-            gateway_id = attempt.gateway_id = held.id
-            await self.store.retake(gateway_id, checked.digest)
+            message_id = attempt.message_id = held.id
+            await self.store.retake(message_id, checked.digest)
             attempt.published = True  # that attempt may have published it: never release this claim now
-        canonical, receivers = self._translate(gateway_id, partner, adapter, checked)
+        canonical, receivers = self._translate(message_id, partner, adapter, checked)
         body = to_bytes(canonical)
-        headers: dict[str, str | int] = {
-            "gw-message-id": gateway_id,
-            "gw-sender": partner.id,
-            "gw-sender-message-id": info.message_id,
-            "gw-message-type": info.message_type,
-            "gw-attempt": 1,
-        }
+        routed = RoutedMessage(
+            message_id=message_id,
+            sender=partner.id,
+            sender_message_id=info.message_id,
+            message_type=info.message_type,
+            body=body,
+        )
         # Signed before publishing: once confirmed, the receiver's worker may already be delivering, and the
         # "accepted" record should follow the confirm as closely as possible.
         receipt = self._receipt(
             Receipt(
-                True,
-                self.clock(),
-                gateway_id,
-                self.gateway_id,
-                partner.id,
-                info.message_id,
-                info.message_type,
+                accepted=True,
+                issued=self.clock(),
+                gateway_message_id=message_id,
+                sender=self.participant_id,
+                receiver=partner.id,
+                referenced_message_id=info.message_id,
+                referenced_message_type=info.message_type,
                 records=info.records,
             ),
             adapter,
@@ -228,7 +223,7 @@ class Ingress:
         )
         if self.controls is not None:  # three-list matching may reject or hold an inventory
             hold = await self.controls.screen(
-                gateway_id=gateway_id,
+                message_id=message_id,
                 info=info,
                 sender=partner.id,
                 canonical=canonical,
@@ -236,41 +231,36 @@ class Ingress:
                 receivers=receivers,
             )
             if hold is not None:
-                return await self._hold(gateway_id, partner, info, receivers, receipt, body, hold)
-        for receiver in receivers:
-            try:
-                await self.publisher.publish(
-                    self.topology.routing_key(receiver, info.message_type),
-                    body,
-                    message_id=gateway_id,
-                    headers={**headers, "gw-receiver": receiver},
-                )
-            except Unavailable as error:
-                # Sent but never confirmed (timeout, connection lost): it may be queued, so it counts as published.
-                attempt.published = attempt.published or isinstance(error, Unconfirmed)
-                if not attempt.published:
-                    await self._release(gateway_id, error)
-                raise
+                return await self._hold(message_id, partner, info, receivers, receipt, body, hold)
+        queued: list[str] = []
+        try:
+            await publish_routed(self.publisher, self.topology, routed, receivers, queued=queued)
+        except Unavailable as error:
+            # Sent but never confirmed (timeout, connection lost): it may be queued, so it counts as published.
             # Published (to one receiver at least): from here a failure leaves the claim "received", and a resend
             # finishes it under the same gateway id (receivers can de-duplicate; the delivered check stops a
             # second delivery to a receiver that already has it).
-            attempt.published = True
-        await self.store.accept(gateway_id, receivers, receipt, body)
+            attempt.published = attempt.published or bool(queued) or isinstance(error, Unconfirmed)
+            if not attempt.published:
+                await self._release(message_id, error)
+            raise
+        attempt.published = True
+        await self.store.accept(message_id, receivers, receipt, body)
         log.info(
             "accepted %s %s from %s as %s, routed to %s",
             info.message_type,
             info.message_id,
             partner.id,
-            gateway_id,
+            message_id,
             ",".join(receivers),
         )
         if self.controls is not None:  # lists kept for matching, consignments, risk rules (never raises)
-            await self.controls.accepted(gateway_id=gateway_id, info=info, sender=partner.id, canonical=canonical)
-        return Answer(202, receipt, gateway_id, "accepted", partner.id, info.message_type)
+            await self.controls.accepted(message_id=message_id, info=info, sender=partner.id, canonical=canonical)
+        return Answer(202, receipt, message_id, "accepted", partner.id, info.message_type)
 
     async def _hold(
         self,
-        gateway_id: str,
+        message_id: str,
         partner: Partner,
         info: MessageInfo,
         receivers: tuple[str, ...],
@@ -280,29 +270,29 @@ class Ingress:
     ) -> Answer:
         """Accepted, not routed yet: ``waiting`` until the controls release or reject it."""
         assert self.controls is not None
-        await self.store.wait(gateway_id, receivers, receipt, body, hold.reason)
+        await self.store.wait(message_id, receivers, receipt, body, hold.reason)
         log.info(
             "holding %s %s from %s as %s: %s",
             info.message_type,
             info.message_id,
             partner.id,
-            gateway_id,
+            message_id,
             hold.reason,
         )
         try:
-            await self.controls.held(gateway_id)
+            await self.controls.held(message_id)
         except Exception:  # it is recorded waiting: the next list or the deadline sweep settles it
-            log.exception("controls could not park %s; its deadline sweep settles it", gateway_id)
-        return Answer(202, receipt, gateway_id, "waiting", partner.id, info.message_type)
+            log.exception("controls could not park %s; its deadline sweep settles it", message_id)
+        return Answer(202, receipt, message_id, "waiting", partner.id, info.message_type)
 
     def _translate(
-        self, gateway_id: str, partner: Partner, adapter: FormatAdapter, checked: Checked
+        self, message_id: str, partner: Partner, adapter: FormatAdapter, checked: Checked
     ) -> tuple[etree._Element, tuple[str, ...]]:
         """Steps 6-8: the partner's schema, the canonical form and its schema, the receivers."""
         info = checked.info
         adapter.validate(checked.verified.xml)
         canonical = adapter.to_canonical(checked.verified.xml, info, partner.id)
-        set_header(canonical, "GatewayMessageID", gateway_id)
+        set_header(canonical, "GatewayMessageID", message_id)
         if not isinstance(adapter, CanonicalAdapter):  # the canonical adapter has just validated it
             self.canonical.validate(canonical)
         receivers = route(
@@ -311,15 +301,15 @@ class Ingress:
             receiver=info.receiver,
             partners=self.partners(),
             rules=self.rules,
-            gateway_id=self.gateway_id,
+            participant_id=self.participant_id,
         )
         return canonical, receivers
 
-    async def _release(self, gateway_id: str, error: Unavailable) -> None:
+    async def _release(self, message_id: str, error: Unavailable) -> None:
         try:
-            await self.store.release(gateway_id, error.message)
+            await self.store.release(message_id, error.message)
         except Unavailable:
-            log.exception("could not release claim %s; a resend will take it over", gateway_id)
+            log.exception("could not release claim %s; a resend will take it over", message_id)
 
     def _receipt(self, receipt: Receipt, adapter: FormatAdapter, partner: Partner | None) -> bytes:
         """Signed in the partner's own algorithm (``signature_algorithm``), by the key in use now."""
@@ -328,7 +318,7 @@ class Ingress:
     def _rejection(
         self,
         error: Rejection,
-        gateway_id: str,
+        message_id: str,
         partner: Partner | None,
         info: MessageInfo | None,
         adapter: FormatAdapter,
@@ -336,8 +326,8 @@ class Ingress:
         receipt = Receipt(
             accepted=False,
             issued=self.clock(),
-            gateway_id=gateway_id,
-            sender=self.gateway_id,
+            gateway_message_id=message_id,
+            sender=self.participant_id,
             receiver=partner.id if partner else "unknown",
             referenced_message_id=info.message_id if info else None,
             referenced_message_type=info.message_type if info else None,
@@ -354,7 +344,7 @@ class Ingress:
         return Answer(
             error.http_status,
             body,
-            gateway_id,
+            message_id,
             error.code,
             partner.id if partner else None,
             info.message_type if info else None,
@@ -369,7 +359,7 @@ class Ingress:
         log.info("rejected message from %s: %s: %s", partner.id, error.code, reason)
         try:
             await self.store.reject(
-                answer.gateway_id,
+                answer.message_id,
                 partner.id,
                 info.message_id if info else None,
                 info.message_type if info else None,
@@ -377,4 +367,4 @@ class Ingress:
                 reason,
             )
         except Unavailable:
-            log.warning("could not record rejection %s (store unavailable)", answer.gateway_id)
+            log.warning("could not record rejection %s (store unavailable)", answer.message_id)

@@ -55,7 +55,7 @@ def chapter_7(code: str) -> tuple[str, str]:
 def status_and_info(receipt: Receipt, limit: int) -> tuple[str, str]:
     """``returnStatus`` and ``returnInfo`` of a receipt, the info cut to the element's maximum length."""
     if receipt.accepted:
-        return ACCEPTED, f"已接收[{receipt.gateway_id}] accepted by the gateway as {receipt.gateway_id}"
+        return ACCEPTED, f"已接收[{receipt.gateway_message_id}] accepted by the gateway as {receipt.gateway_message_id}"
     first = receipt.errors[0].code if receipt.errors else "internal-error"
     number, text = chapter_7(first)
     parts = []
@@ -81,7 +81,7 @@ def business_receipt(receipt: Receipt) -> etree._Element | None:
     if kind is None:
         return None
     root = etree.Element(C + kind.receipt, nsmap={None: CEB_NS})
-    root.set("guid", guid_for(receipt.gateway_id))
+    root.set("guid", guid_for(receipt.gateway_message_id))
     root.set("version", "1.0")
     status, info = status_and_info(receipt, 1000)
     for ref in receipt.records[:100]:
@@ -99,7 +99,7 @@ def _return(kind: Kind, ref: RecordRef, receipt: Receipt, status: str, info: str
     if kind.receipt_record == "InventoryReturn":
         keys.setdefault("copNo", keys.get("guid", "")[:20])
         if len(keys.get("preNo", "")) != 18:
-            keys["preNo"] = receipt.gateway_id.replace("-", "").upper()[:18]
+            keys["preNo"] = receipt.gateway_message_id.replace("-", "").upper()[:18]
     values = {**keys, "returnStatus": status, "returnTime": return_time(receipt.issued), "returnInfo": info}
     element = etree.Element(C + kind.receipt_record)
     for name, required in kind.receipt_fields:
@@ -114,7 +114,7 @@ def _return(kind: Kind, ref: RecordRef, receipt: Receipt, status: str, info: str
 def format_check_receipt(receipt: Receipt) -> etree._Element:
     """CEB900: the answer to a message whose records could not be read."""
     root = etree.Element(C + FORMAT_CHECK, nsmap={None: CEB_NS})
-    root.set("guid", guid_for(receipt.gateway_id))
+    root.set("guid", guid_for(receipt.gateway_message_id))
     root.set("version", "1.0")
     answered = receipt.referenced_message_id or ""
     kinds = [ref.kind for ref in receipt.records]
@@ -122,7 +122,7 @@ def format_check_receipt(receipt: Receipt) -> etree._Element:
     status, info = status_and_info(receipt, 5000)
     element = etree.SubElement(root, C + "MessageReturn")
     for name, value in (
-        ("guid", answered if len(answered) == 36 else guid_for(receipt.gateway_id)),
+        ("guid", answered if len(answered) == 36 else guid_for(receipt.gateway_message_id)),
         ("returnStatus", status),
         ("returnInfo", info),
         ("returnTime", return_time(receipt.issued)),

@@ -408,7 +408,7 @@ def receipt_for(root: etree._Element, accepted: bool, *errors: ReceiptError) -> 
     return Receipt(
         accepted=accepted,
         issued=dt.datetime(2026, 11, 27, 10, 0, 0, 123000, tzinfo=dt.UTC),
-        gateway_id="0f9c7a52-6a4e-4f55-9d2e-1c8b7e5a3d21",
+        gateway_message_id="0f9c7a52-6a4e-4f55-9d2e-1c8b7e5a3d21",
         sender="cn-customs",
         receiver="cn-nsw",
         referenced_message_id=info.message_id,
@@ -468,8 +468,9 @@ def test_inventory_receipt_fills_what_ceb622_requires(adapter):
      ("unavailable", "-3001")],
 )  # fmt: skip
 def test_message_without_records_is_answered_with_ceb900(adapter, code, status):
-    receipt = Receipt(False, dt.datetime(2026, 11, 27, tzinfo=dt.UTC), "0f9c7a52-6a4e-4f55-9d2e-1c8b7e5a3d21",
-                      "cn-customs", "cn-nsw", errors=(ReceiptError(code, "what went wrong"),))  # fmt: skip
+    receipt = Receipt(accepted=False, issued=dt.datetime(2026, 11, 27, tzinfo=dt.UTC),
+                      gateway_message_id="0f9c7a52-6a4e-4f55-9d2e-1c8b7e5a3d21", sender="cn-customs",
+                      receiver="cn-nsw", errors=(ReceiptError(code, "what went wrong"),))  # fmt: skip
     document = adapter.render_receipt(receipt)
     adapter.validate(document)
     assert etree.QName(document).localname == "CEB900Message"
@@ -482,15 +483,15 @@ def test_message_without_records_is_answered_with_ceb900(adapter, code, status):
 def test_receipt_for_records_too_odd_for_ceb312_falls_back_to_ceb900(adapter):
     odd = RecordRef("CEB311Message", (("guid", "x" * 36), ("orderNo", "A1")))  # no ebpCode / ebcCode
     receipt = Receipt(
-        False,
-        dt.datetime(2026, 11, 27, tzinfo=dt.UTC),
-        "0f9c7a52-6a4e-4f55-9d2e-1c8b7e5a3d21",
-        "cn-customs",
-        "cn-nsw",
-        "G" * 36,
-        "order",
-        (ReceiptError("schema-invalid", "bad"),),
-        (odd,),
+        accepted=False,
+        issued=dt.datetime(2026, 11, 27, tzinfo=dt.UTC),
+        gateway_message_id="0f9c7a52-6a4e-4f55-9d2e-1c8b7e5a3d21",
+        sender="cn-customs",
+        receiver="cn-nsw",
+        referenced_message_id="G" * 36,
+        referenced_message_type="order",
+        errors=(ReceiptError("schema-invalid", "bad"),),
+        records=(odd,),
     )
     document = adapter.render_receipt(receipt)
     assert etree.QName(document).localname == "CEB900Message"

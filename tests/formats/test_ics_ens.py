@@ -312,14 +312,14 @@ def test_partner_time_zone_is_configurable():
 
 def gateway_receipt(accepted: bool, *errors: ReceiptError, answered: str = "ABCDE") -> Receipt:
     return Receipt(
-        accepted,
-        dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC),
-        "0f9c7a52-6a4e-4f55-9d2e-1c8b7e5a3d21",
-        "gw-test",
-        "gb-ics",
-        answered,
-        "risk-alert",
-        errors,
+        accepted=accepted,
+        issued=dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC),
+        gateway_message_id="0f9c7a52-6a4e-4f55-9d2e-1c8b7e5a3d21",
+        sender="gw-test",
+        receiver="gb-ics",
+        referenced_message_id=answered,
+        referenced_message_type="risk-alert",
+        errors=errors,
     )
 
 

@@ -353,14 +353,14 @@ def test_wco_pointer_text(text, steps):
 
 def gateway_receipt(accepted: bool, *errors: ReceiptError) -> Receipt:
     return Receipt(
-        accepted,
-        dt.datetime(2026, 11, 27, 10, 0, 0, 123000, tzinfo=dt.UTC),
-        "0f9c7a52-6a4e-4f55-9d2e-1c8b7e5a3d21",
-        "gw-test",
-        "gb-hmrc",
-        "U.7847767797YA",
-        "declaration",
-        errors,
+        accepted=accepted,
+        issued=dt.datetime(2026, 11, 27, 10, 0, 0, 123000, tzinfo=dt.UTC),
+        gateway_message_id="0f9c7a52-6a4e-4f55-9d2e-1c8b7e5a3d21",
+        sender="gw-test",
+        receiver="gb-hmrc",
+        referenced_message_id="U.7847767797YA",
+        referenced_message_type="declaration",
+        errors=errors,
     )
 
 
