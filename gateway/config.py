@@ -35,6 +35,7 @@ MessageType = Literal[
     "risk-alert",
     "receipt",
     "tax-payment",
+    "tax-assessment",
     "inspection-result",
 ]
 MESSAGE_TYPES: tuple[str, ...] = get_args(MessageType)

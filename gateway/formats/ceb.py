@@ -38,7 +38,7 @@ _E = f"{{{ENV_NS}}}"
 _CARRIED = frozenset(kind.message_type for kind in ceb.KINDS.values())
 # The receipts the gateway renders, validated before they are sent.
 _RECEIPT_SCHEMAS = {
-    **{kind.receipt: kind.schema for kind in ceb.KINDS.values()},
+    **{kind.receipt: kind.schema for kind in ceb.KINDS.values() if kind.receipt},
     ceb_receipt.FORMAT_CHECK: ceb.IMPORT,
 }
 
@@ -80,7 +80,7 @@ class CebAdapter:
         refs = tuple(
             RecordRef(kind.root, tuple((k, head[k]) for k in kind.receipt_keys if head.get(k))) for head in heads
         )
-        return MessageInfo(kind.message_type, guid, created=ceb.issued(heads), records=refs)
+        return MessageInfo(kind.message_type, guid, created=ceb.issued(heads, kind.time_field), records=refs)
 
     def validate(self, root: etree._Element) -> None:
         validate(ceb_schema(_schema_of(root)), root, f"the {etree.QName(root).localname}")
@@ -88,7 +88,7 @@ class CebAdapter:
     def to_canonical(self, root: etree._Element, info: MessageInfo, sender: str) -> etree._Element:
         kind = ceb.kind_of(root)
         payload = ceb.to_canonical_payload(root, kind)
-        created = info.created or ceb.issued(ceb.heads(root, kind))
+        created = info.created or ceb.issued(ceb.heads(root, kind), kind.time_field)
         assert created is not None  # every appTime was just mapped, or MappingFailed was raised
         return new_envelope(
             message_id=info.message_id,

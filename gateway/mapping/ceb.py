@@ -48,8 +48,10 @@ from gateway.mapping.codes import COUNTRY, PACKAGING, TRANSPORT_MODE, CodeList
 from gateway.mapping.records import (
     Amount,
     Code,
+    DutyTaxFee,
     ExactLength,
     Field,
+    FixedCurrency,
     FixedUnit,
     LocalDate,
     LocalDateTime,
@@ -74,6 +76,9 @@ APP_TYPE = CodeList("CEB appType", "EDIFACT 1225 message function", {"1": "9", "
 APP_STATUS = CodeList("CEB appStatus", "gateway record status", {"1": "draft", "2": "declared"})
 DIRECTION = CodeList("CEB orderType/ieFlag", "WCO declaration type (D013)", {"I": "IM", "E": "EX"})
 ID_TYPE = CodeList("CEB identity document type", "gateway identity document type", {"1": "identity-card", "2": "other"})
+TAX_STATUS = CodeList(
+    "CEB tax bill status", "gateway tax bill status", {"1": "generated", "2": "summarised", "3": "void"}
+)
 BUSINESS_MODEL = CodeList(
     "China customs supervision mode (CEB tradeMode)",
     "gateway CBEC business model",
@@ -238,6 +243,35 @@ INVENTORY_LINE = Table((
 ))  # fmt: skip
 
 
+# CEB816 electronic tax bill (电子税单, spec 3.17, table 3-59) and CEB818 tax bill status (3.18, table 3-62):
+# customs -> the trader's side. Duties on WCO DutyTaxFee (50A): customs duty, VAT and consumption tax as
+# UN/EDIFACT 5153 duty/tax/fee types CUD, VAT and EXC (China's 消费税 is an excise), each assessed amount a
+# Payment/TaxAssessedAmount (120) in CNY (the bill has no currency field: amounts in RMB).
+RETURN_TIME = LocalDateTime(CHINA, millis=True, shown="yyyyMMddHHmmssSSS")
+_DUTIES = (("customsTax", "CUD"), ("valueAddedTax", "VAT"), ("consumptionTax", "EXC"))
+TAX_HEAD = Table((
+    Field("guid", "FunctionalReferenceID", ExactLength(36)),
+    Field("returnTime", "IssueDateTime", RETURN_TIME),
+    Field("invtNo", "DeclarationID"),
+    Field("taxNo", "TaxBillID"),
+    Field("status", "StatusCode", Code(TAX_STATUS)),
+    Field("customsCode", "DeclarationOfficeID"),
+    Field("ebcCode", "Seller/ID"),
+    Field("logisticsCode", "Carrier/ID"),
+    Field("agentCode", "Declarant/ID"),
+    Field("assureCode", "Surety/ID"),
+    Field("entDutyNo", "Payment/ReferenceID"),
+    *(Field(name, f"DutyTaxFee[TypeCode='{code}']", DutyTaxFee(code)) for name, code in _DUTIES),
+    NOTE,
+))  # fmt: skip
+TAX_LINE = Table((
+    Field("gnum", "SequenceNumeric"),
+    Field("gcode", "Classification/ID"),
+    Field("taxPrice", "AdValoremTaxBaseAmount", FixedCurrency("CNY")),
+    *(Field(name, f"DutyTaxFee[TypeCode='{code}']", DutyTaxFee(code)) for name, code in _DUTIES),
+))  # fmt: skip
+
+
 def _sequence(spec: str) -> tuple[tuple[str, bool], ...]:
     """``"guid appType note?"`` -> (("guid", True), ("appType", True), ("note", False))."""
     return tuple((name.rstrip("?"), not name.endswith("?")) for name in spec.split())
@@ -260,9 +294,12 @@ class Kind:
     payload: str  # canonical payload element: Order
     canonical_record: str  # ElectronicOrder
     direction: str  # IM or EX: the canonical TypeCode this message carries
-    receipt: str  # CEB312Message
-    receipt_record: str  # OrderReturn
+    receipt: str | None  # CEB312Message; None: the format has no receipt for it (answered with CEB900)
+    receipt_record: str | None  # OrderReturn
     receipt_fields: tuple[tuple[str, bool], ...]
+    time_field: str = "appTime"  # when the sender made the record (returnTime in the customs' messages)
+    transfer: bool = True  # the message carries a BaseTransfer (the customs' tax messages do not)
+    max_records: int | None = MAX_RECORDS  # None: unbounded
 
     @property
     def receipt_keys(self) -> tuple[str, ...]:
@@ -308,6 +345,12 @@ _INVENTORY_LIST = _sequence(
     "gnum itemRecordNo? itemNo? itemName? gcode gname gmodel barCode? country tradeCountry? currency qty "
     "unit qty1 unit1 qty2? unit2? price totalPrice note?"
 )
+_TAX_HEAD = _sequence(
+    "guid returnTime invtNo taxNo customsTax valueAddedTax consumptionTax status entDutyNo? note? assureCode? "
+    "ebcCode? logisticsCode? agentCode? customsCode?"
+)
+_TAX_LIST = _sequence("gnum gcode taxPrice customsTax valueAddedTax consumptionTax")
+_TAX_STATUS = _sequence("guid returnTime invtNo taxNo status entDutyNo? assureCode?")
 _INVENTORY_RETURN = _sequence(
     "guid customsCode? ebpCode? ebcCode? agentCode? copNo preNo invtNo? returnStatus returnTime returnInfo"
 )
@@ -351,6 +394,22 @@ KINDS: Mapping[str, Kind] = {
             lines="InventoryList", line_fields=_INVENTORY_LIST, line_table=INVENTORY_LINE,
             payload="Inventory", canonical_record="ClearanceList", direction="IM",
             receipt="CEB622Message", receipt_record="InventoryReturn", receipt_fields=_INVENTORY_RETURN,
+        ),
+        Kind(
+            root="CEB816Message", schema=IMPORT, message_type="tax-assessment", record="Tax",
+            head="TaxHeadRd", head_fields=_TAX_HEAD, head_table=TAX_HEAD,
+            lines="TaxListRd", line_fields=_TAX_LIST, line_table=TAX_LINE,
+            payload="TaxAssessment", canonical_record="TaxBill", direction="IM",
+            receipt=None, receipt_record=None, receipt_fields=(),
+            time_field="returnTime", transfer=False, max_records=None,
+        ),
+        Kind(
+            root="CEB818Message", schema=IMPORT, message_type="tax-payment", record="Tax",
+            head="TaxHeadStatus", head_fields=_TAX_STATUS, head_table=TAX_HEAD,
+            lines=None, line_fields=(), line_table=None,
+            payload="TaxPayment", canonical_record="TaxBill", direction="IM",
+            receipt=None, receipt_record=None, receipt_fields=(),
+            time_field="returnTime", transfer=False, max_records=None,
         ),
     )
 }  # fmt: skip
@@ -403,12 +462,14 @@ def heads(root: etree._Element, kind: Kind) -> list[dict[str, str]]:
     return [fields_of(r.find(C + kind.head)) for r in records(root, kind) if r.find(C + kind.head) is not None]
 
 
-def issued(heads: Sequence[Mapping[str, str]]) -> dt.datetime | None:
-    """When the message was made: the latest appTime of its records (China time), None if none is readable."""
+def issued(heads: Sequence[Mapping[str, str]], time_field: str = "appTime") -> dt.datetime | None:
+    """When the message was made: the latest appTime (or returnTime) of its records (China time), None if none
+    is readable. Milliseconds of a returnTime are left out: the replay window counts in seconds."""
     times = []
     for head in heads:
         try:
-            times.append(dt.datetime.strptime(head.get("appTime", ""), "%Y%m%d%H%M%S").replace(tzinfo=CHINA))
+            stamp = head.get(time_field, "")[:14]
+            times.append(dt.datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=CHINA))
         except ValueError:
             continue
     return max(times) if times else None
@@ -494,8 +555,9 @@ def from_canonical_payload(
     root.set("version", "1.0")
     problems = _Problems()
     found = payload.findall(W + kind.canonical_record)
-    problems.losses.extend(_beyond(found, MAX_RECORDS, f"{base}/{kind.canonical_record}"))
-    for index, record in enumerate(found[:MAX_RECORDS], 1):
+    limit = kind.max_records or len(found)
+    problems.losses.extend(_beyond(found, limit, f"{base}/{kind.canonical_record}"))
+    for index, record in enumerate(found[:limit], 1):
         where = _indexed(f"{base}/{kind.canonical_record}", index, len(found))
         _render_record(root, record, kind, where, problems)
     if problems.missing:
@@ -504,7 +566,8 @@ def from_canonical_payload(
             f"the {kind.root} needs what the canonical message does not give: {shown}",
             pointer=problems.missing[0][0],
         )
-    _transfer(root, transfer)
+    if kind.transfer:
+        _transfer(root, transfer)
     return root, problems.losses
 
 

@@ -78,7 +78,7 @@ def business_receipt(receipt: Receipt) -> etree._Element | None:
     if len(kinds) != 1:
         return None
     kind = KINDS.get(kinds.pop())
-    if kind is None:
+    if kind is None or kind.receipt is None:
         return None
     root = etree.Element(C + kind.receipt, nsmap={None: CEB_NS})
     root.set("guid", guid_for(receipt.gateway_message_id))
@@ -101,6 +101,7 @@ def _return(kind: Kind, ref: RecordRef, receipt: Receipt, status: str, info: str
         if len(keys.get("preNo", "")) != 18:
             keys["preNo"] = receipt.gateway_message_id.replace("-", "").upper()[:18]
     values = {**keys, "returnStatus": status, "returnTime": return_time(receipt.issued), "returnInfo": info}
+    assert kind.receipt_record is not None  # business_receipt answers kinds with a receipt only
     element = etree.Element(C + kind.receipt_record)
     for name, required in kind.receipt_fields:
         value = values.get(name)

@@ -110,18 +110,23 @@ class Code:
 class LocalDateTime:
     """``yyyyMMddHHmmss`` in a fixed offset (China: +08:00) <-> xs:dateTime with that offset.
 
-    ``layout``/``shown``: another partner layout, e.g. EU ICS ``yyyyMMddHHmm`` (no seconds to carry)."""
+    ``layout``/``shown``: another partner layout, e.g. EU ICS ``yyyyMMddHHmm`` (no seconds to carry).
+    ``millis``: three more digits of milliseconds (CEB receipt and tax-bill times, ``yyyyMMddHHmmssSSS``)."""
 
     offset: dt.timezone
     layout: str = "%Y%m%d%H%M%S"
     shown: str = "yyyyMMddHHmmss"
+    millis: bool = False
 
     def fill(self, element: etree._Element, value: str, record: Fields, pointer: str) -> None:
         try:
-            parsed = dt.datetime.strptime(value, self.layout).replace(tzinfo=self.offset)
+            if self.millis and not (len(value) > 3 and value[-3:].isdigit()):
+                raise ValueError(value)
+            parsed = dt.datetime.strptime(value[:-3] if self.millis else value, self.layout)
+            parsed = parsed.replace(tzinfo=self.offset, microsecond=int(value[-3:]) * 1000 if self.millis else 0)
         except ValueError:
             raise MappingFailed(f"{pointer}: {value!r} is not a date-time {self.shown}", pointer=pointer) from None
-        element.text = parsed.isoformat()
+        element.text = parsed.isoformat(timespec="milliseconds" if parsed.microsecond else "seconds")
 
     def take(self, element: etree._Element, source: str, pointer: str) -> dict[str, str]:
         text = take_text(element)
@@ -131,13 +136,15 @@ class LocalDateTime:
             raise MappingFailed(f"{pointer}: {text!r} is not an xs:dateTime", pointer=pointer) from None
         if parsed.tzinfo is None:
             raise MappingFailed(f"{pointer}: {text!r} has no time zone", pointer=pointer)
-        if parsed.microsecond or (parsed.second and "%S" not in self.layout):
-            what = "fractions of a second" if parsed.microsecond else "seconds"
+        fraction = parsed.microsecond % 1000 if self.millis else parsed.microsecond
+        if fraction or (parsed.second and "%S" not in self.layout):
+            what = "fractions of a second" if fraction else "seconds"
             raise MappingFailed(
                 f"{pointer}: {text!r} has {what}, which the partner format ({self.shown}) cannot carry",
                 pointer=pointer,
             )
-        return {source: parsed.astimezone(self.offset).strftime(self.layout)}
+        local = parsed.astimezone(self.offset)
+        return {source: local.strftime(self.layout) + (f"{local.microsecond // 1000:03d}" if self.millis else "")}
 
 
 class LocalDate:
@@ -219,6 +226,57 @@ class FixedUnit:
         return {source: take_text(element)}
 
 
+@dataclass(frozen=True)
+class FixedCurrency:
+    """An amount the partner gives in one currency, without a currency field <-> an amount in that currency."""
+
+    currency: str
+
+    def fill(self, element: etree._Element, value: str, record: Fields, pointer: str) -> None:
+        element.text = value
+        element.set("currencyID", self.currency)
+
+    def take(self, element: etree._Element, source: str, pointer: str) -> dict[str, str]:
+        currency = take_attribute(element, "currencyID")
+        if currency != self.currency:
+            raise MappingFailed(
+                f"{pointer}/@currencyID: the partner format carries this amount in {self.currency} only, not in "
+                f"{currency!r}",
+                pointer=pointer + "/@currencyID",
+            )
+        return {source: take_text(element)}
+
+
+@dataclass(frozen=True)
+class DutyTaxFee:
+    """A duty amount of one type <-> a WCO DutyTaxFee (50A): TypeCode (113, UN/EDIFACT 5153) and
+    Payment/TaxAssessedAmount (120) in a fixed currency (CEB tax bills: RMB, no currency field)."""
+
+    type_code: str
+    currency: str = "CNY"
+
+    def fill(self, element: etree._Element, value: str, record: Fields, pointer: str) -> None:
+        etree.SubElement(element, W + "TypeCode").text = self.type_code
+        amount = etree.SubElement(etree.SubElement(element, W + "Payment"), W + "TaxAssessedAmount")
+        amount.text = value
+        amount.set("currencyID", self.currency)
+
+    def take(self, element: etree._Element, source: str, pointer: str) -> dict[str, str]:
+        kind, amount = element.find(W + "TypeCode"), element.find(f"{W}Payment/{W}TaxAssessedAmount")
+        if kind is not None:
+            take_text(kind)
+        if amount is None:
+            return {source: ""}
+        where = f"{pointer}/Payment/TaxAssessedAmount/@currencyID"
+        currency = take_attribute(amount, "currencyID")
+        if currency != self.currency:
+            raise MappingFailed(
+                f"{where}: the partner format carries this amount in {self.currency} only, not in {currency!r}",
+                pointer=where,
+            )
+        return {source: take_text(amount)}
+
+
 class Telephone:
     """A telephone number <-> a WCO Communication (ID + TypeCode TE)."""
 
@@ -249,8 +307,14 @@ class Field:
 
     @functools.cached_property
     def path(self) -> str:
-        """``target`` as an ElementPath with the canonical namespace."""
-        return "/".join(W + name for name in self.target.split("/"))
+        """``target`` as an ElementPath with the canonical namespace; a step may select by a child's text,
+        ``DutyTaxFee[TypeCode='VAT']``, where one canonical element repeats with different meanings."""
+        return "/".join(_step(name) for name in self.target.split("/"))
+
+
+def _step(name: str) -> str:
+    element, bracket, predicate = name.partition("[")
+    return W + element + (f"[{W}{predicate}" if bracket else "")
 
 
 @dataclass(frozen=True)
@@ -281,6 +345,7 @@ def to_canonical(record: Fields, table: Table, target: etree._Element, pointer: 
 def place(parent: etree._Element, path: str) -> etree._Element:
     """A new leaf element at ``path``; groups reuse the last child of that name (the table is in order)."""
     *groups, leaf = path.split("/")
+    leaf = leaf.partition("[")[0]  # a selecting predicate: the codec writes the child it selects by
     for name in groups:
         last = parent[-1] if len(parent) else None
         parent = last if last is not None and last.tag == W + name else etree.SubElement(parent, W + name)
