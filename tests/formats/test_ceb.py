@@ -362,7 +362,8 @@ def test_declaration_and_risk_alert_are_not_ceb_messages(adapter):
 
 def test_shipped_cbec_examples_render_as_ceb(adapter):
     for name, root_name in (("order", "CEB311Message"), ("payment", "CEB411Message"),
-                            ("logistics", "CEB511Message"), ("inventory", "CEB621Message")):  # fmt: skip
+                            ("logistics", "CEB511Message"), ("inventory", "CEB621Message"),
+                            ("tax-assessment", "CEB816Message"), ("tax-payment", "CEB818Message")):  # fmt: skip
         envelope = etree.fromstring((ROOT / "examples" / f"{name}.xml").read_bytes())
         document = adapter.from_canonical(envelope, "cn-nsw")
         assert etree.QName(document).localname == root_name

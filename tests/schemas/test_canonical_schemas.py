@@ -124,7 +124,17 @@ def test_message_id_patterns_agree() -> None:
 def test_only_payloads_are_global_elements() -> None:
     # The envelope's Body takes any global element of the wco namespace: keep that set deliberate.
     names = _parse(WCO_XSD).xpath("/xs:schema/xs:element/@name", namespaces=NS)
-    assert sorted(names) == ["Declaration", "Inventory", "Logistics", "Order", "Payment", "Receipt", "RiskAlert"]
+    assert sorted(names) == [
+        "Declaration",
+        "Inventory",
+        "Logistics",
+        "Order",
+        "Payment",
+        "Receipt",
+        "RiskAlert",
+        "TaxAssessment",
+        "TaxPayment",
+    ]
 
 
 # --- WCO annotations --------------------------------------------------------------------------------
@@ -205,6 +215,8 @@ def test_example_message_type_matches_payload(path: Path) -> None:
         "logistics": "Logistics",
         "inventory": "Inventory",
         "declaration": "Declaration",
+        "tax-assessment": "TaxAssessment",
+        "tax-payment": "TaxPayment",
     }
     assert message_type in expected, f"add the payload element of {message_type!r} to this test"
     assert payload.tag == f"{{{WCO}}}{expected[message_type]}"
