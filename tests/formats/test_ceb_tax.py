@@ -126,8 +126,16 @@ def test_status_record_with_duties_cannot_be_a_ceb818(adapter):
 def test_tax_message_is_answered_with_a_valid_ceb900(adapter):
     message = ceb_samples.tax_bill(ceb_samples.Purchase())
     info = adapter.identify(message)
-    receipt = Receipt(True, dt.datetime.now(dt.UTC), "G-1", "gw", "cn-nsw", info.message_id, info.message_type,
-                      records=info.records)  # fmt: skip
+    receipt = Receipt(
+        accepted=True,
+        issued=dt.datetime.now(dt.UTC),
+        gateway_message_id="G-1",
+        sender="gw",
+        receiver="cn-nsw",
+        referenced_message_id=info.message_id,
+        referenced_message_type=info.message_type,
+        records=info.records,
+    )
     document = adapter.render_receipt(receipt)
     assert etree.QName(document).localname == "CEB900Message"
     adapter.validate(document)
