@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -51,6 +52,9 @@ class GatewaySection(_Section):
     signing_cert: Path
     partners_dir: Path = Path("partners")
     workers: int = Field(1, ge=1, le=64, description="processes, each running ingress and delivery")
+    instance: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        None, description="this gateway instance's name in metrics and logs (default: host name:HTTP port)"
+    )
     # The gateway's own key rollover and SM2 identity (gateway.security.keyring).
     next_signing_key: Path | None = Field(None, description="signs from signing_switch_at on")
     next_signing_cert: Path | None = None
@@ -214,6 +218,10 @@ class Settings(BaseSettings):
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else (self.base_dir / path)
+
+    @property
+    def instance(self) -> str:
+        return self.gateway.instance or f"{socket.gethostname()}:{self.http.port}"
 
     @property
     def partners_dir(self) -> Path:

@@ -200,15 +200,6 @@ async def refresh_queue_depths(runtime: Runtime) -> None:
         runtime.metrics.queue_depth.labels(*queues[name]).set(depth)
 
 
-def _samples(metric: Any) -> list[tuple[dict[str, str], float]]:
-    return [
-        (dict(s.labels), s.value)
-        for family in metric.collect()
-        for s in family.samples
-        if not s.name.endswith("_created")
-    ]
-
-
 def traffic(runtime: Runtime) -> dict[str, Any]:
     """Counts since this process started, for the console (the same numbers /metrics exposes)."""
     return {
@@ -220,15 +211,15 @@ def traffic(runtime: Runtime) -> dict[str, Any]:
                 "outcome": labels["outcome"],
                 "count": value,
             }
-            for labels, value in _samples(runtime.metrics.ingress)
+            for labels, value in runtime.metrics.samples(runtime.metrics.ingress)
         ],
         "deliveries": [
             {"receiver": labels["receiver"], "outcome": labels["outcome"], "count": value}
-            for labels, value in _samples(runtime.metrics.deliveries)
+            for labels, value in runtime.metrics.samples(runtime.metrics.deliveries)
         ],
         "queues": [
             {"receiver": labels["receiver"], "queue": labels["queue"], "depth": value}
-            for labels, value in _samples(runtime.metrics.queue_depth)
+            for labels, value in runtime.metrics.samples(runtime.metrics.queue_depth)
         ],
     }
 

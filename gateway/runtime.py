@@ -72,7 +72,7 @@ class Runtime:
         self.keyring.check(self.registry.values())
         self.signer = self.keyring  # signs with the default key in use now (for no partner in particular)
         self.token = admin_token(settings.resolve(settings.admin.token_file))
-        self.metrics = Metrics()
+        self.metrics = Metrics(settings.instance)
         self.topology = Topology(
             settings.amqp.prefix, settings.amqp.delivery_limit, tuple(settings.delivery.retry_delays)
         )

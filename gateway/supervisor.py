@@ -15,15 +15,20 @@ import ctypes.util
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Coroutine
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import multiprocess
+
 from gateway.config import Settings, load_settings
+from gateway.metrics import MULTIPROCESS_DIR
 from gateway.runtime import admin_token
 
 log = logging.getLogger(__name__)
@@ -82,12 +87,31 @@ def run(settings: Settings, workers: int) -> int:
     return _supervise(settings, workers)
 
 
+_OWN_METRICS_DIR = "gateway-metrics-"
+
+
+def _metrics_dir() -> Path:
+    """The workers' shared metrics folder (prometheus_client multiprocess mode), emptied: values of an earlier run
+    must not add to this one. ``PROMETHEUS_MULTIPROC_DIR`` if set, else a new temporary folder (removed at exit)."""
+    given = os.environ.get(MULTIPROCESS_DIR)
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+    else:
+        folder = Path(tempfile.mkdtemp(prefix=_OWN_METRICS_DIR))
+        os.environ[MULTIPROCESS_DIR] = str(folder)  # inherited by the workers, read when they import the library
+    return folder
+
+
 def _supervise(settings: Settings, workers: int) -> int:
     """Start ``workers`` worker processes, forward signals to them and restart any that dies unexpectedly."""
     assert settings.config_path is not None
     admin_token(settings.resolve(settings.admin.token_file))  # created once, before the workers race for it
     context = multiprocessing.get_context("spawn")
     processes: dict[int, BaseProcess] = {}
+    metrics_dir = _metrics_dir()
     stopping = False
 
     def start(number: int) -> None:
@@ -110,17 +134,27 @@ def _supervise(settings: Settings, workers: int) -> int:
         signal.signal(signum, forward)
     for number in range(workers):
         start(number)
-    while True:
-        for number, process in list(processes.items()):
-            if process.is_alive():
-                continue
-            process.join()
-            if stopping:
-                del processes[number]
-            else:
-                log.error("worker %d exited with %s; restarting it", number, process.exitcode)
-                time.sleep(RESTART_PAUSE)
-                start(number)
-        if stopping and not processes:
-            return 0
-        time.sleep(0.2)
+    try:
+        while not (stopping and not processes):
+            for number, process in list(processes.items()):
+                if process.is_alive():
+                    continue
+                _reap(process, metrics_dir)
+                if stopping:
+                    del processes[number]
+                else:
+                    log.error("worker %d exited with %s; restarting it", number, process.exitcode)
+                    time.sleep(RESTART_PAUSE)
+                    start(number)
+            time.sleep(0.2)
+    finally:
+        if metrics_dir.name.startswith(_OWN_METRICS_DIR):
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _reap(process: BaseProcess, metrics_dir: Path) -> None:
+    process.join()
+    if process.pid is not None:
+        # Its counters stay in the sum (they must never go backwards); its "live" gauges go.
+        multiprocess.mark_process_dead(process.pid, str(metrics_dir))  # type: ignore[no-untyped-call]
