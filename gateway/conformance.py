@@ -24,7 +24,7 @@ from gateway.errors import (
     Replayed,
     SchemaInvalid,
 )
-from gateway.formats.base import FormatAdapter, MessageInfo
+from gateway.formats.base import FormatAdapter, Identity, MessageInfo
 from gateway.ingress.pipeline import Checked, Ingress
 from gateway.partners.model import Partner
 from gateway.security.signatures import Verified
@@ -196,7 +196,7 @@ def _verify(
         name = "sender" if isinstance(exc, NotPermitted) else "signature"
         sample.add(name, FAILED, f"{exc.code}: {exc.message} (the next steps read the unverified document)")
         unverified = Verified(root, b"", partner.certificates[0], "none", False)
-        return Checked(info, unverified, "")
+        return Checked(info, unverified, "", Identity(info.message_id))
     cert = checked.verified.certificate
     sample.add(
         "signature",

@@ -24,6 +24,7 @@ MESSAGE_TYPE = "gw-message-type"
 RECEIVER = "gw-receiver"
 ATTEMPT = "gw-attempt"
 FAILED_REASON = "gw-failed-reason"
+FOLLOWS = "gw-follows"  # the gateway message id of the message this one follows (docs/DESIGN.md 8)
 FAILED_REASON_LIMIT = 1024  # characters of a dead-letter reason kept in its header
 
 
@@ -53,6 +54,7 @@ class RoutedMessage:
     body: bytes  # the canonical envelope
     attempt: int = 1
     failed_reason: str | None = None  # set on a dead-lettered copy
+    follows: str | None = None  # a follow-up: delivered after that message (gateway.delivery.worker)
 
     def headers(self, receiver: str) -> dict[str, HeaderValue]:
         headers: dict[str, HeaderValue] = {
@@ -65,6 +67,8 @@ class RoutedMessage:
         }
         if self.failed_reason is not None:
             headers[FAILED_REASON] = self.failed_reason[:FAILED_REASON_LIMIT]
+        if self.follows is not None:
+            headers[FOLLOWS] = self.follows
         return headers
 
     @classmethod
@@ -73,7 +77,7 @@ class RoutedMessage:
         the AMQP message id stands in for ``gw-message-id``, a missing attempt counts as the first."""
         found = headers or {}
         attempt = found.get(ATTEMPT, 1)
-        reason = found.get(FAILED_REASON)
+        reason, follows = found.get(FAILED_REASON), found.get(FOLLOWS)
         return cls(
             message_id=_text(found.get(MESSAGE_ID)) or message_id or "",
             sender=_text(found.get(SENDER)),
@@ -82,6 +86,7 @@ class RoutedMessage:
             body=body,
             attempt=attempt if isinstance(attempt, int) else int(_text(attempt) or 1),
             failed_reason=None if reason is None else _text(reason),
+            follows=_text(follows) or None,
         )
 
     def next_attempt(self) -> RoutedMessage:

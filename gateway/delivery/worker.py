@@ -16,7 +16,7 @@ from gateway.broker.settle import REQUEUE_PAUSE, Delivery, Settlement
 from gateway.broker.topology import Topology
 from gateway.config import DeliverySection
 from gateway.delivery.http import HttpTransport
-from gateway.errors import PermanentDeliveryError, Rejection
+from gateway.errors import PermanentDeliveryError, Rejection, TransientDeliveryError
 from gateway.formats.base import FormatAdapter
 from gateway.formats.canonical import read_header, set_header
 from gateway.partners.model import Partner
@@ -27,6 +27,10 @@ from gateway.security.xml import parse_xml, to_bytes
 from gateway.store.base import Status, Store
 
 log = logging.getLogger(__name__)
+
+# A follow-up whose original is queued or being delivered (by this process or another) waits this long for it,
+# looking every ORDER_POLL seconds, before it goes to the retry queue.
+ORDER_POLL, ORDER_POLLS = 0.05, 100
 
 
 class DeliveryWorker:
@@ -141,6 +145,7 @@ class DeliveryWorker:
     async def _deliver_once(self, delivery: Delivery) -> str:
         if await self.store.delivered_to(delivery.message_id, delivery.receiver):
             return "already delivered; not sent again"
+        await self._after_original(delivery)
         partner = self.partners().get(delivery.receiver)
         if partner is None or partner.spec.delivery is None:
             raise PermanentDeliveryError(f"receiver {delivery.receiver} is no longer configured for delivery")
@@ -161,6 +166,31 @@ class DeliveryWorker:
             partner.spec.delivery.timeout,
         )
         return f"HTTP {status} from {partner.spec.delivery.url}"
+
+    async def _after_original(self, delivery: Delivery) -> None:
+        """A follow-up (header ``gw-follows``, docs/DESIGN.md 8) goes out after its original has been delivered to
+        this receiver. The queue is FIFO and the original was published first, but up to ``concurrency``
+        deliveries run at once and a failed one goes to a retry queue: so wait for an original in hand, and
+        send the follow-up to the retry queue while its original is retrying. An original that failed for good
+        (dead-lettered) does not hold its follow-ups back."""
+        original = delivery.message.follows
+        if original is None:
+            return
+        status: Status | None = None
+        for _ in range(ORDER_POLLS):
+            if (pending := self._delivering.get((original, delivery.receiver))) is not None:
+                await asyncio.wait([pending])
+                continue
+            records = await self.store.deliveries(original)
+            status = next((r.status for r in records if r.receiver == delivery.receiver), None)
+            if status in (None, Status.DELIVERED, Status.FAILED):
+                return
+            if status == Status.RETRYING:
+                break
+            await asyncio.sleep(ORDER_POLL)
+        raise TransientDeliveryError(
+            f"follows {original}, which is not delivered to {delivery.receiver} yet ({status}): delivered after it"
+        )
 
     def render(self, canonical: bytes, partner: Partner) -> bytes:
         """Canonical bytes -> the receiver's signed document. Failures here cannot be retried away."""

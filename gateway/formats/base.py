@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -28,6 +30,38 @@ class MessageInfo:
     created: dt.datetime | None = None
     correlation_id: str | None = None
     records: tuple[RecordRef, ...] = ()  # formats whose receipts answer record by record (CEB)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What makes a message unique for its sender, and what it follows (docs/DESIGN.md 8, "Follow-ups").
+
+    ``key``: unique per sender among messages not rejected. The same key again with the same signed content is
+    a resend (``200`` with the first receipt); with other content, a replay (``409 replayed``).
+    ``reference``: the business reference this message opens (a declaration's LRN), which follow-ups name.
+    ``follows``: the ``reference`` of the same sender's message this one follows (an amendment, cancellation,
+    invalidation, supplementary declaration, CEB modification...): it is linked to it (store ``follows``,
+    canonical ``CorrelationID``) and delivered after it.
+    """
+
+    key: str
+    reference: str | None = None
+    follows: str | None = None
+
+    @property
+    def canonical_id(self) -> str:
+        """The canonical envelope's MessageID of this message: the key when it is a canonical id, else a digest
+        of it (a partner's ids may hold spaces or more than 64 characters; the canonical envelope's may not)."""
+        return canonical_id(self.key)
+
+
+CANONICAL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def canonical_id(value: str) -> str:
+    if CANONICAL_ID.match(value):
+        return value
+    return "sha256-" + hashlib.sha256(value.encode()).hexdigest()[:48]
 
 
 @dataclass(frozen=True)
@@ -63,6 +97,11 @@ class FormatAdapter(Protocol):
 
     def identify(self, root: etree._Element) -> MessageInfo:
         """Message type and the partner's message id (and whatever else the format carries)."""
+        ...
+
+    def identity(self, root: etree._Element, info: MessageInfo, digest: str) -> Identity:
+        """The uniqueness key and the follows link of a verified message (``digest``: SHA-256 of what its
+        signature covers, for formats whose messages have no unique field)."""
         ...
 
     def validate(self, root: etree._Element) -> None:

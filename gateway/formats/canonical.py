@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import re
 
 from lxml import etree
 
 from gateway.config import MESSAGE_TYPES
 from gateway.errors import SchemaInvalid, UnsupportedMessage
-from gateway.formats.base import MessageInfo, Receipt
+from gateway.formats.base import CANONICAL_ID, Identity, MessageInfo, Receipt
 from gateway.formats.schemas import load_schema, validate
 
 ENV_NS = "urn:customs-gateway:envelope:1"
 WCO_NS = "urn:customs-gateway:wco:1"
 _E = f"{{{ENV_NS}}}"
 _W = f"{{{WCO_NS}}}"
-MESSAGE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+MESSAGE_ID = CANONICAL_ID  # the envelope schema's MessageIDType
 
 
 def _text(header: etree._Element, name: str) -> str | None:
@@ -178,6 +177,11 @@ class CanonicalAdapter:
 
     def identify(self, root: etree._Element) -> MessageInfo:
         return read_header(root)
+
+    def identity(self, root: etree._Element, info: MessageInfo, digest: str) -> Identity:
+        """Unique by MessageID (forever, per sender: DESIGN.md 3.5); a message whose CorrelationID names one of
+        the same sender's messages follows it."""
+        return Identity(info.message_id, reference=info.message_id, follows=info.correlation_id)
 
     def validate(self, root: etree._Element) -> None:
         validate(load_schema("canonical/envelope.xsd"), root, "the canonical Envelope")

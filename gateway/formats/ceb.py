@@ -27,7 +27,7 @@ import functools
 from lxml import etree
 
 from gateway.errors import SchemaInvalid, UnsupportedMessage
-from gateway.formats.base import MessageInfo, Receipt, RecordRef
+from gateway.formats.base import Identity, MessageInfo, Receipt, RecordRef
 from gateway.formats.canonical import ENV_NS, MESSAGE_ID, new_envelope, read_header
 from gateway.formats.schemas import SCHEMAS_DIR, validate
 from gateway.mapping import ceb, ceb_receipt
@@ -81,6 +81,10 @@ class CebAdapter:
             RecordRef(kind.root, tuple((k, head[k]) for k in kind.receipt_keys if head.get(k))) for head in heads
         )
         return MessageInfo(kind.message_type, guid, created=ceb.issued(heads, kind.time_field), records=refs)
+
+    def identity(self, root: etree._Element, info: MessageInfo, digest: str) -> Identity:
+        """Unique by the message's guid (modifications, appType 2, and CEB623 cancellations: engineer 11c)."""
+        return Identity(info.message_id)
 
     def validate(self, root: etree._Element) -> None:
         validate(ceb_schema(_schema_of(root)), root, f"the {etree.QName(root).localname}")

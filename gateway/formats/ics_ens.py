@@ -29,7 +29,7 @@ import hashlib
 from lxml import etree
 
 from gateway.errors import SchemaInvalid, UnsupportedMessage
-from gateway.formats.base import MessageInfo, Receipt
+from gateway.formats.base import Identity, MessageInfo, Receipt
 from gateway.formats.canonical import ENV_NS, MESSAGE_ID, body_payload, read_header, receipt_payload
 from gateway.formats.mapped import canonical_envelope, lossless
 from gateway.formats.schemas import load_schema, validate
@@ -97,6 +97,12 @@ class IcsEnsAdapter:
             created=created,
             correlation_id=correlation if correlation and MESSAGE_ID.match(correlation) else None,
         )
+
+    def identity(self, root: etree._Element, info: MessageInfo, digest: str) -> Identity:
+        """Unique by MesIdeMES19; a CC315A opens its LRN (RefNumHEA4)."""
+        header = root.find("HEAHEA")
+        reference = fields_of(header).get("RefNumHEA4") if header is not None else None
+        return Identity(info.message_id, reference=reference if _kind(root) == "declaration" else None)
 
     def validate(self, root: etree._Element) -> None:
         schema = SCHEMAS.get(root.tag)

@@ -30,7 +30,7 @@ import datetime as dt
 from lxml import etree
 
 from gateway.errors import SchemaInvalid, UnsupportedMessage
-from gateway.formats.base import MessageInfo, Receipt
+from gateway.formats.base import Identity, MessageInfo, Receipt
 from gateway.formats.canonical import ENV_NS, MESSAGE_ID, body_payload, read_header, receipt_payload
 from gateway.formats.mapped import canonical_envelope, lossless
 from gateway.formats.schemas import check_canonical_payload, load_schema, validate
@@ -42,6 +42,7 @@ from gateway.mapping.records import Loss
 _E = f"{{{ENV_NS}}}"
 SCHEMA = "wco-dms/dms.xsd"
 DECLARATION, RESPONSE = dms.DEC + "Declaration", dms.RES + "Response"
+ORIGINAL = "9"  # DEC FunctionCode of a declaration; 13 (request: amendment, cancellation) and 14 follow one
 
 
 def _payload(root: etree._Element) -> etree._Element:
@@ -72,12 +73,15 @@ def _payload(root: etree._Element) -> etree._Element:
 
 
 def _identifier(value: str | None, what: str, pointer: str) -> str:
-    if value is None or not MESSAGE_ID.match(value.strip()):
+    """A partner's own id, as its schema allows it (spaces included: DEC's an..35 is any text with one
+    non-blank character); the schema check later bounds it. The canonical envelope's MessageID is derived from
+    it (:func:`~gateway.formats.base.canonical_id`), so it need not be a canonical id."""
+    text = (value or "").strip()
+    if not text or len(text) > 512:
         raise SchemaInvalid(
-            f"the {what} {value!r} must be an id of 1-64 characters of A-Z a-z 0-9 . _ : - (it is the message id)",
-            pointer=pointer,
+            f"the {what} {text[:64]!r} must be present and not blank (it is the message id)", pointer=pointer
         )
-    return value.strip()
+    return text
 
 
 def _when(container: etree._Element | None, pointer: str) -> dt.datetime | None:
@@ -124,6 +128,20 @@ class WcoDmsAdapter:
             created=_when(payload.find(dms.RES + "IssueDateTime"), "/MetaData/Response/IssueDateTime"),
             correlation_id=answered.strip() if answered and MESSAGE_ID.match(answered.strip()) else None,
         )
+
+    def identity(self, root: etree._Element, info: MessageInfo, digest: str) -> Identity:
+        """A declaration (FunctionCode 9) is unique by its LRN and opens it; a follow-up reusing the LRN
+        (13 amendment, cancellation or invalidation request; 14 supplementary) is unique by LRN, FunctionCode
+        and IssueDateTime (or, without an IssueDateTime, its signed content) and follows the LRN. A notification
+        is unique by its own FunctionalReferenceID (it answers another sender's declaration: CorrelationID)."""
+        payload = _payload(root)
+        if payload.tag != DECLARATION:
+            return Identity(info.message_id)
+        code = (payload.findtext(dms.DEC + "FunctionCode") or "9").strip()
+        if code == ORIGINAL:
+            return Identity(info.message_id, reference=info.message_id)
+        when = info.created.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ") if info.created else f"sha256-{digest[:32]}"
+        return Identity(f"{info.message_id}:{code}:{when}", follows=info.message_id)
 
     def validate(self, root: etree._Element) -> None:
         _payload(root)  # the namespace-less notifications get their own message

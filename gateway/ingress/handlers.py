@@ -147,6 +147,8 @@ async def receive_message(request: web.Request) -> web.Response:
 
 def _response(answer: Answer) -> web.Response:
     headers = {"X-Gateway-Message-Id": answer.message_id, "X-Gateway-Outcome": answer.code}
+    if answer.follows:  # a follow-up: the gateway message id of what it follows (docs/DESIGN.md 8)
+        headers["X-Gateway-Follows"] = answer.follows
     return web.Response(
         status=answer.status, body=answer.body, content_type="application/xml", charset="utf-8", headers=headers
     )

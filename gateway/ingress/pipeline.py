@@ -30,7 +30,7 @@ from gateway.errors import (
     Unconfirmed,
     UnknownPartner,
 )
-from gateway.formats.base import FormatAdapter, MessageInfo, Receipt, ReceiptError
+from gateway.formats.base import FormatAdapter, Identity, MessageInfo, Receipt, ReceiptError, canonical_id
 from gateway.formats.canonical import CanonicalAdapter, format_datetime, set_header
 from gateway.partners.model import Partner
 from gateway.routing import route
@@ -38,7 +38,7 @@ from gateway.security.keyring import Keyring, as_keyring
 from gateway.security.signatures import Signer, Verified
 from gateway.security.sm2 import Sm2Signer
 from gateway.security.xml import parse_xml, to_bytes
-from gateway.store.base import Status, Store
+from gateway.store.base import MessageRecord, Status, Store
 
 if TYPE_CHECKING:
     from gateway.controls.service import Controls, Hold
@@ -55,6 +55,7 @@ class Answer:
     partner: str | None = None
     message_type: str | None = None
     message: str | None = None  # human-readable reason of a rejection
+    follows: str | None = None  # the gateway id of the message this one follows (docs/DESIGN.md 8)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Checked:
     info: MessageInfo
     verified: Verified
     digest: str
+    identity: Identity  # the uniqueness key and follows link (the adapter's, docs/DESIGN.md 8)
 
 
 @dataclass
@@ -107,7 +109,7 @@ class Ingress:
         self.security = security
         self.clock = clock
         self.controls = controls
-        self._inflight: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self._inflight: dict[tuple[str, str, str], asyncio.Future[None]] = {}  # (partner, key|reference, value)
 
     async def receive(self, partner_id: str, body: bytes) -> Answer:
         attempt = Attempt(new_message_id())
@@ -162,41 +164,60 @@ class Ingress:
                     f"of the gateway clock {format_datetime(now)})",
                     pointer="/Envelope/Header/CreationDateTime",
                 )
-        return Checked(info, verified, hashlib.sha256(verified.signed_data).hexdigest())
+        digest = hashlib.sha256(verified.signed_data).hexdigest()
+        return Checked(info, verified, digest, adapter.identity(verified.xml, info, digest))
 
     async def _accept(self, attempt: Attempt, partner: Partner, adapter: FormatAdapter, checked: Checked) -> Answer:
-        info = checked.info
-        key = (partner.id, info.message_id)
-        while (pending := self._inflight.get(key)) is not None:
-            await asyncio.shield(pending)  # the same message is being accepted right now: wait, then look again
+        identity = checked.identity
+        held = [(partner.id, "key", identity.key)]
+        if identity.reference:
+            held.append((partner.id, "reference", identity.reference))
+        # The same message, or the original a follow-up follows, is being accepted right now: wait for it, so the
+        # follow-up is published after its original (and linked to it), then look again.
+        awaited = held + ([(partner.id, "reference", identity.follows)] if identity.follows else [])
+        while (pending := next((self._inflight[k] for k in awaited if k in self._inflight), None)) is not None:
+            await asyncio.shield(pending)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = done
+        self._inflight.update(dict.fromkeys(held, done))
         try:
             return await self._accept_once(attempt, partner, adapter, checked)
         finally:
-            del self._inflight[key]
+            for key in held:
+                del self._inflight[key]
             done.set_result(None)
 
     async def _accept_once(
         self, attempt: Attempt, partner: Partner, adapter: FormatAdapter, checked: Checked
     ) -> Answer:
-        info = checked.info
+        info, identity = checked.info, checked.identity
         message_id = attempt.message_id
-        held = await self.store.claim(message_id, partner.id, info.message_id, info.message_type, checked.digest)
+        original = await self._original(partner, identity)
+        held = await self.store.claim(
+            message_id,
+            partner.id,
+            info.message_id,
+            info.message_type,
+            checked.digest,
+            key=identity.key,
+            reference=identity.reference,
+            follows=original.id if original else None,
+        )
         if held.id != message_id:
             if held.digest != checked.digest:
                 raise Replayed(
-                    f"MessageID {info.message_id!r} was already used by {partner.id} for other content "
-                    f"(gateway message {held.id}); message ids are unique forever",
+                    f"message {identity.key!r} (its {adapter.name} uniqueness key) was already used by {partner.id} "
+                    f"for other content (gateway message {held.id}); message ids are unique forever",
                     pointer="/Envelope/Header/MessageID",
                 )
             if held.status != Status.RECEIVED and held.receipt is not None:
-                return Answer(200, held.receipt, held.id, "duplicate", partner.id, info.message_type)
+                return Answer(
+                    200, held.receipt, held.id, "duplicate", partner.id, info.message_type, follows=held.follows
+                )
             # An earlier attempt stopped between claim and acceptance: finish it under its first id.
             message_id = attempt.message_id = held.id
             await self.store.retake(message_id, checked.digest)
             attempt.published = True  # that attempt may have published it: never release this claim now
-        canonical, receivers = self._translate(message_id, partner, adapter, checked)
+        canonical, receivers = self._translate(message_id, partner, adapter, checked, original)
         body = to_bytes(canonical)
         routed = RoutedMessage(
             message_id=message_id,
@@ -204,6 +225,7 @@ class Ingress:
             sender_message_id=info.message_id,
             message_type=info.message_type,
             body=body,
+            follows=original.id if original else None,  # delivered after it (docs/DESIGN.md 8)
         )
         # Signed before publishing: once confirmed, the receiver's worker may already be delivering, and the
         # "accepted" record should follow the confirm as closely as possible.
@@ -256,7 +278,15 @@ class Ingress:
         )
         if self.controls is not None:  # lists kept for matching, consignments, risk rules (never raises)
             await self.controls.accepted(message_id=message_id, info=info, sender=partner.id, canonical=canonical)
-        return Answer(202, receipt, message_id, "accepted", partner.id, info.message_type)
+        return Answer(
+            202,
+            receipt,
+            message_id,
+            "accepted",
+            partner.id,
+            info.message_type,
+            follows=original.id if original else None,
+        )
 
     async def _hold(
         self,
@@ -285,13 +315,35 @@ class Ingress:
             log.exception("controls could not park %s; its deadline sweep settles it", message_id)
         return Answer(202, receipt, message_id, "waiting", partner.id, info.message_type)
 
+    async def _original(self, partner: Partner, identity: Identity) -> MessageRecord | None:
+        """The message a follow-up follows; 503 while that one is not accepted yet (a crash or a broker outage
+        left it unfinished): publishing the follow-up first would deliver it before its original."""
+        if identity.follows is None:
+            return None
+        original = await self.store.opened(partner.id, identity.follows)
+        if original is not None and original.status == Status.RECEIVED:
+            raise Unavailable(
+                f"the message {identity.follows!r} this one follows (gateway message {original.id}) is not accepted "
+                "yet; send that one again, then this one"
+            )
+        return original
+
     def _translate(
-        self, message_id: str, partner: Partner, adapter: FormatAdapter, checked: Checked
+        self,
+        message_id: str,
+        partner: Partner,
+        adapter: FormatAdapter,
+        checked: Checked,
+        original: MessageRecord | None = None,
     ) -> tuple[etree._Element, tuple[str, ...]]:
         """Steps 6-8: the partner's schema, the canonical form and its schema, the receivers."""
         info = checked.info
         adapter.validate(checked.verified.xml)
         canonical = adapter.to_canonical(checked.verified.xml, info, partner.id)
+        if not isinstance(adapter, CanonicalAdapter):  # a partner's id and follows link, in canonical ids
+            set_header(canonical, "MessageID", checked.identity.canonical_id)
+            if original is not None and original.key is not None:
+                set_header(canonical, "CorrelationID", canonical_id(original.key))
         set_header(canonical, "GatewayMessageID", message_id)
         if not isinstance(adapter, CanonicalAdapter):  # the canonical adapter has just validated it
             self.canonical.validate(canonical)

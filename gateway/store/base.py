@@ -33,6 +33,9 @@ class MessageRecord:
     created: dt.datetime
     updated: dt.datetime
     receipt: bytes | None = None
+    key: str | None = None  # the sender's uniqueness key (the format adapter's Identity.key)
+    reference: str | None = None  # the business reference it opens (a declaration's LRN)
+    follows: str | None = None  # the gateway id of the message it follows (an amendment's declaration)
 
 
 @dataclass(frozen=True)
@@ -79,9 +82,24 @@ class Store(Protocol):
         ...
 
     async def claim(
-        self, message_id: str, sender: str, sender_message_id: str, message_type: str, digest: str
+        self,
+        message_id: str,
+        sender: str,
+        sender_message_id: str,
+        message_type: str,
+        digest: str,
+        *,
+        key: str | None = None,
+        reference: str | None = None,
+        follows: str | None = None,
     ) -> MessageRecord:
-        """Record ``received`` under the unique (sender, sender_message_id) key; or return the row that holds it."""
+        """Record ``received`` under the unique (sender, key) pair (``key``: the adapter's uniqueness key, by
+        default the sender's message id); or return the row that holds it. ``reference``: what the message opens;
+        ``follows``: the gateway id of the message it follows."""
+        ...
+
+    async def opened(self, sender: str, reference: str) -> MessageRecord | None:
+        """The first message not rejected of ``sender`` that opened ``reference`` (what a follow-up follows)."""
         ...
 
     async def retake(self, message_id: str, digest: str) -> None:

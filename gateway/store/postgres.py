@@ -23,6 +23,8 @@ from gateway.store.rows import (
     DELIVERY_COLUMNS,
     EVENT_COLUMNS,
     MESSAGE_COLUMNS,
+    MIGRATE_FOLLOW_UPS,
+    REFERENCE_INDEX,
     config_event_record,
     config_json,
     delivery_detail,
@@ -31,6 +33,7 @@ from gateway.store.rows import (
     message_filter,
     message_record,
     overall_status,
+    received_text,
 )
 
 T = TypeVar("T")
@@ -54,9 +57,11 @@ CREATE TABLE IF NOT EXISTS messages (
     created TIMESTAMPTZ NOT NULL,
     updated TIMESTAMPTZ NOT NULL
 );
--- (sender, message id) is unique forever among messages that were not rejected.
-CREATE UNIQUE INDEX IF NOT EXISTS messages_sender_key
-    ON messages (sender, sender_message_id) WHERE status <> 'rejected';
+-- (sender, unique_key) is unique forever among messages that were not rejected (rows.MIGRATE_FOLLOW_UPS,
+-- run by open() under the schema lock, adds the key, reference and follows columns and that index).
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS unique_key TEXT;
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS reference TEXT;
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS follows TEXT;
 CREATE INDEX IF NOT EXISTS messages_status ON messages (status, updated);
 CREATE INDEX IF NOT EXISTS messages_created ON messages (created);
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -141,6 +146,12 @@ class PostgresStore:
             async with pool.acquire() as db, db.transaction():
                 await db.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
                 await db.execute(SCHEMA)
+                old = await db.fetchval("SELECT to_regclass('messages_sender_key')")
+                fresh = await db.fetchval("SELECT to_regclass('messages_unique_key')") is None
+                if old is not None or fresh:
+                    for statement in MIGRATE_FOLLOW_UPS:
+                        await db.execute(statement)
+                await db.execute(REFERENCE_INDEX)
         except _DB_ERRORS as exc:
             await pool.close()
             raise Unavailable(f"cannot create the store's tables at {safe_url(self.url)}: {exc}") from exc
@@ -192,15 +203,27 @@ class PostgresStore:
         await self._run(lambda db: db.fetchval("SELECT 1"), tx=False)
 
     async def claim(
-        self, message_id: str, sender: str, sender_message_id: str, message_type: str, digest: str
+        self,
+        message_id: str,
+        sender: str,
+        sender_message_id: str,
+        message_type: str,
+        digest: str,
+        *,
+        key: str | None = None,
+        reference: str | None = None,
+        follows: str | None = None,
     ) -> MessageRecord:
+        unique = sender_message_id if key is None else key
+
         async def fn(db: asyncpg.Connection) -> MessageRecord:
             now = _now()
             while True:
                 row = await db.fetchrow(
                     "INSERT INTO messages (id, sender, sender_message_id, message_type, digest, status, "  # noqa: S608
-                    "created, updated) VALUES ($1, $2, $3, $4, $5, 'received', $6, $6) "
-                    "ON CONFLICT (sender, sender_message_id) WHERE status <> 'rejected' DO NOTHING "
+                    "created, updated, unique_key, reference, follows) "
+                    "VALUES ($1, $2, $3, $4, $5, 'received', $6, $6, $7, $8, $9) "
+                    "ON CONFLICT (sender, unique_key) WHERE status <> 'rejected' DO NOTHING "
                     f"RETURNING {MESSAGE_COLUMNS}",
                     message_id,
                     sender,
@@ -208,6 +231,9 @@ class PostgresStore:
                     message_type,
                     digest,
                     now,
+                    unique,
+                    reference,
+                    follows,
                 )
                 if row is not None:
                     await self._event(
@@ -215,21 +241,33 @@ class PostgresStore:
                         message_id,
                         str(Status.RECEIVED),
                         sender,
-                        f"{message_type} {sender_message_id}",
+                        received_text(message_type, unique, follows),
                         at=now,
                     )
                     return _record(row)
                 held = await db.fetchrow(
-                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender = $1 AND sender_message_id = $2 "  # noqa: S608
+                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender = $1 AND unique_key = $2 "  # noqa: S608
                     "AND status <> 'rejected'",
                     sender,
-                    sender_message_id,
+                    unique,
                 )
                 if held is not None:
                     return _record(held)
                 # The holder was released between the two statements: try the insert again.
 
         return await self._run(fn)
+
+    async def opened(self, sender: str, reference: str) -> MessageRecord | None:
+        row = await self._run(
+            lambda db: db.fetchrow(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender = $1 AND reference = $2 "  # noqa: S608
+                "AND status <> 'rejected' ORDER BY created LIMIT 1",
+                sender,
+                reference,
+            ),
+            tx=False,
+        )
+        return None if row is None else _record(row)
 
     async def retake(self, message_id: str, digest: str) -> None:
         async def fn(db: asyncpg.Connection) -> None:

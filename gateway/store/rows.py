@@ -18,7 +18,8 @@ from gateway.store.base import ConfigEvent, DeliveryRecord, Event, MessageRecord
 ToTime = Callable[[Any], dt.datetime]
 
 MESSAGE_COLUMNS = (
-    "id, sender, sender_message_id, message_type, digest, status, receivers, code, reason, created, updated, receipt"
+    "id, sender, sender_message_id, message_type, digest, status, receivers, code, reason, created, updated, receipt, "
+    "unique_key, reference, follows"
 )
 DELIVERY_COLUMNS = "receiver, status, attempts, reason, next_attempt, updated"
 EVENT_COLUMNS = "message_id, at, status, actor, receiver, reason"
@@ -48,6 +49,9 @@ def message_record(row: Sequence[Any], to_time: ToTime) -> MessageRecord:
         created=to_time(row[9]),
         updated=to_time(row[10]),
         receipt=row[11],
+        key=row[12],
+        reference=row[13],
+        follows=row[14],
     )
 
 
@@ -91,3 +95,22 @@ def delivery_detail(attempt: int, reason: str | None, next_attempt: dt.datetime 
     if next_attempt is not None:
         detail += f"; next attempt at {next_attempt.isoformat(timespec='seconds')}"
     return detail
+
+
+# Uniqueness moved from (sender, sender_message_id) to (sender, unique_key), the format adapter's key
+# (docs/DESIGN.md 8, "Follow-ups"): rows written before keep their message id as key and as reference.
+MIGRATE_FOLLOW_UPS = (
+    "UPDATE messages SET unique_key = sender_message_id, reference = sender_message_id "
+    "WHERE unique_key IS NULL AND sender_message_id IS NOT NULL AND status <> 'rejected'",
+    "CREATE UNIQUE INDEX IF NOT EXISTS messages_unique_key ON messages (sender, unique_key) WHERE status <> 'rejected'",
+    "DROP INDEX IF EXISTS messages_sender_key",
+)
+FOLLOW_UP_COLUMNS = ("unique_key", "reference", "follows")
+REFERENCE_INDEX = (
+    "CREATE INDEX IF NOT EXISTS messages_reference ON messages (sender, reference) WHERE reference IS NOT NULL"
+)
+
+
+def received_text(message_type: str, key: str, follows: str | None) -> str:
+    """The ``received`` event's text: what arrived, and what it follows."""
+    return f"{message_type} {key}" + (f", following {follows}" if follows else "")

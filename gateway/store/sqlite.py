@@ -15,7 +15,10 @@ from gateway.store.rows import (
     CONFIG_EVENT_COLUMNS,
     DELIVERY_COLUMNS,
     EVENT_COLUMNS,
+    FOLLOW_UP_COLUMNS,
     MESSAGE_COLUMNS,
+    MIGRATE_FOLLOW_UPS,
+    REFERENCE_INDEX,
     config_event_record,
     config_json,
     delivery_detail,
@@ -24,6 +27,7 @@ from gateway.store.rows import (
     message_filter,
     message_record,
     overall_status,
+    received_text,
 )
 
 T = TypeVar("T")
@@ -44,9 +48,8 @@ CREATE TABLE IF NOT EXISTS messages (
     created REAL NOT NULL,
     updated REAL NOT NULL
 );
--- (sender, message id) is unique forever among messages that were not rejected.
-CREATE UNIQUE INDEX IF NOT EXISTS messages_sender_key
-    ON messages (sender, sender_message_id) WHERE status != 'rejected';
+-- (sender, unique_key) is unique forever among messages that were not rejected: _migrate adds the columns
+-- unique_key, reference, follows and the index (rows.MIGRATE_FOLLOW_UPS).
 CREATE INDEX IF NOT EXISTS messages_status ON messages (status, updated);
 CREATE TABLE IF NOT EXISTS deliveries (
     message_id TEXT NOT NULL REFERENCES messages (id),
@@ -117,7 +120,28 @@ class SqliteStore:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
         db.executescript(SCHEMA)
+        self._migrate(db)
         self._db = db
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        """Follow-ups (docs/DESIGN.md 8): the uniqueness key, reference and follows columns, in one transaction
+        (gateway processes starting together wait for each other's)."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            present = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
+            for column in FOLLOW_UP_COLUMNS:
+                if column not in present:
+                    db.execute(f"ALTER TABLE messages ADD COLUMN {column} TEXT")
+            old = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'messages_sender_key'")
+            if old.fetchone() is not None or not present.issuperset(FOLLOW_UP_COLUMNS):
+                for statement in MIGRATE_FOLLOW_UPS:
+                    db.execute(statement)
+            db.execute(REFERENCE_INDEX)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     async def close(self) -> None:
         if self._db is not None:
@@ -166,23 +190,34 @@ class SqliteStore:
         await self._run(lambda: self.db.execute("SELECT 1").fetchone())
 
     async def claim(
-        self, message_id: str, sender: str, sender_message_id: str, message_type: str, digest: str
+        self,
+        message_id: str,
+        sender: str,
+        sender_message_id: str,
+        message_type: str,
+        digest: str,
+        *,
+        key: str | None = None,
+        reference: str | None = None,
+        follows: str | None = None,
     ) -> MessageRecord:
+        unique = sender_message_id if key is None else key
+
         def fn(db: sqlite3.Connection) -> MessageRecord:
             row = db.execute(
                 f"SELECT {MESSAGE_COLUMNS} FROM messages "  # noqa: S608 - a fixed column list
-                "WHERE sender = ? AND sender_message_id = ? AND status != 'rejected'",
-                (sender, sender_message_id),
+                "WHERE sender = ? AND unique_key = ? AND status != 'rejected'",
+                (sender, unique),
             ).fetchone()
             if row is not None:
                 return _record(row)
             now = time.time()
             db.execute(
-                "INSERT INTO messages (id, sender, sender_message_id, message_type, digest, status, created, updated)"
-                " VALUES (?, ?, ?, ?, ?, 'received', ?, ?)",
-                (message_id, sender, sender_message_id, message_type, digest, now, now),
+                "INSERT INTO messages (id, sender, sender_message_id, message_type, digest, status, created, updated,"
+                " unique_key, reference, follows) VALUES (?, ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?)",
+                (message_id, sender, sender_message_id, message_type, digest, now, now, unique, reference, follows),
             )
-            self._event(db, message_id, Status.RECEIVED, sender, f"{message_type} {sender_message_id}", now=now)
+            self._event(db, message_id, Status.RECEIVED, sender, received_text(message_type, unique, follows), now=now)
             return MessageRecord(
                 message_id,
                 sender,
@@ -195,9 +230,22 @@ class SqliteStore:
                 None,
                 _time(now),
                 _time(now),
+                key=unique,
+                reference=reference,
+                follows=follows,
             )
 
         return await self._run(self._tx, fn)
+
+    async def opened(self, sender: str, reference: str) -> MessageRecord | None:
+        row = await self._run(
+            lambda: self.db.execute(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages "  # noqa: S608 - a fixed column list
+                "WHERE sender = ? AND reference = ? AND status != 'rejected' ORDER BY created LIMIT 1",
+                (sender, reference),
+            ).fetchone()
+        )
+        return None if row is None else _record(row)
 
     async def retake(self, message_id: str, digest: str) -> None:
         def fn(db: sqlite3.Connection) -> None:
