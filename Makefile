@@ -12,7 +12,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv setup broker postgres browser run test check format bench lock clean distclean
+.PHONY: help venv setup broker postgres browser as4-peer run test check format bench lock clean distclean
 
 help: ## list the targets
 	@echo "customs-gateway: make TARGET"
@@ -40,6 +40,15 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $@
 	@echo "make venv: $(VENV) is ready"
 
+# The independent AS4 peer of the interop tests (PyPI as4, which pins cryptography<47) lives in its own venv,
+# so its pins never touch the gateway's; tests/as4/peer.py runs in it as a separate process.
+PEER_VENV := .venv-as4peer
+as4-peer: $(PEER_VENV)/.installed ## the AS4 interop peer's venv (PyPI as4 0.2.0, tests/as4/peer-requirements.txt)
+$(PEER_VENV)/.installed: tests/as4/peer-requirements.txt
+	@[ -x $(PEER_VENV)/bin/python ] || $(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install --quiet -r tests/as4/peer-requirements.txt
+	@touch $@
+
 broker: ## make sure RabbitMQ answers (use the running one, else start or install one)
 	@scripts/ensure-rabbitmq.sh
 
@@ -53,7 +62,7 @@ run: venv broker ## the gateway with the example configuration and simulated par
 	$(VENV)/bin/gateway demo
 
 # pytest exits 5 when it collected no test: that is a failure here, as any other non-zero exit.
-test: venv broker postgres browser ## the whole test suite against a real RabbitMQ (PYTEST_ARGS=... to narrow it)
+test: venv as4-peer broker postgres browser ## the whole test suite against a real RabbitMQ (PYTEST_ARGS=... to narrow it)
 	@rc=0; $(VENV)/bin/python -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): failing" >&2; fi; \
 	exit $$rc
@@ -82,4 +91,4 @@ clean: ## remove runtime state and caches (keys/, gateway.db*, admin.token, var/
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
 
 distclean: clean ## clean, and also remove .venv and bench/results
-	rm -rf $(VENV) bench/results
+	rm -rf $(VENV) $(PEER_VENV) bench/results

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from gateway.config import Settings
 from gateway.ingress import admin, handlers
+from gateway.ingress import as4 as as4_routes
 from gateway.ingress import controls as controls_api
 from gateway.ingress.handlers import RUNTIME
 from gateway.runtime import Runtime
@@ -37,4 +38,5 @@ def build_app(settings: Settings, *, deliver: bool = True, runtime: Runtime | No
     handlers.add_routes(app)
     admin.add_routes(app)
     controls_api.add_routes(app)
+    as4_routes.add_routes(app)
     return app

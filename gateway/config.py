@@ -180,6 +180,23 @@ class ControlsSection(_Section):
         return self
 
 
+class As4Section(_Section):
+    """The gateway as an AS4 access point (gateway.as4, docs/AS4.md): its ebMS party and its RSA keys."""
+
+    party_id: Annotated[str, Field(min_length=1, max_length=255)]
+    party_type: str | None = Field(None, description="e.g. urn:oasis:names:tc:ebcore:partyid-type:unregistered")
+    signing_key: Path | None = Field(None, description="RSA key signing UserMessages and receipts; default [gateway]")
+    signing_cert: Path | None = None
+    decryption_key: Path | None = Field(None, description="RSA key partners encrypt for; default the signing key")
+    max_payload_bytes: int = Field(10 * 1024 * 1024, gt=0, description="per payload after decompression")
+
+    @model_validator(mode="after")
+    def _pairs(self) -> As4Section:
+        if (self.signing_key is None) != (self.signing_cert is None):
+            raise ValueError("signing_key and signing_cert go together: set both or neither")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
@@ -192,6 +209,7 @@ class Settings(BaseSettings):
     security: SecuritySection = SecuritySection()
     routing: RoutingSection = RoutingSection()
     controls: ControlsSection = ControlsSection()
+    as4: As4Section | None = None
     config_path: Path | None = None
 
     @classmethod

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
+from gateway.as4.inbox import As4Inbox, load_credentials
 from gateway.broker.connection import connect
 from gateway.broker.publisher import Publisher
 from gateway.broker.topology import Topology
@@ -85,6 +86,7 @@ class Runtime:
         self.watcher: FolderWatcher | None = None
         self.risk_rules = load_rules(settings)  # a bad rule file fails here, before serving
         self.controls: Controls | None = None
+        self.as4_inbox: As4Inbox | None = None
 
     def partners(self) -> Mapping[str, Partner]:
         return self.registry
@@ -122,6 +124,17 @@ class Runtime:
             security=self.settings.security,
             controls=self.controls,
         )
+        if self.settings.as4 is not None:
+            credentials, decryption_key = load_credentials(self.settings)
+            self.as4_inbox = As4Inbox(
+                section=self.settings.as4,
+                credentials=credentials,
+                decryption_key=decryption_key,
+                partners=self.partners,
+                pipeline=self.ingress,
+                store=self.store,
+                max_depth=self.settings.security.max_depth,
+            )
         if deliver:
             session = aiohttp.ClientSession()
             self._stack.push_async_callback(session.close)

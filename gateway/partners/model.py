@@ -7,10 +7,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
+from cryptography import x509
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.config import PARTICIPANT_ID, MessageType
-from gateway.security.certificates import TrustedCertificate
+from gateway.security.certificates import TrustedCertificate, load_certificate
 from gateway.security.chain import TrustChain
 from gateway.security.signatures import LEGACY, SignatureVerifier
 
@@ -21,6 +22,45 @@ class _Frozen(BaseModel):
 
 class HttpDelivery(_Frozen):
     transport: Literal["http"] = "http"
+    url: AnyHttpUrl
+    timeout: float | None = Field(None, gt=0, description="seconds; default [delivery] timeout")
+
+
+class As4Collaboration(_Frozen):
+    """The ebMS Service and Action that carry one message type between the gateway and this partner."""
+
+    service: Annotated[str, Field(min_length=1)]
+    action: Annotated[str, Field(min_length=1)]
+    service_type: str | None = None
+
+
+class As4Partner(_Frozen):
+    """The partner's AS4 settings (a PMode in few keys; docs/AS4.md)."""
+
+    party_id: Annotated[str, Field(min_length=1, max_length=255)]
+    party_type: str | None = None
+    messages: dict[MessageType, As4Collaboration] = Field(
+        min_length=1, description="message type -> service/action, both ways"
+    )
+    encryption_required: bool = Field(
+        False, description="the partner must encrypt what it sends, and the gateway encrypts what it sends to it"
+    )
+    encryption_certificate: Path | None = Field(None, description="the partner's certificate to encrypt for")
+    agreement_ref: str | None = None
+
+    @model_validator(mode="after")
+    def _certificate_when_encrypting(self) -> As4Partner:
+        if self.encryption_required and self.encryption_certificate is None:
+            raise ValueError("encryption_required = true needs encryption_certificate (the partner's RSA certificate)")
+        return self
+
+    def message_type(self, service: str, action: str) -> str | None:
+        found = (t for t, m in self.messages.items() if (m.service, m.action) == (service, action))
+        return next(found, None)
+
+
+class As4Delivery(_Frozen):
+    transport: Literal["as4"]
     url: AnyHttpUrl
     timeout: float | None = Field(None, gt=0, description="seconds; default [delivery] timeout")
 
@@ -56,6 +96,7 @@ class PartnerFile(_Frozen):
     )
     suspended: bool = False
     samples_dir: Path | None = None
+    as4: As4Partner | None = None
 
     @field_validator("legacy_algorithms")
     @classmethod
@@ -103,6 +144,14 @@ class Partner:
 
     def accepts(self, message_type: str) -> bool:
         return message_type in self.spec.receives
+
+    @cached_property
+    def as4_encryption_certificate(self) -> x509.Certificate | None:
+        """The certificate the gateway encrypts AS4 payloads for (relative paths: the partner file's folder)."""
+        if self.spec.as4 is None or self.spec.as4.encryption_certificate is None:
+            return None
+        path = self.spec.as4.encryption_certificate
+        return load_certificate(path if path.is_absolute() else self.path.parent / path).certificate
 
     @cached_property
     def verifier(self) -> SignatureVerifier:

@@ -72,6 +72,19 @@ class ConfigEvent:
     after: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """Non-repudiation evidence kept with a message: e.g. the AS4 receipt the gateway signed for what it received
+    (``as4-receipt-sent``) or the partner's signed receipt for what it delivered (``as4-receipt-received``)."""
+
+    message_id: str
+    partner: str
+    kind: str
+    reference: str  # the protocol's own id of what is evidenced (the AS4 eb:MessageId)
+    at: dt.datetime
+    document: bytes
+
+
 class Store(Protocol):
     async def open(self) -> None: ...
 
@@ -175,4 +188,16 @@ class Store(Protocol):
 
     async def config_events(self, *, partner: str | None = None, limit: int = 100) -> list[ConfigEvent]:
         """The configuration audit log, newest first."""
+        ...
+
+    async def record_evidence(self, message_id: str, partner: str, kind: str, reference: str, document: bytes) -> None:
+        """Keep ``document``; the first one for (partner, kind, reference) stays (a repeat is ignored)."""
+        ...
+
+    async def evidence(self, message_id: str) -> list[Evidence]:
+        """What is kept for one gateway message, oldest first."""
+        ...
+
+    async def find_evidence(self, partner: str, kind: str, reference: str) -> Evidence | None:
+        """The evidence of (partner, kind, reference): e.g. the receipt already given for an AS4 MessageId."""
         ...

@@ -18,7 +18,7 @@ import asyncpg
 from yarl import URL
 
 from gateway.errors import Unavailable
-from gateway.store.base import ConfigEvent, DeliveryRecord, Event, MessageRecord, Status
+from gateway.store.base import ConfigEvent, DeliveryRecord, Event, Evidence, MessageRecord, Status
 from gateway.store.rows import (
     DELIVERY_COLUMNS,
     EVENT_COLUMNS,
@@ -95,6 +95,17 @@ CREATE TABLE IF NOT EXISTS config_events (
     after JSONB
 );
 CREATE INDEX IF NOT EXISTS config_events_partner ON config_events (partner, seq);
+CREATE TABLE IF NOT EXISTS evidence (
+    seq BIGSERIAL PRIMARY KEY,
+    message_id TEXT NOT NULL,
+    partner TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    at TIMESTAMPTZ NOT NULL,
+    document BYTEA NOT NULL,
+    UNIQUE (partner, kind, reference)
+);
+CREATE INDEX IF NOT EXISTS evidence_message ON evidence (message_id, seq);
 """
 
 # rows.CONFIG_EVENT_COLUMNS, with the JSONB columns read as JSON text.
@@ -513,5 +524,44 @@ class PostgresStore:
                 limit,
             )
             return [config_event_record(r, _time) for r in rows]
+
+        return await self._run(fn, tx=False)
+
+    async def record_evidence(self, message_id: str, partner: str, kind: str, reference: str, document: bytes) -> None:
+        async def fn(db: asyncpg.Connection) -> None:
+            await db.execute(
+                "INSERT INTO evidence (message_id, partner, kind, reference, at, document) "
+                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (partner, kind, reference) DO NOTHING",
+                message_id,
+                partner,
+                kind,
+                reference,
+                _now(),
+                document,
+            )
+
+        await self._run(fn)
+
+    async def evidence(self, message_id: str) -> list[Evidence]:
+        async def fn(db: asyncpg.Connection) -> list[Evidence]:
+            rows = await db.fetch(
+                "SELECT message_id, partner, kind, reference, at, document FROM evidence "
+                "WHERE message_id = $1 ORDER BY seq",
+                message_id,
+            )
+            return [Evidence(r[0], r[1], r[2], r[3], r[4], bytes(r[5])) for r in rows]
+
+        return await self._run(fn, tx=False)
+
+    async def find_evidence(self, partner: str, kind: str, reference: str) -> Evidence | None:
+        async def fn(db: asyncpg.Connection) -> Evidence | None:
+            r = await db.fetchrow(
+                "SELECT message_id, partner, kind, reference, at, document FROM evidence "
+                "WHERE partner = $1 AND kind = $2 AND reference = $3",
+                partner,
+                kind,
+                reference,
+            )
+            return Evidence(r[0], r[1], r[2], r[3], r[4], bytes(r[5])) if r else None
 
         return await self._run(fn, tx=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.errors import Unavailable
-from gateway.store.base import ConfigEvent, DeliveryRecord, Event, MessageRecord, Status
+from gateway.store.base import ConfigEvent, DeliveryRecord, Event, Evidence, MessageRecord, Status
 from gateway.store.rows import (
     CONFIG_EVENT_COLUMNS,
     DELIVERY_COLUMNS,
@@ -82,6 +82,17 @@ CREATE TABLE IF NOT EXISTS config_events (
     after TEXT    -- JSON
 );
 CREATE INDEX IF NOT EXISTS config_events_partner ON config_events (partner, seq);
+CREATE TABLE IF NOT EXISTS evidence (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL,
+    partner TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    at REAL NOT NULL,
+    document BLOB NOT NULL,
+    UNIQUE (partner, kind, reference)
+);
+CREATE INDEX IF NOT EXISTS evidence_message ON evidence (message_id, seq);
 """
 
 
@@ -461,5 +472,37 @@ class SqliteStore:
                 (*args, limit),
             ).fetchall()
             return [config_event_record(r, _time) for r in rows]
+
+        return await self._run(fn)
+
+    async def record_evidence(self, message_id: str, partner: str, kind: str, reference: str, document: bytes) -> None:
+        def fn(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT OR IGNORE INTO evidence (message_id, partner, kind, reference, at, document) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (message_id, partner, kind, reference, time.time(), document),
+            )
+
+        await self._run(self._tx, fn)
+
+    async def evidence(self, message_id: str) -> list[Evidence]:
+        def fn() -> list[Evidence]:
+            rows = self.db.execute(
+                "SELECT message_id, partner, kind, reference, at, document FROM evidence "
+                "WHERE message_id = ? ORDER BY seq",
+                (message_id,),
+            ).fetchall()
+            return [Evidence(r[0], r[1], r[2], r[3], _time(r[4]), bytes(r[5])) for r in rows]
+
+        return await self._run(fn)
+
+    async def find_evidence(self, partner: str, kind: str, reference: str) -> Evidence | None:
+        def fn() -> Evidence | None:
+            r = self.db.execute(
+                "SELECT message_id, partner, kind, reference, at, document FROM evidence "
+                "WHERE partner = ? AND kind = ? AND reference = ?",
+                (partner, kind, reference),
+            ).fetchone()
+            return Evidence(r[0], r[1], r[2], r[3], _time(r[4]), bytes(r[5])) if r else None
 
         return await self._run(fn)
