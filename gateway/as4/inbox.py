@@ -162,7 +162,7 @@ class As4Inbox:
                 answer.message_type,
             )
         receipt = signals.receipt(um.message_id, received.references, self.credentials)
-        await self.store.record_evidence(answer.gateway_id, partner, MESSAGE_RECEIVED, um.message_id, received.soap)
-        await self.store.record_evidence(answer.gateway_id, partner, RECEIPT_SENT, um.message_id, receipt)
+        await self.store.record_evidence(answer.message_id, partner, MESSAGE_RECEIVED, um.message_id, received.soap)
+        await self.store.record_evidence(answer.message_id, partner, RECEIPT_SENT, um.message_id, receipt)
         kept = await self.store.find_evidence(partner, RECEIPT_SENT, um.message_id)  # a concurrent twin may have won
-        return As4Answer(kept.document if kept else receipt, answer.code, partner, answer.gateway_id)
+        return As4Answer(kept.document if kept else receipt, answer.code, partner, answer.message_id)
