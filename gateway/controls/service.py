@@ -48,7 +48,7 @@ from gateway.controls.monitoring import Consignment, StoredConsignment, consignm
 from gateway.controls.rules import Finding, RuleBook
 from gateway.errors import ConfigError, GatewayError, MatchingFailed, MatchingIncomplete, Unavailable
 from gateway.formats.base import MessageInfo, Receipt, ReceiptError
-from gateway.formats.canonical import new_envelope, receipt_payload, set_header
+from gateway.formats.canonical import add_referenced_records, body_payload, new_envelope, receipt_payload, set_header
 from gateway.partners.model import Partner
 from gateway.security.xml import parse_xml, to_bytes
 from gateway.store.base import Status, Store
@@ -333,6 +333,8 @@ class Controls:
                 errors=errors,
             )
         )
+        # The rejected records by their identifiers: a CEB sender gets the CEB622 of its inventory.
+        add_referenced_records(payload, body_payload(parse_xml(waiting.canonical)))
         envelope = new_envelope(
             message_id=receipt_id,
             message_type="receipt",

@@ -143,6 +143,39 @@ def receipt_payload(receipt: Receipt) -> etree._Element:
     return body
 
 
+# Receipt/ReferencedRecord: what identifies an answered CBEC or tax record, in ReceiptRecordType's order.
+_RECORD_IDENTIFIERS = (
+    "FunctionalReferenceID", "TypeCode", "OrderID", "Platform", "Seller", "PaymentProvider",
+    "PaymentTransactionID", "Carrier", "WaybillID", "TraderReferenceID", "PreEntryID", "DeclarationID",
+    "DeclarationOfficeID", "Declarant",
+)  # fmt: skip
+_PARTIES = frozenset({"Platform", "Seller", "PaymentProvider", "Carrier", "Declarant"})
+MAX_REFERENCED_RECORDS = 100
+
+
+def add_referenced_records(receipt: etree._Element, answered: etree._Element) -> None:
+    """Put into a Receipt payload (before its Errors) the identifiers of each record of the ``answered``
+    payload, so that formats answering record by record (CEB) can render a receipt routed later."""
+    anchor = receipt.find(_W + "Error")
+    for record in [r for r in answered if isinstance(r.tag, str)][:MAX_REFERENCED_RECORDS]:
+        out = etree.Element(_W + "ReferencedRecord")
+        etree.SubElement(out, _W + "RecordName").text = etree.QName(record).localname
+        for name in _RECORD_IDENTIFIERS:
+            found = record.find(_W + name)
+            if found is None:
+                continue
+            if name in _PARTIES:
+                party_id = found.findtext(_W + "ID")
+                if party_id:
+                    etree.SubElement(etree.SubElement(out, _W + name), _W + "ID").text = party_id
+            elif found.text and found.text.strip():
+                etree.SubElement(out, _W + name).text = found.text.strip()
+        if anchor is None:
+            receipt.append(out)
+        else:
+            anchor.addprevious(out)
+
+
 def body_payload(envelope: etree._Element) -> etree._Element:
     """The one payload of a canonical envelope's Body (for adapters rendering it in another format)."""
     body = envelope.find(_E + "Body")

@@ -22,19 +22,21 @@ decide otherwise).
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 
 from lxml import etree
 
 from gateway.errors import SchemaInvalid, UnsupportedMessage
-from gateway.formats.base import Identity, MessageInfo, Receipt, RecordRef
-from gateway.formats.canonical import ENV_NS, MESSAGE_ID, new_envelope, read_header
+from gateway.formats.base import Identity, MessageInfo, Receipt, ReceiptError, RecordRef
+from gateway.formats.canonical import ENV_NS, MESSAGE_ID, WCO_NS, new_envelope, parse_datetime, read_header
 from gateway.formats.schemas import SCHEMAS_DIR, validate
 from gateway.mapping import ceb, ceb_receipt
 from gateway.mapping.records import Loss
 
 _XS = "{http://www.w3.org/2001/XMLSchema}"
 _E = f"{{{ENV_NS}}}"
+_W = f"{{{WCO_NS}}}"
 _CARRIED = frozenset(kind.message_type for kind in ceb.KINDS.values())
 # The receipts the gateway renders, validated before they are sent.
 _RECEIPT_SCHEMAS = {
@@ -110,6 +112,8 @@ class CebAdapter:
         payload = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
         if payload is None:
             raise SchemaInvalid("the canonical Envelope has no payload", pointer="/Envelope/Body")
+        if info.message_type == "receipt":
+            return self._receipt(envelope, payload, info), []
         if info.message_type not in _CARRIED:
             raise UnsupportedMessage(
                 f"the ceb format carries {', '.join(sorted(_CARRIED))} messages, not {info.message_type!r}",
@@ -119,6 +123,40 @@ class CebAdapter:
         gateway_id = envelope.findtext(f"{_E}Header/{_E}GatewayMessageID")
         guid = ceb.guid_for(gateway_id or f"{info.sender}/{info.message_id}")
         return ceb.from_canonical_payload(payload, guid, self.transfer)
+
+    def _receipt(self, envelope: etree._Element, payload: etree._Element, info: MessageInfo) -> etree._Element:
+        """A canonical receipt routed to a CEB partner (e.g. a three-list matching rejection after the 202) as
+        the CEB receipt of what it sent: CEB622 per clearance list of an inventory, CEB312 per order ... from
+        the receipt's ReferencedRecord; CEB900 when it names no record a CEB receipt answers."""
+        base = "/Envelope/Body/Receipt"
+        records = []
+        for index, reference in enumerate(payload.findall(f"{_W}ReferencedRecord"), 1):
+            answered = ceb.answered_record(reference, f"{base}/ReferencedRecord[{index}]")
+            if answered is not None:
+                records.append(RecordRef(*answered))
+        answered_id = payload.findtext(f"{_W}GatewayMessageID") or info.message_id
+        receipt = Receipt(
+            accepted=(payload.findtext(f"{_W}FunctionCode") or "").strip() == "accepted",
+            issued=parse_datetime(payload.findtext(f"{_W}IssueDateTime")) or info.created or dt.datetime.now(dt.UTC),
+            gateway_message_id=answered_id,
+            sender=info.sender or "",
+            receiver=info.receiver or "",
+            referenced_message_id=payload.findtext(f"{_W}ReferencedMessageID"),
+            errors=tuple(
+                ReceiptError(
+                    (error.findtext(f"{_W}ValidationCode") or "").strip(),
+                    (error.findtext(f"{_W}Description") or "").strip(),
+                    error.findtext(f"{_W}Pointer"),
+                )
+                for error in payload.findall(f"{_W}Error")
+            ),
+            records=tuple(records),
+        )
+        document = self.render_receipt(receipt)
+        # Its own message: the receipt's gateway id, not the answered message's (that one had its 202 receipt).
+        own_id = envelope.findtext(f"{_E}Header/{_E}GatewayMessageID") or f"{info.sender}/{info.message_id}"
+        document.set("guid", ceb.guid_for(own_id))
+        return document
 
     def from_canonical(self, envelope: etree._Element, receiver: str) -> etree._Element:
         document, losses = self.render(envelope)

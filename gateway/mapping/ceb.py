@@ -502,6 +502,21 @@ def _under(prefix: str) -> Callable[[str], str]:
 # --- canonical -> CEB -------------------------------------------------------------------------------
 
 
+def answered_record(reference: etree._Element, pointer: str) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+    """A canonical Receipt/ReferencedRecord as the CEB message and receipt keys that record was sent with
+    (``("CEB621Message", (("guid", ...), ("copNo", ...)))``), or None for a record no CEB message carries."""
+    name = (reference.findtext(W + "RecordName") or "").strip()
+    direction = (reference.findtext(W + "TypeCode") or "IM").strip()
+    kind = next((k for k in KINDS.values() if (k.canonical_record, k.direction) == (name, direction)), None)
+    if kind is None or kind.receipt is None:
+        return None
+    keys = {*kind.receipt_keys, "guid"}
+    values = from_canonical(
+        working_copy(reference), Table(tuple(f for f in kind.head_table.fields if f.source in keys)), pointer
+    )
+    return kind.root, tuple((k, values[k]) for k in kind.receipt_keys if values.get(k))
+
+
 @dataclass(frozen=True)
 class Transfer:
     """The ``BaseTransfer`` the gateway writes into the CEB messages it sends: who transmits them."""
