@@ -127,7 +127,7 @@ def offline_ingress(ingress: Ingress) -> Ingress:
         participant_id=ingress.participant_id,
         partners=ingress.partners,
         adapters=ingress.adapters,
-        signer=ingress.signer,
+        keyring=ingress.keyring,
         store=cast(Any, _Offline()),
         publisher=cast(Any, _Offline()),
         topology=ingress.topology,
@@ -216,14 +216,14 @@ def _at(exc: Rejection) -> str:
 def standalone_ingress(settings: Settings, partners: Mapping[str, Partner]) -> Ingress:
     """The ingress pieces without a running gateway (``gateway partners test``): no store, no broker."""
     from gateway.formats import default_adapters
-    from gateway.runtime import load_signer
+    from gateway.security.keyring import load_keyring
 
     offline = cast(Any, _Offline())
     return Ingress(
         participant_id=settings.gateway.id,
         partners=lambda: partners,
         adapters=default_adapters(),
-        signer=load_signer(settings),
+        keyring=load_keyring(settings),
         store=offline,
         publisher=offline,
         topology=Topology(settings.amqp.prefix, settings.amqp.delivery_limit, tuple(settings.delivery.retry_delays)),

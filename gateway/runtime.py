@@ -11,8 +11,6 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-import aiohttp
-
 from gateway.as4.inbox import As4Inbox, load_credentials
 from gateway.broker.connection import connect
 from gateway.broker.publisher import Publisher
@@ -20,6 +18,7 @@ from gateway.broker.topology import Topology
 from gateway.config import Settings
 from gateway.controls.service import Controls, load_rules, open_controls
 from gateway.delivery.http import HttpTransport
+from gateway.delivery.transport import Transports
 from gateway.delivery.worker import DeliveryWorker
 from gateway.errors import ConfigError, Unavailable
 from gateway.formats import FormatAdapter, default_adapters
@@ -116,7 +115,7 @@ class Runtime:
             participant_id=self.settings.gateway.id,
             partners=self.partners,
             adapters=self.adapters,
-            signer=self.keyring,
+            keyring=self.keyring,
             store=self.store,
             publisher=self.publisher,
             topology=self.topology,
@@ -136,16 +135,16 @@ class Runtime:
                 max_depth=self.settings.security.max_depth,
             )
         if deliver:
-            session = aiohttp.ClientSession()
-            self._stack.push_async_callback(session.close)
+            transports = Transports({"http": HttpTransport.open(self.settings.delivery.timeout)})
+            self._stack.push_async_callback(transports.close)
             self.worker = DeliveryWorker(
                 connection=connection,
                 topology=self.topology,
                 partners=self.partners,
                 adapters=self.adapters,
-                signer=self.keyring,
+                keyring=self.keyring,
                 store=self.store,
-                transport=HttpTransport(session, self.settings.delivery.timeout),
+                transports=transports,
                 publisher=self.publisher,
                 settings=self.settings.delivery,
                 observe=self.metrics.observe_delivery,

@@ -28,6 +28,7 @@ from gateway.controls.monitoring import StoredConsignment
 from gateway.controls.rules import Finding
 from gateway.formats.canonical import WCO_NS, format_datetime, new_envelope
 from gateway.partners.model import Partner
+from gateway.text import shorten
 
 W = f"{{{WCO_NS}}}"
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
@@ -36,11 +37,6 @@ SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 def reference(issued: dt.datetime) -> str:
     """The alert's FunctionalReferenceID (an..35): RA-<UTC time>-<random>."""
     return f"RA-{issued.astimezone(dt.UTC):%Y%m%d%H%M%S}-{uuid.uuid4().hex[:8].upper()}"
-
-
-def _cut(text: str, limit: int = 512) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
@@ -103,7 +99,7 @@ def risk_alert(
     _sub(alert, "FunctionalReferenceID", alert_reference)
     _sub(alert, "IssueDateTime", format_datetime(issued))
     authority = _sub(alert, "IssuingAuthority")
-    _sub(authority, "Name", _cut(authority_name, 70))
+    _sub(authority, "Name", shorten(authority_name, 70, collapse=True))
     if len(authority_id) <= 17:
         _sub(authority, "ID", authority_id)
     _sub(authority, "CountryCode", country)
@@ -111,14 +107,14 @@ def risk_alert(
     for code, description in finding.indicators:
         indicator = _sub(alert, "Indicator")
         _sub(indicator, "Code", code)
-        _sub(indicator, "Description", _cut(description))
+        _sub(indicator, "Description", shorten(description, 512, collapse=True))
     commodity = finding.commodity
     element = _sub(alert, "Commodity")
-    _sub(element, "Description", _cut(commodity.description))
+    _sub(element, "Description", shorten(commodity.description, 512, collapse=True))
     if commodity.hs:
         _sub(_sub(element, "Classification"), "ID", commodity.hs)
     if commodity.brand:
-        _sub(element, "BrandName", _cut(commodity.brand, 256))
+        _sub(element, "BrandName", shorten(commodity.brand, 256, collapse=True))
     if commodity.unit_value is not None and commodity.unit_value.currency:
         value = commodity.unit_value.value.quantize(Decimal("0.001"))
         unit = _sub(element, "UnitValue", plain(value))
@@ -137,7 +133,7 @@ def risk_alert(
         + (f" on the routes to {', '.join(finding.destinations)}" if finding.destinations else "")
         + (f"; rule {rule.id}: {rule.description}" if rule.description else f"; rule {rule.id}")
     )
-    _sub(action, "Description", _cut(text))
+    _sub(action, "Description", shorten(text, 512, collapse=True))
     validity = _sub(alert, "Validity")
     _sub(validity, "StartDateTime", format_datetime(issued))
     _sub(validity, "EndDateTime", format_datetime(issued + dt.timedelta(seconds=rule.validity)))

@@ -53,6 +53,7 @@ from gateway.partners.model import Partner
 from gateway.security.xml import parse_xml, to_bytes
 from gateway.store.base import Status, Store
 from gateway.store.controls_sqlite import SEP, AlertRecord, ControlsStore, Waiting
+from gateway.text import shorten
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +294,7 @@ class Controls:
             await self._monitor(waiting.message_id, waiting.message_type, waiting.sender, envelope)
 
     async def _reject(self, waiting: Waiting, error: MatchingFailed) -> None:
-        reason = error.message if len(error.message) <= 2048 else error.message[:2048] + "… (cut)"
+        reason = shorten(error.message, 2048, mark="… (cut)")
         await self.messages.reject(
             waiting.message_id,
             waiting.sender,

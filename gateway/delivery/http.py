@@ -1,4 +1,5 @@
-"""HTTP transport: POST the signed document to the receiver's inbox. aiohttp errors are translated here."""
+"""HTTP transport (``[delivery] transport = "http"``): POST the signed document to the receiver's inbox.
+aiohttp errors are translated here, once."""
 
 from __future__ import annotations
 
@@ -7,18 +8,51 @@ from collections.abc import Mapping
 
 import aiohttp
 
+from gateway.delivery.transport import Outbound
 from gateway.errors import PermanentDeliveryError, TransientDeliveryError
+from gateway.partners.model import HttpDelivery
+from gateway.text import shorten
 
 # Answers worth trying again: the receiver is busy, timing out or broken for now.
-_RETRYABLE = frozenset({408, 425, 429})
+RETRYABLE = frozenset({408, 425, 429})
+
+
+def is_retryable(status: int) -> bool:
+    """A non-2xx answer a later attempt may get past (5xx, 408, 425, 429); any other is final."""
+    return status >= 500 or status in RETRYABLE
 
 
 class HttpTransport:
+    name = "http"
+
     def __init__(self, session: aiohttp.ClientSession, default_timeout: float) -> None:
         self.session = session
         self.default_timeout = default_timeout
 
-    async def deliver(
+    @classmethod
+    def open(cls, default_timeout: float) -> HttpTransport:
+        """A transport with its own client session (closed by :meth:`close`)."""
+        return cls(aiohttp.ClientSession(), default_timeout)
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    async def send(self, outbound: Outbound) -> str:
+        delivery = outbound.partner.spec.delivery
+        if not isinstance(delivery, HttpDelivery):
+            raise PermanentDeliveryError(f"receiver {outbound.partner.id} has no HTTP [delivery] url")
+        message = outbound.message
+        url = str(delivery.url)
+        headers = {
+            "X-Gateway-Message-Id": message.message_id,
+            "X-Sender": message.sender,
+            "X-Sender-Message-Id": message.sender_message_id,
+            "X-Message-Type": message.message_type,
+        }
+        status = await self.post(url, outbound.body, headers, delivery.timeout)
+        return f"HTTP {status} from {url}"
+
+    async def post(
         self,
         url: str,
         body: bytes,
@@ -44,7 +78,7 @@ class HttpTransport:
             raise TransientDeliveryError(f"{url} unreachable: {type(exc).__name__}: {exc}") from exc
         if 200 <= status < 300:
             return status
-        detail = f"{url} answered HTTP {status}: {' '.join(text.split())[:300]}"
-        if status >= 500 or status in _RETRYABLE:
+        detail = f"{url} answered HTTP {status}: {shorten(text, 300, collapse=True)}"
+        if is_retryable(status):
             raise TransientDeliveryError(detail)
         raise PermanentDeliveryError(detail)

@@ -15,14 +15,12 @@ from gateway.broker.publisher import Publisher
 from gateway.broker.settle import REQUEUE_PAUSE, Delivery, Settlement
 from gateway.broker.topology import Topology
 from gateway.config import DeliverySection
-from gateway.delivery.http import HttpTransport
+from gateway.delivery.transport import Outbound, Transports
 from gateway.errors import PermanentDeliveryError, Rejection, TransientDeliveryError
 from gateway.formats.base import FormatAdapter
 from gateway.formats.canonical import read_header, set_header
 from gateway.partners.model import Partner
-from gateway.security.keyring import Keyring, as_keyring
-from gateway.security.signatures import Signer
-from gateway.security.sm2 import Sm2Signer
+from gateway.security.keyring import Keyring
 from gateway.security.xml import parse_xml, to_bytes
 from gateway.store.base import Status, Store
 
@@ -41,9 +39,9 @@ class DeliveryWorker:
         topology: Topology,
         partners: Callable[[], Mapping[str, Partner]],
         adapters: Mapping[str, FormatAdapter],
-        signer: Keyring | Signer | Sm2Signer,  # a Keyring signs for each receiver in its algorithm
+        keyring: Keyring,  # signs for each receiver in its algorithm
         store: Store,
-        transport: HttpTransport,
+        transports: Transports,  # by the receivers' [delivery] transport
         publisher: Publisher,
         settings: DeliverySection,
         observe: Callable[[str, str, float], None] = lambda receiver, outcome, seconds: None,
@@ -52,10 +50,9 @@ class DeliveryWorker:
         self.topology = topology
         self.partners = partners
         self.adapters = adapters
-        self.signer = signer
-        self.keyring = as_keyring(signer)
+        self.keyring = keyring
         self.store = store
-        self.transport = transport
+        self.transports = transports
         self.settings = settings
         self.settlement = Settlement(store, publisher, topology, settings.max_attempts)
         self.observe = observe
@@ -147,25 +144,14 @@ class DeliveryWorker:
             return "already delivered; not sent again"
         await self._after_original(delivery)
         partner = self.partners().get(delivery.receiver)
-        if partner is None or partner.spec.delivery is None:
+        if partner is None:
             raise PermanentDeliveryError(f"receiver {delivery.receiver} is no longer configured for delivery")
+        transport = self.transports.for_partner(partner)
         await self.store.record_delivery(
             delivery.message_id, delivery.receiver, Status.DELIVERING, attempt=delivery.attempt
         )
         body = self.render(delivery.message.body, partner)
-        routed = delivery.message
-        status = await self.transport.deliver(
-            str(partner.spec.delivery.url),
-            body,
-            {
-                "X-Gateway-Message-Id": delivery.message_id,
-                "X-Sender": routed.sender,
-                "X-Sender-Message-Id": routed.sender_message_id,
-                "X-Message-Type": routed.message_type,
-            },
-            partner.spec.delivery.timeout,
-        )
-        return f"HTTP {status} from {partner.spec.delivery.url}"
+        return await transport.send(Outbound(partner=partner, body=body, message=delivery.message))
 
     async def _after_original(self, delivery: Delivery) -> None:
         """A follow-up (header ``gw-follows``, docs/DESIGN.md 8) goes out after its original has been delivered to

@@ -34,11 +34,11 @@ from gateway.formats.base import FormatAdapter, Identity, MessageInfo, Receipt, 
 from gateway.formats.canonical import CanonicalAdapter, format_datetime, set_header
 from gateway.partners.model import Partner
 from gateway.routing import route
-from gateway.security.keyring import Keyring, as_keyring
-from gateway.security.signatures import Signer, Verified
-from gateway.security.sm2 import Sm2Signer
+from gateway.security.keyring import Keyring
+from gateway.security.signatures import Verified
 from gateway.security.xml import parse_xml, to_bytes
 from gateway.store.base import MessageRecord, Status, Store
+from gateway.text import shorten
 
 if TYPE_CHECKING:
     from gateway.controls.service import Controls, Hold
@@ -87,7 +87,7 @@ class Ingress:
         participant_id: str,  # this gateway's own participant id (receipts are sent by it)
         partners: Callable[[], Mapping[str, Partner]],
         adapters: Mapping[str, FormatAdapter],
-        signer: Keyring | Signer | Sm2Signer,  # a Keyring signs for each partner in its algorithm
+        keyring: Keyring,  # signs for each partner in its algorithm
         store: Store,
         publisher: Publishing,
         topology: Topology,
@@ -100,8 +100,7 @@ class Ingress:
         self.partners = partners
         self.adapters = adapters
         self.canonical = CanonicalAdapter()
-        self.signer = signer
-        self.keyring = as_keyring(signer)
+        self.keyring = keyring
         self.store = store
         self.publisher = publisher
         self.topology = topology
@@ -407,7 +406,7 @@ class Ingress:
         self, answer: Answer, partner: Partner, info: MessageInfo | None, error: Rejection
     ) -> None:
         # Messages can quote the sender's values (a schema error quotes up to 64 KB of one): bound what is kept.
-        reason = error.message if len(error.message) <= 2048 else error.message[:2048] + "… (cut)"
+        reason = shorten(error.message, 2048, mark="… (cut)")
         log.info("rejected message from %s: %s: %s", partner.id, error.code, reason)
         try:
             await self.store.reject(

@@ -223,10 +223,6 @@ class Keyring:
         return views
 
 
-def as_keyring(signer: Keyring | Signer | Sm2Signer) -> Keyring:
-    return signer if isinstance(signer, Keyring) else Keyring.single(signer)
-
-
 def _no_key(partners: list[Partner]) -> ConfigError:
     names = ", ".join(f"{p.id} ({p.path})" for p in partners)
     wanted = sorted({str(p.spec.signature_algorithm) for p in partners})

@@ -35,6 +35,7 @@ from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 from gateway.errors import CertificateExpired, CertificateUntrusted, SignatureInvalid
 from gateway.security.certificates import MIN_RSA_BITS, PrivateKey, TrustedCertificate
 from gateway.security.chain import TrustChain
+from gateway.text import quoted, shorten
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +90,6 @@ def _fail(message: str) -> SignatureInvalid:
     return SignatureInvalid(message, pointer="/*/ds:Signature")
 
 
-def _shown(value: object, limit: int = 120) -> str:
-    """A value from the message, quoted and cut: error messages are logged, stored and sent back."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
-
-
 def _allowed_names(methods: frozenset[SignatureMethod]) -> str:
     return ", ".join(sorted(m.value.rsplit("#", 1)[-1] for m in methods))
 
@@ -140,7 +135,7 @@ class SignatureVerifier:
             try:
                 return sm2.verify(self.partner_id, root, signature, candidates)
             except _VERIFY_ERRORS as exc:  # e.g. lxml's C14NError for a relative namespace URI (fuzzing)
-                reason = f"{type(exc).__name__}: {_cut(str(exc), 300)}"
+                reason = f"{type(exc).__name__}: {shorten(str(exc), 300)}"
                 raise _fail(f"the SM2 signature could not be checked: {reason}") from exc
         method = self._signature_method(signature)
         digest = self._digest_method(signature)
@@ -163,7 +158,9 @@ class SignatureVerifier:
                 continue
             return self._verified(result.signed_xml, result.signed_data, trusted, method, digest)
         reason = f"{type(last_error).__name__}: {last_error}" if last_error is not None else "no certificate"
-        raise _fail(f"the signature does not verify with partner {self.partner_id}'s certificate: {_cut(reason, 300)}")
+        raise _fail(
+            f"the signature does not verify with partner {self.partner_id}'s certificate: {shorten(reason, 300)}"
+        )
 
     def _verified(
         self,
@@ -198,7 +195,7 @@ class SignatureVerifier:
             raise _fail("the ds:Signature must have exactly one ds:SignedInfo")
         references = signature.findall("ds:SignedInfo/ds:Reference", _NS)
         if len(references) != 1 or references[0].get("URI") != "":
-            uris = _shown([r.get("URI") for r in references][:5])
+            uris = quoted([r.get("URI") for r in references][:5])
             raise _fail(
                 f'the signature must have exactly one Reference with URI="" covering the whole document; found {uris}'
             )
@@ -206,13 +203,13 @@ class SignatureVerifier:
             algorithm = transform.get("Algorithm")
             if algorithm not in ALLOWED_TRANSFORMS:
                 raise _fail(
-                    f"transform {_shown(algorithm)} is not allowed; only enveloped-signature and canonical "
+                    f"transform {quoted(algorithm)} is not allowed; only enveloped-signature and canonical "
                     "XML without comments"
                 )
         c14n = signature.find("ds:SignedInfo/ds:CanonicalizationMethod", _NS)
         if c14n is not None and c14n.get("Algorithm") not in C14N_ALGORITHMS:
             raise _fail(
-                f"CanonicalizationMethod {_shown(c14n.get('Algorithm'))} is not allowed; only canonical XML "
+                f"CanonicalizationMethod {quoted(c14n.get('Algorithm'))} is not allowed; only canonical XML "
                 "without comments"
             )
         return signature
@@ -226,7 +223,7 @@ class SignatureVerifier:
             method = None
         if method is None or method not in self._methods:
             raise _fail(
-                f"signature algorithm {_shown(algorithm)} is not accepted from partner {self.partner_id}; "
+                f"signature algorithm {quoted(algorithm)} is not accepted from partner {self.partner_id}; "
                 f"allowed: {_allowed_names(self._methods)}"
             )
         return method
@@ -241,7 +238,7 @@ class SignatureVerifier:
         if digest is None or digest not in self._digests:
             allowed = ", ".join(sorted(d.value.rsplit("#", 1)[-1] for d in self._digests))
             raise _fail(
-                f"digest algorithm {_shown(algorithm)} is not accepted from partner {self.partner_id}; "
+                f"digest algorithm {quoted(algorithm)} is not accepted from partner {self.partner_id}; "
                 f"allowed: {allowed}"
             )
         return digest
@@ -282,7 +279,7 @@ class SignatureVerifier:
         if _weak(trusted) and not self._weak_keys_allowed:
             kind, bits = _key_size(trusted)
             raise CertificateUntrusted(
-                f"certificate {_cut(trusted.subject, 120)} ({trusted.path.name}) has a {bits}-bit {kind} key; "
+                f"certificate {shorten(trusted.subject, 120)} ({trusted.path.name}) has a {bits}-bit {kind} key; "
                 f"at least {MIN_RSA_BITS} (RSA) or {MIN_EC_BITS} (EC) bits are required unless the partner "
                 "file allows a legacy algorithm",
                 pointer="/*/ds:Signature/ds:KeyInfo",
@@ -305,10 +302,6 @@ def _weak(trusted: TrustedCertificate) -> bool:
     return bits < (MIN_RSA_BITS if kind == "RSA" else MIN_EC_BITS)
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
 def _describe(der: bytes) -> str:
     try:
         with warnings.catch_warnings():  # e.g. a negative serial number: deprecated, and no concern here
@@ -316,7 +309,7 @@ def _describe(der: bytes) -> str:
             subject = x509.load_der_x509_certificate(der).subject.rfc4514_string()
     except ValueError:
         return "unreadable certificate"
-    return f"subject {_cut(subject, 120)}, sha256 {hashlib.sha256(der).hexdigest()[:16]}…"
+    return f"subject {shorten(subject, 120)}, sha256 {hashlib.sha256(der).hexdigest()[:16]}…"
 
 
 def _expired(trusted: TrustedCertificate, now: dt.datetime) -> CertificateExpired:

@@ -53,6 +53,7 @@ from gateway.security.certificates import (
 )
 from gateway.security.signatures import DS, Verified
 from gateway.security.xml import parse_xml
+from gateway.text import quoted
 
 CHINAPORT_SM2_SM3 = "http://www.chinaport.gov.cn/2022/04/xmldsig#sm2-sm3"
 W3_SM2_SM3 = "http://www.w3.org/2000/09/xmldsig#sm2-sm3"  # not a W3C URI, but what some CEB clients write
@@ -79,12 +80,6 @@ def is_sm2(signature: etree._Element) -> bool:
 
 def _fail(message: str) -> SignatureInvalid:
     return SignatureInvalid(message, pointer=_POINTER)
-
-
-def _shown(value: object, limit: int = 120) -> str:
-    """A value from the message, quoted and cut: error messages are logged, stored and sent back."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
 
 
 def _b64(element: etree._Element | None, what: str) -> bytes:
@@ -131,19 +126,19 @@ def _check_profile(signed_info: etree._Element) -> None:
     c14n = signed_info.find("ds:CanonicalizationMethod", _NS)
     algorithm = c14n.get("Algorithm") if c14n is not None else None
     if algorithm != C14N:
-        raise _fail(f"CanonicalizationMethod {_shown(algorithm)} is not accepted with sm2-sm3; allowed: {C14N}")
+        raise _fail(f"CanonicalizationMethod {quoted(algorithm)} is not accepted with sm2-sm3; allowed: {C14N}")
     reference = signed_info.find("ds:Reference", _NS)
     assert reference is not None  # SignatureVerifier checked there is exactly one
     transforms = [t.get("Algorithm") for t in reference.findall("ds:Transforms/ds:Transform", _NS)]
     if transforms not in _ALLOWED_TRANSFORMS:
         raise _fail(
-            f"transforms {_shown(transforms)} are not accepted with sm2-sm3; "
+            f"transforms {quoted(transforms)} are not accepted with sm2-sm3; "
             "allowed: enveloped-signature, optionally followed by C14N 1.0"
         )
     digest = reference.find("ds:DigestMethod", _NS)
     algorithm = digest.get("Algorithm") if digest is not None else None
     if algorithm != CHINAPORT_SM3:
-        raise _fail(f"digest algorithm {_shown(algorithm)} is not accepted with sm2-sm3; allowed: {CHINAPORT_SM3}")
+        raise _fail(f"digest algorithm {quoted(algorithm)} is not accepted with sm2-sm3; allowed: {CHINAPORT_SM3}")
 
 
 def _describe(trusted: TrustedCertificate) -> str:

@@ -16,6 +16,7 @@ import threading
 from lxml import etree
 
 from gateway.errors import MalformedXml
+from gateway.text import shorten
 
 _local = threading.local()
 
@@ -50,19 +51,15 @@ def parse_xml(data: bytes, *, max_depth: int = 64) -> etree._Element:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
         # libxml2 quotes names from the input (up to 50,000 characters): keep the message short.
-        raise MalformedXml(f"not well-formed XML: {_cut(exc.msg)} (line {exc.lineno})") from None
+        raise MalformedXml(f"not well-formed XML: {shorten(exc.msg, 300)} (line {exc.lineno})") from None
     except (etree.LxmlError, ValueError) as exc:  # e.g. unicode strings with an encoding declaration
-        raise MalformedXml(f"not well-formed XML: {_cut(str(exc))}") from None
+        raise MalformedXml(f"not well-formed XML: {shorten(str(exc), 300)}") from None
     tree = root.getroottree()
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         # Reached only by encodings the byte scan cannot see (UTF-16 and friends).
         raise MalformedXml("document type declarations are not accepted")
     _check_depth(root, max_depth)
     return root
-
-
-def _cut(text: str, limit: int = 300) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _deeper_than(max_depth: int) -> etree.XPath:
