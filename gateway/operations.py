@@ -137,8 +137,12 @@ async def reload(runtime: Runtime, *, actor: str) -> RegistryChanges:
         runtime.metrics.config_reloads.labels(actor, "applied").inc()
         after_reload(runtime)
         log.info("partner configuration reloaded (%s): %s", actor, changes.describe())
-        if changes:
+        if changes and actor != "announcement":  # audited once, by the worker that made the change
             await _audit(runtime.store, actor, "reload", None, detail=changes.describe())
+        if actor == "admin-api":
+            if runtime.risk_rules is not None:
+                runtime.risk_rules.maybe_reload()
+            await runtime.announce()
         return changes
 
 
@@ -277,6 +281,7 @@ class PartnerAdmin:
             if runtime.watcher is not None:
                 runtime.watcher.seen = seen  # our own write: no second reload from the watcher
             after_reload(runtime)
+            await runtime.announce()  # the files are written and fsynced: now every other worker loads them
             return changes
 
         folder = PartnerFolder(runtime.settings.partners_dir, frozenset(runtime.adapters))

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from gateway.as4.inbox import As4Inbox, load_credentials
+from gateway.broker.announce import Announcements
 from gateway.broker.connection import connect
 from gateway.broker.publisher import Publisher
 from gateway.broker.topology import Topology
@@ -24,6 +25,7 @@ from gateway.errors import ConfigError, Unavailable
 from gateway.formats import FormatAdapter, default_adapters
 from gateway.ingress.pipeline import Ingress
 from gateway.metrics import Metrics
+from gateway.operations import reload as audited_reload
 from gateway.operations import start_watching
 from gateway.partners import PartnerRegistry, load_partners
 from gateway.partners.model import Partner
@@ -86,6 +88,7 @@ class Runtime:
         self.risk_rules = load_rules(settings)  # a bad rule file fails here, before serving
         self.controls: Controls | None = None
         self.as4_inbox: As4Inbox | None = None
+        self.announcements: Announcements | None = None
 
     def partners(self) -> Mapping[str, Partner]:
         return self.registry
@@ -99,6 +102,9 @@ class Runtime:
         self.publisher = Publisher(connection, self.topology, self.settings.amqp.publish_timeout)
         await self.publisher.start()
         self._stack.push_async_callback(self.publisher.close)
+        self.announcements = Announcements(connection, self.publisher, self.settings.amqp.prefix, self._announced)
+        await self.announcements.start()
+        self._stack.push_async_callback(self.announcements.close)
         self.controls = open_controls(
             self.settings,
             rules=self.risk_rules,
@@ -187,6 +193,18 @@ class Runtime:
             await self.worker.consume(self.worker.receivers())
         self.refresh_gauges()
         return changes
+
+    async def announce(self) -> None:
+        """A configuration change made here is durable and live here: tell every other worker and instance."""
+        if self.announcements is not None:
+            await self.announcements.announce("configuration")
+
+    async def _announced(self, what: str) -> None:
+        """Another worker or instance changed the configuration: load it (partners, certificates, rules)."""
+        log.info("configuration change announced by another worker: reloading (%s)", what)
+        if self.risk_rules is not None:
+            self.risk_rules.maybe_reload()
+        await audited_reload(self, actor="announcement")
 
     async def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}

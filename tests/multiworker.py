@@ -114,6 +114,26 @@ class Supervised:
         ):
             return response.status, await response.read()
 
+    async def request(
+        self, method: str, path: str, *, json: object = None, data: bytes | None = None, token: bool = True
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """One request on a new connection, as an admin (``token``) or a partner (``data``)."""
+        headers = {"Authorization": f"Bearer {self.token()}"} if token else {}
+        if data is not None:
+            headers["Content-Type"] = "application/xml"
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session,
+            session.request(
+                method,
+                f"{self.url}{path}",
+                json=json,
+                data=data,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=30),
+            ) as response,
+        ):
+            return response.status, await response.read(), dict(response.headers)
+
     def token(self) -> str:
         settings = self.deployment.settings()
         return settings.resolve(settings.admin.token_file).read_text().strip()
