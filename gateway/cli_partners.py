@@ -223,8 +223,13 @@ def add_commands(partners: Any, with_config: ConfigArg) -> None:
         parser.add_argument("--receives", help="message types it receives, comma separated")
         parser.add_argument("--url", help="its HTTP inbox (required when it receives)")
         parser.add_argument("--samples-dir", help="folder of its sample messages (for `partners test`)")
-    command("suspend", "reject its messages (not-permitted) and route none to it", cmd_suspend)
-    command("resume", "lift a suspension", cmd_suspend)
+    command(
+        "suspend",
+        "answer what it sends with 503 partner-suspended (send again later) and hold what is routed to it in "
+        "its queue, undelivered, until it is resumed",
+        cmd_suspend,
+    )
+    command("resume", "lift a suspension: what was held for it is delivered", cmd_suspend)
     command("remove", "delete the partner file", cmd_remove)
     rotate = command("rotate-cert", "trust the partner's next certificate beside the current one", cmd_rotate)
     rotate.add_argument("certificate", metavar="NEW.crt")

@@ -18,7 +18,8 @@
     │   ├── MatchingFailed             422 matching-failed (inventory vs its order, payment, waybill)
     │   │   └── MatchingIncomplete     422 matching-incomplete (lists missing after the window)
     │   └── Unavailable                503 unavailable (nothing accepted: send again)
-    │       └── Unconfirmed            sent, but neither confirmed nor refused: the broker may hold it
+    │       ├── Unconfirmed            sent, but neither confirmed nor refused: the broker may hold it
+    │       └── PartnerSuspended       503 partner-suspended (the sender is suspended for now: send after resume)
     └── DeliveryError                  delivering to a receiver failed
         ├── TransientDeliveryError     retry with backoff, then dead-letter
         └── PermanentDeliveryError     dead-letter at once (retrying cannot help)
@@ -145,6 +146,13 @@ class Unavailable(Rejection):
 class Unconfirmed(Unavailable):
     """A publish was sent but its confirm never came (timeout, connection lost): it may be in a queue, so its
     gateway message id must stay reserved for the resend (answered like any Unavailable)."""
+
+
+class PartnerSuspended(Unavailable):
+    """The sending partner is suspended by an operator: a temporary state, answered 503 with Retry-After."""
+
+    code = "partner-suspended"
+    http_status = 503
 
 
 class DeliveryError(GatewayError):

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gateway.broker.dead import DeadCopy, put_back, take_out
 from gateway.broker.routed import RoutedMessage, publish_routed
 from gateway.errors import ConfigError, GatewayError, Unavailable, UnknownPartner
 from gateway.partners.files import Backup, PartnerFolder, render_partner, set_key, spec_data
@@ -344,9 +345,10 @@ class PartnerAdmin:
             text = self.folder.read_text(partner_id)
             new_text = set_key(text, "suspended", suspended) or render_partner(after)
             detail = (
-                f"partner {partner_id} suspended: its messages are rejected not-permitted, none are routed to it"
+                f"partner {partner_id} suspended: what it sends is answered 503 partner-suspended; what is routed "
+                "to it is held in its queue, undelivered, until it is resumed"
                 if suspended
-                else f"partner {partner_id} resumed"
+                else f"partner {partner_id} resumed: what was held for it is delivered"
             )
             return await self._commit(
                 action, partner_id, before, after, lambda: self.folder.write(partner_id, new_text), detail
@@ -517,10 +519,14 @@ async def retry_message(runtime: Runtime, message_id: str, *, actor: str, reason
             await runtime.store.record_delivery(
                 message_id, receiver, Status.ACCEPTED, attempt=0, reason=reason, actor=actor
             )
+            taken: list[DeadCopy] = []
             try:
+                # Out of the dead-letter queue before it is queued again: a new failure puts it back there.
+                taken = await _take_out_dead(runtime, message_id, receiver)
                 await publish_routed(runtime.publisher, runtime.topology, routed, (receiver,))
             except Unavailable as exc:
                 # Recorded as accepted but never queued: mark it failed again, or it could never be retried.
+                await put_back(runtime.connection, runtime.topology.dead_queue(receiver), taken)
                 await runtime.store.record_delivery(
                     message_id,
                     receiver,
@@ -534,6 +540,17 @@ async def retry_message(runtime: Runtime, message_id: str, *, actor: str, reason
     except Unavailable as exc:
         return RetryResult(False, "unavailable", exc.message, tuple(queued))
     return RetryResult(True, "retried", f"requeued for {', '.join(failed)}", failed)
+
+
+async def _take_out_dead(runtime: Runtime, message_id: str, receiver: str) -> list[DeadCopy]:
+    """The message's copies leave the receiver's dead-letter queue, with any of a message delivered since."""
+
+    async def settled(gateway_id: str) -> bool:
+        return gateway_id == message_id or await runtime.store.delivered_to(gateway_id, receiver)
+
+    return await take_out(
+        runtime.connection, runtime.topology.dead_queue(receiver), settled, limit=runtime.settings.amqp.publish_timeout
+    )
 
 
 # Connectivity check ----------------------------------------------------------------------------------------

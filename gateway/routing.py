@@ -58,5 +58,5 @@ def _check_accepts(target: Partner, message_type: str) -> None:
             f"{', '.join(target.spec.receives) or 'none'}",
             pointer="/Envelope/Header/Receiver",
         )
-    if target.spec.suspended:
-        raise NoRoute(f"receiver {target.id} is suspended", pointer="/Envelope/Header/Receiver")
+    # A suspended receiver is still routed to: its messages are held in its queue until it is resumed
+    # (delivery.worker stops consuming that queue meanwhile).

@@ -1,4 +1,8 @@
-"""Delivery workers: one consumer per receiver queue. Map canonical -> receiver format, validate, sign, POST."""
+"""Delivery workers: one consumer per receiver queue. Map canonical -> receiver format, validate, sign, POST.
+
+A suspended receiver's queue is declared but not consumed: what is routed to it is held there, and its
+consumer starts again when it is resumed (``consume`` is called after every reload).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from gateway.broker.settle import REQUEUE_PAUSE, Delivery, Settlement
 from gateway.broker.topology import Topology
 from gateway.config import DeliverySection
 from gateway.delivery.transport import Outbound, Transports
-from gateway.errors import PermanentDeliveryError, Rejection, TransientDeliveryError
+from gateway.errors import PermanentDeliveryError, Rejection, TransientDeliveryError, Unavailable
 from gateway.formats.base import FormatAdapter
 from gateway.formats.canonical import read_header, set_header
 from gateway.partners.model import Partner
@@ -57,9 +61,9 @@ class DeliveryWorker:
         self.settlement = Settlement(store, publisher, topology, settings.max_attempts)
         self.observe = observe
         self._channel: AbstractChannel | None = None
-        self._consuming: set[str] = set()
-        self._consumers: list[tuple[AbstractQueue, str]] = []  # (queue, consumer tag), to cancel on close
-        self._in_hand: set[asyncio.Future[Any]] = set()  # deliveries being worked on now
+        self._declared: set[str] = set()
+        self._consumers: dict[str, tuple[AbstractQueue, str]] = {}  # receiver -> (queue, consumer tag)
+        self._in_hand: dict[asyncio.Future[Any], str] = {}  # deliveries being worked on now -> their receiver
         self._delivering: dict[tuple[str, str], asyncio.Future[Any]] = {}  # (gateway id, receiver) in hand
         self._stopping = False
 
@@ -70,19 +74,44 @@ class DeliveryWorker:
         await self.consume(self.receivers())
 
     def receivers(self) -> list[str]:
+        """Receivers with a delivery endpoint, suspended ones included (their queues exist and hold)."""
         return [p.id for p in self.partners().values() if p.spec.receives and p.spec.delivery is not None]
 
+    def _suspended(self, receiver: str) -> bool:
+        partner = self.partners().get(receiver)
+        return partner is not None and partner.spec.suspended
+
     async def consume(self, receivers: list[str]) -> None:
-        """Declare and consume the queues of receivers not consumed yet (new partners join without restart)."""
+        """Declare the queues of new receivers; consume those not suspended, stop consuming suspended ones.
+
+        Called at start and after every reload: new partners join, suspended ones are held and resumed ones are
+        delivered to again, all without a restart."""
         assert self._channel is not None
-        new = [r for r in receivers if r not in self._consuming]
+        new = [r for r in receivers if r not in self._declared]
         await self.topology.declare_receivers(self._channel, new)
-        for receiver in new:
-            queue = await self._channel.get_queue(self.topology.deliver_queue(receiver))
-            tag = await queue.consume(self._handler(receiver))
-            self._consumers.append((queue, tag))
-            self._consuming.add(receiver)
-            log.info("delivering to %s from queue %s", receiver, queue.name)
+        self._declared.update(new)
+        for receiver in receivers:
+            if self._suspended(receiver):
+                await self._hold(receiver)
+            elif receiver not in self._consumers:
+                queue = await self._channel.get_queue(self.topology.deliver_queue(receiver))
+                tag = await queue.consume(self._handler(receiver))
+                self._consumers[receiver] = (queue, tag)
+                log.info("delivering to %s from queue %s", receiver, queue.name)
+
+    async def _hold(self, receiver: str) -> None:
+        """Stop consuming a suspended receiver's queue and let its deliveries in hand finish: when this returns,
+        nothing more is sent to it until it is resumed."""
+        entry = self._consumers.pop(receiver, None)  # popped first: a second caller finds nothing to cancel
+        if entry is not None:
+            queue, tag = entry
+            try:
+                await queue.cancel(tag, timeout=5)
+            except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError, TimeoutError) as exc:
+                log.warning("could not stop consuming %s: %r", queue.name, exc)
+            log.info("receiver %s is suspended: its messages are held in %s until it is resumed", receiver, queue.name)
+        if pending := [task for task, to in self._in_hand.items() if to == receiver and not task.done()]:
+            await asyncio.wait(pending, timeout=self.settings.timeout + REQUEUE_PAUSE + 5.0)
 
     async def close(self) -> None:
         """Graceful stop: take no more messages, let those in hand finish (bounded by one delivery timeout and
@@ -90,7 +119,7 @@ class DeliveryWorker:
         self._stopping = True
         if self._channel is None or self._channel.is_closed:
             return
-        for queue, tag in self._consumers:
+        for queue, tag in self._consumers.values():
             try:
                 await queue.cancel(tag, timeout=5)
             except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError, TimeoutError) as exc:
@@ -108,6 +137,12 @@ class DeliveryWorker:
             if self._stopping:  # arrived between our cancel and the broker's cancel-ok: hand it back
                 await message.nack(requeue=True)
                 return
+            if self._suspended(receiver):
+                # Prefetched before the suspension showed: stop the consumer first, then hand the message back,
+                # so that the broker keeps it in the queue instead of giving it to us again.
+                await self._hold(receiver)
+                await message.nack(requeue=True)
+                return
             delivery = Delivery.of(message, receiver)
             started = time.perf_counter()
 
@@ -117,8 +152,8 @@ class DeliveryWorker:
             work = asyncio.ensure_future(
                 self.settlement.process(message, delivery, lambda: self._deliver(delivery), outcome)
             )
-            self._in_hand.add(work)
-            work.add_done_callback(self._in_hand.discard)
+            self._in_hand[work] = receiver
+            work.add_done_callback(lambda done: self._in_hand.pop(done, None))
             # A dropped channel cancels its consumer tasks. The delivery itself goes on and records its
             # outcome, so the redelivery that follows finds it delivered instead of posting it again.
             await asyncio.shield(work)
@@ -146,6 +181,8 @@ class DeliveryWorker:
         partner = self.partners().get(delivery.receiver)
         if partner is None:
             raise PermanentDeliveryError(f"receiver {delivery.receiver} is no longer configured for delivery")
+        if partner.spec.suspended:  # suspended while this copy waited for another: back into the held queue
+            raise Unavailable(f"receiver {delivery.receiver} is suspended; the message is held until it is resumed")
         transport = self.transports.for_partner(partner)
         await self.store.record_delivery(
             delivery.message_id, delivery.receiver, Status.DELIVERING, attempt=delivery.attempt

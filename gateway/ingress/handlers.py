@@ -145,10 +145,16 @@ async def receive_message(request: web.Request) -> web.Response:
     return response
 
 
+# Seconds a client should wait before sending again, for the answers that say "not now" (RFC 9110 10.2.3).
+RETRY_AFTER = {"partner-suspended": "300", "unavailable": "5"}
+
+
 def _response(answer: Answer) -> web.Response:
     headers = {"X-Gateway-Message-Id": answer.message_id, "X-Gateway-Outcome": answer.code}
     if answer.follows:  # a follow-up: the gateway message id of what it follows (docs/DESIGN.md 8)
         headers["X-Gateway-Follows"] = answer.follows
+    if answer.code in RETRY_AFTER:
+        headers["Retry-After"] = RETRY_AFTER[answer.code]
     return web.Response(
         status=answer.status, body=answer.body, content_type="application/xml", charset="utf-8", headers=headers
     )

@@ -24,6 +24,7 @@ from gateway.config import RouteRule, SecuritySection, is_participant_id
 from gateway.errors import (
     MatchingFailed,
     NotPermitted,
+    PartnerSuspended,
     Rejection,
     Replayed,
     Unavailable,
@@ -122,7 +123,10 @@ class Ingress:
         info: MessageInfo | None = None
         try:
             if partner.spec.suspended:
-                raise NotPermitted(f"partner {partner.id} is suspended on this gateway")
+                raise PartnerSuspended(
+                    f"partner {partner.id} is suspended on this gateway for now; nothing was accepted: send it "
+                    "again once an operator has resumed the partner"
+                )
             root = parse_xml(body, max_depth=self.security.max_depth)
             info = adapter.identify(root)  # unverified: only to answer in context if verification fails
             checked = self._check(partner, adapter, root)

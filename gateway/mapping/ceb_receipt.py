@@ -41,6 +41,7 @@ CHAPTER_7: Mapping[str, tuple[str, str]] = {
     "matching-failed": ("2999", "其他业务逻辑错误"),  # three-list matching: the data disagree, a business error
     "matching-incomplete": ("2999", "其他业务逻辑错误"),
     "unavailable": ("3001", "数据库、中间件等系统错误"),
+    "partner-suspended": ("3999", "其他系统级错误"),
 }
 OTHER = ("3999", "其他系统级错误")
 ACCEPTED = "2"  # 电子口岸申报中

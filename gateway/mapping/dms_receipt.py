@@ -53,6 +53,7 @@ VALIDATION_CODES: Mapping[str, str] = {
     "mapping-failed": "GWMAPPNG",
     "no-route": "GWROUTE",
     "unavailable": "GWUNAVAI",
+    "partner-suspended": "GWSUSPND",
     "matching-failed": "GWMATCH",
     "matching-incomplete": "GWMATINC",
 }

@@ -136,11 +136,10 @@ async def test_suspended_partner_is_refused_and_resumed(gateway: Gateway):
     nl, de = gateway.deployment.partners["nl-customs"], gateway.deployment.partners["de-customs"]
     status, answer = await gateway.admin("POST", "/partners/nl-customs/suspend")
     assert status == 200, answer
-    assert await gateway.send(nl, "nl-customs", "de-customs") == (403, "not-permitted")
-    assert await gateway.send(de, "de-customs", "nl-customs") == (
-        422,
-        "no-route",
-    )  # nothing new is routed to it
+    assert await gateway.send(nl, "nl-customs", "de-customs") == (503, "partner-suspended")  # come back later
+    assert await gateway.send(de, "de-customs", "nl-customs") == (202, "accepted")  # held until it is resumed
+    nl_inbox = gateway.inboxes["nl-customs"]  # type: ignore[attr-defined]
+    assert nl_inbox.received == []
     text = (gateway.deployment.folder / "partners" / "nl-customs.toml").read_text()
     assert "suspended = true" in text
     assert text.startswith('id = "nl-customs"')
@@ -149,6 +148,7 @@ async def test_suspended_partner_is_refused_and_resumed(gateway: Gateway):
 
     assert (await gateway.admin("POST", "/partners/nl-customs/resume"))[0] == 200
     assert await gateway.send(nl, "nl-customs", "de-customs") == (202, "accepted")
+    await nl_inbox.wait_for(1)  # what was held while it was suspended
     assert (await gateway.admin("POST", "/partners/zz-nobody/suspend"))[0] == 404
 
     _, events = await gateway.admin("GET", "/config-events?partner=nl-customs")

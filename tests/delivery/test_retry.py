@@ -374,3 +374,47 @@ async def test_a_late_acceptance_record_does_not_set_a_delivered_message_back(tm
         assert [d.status for d in await store.deliveries("gw-1")] == [Status.DELIVERED]
     finally:
         await store.close()
+
+
+async def test_dead_queue_page_and_metric_agree_after_operator_retries(flows) -> None:
+    """What the dead-letter queue holds is what awaits a decision: a retry takes its message out (and a new
+    failure puts it back, once), so the queue, the Dead-lettered list and the metric show the same count."""
+    flow = await flows(script=[400, 400])
+    first, second = await flow.send(), await flow.send()
+    await flow.settled(first, "failed")
+    await flow.settled(second, "failed")
+    assert await flow.dead_letters(expected=2) == 2
+
+    async def shown() -> tuple[int, list[str], int, str]:
+        dead = await flow.dead_letters(tries=1, expected=0)
+        _, failed = await flow.admin("GET", "messages?status=failed")
+        _, traffic = await flow.admin("GET", "traffic")
+        [depth] = [q["depth"] for q in traffic["queues"] if (q["receiver"], q["queue"]) == (RECEIVER, "dead")]
+        metrics = await (await flow.client.get("/metrics")).text()
+        [line] = [
+            m
+            for m in metrics.splitlines()
+            if m.startswith(f'gateway_queue_depth{{queue="dead",receiver="{RECEIVER}"}}')
+        ]
+        return dead, sorted(m["id"] for m in failed["messages"]), int(depth), line.split()[-1]
+
+    assert await shown() == (2, sorted([first, second]), 2, "2.0")
+
+    status, answer = await flow.admin("POST", f"messages/{first}/retry")  # the inbox now answers 200
+    assert status == 202, answer
+    await flow.settled(first, "delivered")
+    assert await shown() == (1, [second], 1, "1.0")
+
+    flow.inbox.then = 400  # the retry of the second fails again: back in the dead queue, once
+    status, answer = await flow.admin("POST", f"messages/{second}/retry")
+    assert status == 202, answer
+    await flow.settled(second, "failed")
+    assert await flow.dead_letters(expected=1) == 1
+    assert await shown() == (1, [second], 1, "1.0")
+
+    flow.inbox.then = 200
+    status, answer = await flow.admin("POST", f"messages/{second}/retry")
+    assert status == 202, answer
+    await flow.settled(second, "delivered")
+    assert await shown() == (0, [], 0, "0.0")
+    assert sorted(h["X-Gateway-Message-Id"] for h, _ in flow.inbox.delivered) == sorted([first, second])
