@@ -394,7 +394,7 @@ async def test_dead_queue_page_and_metric_agree_after_operator_retries(flows) ->
         [line] = [
             m
             for m in metrics.splitlines()
-            if m.startswith(f'gateway_queue_depth{{queue="dead",receiver="{RECEIVER}"}}')
+            if m.startswith("gateway_queue_depth{") and 'queue="dead"' in m and f'receiver="{RECEIVER}"' in m
         ]
         return dead, sorted(m["id"] for m in failed["messages"]), int(depth), line.split()[-1]
 
