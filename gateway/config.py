@@ -100,11 +100,18 @@ class HttpSection(_Section):
 
 class AmqpSection(_Section):
     url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    urls: list[str] = Field(
+        default_factory=list, description="the nodes of a RabbitMQ cluster, tried in turn (failover); else url"
+    )
     prefetch: int = Field(64, ge=1)
     publish_timeout: float = Field(10.0, gt=0)
     delivery_limit: int = Field(20, ge=1, description="x-delivery-limit of the delivery queues")
     heartbeat: int = Field(15, ge=0)
     prefix: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")] = "gw"
+
+    @property
+    def nodes(self) -> list[str]:
+        return self.urls or [self.url]
 
 
 class StoreSection(_Section):

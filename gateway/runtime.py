@@ -96,7 +96,7 @@ class Runtime:
     async def start(self, *, deliver: bool = True) -> None:
         await self.store.open()
         self._stack.push_async_callback(self.store.close)
-        connection = await connect(self.settings.amqp.url, self.settings.amqp.heartbeat)
+        connection = await connect(self.settings.amqp.nodes, self.settings.amqp.heartbeat)
         self._stack.push_async_callback(connection.close)
         self.connection = connection
         self.publisher = Publisher(connection, self.topology, self.settings.amqp.publish_timeout)
