@@ -38,6 +38,7 @@ MessageType = Literal[
     "tax-payment",
     "tax-assessment",
     "inspection-result",
+    "notification",
 ]
 MESSAGE_TYPES: tuple[str, ...] = get_args(MessageType)
 

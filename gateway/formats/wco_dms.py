@@ -2,10 +2,11 @@
 
 A message is a DocumentMetaData wrapper (``urn:wco:datamodel:WCO:DocumentMetaData-DMS:2``) holding either a
 DEC-DMS ``Declaration`` (message type ``declaration``; message id: its FunctionalReferenceID, the LRN) or a
-RES-DMS ``Response`` (a notification; FunctionCode 02 received and 03 rejected are ``receipt``s, the others
-are customs decisions the gateway does not map). An ``inventory`` (CBEC clearance list) is rendered as the DEC
-of its goods declaration (:mod:`gateway.mapping.inventory_declaration`). The gateway answers with RES-DMS
-notifications: 02 (DMSRCV) when it accepts a message, 03 (DMSREJ) with the error when it refuses one.
+RES-DMS ``Response`` (FunctionCode 02 received and 03 rejected are ``receipt``s; every other FunctionCode, a
+customs decision, is a ``notification``: :mod:`gateway.mapping.dms_notification`). An ``inventory`` (CBEC
+clearance list) is rendered as the DEC of its goods declaration (:mod:`gateway.mapping.inventory_declaration`).
+The gateway answers with RES-DMS notifications: 02 (DMSRCV) when it accepts a message, 03 (DMSREJ) with the
+error when it refuses one.
 Mapping: :mod:`gateway.mapping.wco_dms`.
 
 Schemas: the HMRC files under ``schemas/wco-dms`` (SOURCE.md), compiled once through ``dms.xsd``, which joins
@@ -36,6 +37,7 @@ from gateway.formats.mapped import canonical_envelope, lossless
 from gateway.formats.schemas import check_canonical_payload, load_schema, validate
 from gateway.mapping import dms_receipt
 from gateway.mapping import wco_dms as dms
+from gateway.mapping.dms_notification import notification_from_canonical, notification_to_canonical
 from gateway.mapping.inventory_declaration import inventory_to_declaration
 from gateway.mapping.records import Loss
 
@@ -110,20 +112,14 @@ class WcoDmsAdapter:
             created = _when(payload.find(dms.DEC + "IssueDateTime"), "/MetaData/Declaration/IssueDateTime")
             return MessageInfo("declaration", message_id, created=created)
         code = (payload.findtext(dms.RES + "FunctionCode") or "").strip()
-        if code not in dms_receipt.RECEIPT_CODES:
-            known = dms_receipt.OTHER_NOTIFICATIONS.get(code, "unknown")
-            raise UnsupportedMessage(
-                f"RES-DMS FunctionCode {code!r} ({known}) is not a receipt; the gateway maps "
-                "02 (DMSRCV, received) and 03 (DMSREJ, rejected) to receipts",
-                pointer="/MetaData/Response/FunctionCode",
-            )
+        kind = "receipt" if code in dms_receipt.RECEIPT_CODES else "notification"
         notification = payload.findtext(dms.RES + "FunctionalReferenceID")
         message_id = _identifier(
             notification, "Response's FunctionalReferenceID", "/MetaData/Response/FunctionalReferenceID"
         )
         answered = payload.findtext(f"{dms.RES}Declaration/{dms.RES}FunctionalReferenceID")
         return MessageInfo(
-            "receipt",
+            kind,
             message_id,
             created=_when(payload.find(dms.RES + "IssueDateTime"), "/MetaData/Response/IssueDateTime"),
             correlation_id=answered.strip() if answered and MESSAGE_ID.match(answered.strip()) else None,
@@ -151,8 +147,10 @@ class WcoDmsAdapter:
         source = _payload(root)
         if source.tag == DECLARATION:
             payload, losses = dms.declaration_to_canonical(source, "/MetaData/Declaration")
-        else:
+        elif info.message_type == "receipt":
             payload, losses = dms_receipt.receipt_to_canonical(source, "/MetaData/Response")
+        else:
+            payload, losses = notification_to_canonical(source, "/MetaData/Response")
         created = info.created or dt.datetime.now(dt.UTC)
         source = f"WCO DMS {info.message_type}"
         return canonical_envelope(payload, losses, info=info, sender=sender, created=created, source=source)
@@ -173,8 +171,12 @@ class WcoDmsAdapter:
             own = envelope.findtext(f"{_E}Header/{_E}GatewayMessageID") or info.message_id
             response, losses = dms_receipt.response_from_canonical(payload, own, "/Envelope/Body/Receipt")
             return dms.metadata("RES", response, self.profile), losses
+        if info.message_type == "notification":
+            response, losses = notification_from_canonical(payload, "/Envelope/Body/Notification")
+            return dms.metadata("RES", response, self.profile), losses
         raise UnsupportedMessage(
-            f"the wco-dms format carries declaration, inventory (as its declaration) and receipt messages, "
+            f"the wco-dms format carries declaration, inventory (as its declaration), receipt and notification "
+            "messages, "
             f"not {info.message_type!r}",
             pointer="/Envelope/Header/MessageType",
         )
