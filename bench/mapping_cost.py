@@ -1,6 +1,6 @@
 """Per-message mapping cost of the partner-format adapters, on the published samples.
 
-``python -m bench.mapping_cost [--iterations N]`` times, per valid sample of ``../shared/fixtures``:
+``python -m bench.mapping_cost [--iterations N]`` times, per valid sample of ``tests/fixtures``:
 
     in    parse the bytes (the gateway's safe parser), identify, validate against the partner's schema and map
           to the canonical envelope (which includes checking the payload against the canonical schema)
@@ -17,7 +17,6 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from lxml import etree
 
@@ -27,8 +26,8 @@ from gateway.formats.ceb import CebAdapter
 from gateway.formats.ics_ens import IcsEnsAdapter
 from gateway.formats.wco_dms import WcoDmsAdapter
 from gateway.security.xml import parse_xml
+from tests.helpers import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 DMS = FIXTURES / "wco-dec-dms" / "samples"
 ICS = FIXTURES / "ics-ens"
 

@@ -19,7 +19,8 @@ from gateway.security.xml import to_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+# Published partner schemas and samples, copied into the repository (sources and licences: tests/fixtures/README.md).
+FIXTURES = ROOT / "tests" / "fixtures"
 ENV = "urn:customs-gateway:envelope:1"
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 

@@ -3,7 +3,7 @@
 China's customs messages (the CEB messages of the national single window among them) use the parameter
 codes of GACC's 《JGS-20 海关业务代码集》 (customs business code set): 3-digit country (region) codes,
 3-digit currency codes, 3-digit units of measure, 1-character transport modes and packaging types. The CEB
-interface specification (``../shared/fixtures/ceb/spec_pdf``, sections 2 and 3, e.g. table 3-3) only refers
+interface specification (GACC 2022-05, sections 2 and 3, e.g. table 3-3; tests/fixtures/README.md) only refers
 to JGS-20 and does not print the lists, so the values below are transcribed from the JGS-20 tables as
 published by GACC and as used in practice (e.g. 142 = China / CNY, 502 = USA / USD, 007 = 个, 035 = 千克);
 the spec itself fixes 142 for the import currency ("限定为人民币, 填写142").

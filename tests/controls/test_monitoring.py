@@ -18,7 +18,7 @@ from gateway.controls.service import stored
 from gateway.formats.canonical import CanonicalAdapter
 from gateway.partners.model import Partner, PartnerFile
 from gateway.store.controls_sqlite import ControlsStore
-from tests.helpers import EXAMPLES
+from tests.helpers import EXAMPLES, FIXTURES
 
 W = "{urn:customs-gateway:wco:1}"
 NOW = dt.datetime(2026, 11, 27, 12, tzinfo=dt.UTC)
@@ -185,9 +185,8 @@ def test_postal_and_express_declarations_of_other_formats_join_the_same_view(sto
     from gateway.formats import default_adapters
 
     adapters = default_adapters()
-    fixtures = EXAMPLES.parent.parent / "shared" / "fixtures"
-    postal = etree.fromstring((fixtures / "wco-dec-dms/samples/declarations/TT_IM067a__TT_IM067a.xml").read_bytes())
-    ens = etree.fromstring((fixtures / "ics-ens/ens_store/examples/CC315A_reduced.xml").read_bytes())
+    postal = etree.fromstring((FIXTURES / "wco-dec-dms/samples/declarations/TT_IM067a__TT_IM067a.xml").read_bytes())
+    ens = etree.fromstring((FIXTURES / "ics-ens/ens_store/examples/CC315A_reduced.xml").read_bytes())
     header = ens.find("HEAHEA")
     header.find("TraModAtBorHEA76").text = "4"
     indicator = etree.Element("SpeCirIndHEA1")

@@ -14,12 +14,14 @@ import pytest
 import xmlschema
 from lxml import etree
 
+from tests.helpers import FIXTURES
+
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = ROOT / "schemas" / "canonical"
 ENVELOPE_XSD = SCHEMA_DIR / "envelope.xsd"
 WCO_XSD = SCHEMA_DIR / "wco.xsd"
 EXAMPLES_DIR = ROOT / "examples"
-HMRC_SCHEMAS = ROOT.parent / "shared" / "fixtures" / "wco-dec-dms" / "schemas"
+HMRC_SCHEMAS = FIXTURES / "wco-dec-dms" / "schemas"
 
 XS = "http://www.w3.org/2001/XMLSchema"
 ENV = "urn:customs-gateway:envelope:1"
@@ -168,7 +170,6 @@ def test_every_payload_element_has_a_wco_annotation() -> None:
             assert wco_name, f"{path}: WCOID {wco_id} without WCOName"
 
 
-@pytest.mark.skipif(not HMRC_SCHEMAS.is_dir(), reason="HMRC WCO DM schemas (shared fixtures) not present")
 def test_wco_ids_are_taken_from_the_hmrc_schemas() -> None:
     known: set[tuple[str, str]] = set()
     for xsd in [
