@@ -6,11 +6,13 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gateway import logs
 from gateway.cli_controls import add_commands as add_controls_commands
 from gateway.cli_partners import add_commands as add_partner_commands
 from gateway.config import Settings, config_path_from, is_participant_id, load_settings
@@ -24,9 +26,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from gateway import logs
     from gateway.supervisor import run
 
+    if args.log_format:  # before the settings: they (and spawned workers) read it from the environment
+        os.environ["GATEWAY_LOG__FORMAT"] = args.log_format
     settings = _settings(args)
+    logs.configure(settings.log.format, verbose=args.verbose)
     return run(settings, args.workers if args.workers is not None else settings.gateway.workers)
 
 
@@ -186,6 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = with_config(sub.add_parser("run", help="run ingress and delivery workers"))
     run.add_argument("--workers", type=int, help="processes sharing the port (default: [gateway] workers)")
+    run.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="json: one JSON object a line with time, level, event and the message's facts (default: [log] format)",
+    )
     run.set_defaults(func=cmd_run)
 
     partners = sub.add_parser("partners", help="inspect and check partner files").add_subparsers(
@@ -246,14 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("aio_pika").setLevel(logging.WARNING)
-    logging.getLogger("aiormq").setLevel(logging.WARNING)
-    logging.getLogger("signxml").setLevel(logging.INFO)  # at DEBUG it logs whole partner documents
+    logs.configure("text", verbose=args.verbose)
     try:
         result: int = args.func(args)
     except ConfigError as exc:

@@ -188,6 +188,12 @@ class ControlsSection(_Section):
         return self
 
 
+class LogSection(_Section):
+    format: Literal["text", "json"] = Field(
+        "text", description='"json": one JSON object a line (gateway.logs), for Loki, ELK and the like'
+    )
+
+
 class As4Section(_Section):
     """The gateway as an AS4 access point (gateway.as4, docs/AS4.md): its ebMS party and its RSA keys."""
 
@@ -217,6 +223,7 @@ class Settings(BaseSettings):
     security: SecuritySection = SecuritySection()
     routing: RoutingSection = RoutingSection()
     controls: ControlsSection = ControlsSection()
+    log: LogSection = LogSection()
     as4: As4Section | None = None
     config_path: Path | None = None
 

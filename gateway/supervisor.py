@@ -27,6 +27,7 @@ from typing import Any
 
 from prometheus_client import multiprocess
 
+from gateway import logs
 from gateway.config import Settings, load_settings
 from gateway.metrics import MULTIPROCESS_DIR
 from gateway.runtime import admin_token
@@ -71,11 +72,9 @@ def _worker(config_path: str, number: int, parent: int) -> None:
     from gateway.server import serve
 
     die_with_parent(parent)  # SIGTERM: the worker stops as on any SIGTERM, finishing what is in flight
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)-7s [w{number}] %(name)s: %(message)s")
-    for name in ("aio_pika", "aiormq"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    logging.getLogger("signxml").setLevel(logging.INFO)
-    run_loop(serve(load_settings(Path(config_path))))
+    settings = load_settings(Path(config_path))
+    logs.configure(settings.log.format, worker=number)
+    run_loop(serve(settings))
 
 
 def run(settings: Settings, workers: int) -> int:

@@ -118,6 +118,7 @@ class Settlement:
             delivery.attempt,
             reason,
             delay,
+            extra={"status": "retrying"},
         )
 
     async def _dead_letter(self, message: AbstractIncomingMessage, delivery: Delivery, reason: str) -> None:
@@ -134,7 +135,13 @@ class Settlement:
             exchange=self.topology.dead_exchange,
         )
         await self._tell(message.ack, delivery, "ack")
-        log.error("delivery of %s to %s failed for good: %s", delivery.message_id, delivery.receiver, reason)
+        log.error(
+            "delivery of %s to %s failed for good: %s",
+            delivery.message_id,
+            delivery.receiver,
+            reason,
+            extra={"status": "failed"},
+        )
 
     @staticmethod
     async def _tell(action: Callable[[], Awaitable[object]], delivery: Delivery, what: str) -> None:

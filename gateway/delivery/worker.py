@@ -23,6 +23,7 @@ from gateway.delivery.transport import Outbound, Transports
 from gateway.errors import PermanentDeliveryError, Rejection, TransientDeliveryError, Unavailable
 from gateway.formats.base import FormatAdapter
 from gateway.formats.canonical import read_header, set_header
+from gateway.logs import bind, unbind
 from gateway.partners.model import Partner
 from gateway.security.keyring import Keyring
 from gateway.security.xml import parse_xml, to_bytes
@@ -147,11 +148,25 @@ class DeliveryWorker:
             started = time.perf_counter()
 
             def outcome(name: str) -> None:
-                self.observe(receiver, name, time.perf_counter() - started)
+                seconds = time.perf_counter() - started
+                self.observe(receiver, name, seconds)
+                if name == "delivered":
+                    log.info(
+                        "delivered %s to %s in %.3fs", delivery.message_id, receiver, seconds, extra={"status": name}
+                    )
 
+            # The delivery's facts go with every record it logs (gateway.logs; the task copies the context).
+            facts = bind(
+                message_id=delivery.message_id,
+                partner=receiver,
+                receiver=receiver,
+                sender=delivery.message.sender,
+                type=delivery.message.message_type,
+            )
             work = asyncio.ensure_future(
                 self.settlement.process(message, delivery, lambda: self._deliver(delivery), outcome)
             )
+            unbind(facts)
             self._in_hand[work] = receiver
             work.add_done_callback(lambda done: self._in_hand.pop(done, None))
             # A dropped channel cancels its consumer tasks. The delivery itself goes on and records its

@@ -33,6 +33,7 @@ from gateway.errors import (
 )
 from gateway.formats.base import FormatAdapter, Identity, MessageInfo, Receipt, ReceiptError, canonical_id
 from gateway.formats.canonical import CanonicalAdapter, format_datetime, set_header
+from gateway.logs import begin, bind
 from gateway.partners.model import Partner
 from gateway.routing import route
 from gateway.security.keyring import Keyring
@@ -114,6 +115,8 @@ class Ingress:
     async def receive(self, partner_id: str, body: bytes) -> Answer:
         attempt = Attempt(new_message_id())
         message_id = attempt.message_id
+        # This request's facts go with every record it logs (gateway.logs; each request is its own task).
+        begin(message_id=message_id, partner=partner_id, sender=partner_id)
         partner = self.partners().get(partner_id)
         if partner is None:
             shown = partner_id if is_participant_id(partner_id) else "(invalid id)"
@@ -129,6 +132,7 @@ class Ingress:
                 )
             root = parse_xml(body, max_depth=self.security.max_depth)
             info = adapter.identify(root)  # unverified: only to answer in context if verification fails
+            bind(type=info.message_type)
             checked = self._check(partner, adapter, root)
             info = checked.info
             return await self._accept(attempt, partner, adapter, checked)
@@ -278,6 +282,7 @@ class Ingress:
             partner.id,
             message_id,
             ",".join(receivers),
+            extra={"status": "accepted"},
         )
         if self.controls is not None:  # lists kept for matching, consignments, risk rules (never raises)
             await self.controls.accepted(message_id=message_id, info=info, sender=partner.id, canonical=canonical)
@@ -311,6 +316,7 @@ class Ingress:
             partner.id,
             message_id,
             hold.reason,
+            extra={"status": "waiting"},
         )
         try:
             await self.controls.held(message_id)
@@ -411,7 +417,13 @@ class Ingress:
     ) -> None:
         # Messages can quote the sender's values (a schema error quotes up to 64 KB of one): bound what is kept.
         reason = shorten(error.message, 2048, mark="… (cut)")
-        log.info("rejected message from %s: %s: %s", partner.id, error.code, reason)
+        log.info(
+            "rejected message from %s: %s: %s",
+            partner.id,
+            error.code,
+            reason,
+            extra={"status": "rejected", "code": error.code},
+        )
         try:
             await self.store.reject(
                 answer.message_id,
