@@ -51,7 +51,7 @@ async def test_partner_changes_reach_every_worker_and_instance_before_the_next_r
         status, body, _ = await second.request("POST", "/v1/admin/partners/fr-customs/suspend")
         assert status == 200, body
         answers = [await send(gateway, fr, "fr-customs") for _ in range(ROUNDS) for gateway in (first, second)]
-        assert set(answers) == {"403 not-permitted"}, answers
+        assert set(answers) == {"503 partner-suspended"}, answers  # a temporary state (issue 10)
 
         # Resumed, then removed: each takes effect everywhere at once.
         assert (await first.request("POST", "/v1/admin/partners/fr-customs/resume"))[0] == 200
