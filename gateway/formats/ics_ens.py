@@ -1,6 +1,7 @@
 """The ``ics-ens`` format: EU ICS (phase 1) messages as HMRC implements them.
 
     CC315A entry summary declaration (http://ics.dgtaxud.ec/CC315A)           <-> ``declaration``
+    CC313A ENS amendment (http://ics.dgtaxud.ec/CC313A)                      <-> ``declaration`` FunctionCode 13
     CC351A advance intervention notification (http://ics.dgtaxud.ec/CC351A)   <-> ``risk-alert``
     receipts: HMRC's ICS API responses, SuccessResponse (accepted) and GovTalk ErrorResponse (rejected)
 
@@ -14,7 +15,7 @@ ICS CorrelationId, or ``ErrorResponse`` with one GovTalk error per rejection rea
 ``schemas/ics-ens/ens_store``, compiled through ``schemas/ics-ens/receipts.xsd``). The gateway does not map
 these responses when a partner sends them.
 
-Not supported (``unsupported-message``): CC313A amendments, and messages inside a SOAP envelope or HMRC's
+Not supported (``unsupported-message``): messages inside a SOAP envelope or HMRC's
 ``notificationResponse`` wrapper: the gateway takes the ICS message itself, signed as an enveloped
 ``ds:Signature`` after its last child. The ICS schemas have no place for it; the gateway validates the
 document the signature covers (without it) and signs what it renders after validating it, as for the other
@@ -36,13 +37,15 @@ from gateway.formats.schemas import load_schema, validate
 from gateway.mapping import ics_ens as ics
 from gateway.mapping import ics_receipt
 from gateway.mapping.ics_groups import fields_of
-from gateway.mapping.records import Loss
+from gateway.mapping.records import Loss, W
 
 _E = f"{{{ENV_NS}}}"
 ENS, INTERVENTION = f"{{{ics.ENS_NS}}}CC315A", f"{{{ics.INTERVENTION_NS}}}CC351A"
-KINDS = {ENS: "declaration", INTERVENTION: "risk-alert"}
+AMENDMENT = f"{{{ics.AMENDMENT_NS}}}CC313A"
+KINDS = {ENS: "declaration", AMENDMENT: "declaration", INTERVENTION: "risk-alert"}
 SCHEMAS = {
     ENS: "ics-ens/ens_store/CC315A-v11-2.xsd",
+    AMENDMENT: "ics-ens/ens_store/CC313A-v11-2.xsd",
     INTERVENTION: "ics-ens/intervention_cc351a/CC351A-v10-0.xsd",
     f"{{{ics_receipt.SUCCESS_NS}}}SuccessResponse": "ics-ens/receipts.xsd",
     f"{{{ics_receipt.ERROR_NS}}}ErrorResponse": "ics-ens/receipts.xsd",
@@ -55,7 +58,8 @@ def _kind(root: etree._Element) -> str:
         qname = etree.QName(root)
         raise UnsupportedMessage(
             f"root element {qname.localname!r} in namespace {qname.namespace!r} is not an ICS message the "
-            f"gateway maps; supported: CC315A in {ics.ENS_NS}, CC351A in {ics.INTERVENTION_NS} (not wrapped "
+            f"gateway maps; supported: CC315A in {ics.ENS_NS}, CC313A in {ics.AMENDMENT_NS}, CC351A in "
+            f"{ics.INTERVENTION_NS} (not wrapped "
             "in a SOAP envelope or notificationResponse)",
             pointer="/",
         )
@@ -99,10 +103,15 @@ class IcsEnsAdapter:
         )
 
     def identity(self, root: etree._Element, info: MessageInfo, digest: str) -> Identity:
-        """Unique by MesIdeMES19; a CC315A opens its LRN (RefNumHEA4)."""
-        header = root.find("HEAHEA")
-        reference = fields_of(header).get("RefNumHEA4") if header is not None else None
-        return Identity(info.message_id, reference=reference if _kind(root) == "declaration" else None)
+        """Unique by MesIdeMES19; a CC315A opens its LRN (RefNumHEA4), a CC313A follows its ENS's MRN
+        (DocNumHEA5): linked when one of the sender's messages opened that MRN (a CC315A cannot: customs
+        assigns the MRN), else by the MRN in the canonical Declaration/ID."""
+        header = fields_of(root.find("HEAHEA")) if root.find("HEAHEA") is not None else {}
+        if root.tag == ENS:
+            return Identity(info.message_id, reference=header.get("RefNumHEA4"))
+        if root.tag == AMENDMENT:
+            return Identity(info.message_id, follows=header.get("DocNumHEA5"))
+        return Identity(info.message_id)
 
     def validate(self, root: etree._Element) -> None:
         schema = SCHEMAS.get(root.tag)
@@ -113,7 +122,9 @@ class IcsEnsAdapter:
 
     def to_canonical(self, root: etree._Element, info: MessageInfo, sender: str) -> etree._Element:
         sent = ics.transmission(root, self.profile)
-        if _kind(root) == "declaration":
+        if root.tag == AMENDMENT:
+            payload, losses = ics.amendment_to_canonical(root, sent, self.profile)
+        elif _kind(root) == "declaration":
             payload, losses = ics.ens_to_canonical(root, self.profile)
         else:
             payload, losses = ics.intervention_to_canonical(root, sent, self.profile)
@@ -133,6 +144,8 @@ class IcsEnsAdapter:
             recipient=info.receiver,
             correlation_id=info.correlation_id,
         )
+        if info.message_type == "declaration" and payload.findtext(f"{W}FunctionCode") == "13":
+            return ics.amendment_from_canonical(payload, sent, self.profile, where)
         if info.message_type == "declaration":
             return ics.ens_from_canonical(payload, sent, self.profile, where)
         if info.message_type == "risk-alert":

@@ -6,18 +6,19 @@ element an occurrence becomes and, with a field table (:mod:`gateway.mapping.rec
 the same tables drive both directions.
 
     CC315A entry summary declaration (ENS)       <-> wco:Declaration  (FunctionCode 9, TypeCode ENS)
-    CC351A advance intervention notification     <-> wco:RiskAlert    (RiskArea security, action inform)
+    CC313A ENS amendment                         <-> wco:Declaration  (FunctionCode 13, ID = the ENS's MRN)
+    CC351A advance intervention notification     <-> wco:RiskAlert    (any RiskArea and action: RISK_CODE)
         the ENS it concerns                       -> RiskAlert/Declaration
         CUSINT632 intervention code and text      -> Indicator (SequenceNumeric: the goods item concerned)
         MesSenMES3 (the notifying system)         -> IssuingAuthority/Name
         RefNumCUSOFFFENT731 (office of first entry; EU office numbers begin with the ISO country code)
                                                   -> IssuingAuthority/CountryCode (its first two letters)
 
-Codes: transport modes are UN/ECE Recommendation 19 in both (one digit; anything else, e.g. the samples' 42,
-is a ``mapping-failed``); countries ISO 3166-1; masses kilograms. Date-times ``yyyyMMddHHmm`` are read in the
-partner's time zone (:class:`Profile`, UTC unless configured). Language codes (``...LNG``) become
-``languageID`` attributes: on the text they qualify, or for a party's name and address (``NAD LNG``) on the
-party.
+Codes: transport modes are UN/ECE Recommendation 19 (one digit); a two-digit ICS mode (the samples' 42) is
+its first digit's Rec 19 mode with the ICS code as ``nationalCode``; countries ISO 3166-1; masses kilograms.
+Date-times ``yyyyMMddHHmm`` are read in the partner's time zone (:class:`Profile`, UTC unless configured).
+Language codes (``...LNG``) become ``languageID`` attributes: on the text they qualify, or for a party's name
+and address (``NAD LNG``) on the party.
 Repeated groups ICS numbers by position (ITI, CONNR2, PACGS2, SEAID529) get a canonical SequenceNumeric from
 their position, and must be numbered 1, 2, 3 ... to be rendered.
 
@@ -29,14 +30,17 @@ What the CC315A cannot carry of a canonical Declaration: everything the WCO DEC 
 above, documents and procedures at header level, values, previous documents, trade terms, goods location,
 transport equipment seals, duty and tax ...), nationalCode and unitCode other than KGM. The CC351A carries of
 a RiskAlert only what an intervention notification has: no Commodity, Route, Channel, Validity, Attachment,
-IssuingAuthority/ID or RecommendedAction/Description, RiskArea ``security`` and action ``inform`` only.
+IssuingAuthority/ID or RecommendedAction/Description; a RiskArea other than ``security`` or an action other
+than ``inform`` as the intervention :data:`RISK_CODE`.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,16 +63,36 @@ from gateway.mapping.records import (
 from gateway.mapping.structure import Structure, sort_children, structure
 
 ENS_NS, INTERVENTION_NS = "http://ics.dgtaxud.ec/CC315A", "http://ics.dgtaxud.ec/CC351A"
+AMENDMENT_NS = "http://ics.dgtaxud.ec/CC313A"
+# ICS transport modes are n..2: one digit is the UN/ECE Rec 19 mode; two digits (e.g. 42) are a finer EU code
+# whose first digit is that mode: carried as the Rec 19 ModeCode with the ICS code as its nationalCode.
 TRANSPORT_MODE = CodeList(
-    "EU ICS transport mode at border", "UN/ECE Rec 19 mode", {str(digit): str(digit) for digit in range(10)}
+    "EU ICS transport mode at border",
+    "UN/ECE Rec 19 mode",
+    {
+        **{str(digit): str(digit) for digit in range(10)},
+        **{f"{first}{second}": str(first) for first in range(10) for second in range(10)},
+    },
+    preferred={str(digit): str(digit) for digit in range(10)},
 )
 FIXED_DECLARATION = {"FunctionCode": "9", "TypeCode": "ENS"}  # an entry summary declaration, as lodged
-# ICS: safety and security risk analysis; the CC351A's ENS as FIXED_DECLARATION says.
-FIXED_INTERVENTION = {
-    "RiskArea": "security",
-    "RecommendedAction/Code": "inform",
-    **{f"Declaration/{path}": value for path, value in FIXED_DECLARATION.items()},
+# A CC313A is the CC315A's groups but the lodgement office, naming its ENS by MRN (the canonical Declaration/ID);
+# its own reference (FunctionalReferenceID, as an HMRC DEC amendment has one of its own) is its MesIdeMES19.
+FIXED_AMENDMENT = {"FunctionCode": "13", "TypeCode": "ENS"}
+AMENDED = {
+    "RefNumHEA4": "DocNumHEA5",
+    "DecPlaHEA394": "AmdPlaHEA598",
+    "DecPlaHEA394LNG": "AmdPlaHEA598LNG",
+    "DecDatTimHEA114": "DatTimAmeHEA113",
 }
+# The CC351A's ENS as FIXED_DECLARATION says.
+FIXED_INTERVENTION = {f"Declaration/{path}": value for path, value in FIXED_DECLARATION.items()}
+# A CC351A has no field for a risk area or an action: ICS is safety and security risk analysis, and an advance
+# intervention notification informs. Any other RiskArea / RecommendedAction travels as one more intervention
+# of the whole ENS (no item number) with the gateway-reserved code GWRA and the text RISK_TEXT.
+DEFAULT_RISK = ("security", "inform")
+RISK_CODE = "GWRA"
+RISK_TEXT = re.compile(r"RiskArea (\S+); RecommendedAction (\S+)")
 
 
 @dataclass(frozen=True)
@@ -114,7 +138,7 @@ def _lang(name: str, path: str, language: str) -> Field:
 def tables(profile: Profile) -> tuple[Group, Group]:
     """The CC315A and CC351A groups (date-times read in the partner's zone)."""
     time = LocalDateTime(profile.offset, "%Y%m%d%H%M", "yyyyMMddHHmm")
-    kilograms, mode = FixedUnit("KGM"), Code(TRANSPORT_MODE)
+    kilograms, mode = FixedUnit("KGM"), Code(TRANSPORT_MODE, keep_national=True)
     documents = Group(
         "PRODOCDC2",
         "AdditionalDocument",
@@ -380,6 +404,28 @@ def tables(profile: Profile) -> tuple[Group, Group]:
     return ens, intervention
 
 
+def _amended(item: Field) -> Field:
+    if item.source == "RefNumHEA4":
+        return Field("DocNumHEA5", "ID")
+    codec = item.codec
+    if isinstance(codec, Lang) and codec.language in AMENDED:
+        codec = Lang(AMENDED[codec.language])
+    return Field(AMENDED.get(item.source, item.source), item.target, codec)
+
+
+@functools.cache
+def amendment_table(profile: Profile) -> Group:
+    """The CC313A groups: the CC315A's, with the amendment's header fields and without CUSOFFLON."""
+    ens = tables(profile)[0]
+    header, *rest = ens.groups
+    header = dataclasses.replace(
+        header,
+        sequence=tuple(AMENDED.get(name, name) for name in header.sequence),
+        table=Table(tuple(_amended(item) for item in header.table.fields)),
+    )
+    return dataclasses.replace(ens, source="CC313A", groups=(header, *(g for g in rest if g.source != "CUSOFFLON")))
+
+
 # --- whole messages ----------------------------------------------------------------------------------
 
 _SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -476,6 +522,31 @@ def ens_from_canonical(
     return _ics("CC315A", ENS_NS, tables(profile)[0], work, sent, profile, pointer)
 
 
+def amendment_to_canonical(
+    root: etree._Element, sent: Transmission, profile: Profile
+) -> tuple[etree._Element, list[Loss]]:
+    """The ``wco:Declaration`` (FunctionCode 13) of a CC313A and the values it cannot carry."""
+    given = {"FunctionalReferenceID": sent.message_id, **FIXED_AMENDMENT}
+    return _canonical("Declaration", amendment_table(profile), root, given)
+
+
+def amendment_from_canonical(
+    payload: etree._Element, sent: Transmission, profile: Profile, pointer: str
+) -> tuple[etree._Element, list[Loss]]:
+    """The CC313A of a ``wco:Declaration`` with FunctionCode 13, and the canonical values it cannot carry."""
+    work = copy.deepcopy(payload)
+    _fixed(work, FIXED_AMENDMENT, pointer)
+    reference = take_text(work.find(W + "FunctionalReferenceID"))
+    if not 1 <= len(reference) <= 14:
+        raise MappingFailed(
+            f"{pointer}/FunctionalReferenceID: {reference!r} cannot be a CC313A's message identification "
+            "(MesIdeMES19, an..14), which is its own reference",
+            pointer=f"{pointer}/FunctionalReferenceID",
+        )
+    sent = Transmission(reference, sent.prepared, sent.sender, sent.recipient, sent.correlation_id)
+    return _ics("CC313A", AMENDMENT_NS, amendment_table(profile), work, sent, profile, pointer)
+
+
 def _ics(
     kind: str,
     namespace: str,
@@ -497,13 +568,31 @@ def intervention_to_canonical(
 ) -> tuple[etree._Element, list[Loss]]:
     """The ``wco:RiskAlert`` of a CC351A and the values it cannot carry."""
     office = root.findtext("CUSOFFFENT730/RefNumCUSOFFFENT731") or ""
+    work = copy.deepcopy(root)
+    area, action = DEFAULT_RISK
+    for number, intervention in enumerate(work.findall("CUSINT632"), 1):
+        fields = fields_of(intervention)
+        if fields.get("CusIntCodCUSINT665") != RISK_CODE:
+            continue
+        found = RISK_TEXT.fullmatch(fields.get("CusIntTexCUSINT666", ""))
+        if found is None:
+            where = f"/CC351A/CUSINT632[{number}]/CusIntTexCUSINT666"
+            raise MappingFailed(
+                f"{where}: {fields.get('CusIntTexCUSINT666')!r} is not the text of an intervention {RISK_CODE} "
+                "('RiskArea <area>; RecommendedAction <action>')",
+                pointer=where,
+            )
+        area, action = found.groups()
+        work.remove(intervention)
     given = {
         "FunctionalReferenceID": sent.message_id,
         "IssuingAuthority/Name": sent.sender or "",
         "IssuingAuthority/CountryCode": office[:2].upper(),
+        "RiskArea": area,
+        "RecommendedAction/Code": action,
         **FIXED_INTERVENTION,
     }
-    return _canonical("RiskAlert", tables(profile)[1], root, given)
+    return _canonical("RiskAlert", tables(profile)[1], work, given)
 
 
 def intervention_from_canonical(
@@ -512,6 +601,9 @@ def intervention_from_canonical(
     """The CC351A of a ``wco:RiskAlert`` and the canonical values it cannot carry."""
     work = copy.deepcopy(alert)
     _fixed(work, FIXED_INTERVENTION, pointer)
+    area_element, action_element = work.find(W + "RiskArea"), work.find(f"{W}RecommendedAction/{W}Code")
+    area = take_text(area_element) if area_element is not None else ""
+    action = take_text(action_element) if action_element is not None else ""
     reference = take_text(work.find(W + "FunctionalReferenceID"))
     authority = work.find(W + "IssuingAuthority")
     name = take_text(authority.find(W + "Name")) if authority is not None else ""
@@ -525,4 +617,10 @@ def intervention_from_canonical(
             pointer=f"{pointer}/IssuingAuthority/CountryCode",
         )
     sent = Transmission(reference, sent.prepared, name, sent.recipient, sent.correlation_id)
-    return _ics("CC351A", INTERVENTION_NS, tables(profile)[1], work, sent, profile, pointer)
+    root, losses = _ics("CC351A", INTERVENTION_NS, tables(profile)[1], work, sent, profile, pointer)
+    if (area, action) != DEFAULT_RISK:
+        risk = etree.Element("CUSINT632")
+        etree.SubElement(risk, "CusIntCodCUSINT665").text = RISK_CODE
+        etree.SubElement(risk, "CusIntTexCUSINT666").text = f"RiskArea {area}; RecommendedAction {action}"
+        root.findall("CUSINT632")[-1].addnext(risk)
+    return root, losses

@@ -45,9 +45,18 @@ SCHEMA_INVALID = [
     STORE / "test_xmls" / "CC315A-schemaInvalidSample-v11-2.xml",
     INTERVENTIONS / "test_xmls" / "BadExample.xml",
 ]
-UNSUPPORTED = [
-    *sorted(STORE.glob("*/CC313A*.xml")),
+AMENDMENTS = [
+    STORE / "test_xmls" / "CC313A-schemaValidSample-v11-2.xml",
+    STORE / "test_xmls" / "CC313A-schemaValidSampleWithSpecialChars-v11-2.xml",
     STORE / "examples" / "validAmendment.xml",
+]
+# CC313A_reduced (MRN 'mrn') and the invalid sample: invalid against their own schema (fixtures NOTES.txt).
+INVALID_AMENDMENTS = [
+    STORE / "examples" / "CC313A_reduced.xml",
+    STORE / "test_xmls" / "CC313A-schemaInvalidSample-v11-2.xml",
+]
+UNSUPPORTED = [
+    STORE / "test_xmls" / "CC313A-schemaValidSampleWithEnvelope-v11-2.xml",
     STORE / "test_xmls" / "CC315A-schemaValidSampleWithEnvelope-v11-2.xml",
     INTERVENTIONS / "examples" / "advancedNotification.xml",
     INTERVENTIONS / "examples" / "listOfInterventions.xml",
@@ -113,11 +122,13 @@ def all_groups(group: Group) -> list[Group]:
     [
         (0, "ens_store", ("CC315A-v11-2.xsd", "complex_types_ics-v11-2.xsd")),
         (1, "intervention_cc351a", ("CC351A-v10-0.xsd", "complex_types_ics-v10-0.xsd")),
+        (2, "ens_store", ("CC313A-v11-2.xsd", "complex_types_ics-v11-2.xsd")),
     ],
-    ids=["CC315A", "CC351A"],
+    ids=["CC315A", "CC351A", "CC313A"],
 )
 def test_group_field_sequences_are_those_of_the_schema(index, folder, files):
-    for group in all_groups(ics.tables(ics.Profile())[index]):
+    groups = (*ics.tables(ics.Profile()), ics.amendment_table(ics.Profile()))
+    for group in all_groups(groups[index]):
         assert group.sequence == xsd_fields(folder, files, f"{group.source}Type"), group.source
 
 
@@ -149,13 +160,27 @@ def placeholders_fixed() -> etree._Element:
     return root
 
 
-def test_sample_with_a_placeholder_transport_mode_is_mapping_failed(adapter):
+def test_a_two_digit_transport_mode_is_carried_as_its_rec_19_mode_and_national_code(adapter):
+    """ICS allows n..2 (e.g. 42): its first digit is the UN/ECE Rec 19 mode; the ICS code travels as nationalCode."""
     root = load(PLACEHOLDERS)
     adapter.validate(root)
+    envelope = to_canonical(adapter, root)
+    CanonicalAdapter().validate(envelope)
+    mode = payload(envelope).find("w:BorderTransportMeans/w:ModeCode", NS)
+    assert (mode.text, mode.get("nationalCode")) == ("4", "42")
+    rendered = adapter.from_canonical(envelope, "gb-hmrc-ics")
+    adapter.validate(rendered)
+    assert rendered.findtext("HEAHEA/TraModAtBorHEA76") == "42"
+    assert business_fields(rendered) == business_fields(root)
+
+
+def test_a_national_transport_mode_of_another_rec_19_mode_is_mapping_failed(adapter):
+    envelope = to_canonical(adapter, load(PLACEHOLDERS))
+    payload(envelope).find("w:BorderTransportMeans/w:ModeCode", NS).set("nationalCode", "31")
     with pytest.raises(MappingFailed) as caught:
-        to_canonical(adapter, root)
-    assert caught.value.pointer == "/CC315A/HEAHEA/TraModAtBorHEA76"
-    assert "'42'" in caught.value.message
+        adapter.from_canonical(envelope, "gb-hmrc-ics")
+    assert "nationalCode '31'" in caught.value.message
+    assert caught.value.pointer.endswith("BorderTransportMeans/ModeCode")
 
 
 def test_every_cc315a_group_maps_both_ways(adapter):
@@ -192,6 +217,35 @@ def test_other_messages_are_unsupported(adapter, path):
         adapter.identify(load(path))
 
 
+@pytest.mark.parametrize("path", AMENDMENTS, ids=lambda p: p.stem)
+def test_an_ens_amendment_is_a_declaration_following_its_ens_and_round_trips(adapter, path):
+    original = load(path)
+    adapter.validate(original)
+    info = adapter.identify(original)
+    assert info.message_type == "declaration"
+    identity = adapter.identity(original, info, "0" * 64)
+    mrn = original.findtext("HEAHEA/DocNumHEA5")
+    assert (identity.key, identity.reference, identity.follows) == (original.findtext("MesIdeMES19"), None, mrn)
+    envelope = to_canonical(adapter, original)
+    CanonicalAdapter().validate(envelope)
+    declaration = payload(envelope)
+    assert [declaration.findtext(f"w:{n}", namespaces=NS) for n in ("FunctionCode", "FunctionalReferenceID", "ID")] == [
+        "13",
+        original.findtext("MesIdeMES19"),
+        mrn,
+    ]
+    rendered = adapter.from_canonical(copy.deepcopy(envelope), "gb-ics")
+    adapter.validate(rendered)
+    assert etree.QName(rendered).localname == "CC313A"
+    assert business_fields(rendered) == business_fields(original)
+
+
+@pytest.mark.parametrize("path", INVALID_AMENDMENTS, ids=lambda p: p.stem)
+def test_invalid_amendments_are_schema_invalid_naming_line_and_reason(adapter, path):
+    with pytest.raises(SchemaInvalid, match=r"the CC313A does not match its schema: .+ \(line \d+\)"):
+        adapter.validate(load(path))
+
+
 # --- what cannot be mapped or carried ----------------------------------------------------------------------
 
 
@@ -226,10 +280,45 @@ def test_intervention_becomes_a_security_alert_about_the_ens(adapter):
     assert alert.find("w:Declaration/w:Agent", NS).get("languageID") == "FR"
 
 
-def test_a_risk_alert_cc351a_cannot_express_is_mapping_failed(adapter):
-    envelope = etree.fromstring((ROOT / "examples" / "risk-alert.xml").read_bytes())
-    with pytest.raises(MappingFailed, match="RiskArea 'security' only, not 'IPR'"):
-        adapter.from_canonical(envelope, "gb-ics")
+RISK_AREAS = ("IPR", "drugs", "safety", "revenue", "security", "other")
+ACTIONS = ("inspect", "hold", "inform", "seize")
+
+
+@pytest.mark.parametrize("area", RISK_AREAS)
+@pytest.mark.parametrize("action", ACTIONS)
+def test_every_risk_area_and_action_goes_through_a_cc351a_and_back(adapter, area, action):
+    envelope = intervention_alert(adapter)
+    alert = payload(envelope)
+    alert.find("w:RiskArea", NS).text = area
+    alert.find("w:RecommendedAction/w:Code", NS).text = action
+    document = adapter.from_canonical(copy.deepcopy(envelope), "gb-ics")
+    adapter.validate(document)
+    codes = [i.findtext("CusIntCodCUSINT665") for i in document.findall("CUSINT632")]
+    if (area, action) == ("security", "inform"):
+        assert "GWRA" not in codes  # what ICS means by an intervention: nothing added
+    else:
+        assert codes[-1] == "GWRA"
+        assert document.findall("CUSINT632")[-1].findtext("CusIntTexCUSINT666") == (
+            f"RiskArea {area}; RecommendedAction {action}"
+        )
+    back = payload(to_canonical(adapter, document))
+    assert (back.findtext("w:RiskArea", namespaces=NS), back.findtext("w:RecommendedAction/w:Code", namespaces=NS)) == (
+        area,
+        action,
+    )
+    assert c14n(back.find("w:Declaration", NS)) == c14n(alert.find("w:Declaration", NS))
+    assert [c14n(i) for i in back.findall("w:Indicator", NS)] == [c14n(i) for i in alert.findall("w:Indicator", NS)]
+
+
+def test_a_gwra_intervention_with_another_text_is_mapping_failed_naming_it(adapter):
+    envelope = intervention_alert(adapter)
+    payload(envelope).find("w:RiskArea", NS).text = "drugs"
+    document = adapter.from_canonical(envelope, "gb-ics")
+    document.findall("CUSINT632")[-1].find("CusIntTexCUSINT666").text = "drugs, please inspect"
+    with pytest.raises(MappingFailed) as caught:
+        to_canonical(adapter, document)
+    assert caught.value.pointer == "/CC351A/CUSINT632[3]/CusIntTexCUSINT666"
+    assert "'drugs, please inspect'" in caught.value.message
 
 
 def test_alert_values_cc351a_cannot_carry_are_reported_not_dropped(adapter):
