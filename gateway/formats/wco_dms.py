@@ -30,7 +30,7 @@ import datetime as dt
 
 from lxml import etree
 
-from gateway.errors import SchemaInvalid, UnsupportedMessage
+from gateway.errors import MappingFailed, SchemaInvalid, UnsupportedMessage
 from gateway.formats.base import Identity, MessageInfo, Receipt
 from gateway.formats.canonical import ENV_NS, MESSAGE_ID, body_payload, read_header, receipt_payload
 from gateway.formats.mapped import canonical_envelope, lossless
@@ -87,11 +87,24 @@ def _identifier(value: str | None, what: str, pointer: str) -> str:
 
 
 def _when(container: etree._Element | None, pointer: str) -> dt.datetime | None:
-    """The message's issue time; absent: None (the LRN alone guards against replays), unreadable: refused, so
-    the replay window is never skipped for a time the gateway cannot read."""
+    """The message's issue time; absent or a date without time: None (the LRN alone guards against replays),
+    unreadable: refused, so the replay window is never skipped for a time the gateway cannot read."""
     if container is None:
         return None
-    return dt.datetime.fromisoformat(dms.from_304(container, pointer).replace("Z", "+00:00"))
+    value = dms.date_from_dec(container, pointer)
+    if "T" not in value:
+        return None  # a date (formatCode 102) is no time to measure a replay window with
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _value_at(document: etree._Element, path: str | None) -> str | None:
+    """The text at the path libxml2 names in a schema error (None where it cannot be read)."""
+    try:
+        prefixes = {prefix: uri for prefix, uri in document.nsmap.items() if prefix}
+        found = document.getroottree().xpath(path, namespaces=prefixes) if path else []
+    except etree.XPathError:
+        return None
+    return found[0].text if isinstance(found, list) and found and isinstance(found[0], etree._Element) else None
 
 
 class WcoDmsAdapter:
@@ -182,7 +195,19 @@ class WcoDmsAdapter:
         )
 
     def from_canonical(self, envelope: etree._Element, receiver: str) -> etree._Element:
-        return lossless(self.render(envelope), self.name)
+        document = lossless(self.render(envelope), self.name)
+        schema = load_schema(SCHEMA)
+        if not schema.validate(document):
+            # A canonical value DEC's facets refuse (e.g. a name longer than an..70): the receiver's format
+            # cannot carry it. Name the value, not only the schema's complaint.
+            error = schema.error_log.last_error
+            value = _value_at(document, error.path if error else None)
+            raise MappingFailed(
+                f"the wco-dms format cannot carry the value {value!r} at {error.path if error else '?'}: "
+                f"{error.message if error else 'schema error'}",
+                pointer=error.path if error else None,
+            )
+        return document
 
     def render_receipt(self, receipt: Receipt) -> etree._Element:
         # The gateway's own receipt: descriptions longer than RES allows are cut (the audit trail keeps them).

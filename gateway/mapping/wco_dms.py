@@ -1,25 +1,24 @@
 """HMRC CDS WCO DM 3.6 DEC-DMS declarations <-> the canonical ``wco:Declaration``; the DMS wrapper and dates.
 
-Declarations map path for path. The canonical ``wco:Declaration`` uses the WCO Data Model's names in the DEC
-schema's order (``schemas/canonical/wco.xsd``), so an element at the same path in both schemas is carried as
-it is (:mod:`gateway.mapping.structure` reads both schemas); only these need code:
+Declarations map path for path. The canonical ``wco:Declaration`` is generated from the DEC schema
+(``schemas/canonical/declaration.xsd``, ``scripts/canonical/generate_declaration.py``): every DEC element path,
+with its name, order, cardinality, type and attributes, so every element and attribute of a valid DEC
+declaration is carried as it is, text unchanged (nothing trimmed, nothing added). Only dates need code:
 
-    IssueDateTime, AcceptanceDateTime   DEC ``DateTimeString`` formatCode 304 (``yyyyMMddHHmmss`` + Z or
-                                        +hh) <-> xs:dateTime; formatCode 102 (a date) has no canonical form
-    masses without unitCode             HMRC CDS gives gross and net masses in kilograms: unitCode KGM
-    attributes                          currencyID and unitCode are carried; others are not
+    DateTimeString formatCode 304   yyyyMMddHHmmss + Z / +hh / -hh  <-> xs:dateTime (Z, +hh:00, -hh:00 kept)
+    DateTimeString formatCode 102   yyyyMMdd                         <-> xs:date
 
-What the canonical Declaration has no place for (of the HMRC schema's 460 element paths, 250 are the canonical
-form's too; not e.g. Buyer, Seller, Invoice, Warehouse, Payer, CurrencyExchange, DutyTaxFee amounts, nor
-attributes such as languageID or listID) is named in a ``mapping-failed``: never dropped. The MetaData wrapper
-(data model version, type name, responsible country and agency, customization version) describes the
-transmission and is not carried; the gateway writes its own (:class:`Profile`).
+A 304 string without a time or a 102 string with one says two different things; such a value, and a date
+that is not in the calendar (the DEC pattern allows 20231399), is ``mapping-failed`` naming it.
 
-Canonical -> DEC reports what DEC cannot carry (:class:`~gateway.mapping.records.Loss`): the EU ICS additions
-of the canonical form (IssueLocationName, FirstEntryOffice, NotifyParty, UnloadingLocation, goods item
-BorderTransportMeans, Freight and LoadingLocation, Packaging PieceCountQuantity, consignment Seal),
-BorderTransportMeans JourneyID, languageID and nationalCode attributes. Values longer than DEC allows (names
-an..70, identifiers an..17) are refused by the DEC schema, which the renderer's caller validates.
+Canonical -> DEC reports what DEC cannot carry (:class:`~gateway.mapping.records.Loss`): the canonical
+additions (EU ICS data such as IssueLocationName, FirstEntryOffice, NotifyParty, UnloadingLocation, goods item
+BorderTransportMeans, Freight and LoadingLocation, Packaging PieceCountQuantity, consignment Seal,
+BorderTransportMeans JourneyID; languageID on parties and identifiers; nationalCode), and date-times with
+fractions of a second. Values DEC's facets refuse (e.g. an ICS name longer than DEC allows) are found by
+validating the rendered document (:mod:`gateway.formats.wco_dms`) and reported as ``mapping-failed`` too.
+The MetaData wrapper (data model version, type name, responsible country and agency, customization version)
+describes the transmission and is not carried; the gateway writes its own (:class:`Profile`).
 
 RES-DMS notifications (receipts): :mod:`gateway.mapping.dms_receipt`.
 """
@@ -48,17 +47,6 @@ RES_DS_NS = "urn:wco:datamodel:WCO:Response_DS:DMS:2"
 MD, DEC, RES = f"{{{MD_NS}}}", f"{{{DEC_NS}}}", f"{{{RES_NS}}}"
 _SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
-DATE_TIMES = frozenset({"Declaration/AcceptanceDateTime", "Declaration/IssueDateTime"})
-_ITEM_MEASURE = "Declaration/GoodsShipment/GovernmentAgencyGoodsItem/Commodity/GoodsMeasure"
-KILOGRAMS = frozenset(
-    {
-        "Declaration/TotalGrossMassMeasure",
-        f"{_ITEM_MEASURE}/GrossMassMeasure",
-        f"{_ITEM_MEASURE}/NetNetWeightMeasure",
-    }
-)
-ATTRIBUTES = frozenset({"currencyID", "unitCode"})
-
 
 @dataclass(frozen=True)
 class Profile:
@@ -81,9 +69,9 @@ def dec_shape() -> Structure:
 
 
 @functools.cache
-def carried() -> frozenset[str]:
-    """The element paths both the DEC schema and the canonical Declaration have."""
-    return frozenset(canonical_shape()) & frozenset(dec_shape())
+def date_times() -> frozenset[str]:
+    """The DEC paths whose content is a ``DateTimeString``: an xs:dateTime or xs:date in the canonical form."""
+    return frozenset(path for path, node in dec_shape().items() if node.children == ("DateTimeString",))
 
 
 def localname(element: etree._Element) -> str:
@@ -143,6 +131,56 @@ def date_time_string(parent: etree._Element, name: str, ds_ns: str, text: str, p
 
 # --- declarations ---------------------------------------------------------------------------------
 
+_DEC_DATE = re.compile(r"^(\d{4})(\d\d)(\d\d)$")
+_DEC_DATE_TIME = re.compile(r"^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(Z|[-+]\d\d)$")
+_DATE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)$")
+_DATE_TIME = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(Z|[-+]\d\d:00)$")
+
+
+def date_from_dec(container: etree._Element, pointer: str) -> str:
+    """The canonical xs:dateTime (304) or xs:date (102) of a DEC ``<X><DateTimeString formatCode=..>``."""
+    string = next(elements(container), None)
+    text = (string.text or "") if string is not None else ""
+    code = string.get("formatCode") if string is not None else None
+    where = f"{pointer}/DateTimeString"
+    dated, timed = _DEC_DATE.match(text), _DEC_DATE_TIME.match(text)
+    if code == "102" and dated:
+        value = "{}-{}-{}".format(*dated.groups())
+    elif code == "304" and timed:
+        year, month, day, hour, minute, second, zone = timed.groups()
+        zone = zone if zone == "Z" else f"{zone}:00"
+        value = f"{year}-{month}-{day}T{hour}:{minute}:{second}{zone}"
+    else:
+        raise MappingFailed(
+            f"{where}: {text!r} (formatCode {code}) does not match its format code (102: yyyyMMdd, 304: "
+            "yyyyMMddHHmmss followed by Z or +hh/-hh), so the date it means is not known",
+            pointer=where,
+        )
+    try:
+        dt.date(int(value[:4]), int(value[5:7]), int(value[8:10]))
+        if "T" in value:
+            dt.time(int(value[11:13]), int(value[14:16]), int(value[17:19]))
+    except ValueError:
+        raise MappingFailed(f"{where}: {text!r} is not a date in the calendar", pointer=where) from None
+    return value
+
+
+def date_to_dec(parent: etree._Element, name: str, text: str, pointer: str) -> None:
+    """The DEC ``<name><DateTimeString formatCode=..>`` of a canonical xs:date (102) or xs:dateTime (304)."""
+    holder = etree.SubElement(parent, name)
+    string = etree.SubElement(holder, f"{{{DEC_DS_NS}}}DateTimeString", nsmap={"ds": DEC_DS_NS})
+    dated, timed = _DATE.match(text), _DATE_TIME.match(text)
+    if dated:
+        string.set("formatCode", "102")
+        string.text = "".join(dated.groups())
+    elif timed:
+        string.set("formatCode", "304")
+        *stamp, zone = timed.groups()
+        string.text = "".join(stamp) + (zone if zone == "Z" else zone[:3])
+    else:
+        string.set("formatCode", "304")
+        string.text = to_304(text, pointer)
+
 
 def declaration_to_canonical(declaration: etree._Element, pointer: str) -> tuple[etree._Element, list[Loss]]:
     """The ``wco:Declaration`` of a DEC-DMS Declaration, and every DEC value the canonical form lacks."""
@@ -156,7 +194,7 @@ def declaration_from_canonical(payload: etree._Element, pointer: str) -> tuple[e
     """The DEC-DMS Declaration of a ``wco:Declaration``, and every canonical value DEC cannot carry."""
     declaration = etree.Element(DEC + "Declaration", nsmap={None: DEC_NS})
     losses: list[Loss] = []
-    _copy(payload, declaration, "Declaration", DEC, pointer, losses, canonical_shape())
+    _copy(payload, declaration, "Declaration", DEC, pointer, losses, dec_shape())
     return declaration, losses
 
 
@@ -169,34 +207,31 @@ def _copy(
     losses: list[Loss],
     shape: Structure,
 ) -> None:
-    """Copy the children of ``source`` that both schemas have at the same path into ``target``'s namespace."""
-    inbound, both = namespace == W, carried()
+    """Copy the children of ``source`` that the target's schema (``shape``) has at the same path, text and
+    attributes as they are, into ``target``'s namespace; report the others."""
+    inbound, dates = namespace == W, date_times()
     for child, step in _steps(source):
         name = localname(child)
         child_path = f"{path}/{name}"
         where = f"{pointer}/{step}"
-        if child_path not in both:
+        if child_path not in shape:
             losses.extend(leftovers(child, where))
             continue
-        if child_path in DATE_TIMES:
+        if child_path in dates:
             if inbound:
-                etree.SubElement(target, namespace + name).text = from_304(child, where)
+                etree.SubElement(target, namespace + name).text = date_from_dec(child, where)
             else:
-                date_time_string(target, namespace + name, DEC_DS_NS, (child.text or "").strip(), where)
+                date_to_dec(target, namespace + name, child.text or "", where)
             continue
         out = etree.SubElement(target, namespace + name)
-        allowed = ATTRIBUTES & shape[child_path].attributes
+        allowed = shape[child_path].attributes
         for key, value in child.attrib.items():
             if key in allowed:
                 out.set(key, value)
             else:
                 losses.append(Loss(f"{where}/@{key}", str(value)))
-        if inbound and child_path in KILOGRAMS and "unitCode" not in out.attrib:
-            out.set("unitCode", "KGM")
         if shape[child_path].leaf:
-            out.text = (child.text or "").strip()
-            if not out.text:
-                target.remove(out)  # an empty DEC element says nothing
+            out.text = child.text
         else:
             _copy(child, out, child_path, namespace, where, losses, shape)
 

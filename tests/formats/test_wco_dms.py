@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from gateway.formats.wco_dms import SCHEMA, WcoDmsAdapter
 from gateway.mapping import dms_receipt
 from gateway.mapping import wco_dms as dms
 from gateway.mapping.records import path_in
+from gateway.mapping.structure import sort_children
 from gateway.security.xml import parse_xml
 from tests.conftest import remove_topology
 from tests.formats import ceb_samples
@@ -50,16 +50,13 @@ def to_canonical(adapter: WcoDmsAdapter, root: etree._Element, sender: str = "gb
 
 
 def leaves(element: etree._Element) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
-    """Every value below ``element``: (path with positions, text, attributes); masses without a unit in kg."""
+    """Every value below ``element``: (path with positions, text as it is, attributes)."""
     out = []
     for leaf in element.iter():
         if not isinstance(leaf.tag, str) or len(leaf):
             continue
         attributes = {k: v for k, v in leaf.attrib.items() if "schemaLocation" not in k}
-        if etree.QName(leaf).localname in MASSES:
-            attributes.setdefault("unitCode", "KGM")
-        path = path_in(element, leaf)
-        out.append((path, (leaf.text or "").strip(), tuple(sorted(attributes.items()))))
+        out.append((path_in(element, leaf), leaf.text or "", tuple(sorted(attributes.items()))))
     return out
 
 
@@ -105,7 +102,7 @@ def test_declaration_sample_round_trips(adapter, path):
 
     rendered = adapter.from_canonical(copy.deepcopy(first), "gb-hmrc")
     adapter.validate(rendered)
-    # DEC -> canonical -> DEC: every value, at the same place (masses without a unit are in kilograms).
+    # DEC -> canonical -> DEC: every value, at the same place, nothing added.
     assert leaves(rendered.find("d:Declaration", NS)) == leaves(declaration)
     # ... and canonical -> DEC -> canonical is the identity.
     assert c14n(payload(to_canonical(adapter, rendered))) == c14n(payload(first))
@@ -123,10 +120,13 @@ def test_cancellation_request_keeps_its_pointers_and_amendment(adapter):
     assert declaration.findtext("w:Amendment/w:ChangeReasonCode", namespaces=NS) == "1"
 
 
-def test_hmrc_masses_are_kilograms_and_the_tariff_unit_is_left_to_the_tariff(adapter):
-    declaration = payload(to_canonical(adapter, load(SAMPLES / "declarations" / "TT_IM021a__Step1_TT_IM021a.xml")))
+def test_masses_are_carried_as_sent_without_a_unit_added(adapter):
+    original = load(SAMPLES / "declarations" / "TT_IM021a__Step1_TT_IM021a.xml")
+    declaration = payload(to_canonical(adapter, original))
     measure = declaration.find(".//w:GoodsMeasure", NS)
-    assert [(m.get("unitCode"), m.text) for m in measure] == [("KGM", "3100"), ("KGM", "3000"), (None, "100")]
+    assert [(m.get("unitCode"), m.text) for m in measure] == [(None, "3100"), (None, "3000"), (None, "100")]
+    rendered = adapter.from_canonical(to_canonical(adapter, original), "gb-hmrc")
+    assert not [m for name in MASSES for m in rendered.iter(dms.DEC + name) if m.get("unitCode")]
     codes = [
         (c.findtext("w:ID", namespaces=NS), c.findtext("w:IdentificationTypeCode", namespaces=NS))
         for c in declaration.findall(".//w:Commodity/w:Classification", NS)
@@ -138,43 +138,58 @@ def sample(name: str = "TT_IM077a__TT_IM077a.xml") -> etree._Element:
     return load(SAMPLES / "declarations" / name)
 
 
-def test_a_dec_value_the_canonical_form_cannot_carry_is_mapping_failed(adapter):
+def test_what_the_canonical_form_once_refused_is_carried(adapter):
     root = sample()
     shipment = root.find("d:Declaration/d:GoodsShipment", NS)
     buyer = etree.Element(dms.DEC + "Buyer")
     etree.SubElement(buyer, dms.DEC + "Name").text = "Antique Prints Ltd"
-    shipment.find("d:Consignment", NS).addprevious(buyer)  # DEC GoodsShipment/Buyer: no canonical place
+    shipment.find("d:Consignment", NS).addprevious(buyer)
     shipment.find(".//d:Commodity/d:Description", NS).set("languageID", "en")
+    item = shipment.find("d:GovernmentAgencyGoodsItem", NS)
+    for country in ("CN", "US"):  # origin and preferential origin
+        origin = etree.SubElement(item, dms.DEC + "Origin")
+        etree.SubElement(origin, dms.DEC + "CountryCode").text = country
+        etree.SubElement(origin, dms.DEC + "TypeCode").text = "1"
+    sort_children(item, dms.dec_shape(), GOODS_ITEM)
+    root.find("d:Declaration/d:TypeCode", NS).addprevious(
+        etree.fromstring(
+            f'<IssueDateTime xmlns="{dms.DEC_NS}"><p:DateTimeString xmlns:p="{dms.DEC_DS_NS}" '
+            'formatCode="102">20260127</p:DateTimeString></IssueDateTime>'
+        )
+    )
     adapter.validate(root)
-    with pytest.raises(MappingFailed) as caught:
-        to_canonical(adapter, root)
-    assert "the canonical format cannot carry 2 value(s)" in caught.value.message
-    assert "/MetaData/Declaration/GoodsShipment/Buyer/Name = 'Antique Prints Ltd'" in caught.value.message
-    assert "GovernmentAgencyGoodsItem/Commodity/Description/@languageID = 'en'" in caught.value.message
+    envelope = to_canonical(adapter, root)
+    CanonicalAdapter().validate(envelope)
+    assert payload(envelope).findtext("w:IssueDateTime", namespaces=NS) == "2026-01-27"
+    rendered = adapter.from_canonical(envelope, "gb-hmrc")
+    adapter.validate(rendered)
+    assert leaves(rendered.find("d:Declaration", NS)) == leaves(root.find("d:Declaration", NS))
+
+
+GOODS_ITEM = "Declaration/GoodsShipment/GovernmentAgencyGoodsItem"
 
 
 @pytest.mark.parametrize(
-    ("mutate", "text"),
+    ("code", "text", "message"),
     [
-        (lambda d: setattr(d.find(".//d:Classification/d:ID", NS), "text", "9702 0000"), "'9702 0000'"),
-        (
-            lambda d: d.find("d:TypeCode", NS).addprevious(
-                etree.fromstring(
-                    f'<IssueDateTime xmlns="{dms.DEC_NS}"><p:DateTimeString xmlns:p="{dms.DEC_DS_NS}" '
-                    'formatCode="102">20260127</p:DateTimeString></IssueDateTime>'
-                )
-            ),
-            "'20260127' (formatCode 102)",
-        ),
+        ("102", "20260127101500Z", "does not match its format code"),
+        ("304", "20260127", "does not match its format code"),
+        ("102", "20261399", "not a date in the calendar"),
     ],
-    ids=["commodity-code-with-a-space", "issue-date-without-time"],
 )
-def test_a_dec_value_without_canonical_form_is_mapping_failed(adapter, mutate, text):
+def test_a_dec_date_that_means_no_date_is_mapping_failed(adapter, code, text, message):
     root = sample()
-    mutate(root.find("d:Declaration", NS))
+    root.find("d:Declaration", NS).insert(
+        0,
+        etree.fromstring(
+            f'<AcceptanceDateTime xmlns="{dms.DEC_NS}"><p:DateTimeString xmlns:p="{dms.DEC_DS_NS}" '
+            f'formatCode="{code}">{text}</p:DateTimeString></AcceptanceDateTime>'
+        ),
+    )
     adapter.validate(root)
-    with pytest.raises(MappingFailed, match=re.escape(text)):
+    with pytest.raises(MappingFailed, match=message) as caught:
         to_canonical(adapter, root)
+    assert text in caught.value.message
 
 
 def canonical_declaration() -> etree._Element:
@@ -207,8 +222,9 @@ def test_canonical_example_renders_as_a_valid_dec_declaration(adapter):
     too_long = canonical_declaration()
     means = payload(too_long).find("w:BorderTransportMeans", NS)
     means.remove(means.find("w:JourneyID", NS))
-    with pytest.raises(SchemaInvalid, match=r"ID'.*length of '18'"):  # the exporter id has 18 characters; DEC an..17
-        adapter.validate(adapter.from_canonical(too_long, "gb-hmrc"))
+    # The exporter id has 18 characters (a Chinese USCC); DEC takes an..17: the receiver cannot carry it.
+    with pytest.raises(MappingFailed, match=r"cannot carry the value '91440300MA5XXXXX0T'.*length of '18'"):
+        adapter.from_canonical(too_long, "gb-hmrc")
     document = adapter.from_canonical(dec_ready(canonical_declaration()), "gb-hmrc")
     adapter.validate(document)
     declaration = document.find("d:Declaration", NS)
