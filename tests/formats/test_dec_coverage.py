@@ -10,17 +10,22 @@ the schema, each direction. Real HMRC samples go the same way (tests/formats/tes
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import re
 
 import pytest
 from lxml import etree
+from signxml import XMLVerifier
 
+from gateway.app import build_app
 from gateway.formats.base import MessageInfo
 from gateway.formats.canonical import CanonicalAdapter
 from gateway.formats.wco_dms import WcoDmsAdapter
 from gateway.mapping import wco_dms as dms
-from tests.formats.dec_instances import Draw, instances, optional_paths, schema_paths
+from tests.conftest import remove_topology
+from tests.formats.dec_instances import Draw, instance, instances, optional_paths, schema_paths
 from tests.formats.support import payload
+from tests.helpers import PartnerSpec, make_deployment, signed
 
 W = "{urn:customs-gateway:wco:1}"
 _POSITION = re.compile(r"\[\d+\]")
@@ -158,3 +163,57 @@ def test_the_canonical_declaration_schema_is_generated_from_the_current_dec_sche
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.render() == (ROOT / "schemas" / "canonical" / "declaration.xsd").read_bytes()
+
+
+# --- end to end: a generated full declaration, signed, through the real app and broker ---------------------
+
+
+@pytest.fixture
+async def dms_flow(tmp_path, inbox_factory, amqp, aiohttp_client):
+    canonical_inbox, dms_inbox = await inbox_factory(), await inbox_factory()
+    deployment = make_deployment(
+        tmp_path,
+        [
+            PartnerSpec("gb-trader", format="wco-dms", country="GB", sends=["declaration"], receives=[]),
+            PartnerSpec(
+                "gb-hmrc", url=dms_inbox.url, format="wco-dms", country="GB", sends=[], receives=["declaration"]
+            ),
+            PartnerSpec("nl-customs", url=canonical_inbox.url, sends=[], receives=["declaration"]),
+        ],
+        rules='[[routing.rules]]\ntypes = ["declaration"]\nreceivers = ["nl-customs", "gb-hmrc"]\n',
+        max_attempts=1,
+    )
+    client = await aiohttp_client(build_app(deployment.settings()))
+    yield deployment, client, canonical_inbox, dms_inbox
+    await client.close()
+    await remove_topology(amqp, deployment, ["gb-trader", "gb-hmrc", "nl-customs"])
+
+
+async def test_a_signed_full_generated_declaration_reaches_dms_and_canonical_receivers_unchanged(dms_flow):
+    deployment, client, canonical_inbox, dms_inbox = dms_flow
+    original = instance(Draw("full"))
+    declaration = original.find(dms.DEC + "Declaration")
+    # Issued now, so the replay window takes it; the LRN is the message id.
+    issued = declaration.find(f"{dms.DEC}IssueDateTime/{{{dms.DEC_DS_NS}}}DateTimeString")
+    issued.set("formatCode", "304")
+    issued.text = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%SZ")
+    declaration.find(dms.DEC + "FunctionalReferenceID").text = "GEN-FULL-0001"
+    WcoDmsAdapter().validate(original)
+
+    body = signed(deployment.partners["gb-trader"], original)
+    response = await client.post("/v1/partners/gb-trader/messages", data=body)
+    assert response.status == 202, await response.text()
+
+    await dms_inbox.wait_for(1)
+    await canonical_inbox.wait_for(1)
+    _, delivered = dms_inbox.received[0]
+    document = XMLVerifier().verify(delivered, x509_cert=deployment.gateway.cert).signed_xml
+    WcoDmsAdapter().validate(document)
+    # The DEC receiver's copy carries the original's business content: every value at its path, nothing added.
+    assert values(document.find(dms.DEC + "Declaration")) == values(declaration)
+
+    _, canonical = canonical_inbox.received[0]
+    envelope = XMLVerifier().verify(canonical, x509_cert=deployment.gateway.cert).signed_xml
+    CanonicalAdapter().validate(envelope)
+    expected = WcoDmsAdapter().to_canonical(original, MessageInfo("declaration", "GEN-FULL-0001"), "gb-trader")
+    assert etree.tostring(payload(envelope), method="c14n") == etree.tostring(payload(expected), method="c14n")
