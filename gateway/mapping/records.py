@@ -219,8 +219,10 @@ class FixedUnit:
     def take(self, element: etree._Element, source: str, pointer: str) -> dict[str, str]:
         unit = take_attribute(element, "unitCode")
         if unit != self.unit:
+            # No unit (e.g. a DEC mass as HMRC sends it) is not assumed to be this one: the sender did not say.
+            found = f"not in {unit}" if unit else "and this one has no unitCode"
             raise MappingFailed(
-                f"{pointer}/@unitCode: the partner format carries this measure in {self.unit} only, not in {unit}",
+                f"{pointer}/@unitCode: the partner format carries this measure in {self.unit} only, {found}",
                 pointer=pointer + "/@unitCode",
             )
         return {source: take_text(element)}
