@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway import console
+from gateway.activity import MAX_MINUTES, history
 from gateway.conformance import run_conformance, samples_folder
 from gateway.errors import ConfigError, GatewayError
 from gateway.ingress.handlers import RUNTIME
@@ -299,6 +300,18 @@ async def traffic_counts(request: web.Request) -> web.Response:
     return web.json_response(traffic(runtime))
 
 
+async def traffic_history(request: web.Request) -> web.Response:
+    """Received and delivered per partner and minute over the last ``minutes`` (default 60), with latency."""
+    raw = request.query.get("minutes", "60")
+    try:
+        minutes = int(raw)
+    except ValueError:
+        minutes = 0
+    if not 1 <= minutes <= MAX_MINUTES:
+        return _error(400, "bad-request", f"minutes must be a whole number from 1 to {MAX_MINUTES}, got {raw!r}")
+    return web.json_response(await history(request.app[RUNTIME].store, minutes=minutes))
+
+
 async def ping_partner(request: web.Request) -> web.Response:
     """Connectivity check: 200 with what happened (``ok`` false when the partner's endpoint failed)."""
     try:
@@ -338,6 +351,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/keys", gateway_keys)  # public: certificates only (outside /v1/admin/, no token)
     app.router.add_get("/v1/admin/config-events", config_events)
     app.router.add_get("/v1/admin/traffic", traffic_counts)
+    app.router.add_get("/v1/admin/traffic/history", traffic_history)
     app.router.add_get("/v1/admin/messages", list_messages)
     app.router.add_get("/v1/admin/messages/{message_id}", show_message)
     app.router.add_post("/v1/admin/messages/{message_id}/retry", retry)

@@ -85,6 +85,25 @@ class Evidence:
     document: bytes
 
 
+@dataclass(frozen=True)
+class ActivityRow:
+    """One partner's count in one time bucket (``bucket``: whole buckets since the start of the window).
+
+    For deliveries ``seconds_total`` and ``seconds_max`` are the time from receipt at ingress to delivery."""
+
+    partner: str
+    bucket: int
+    count: int
+    seconds_total: float = 0.0
+    seconds_max: float = 0.0
+
+
+@dataclass(frozen=True)
+class Activity:
+    received: tuple[ActivityRow, ...]  # messages received at ingress, by sender (rejected ones included)
+    delivered: tuple[ActivityRow, ...]  # deliveries, by receiver, with their latency
+
+
 class Store(Protocol):
     async def open(self) -> None: ...
 
@@ -172,6 +191,10 @@ class Store(Protocol):
         message_type: str | None = None,
         limit: int = 100,
     ) -> list[MessageRecord]: ...
+
+    async def activity(self, since: dt.datetime, bucket_seconds: int) -> Activity:
+        """Counts per partner and time bucket from ``since`` on (the console's traffic chart)."""
+        ...
 
     async def record_config_event(
         self,

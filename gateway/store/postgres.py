@@ -18,7 +18,16 @@ import asyncpg
 from yarl import URL
 
 from gateway.errors import Unavailable
-from gateway.store.base import ConfigEvent, DeliveryRecord, Event, Evidence, MessageRecord, Status
+from gateway.store.base import (
+    Activity,
+    ActivityRow,
+    ConfigEvent,
+    DeliveryRecord,
+    Event,
+    Evidence,
+    MessageRecord,
+    Status,
+)
 from gateway.store.rows import (
     DELIVERY_COLUMNS,
     EVENT_COLUMNS,
@@ -84,6 +93,7 @@ CREATE TABLE IF NOT EXISTS events (
     reason TEXT
 );
 CREATE INDEX IF NOT EXISTS events_message ON events (message_id, seq);
+CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries (status, updated);
 CREATE TABLE IF NOT EXISTS config_events (
     seq BIGSERIAL PRIMARY KEY,
     at TIMESTAMPTZ NOT NULL,
@@ -486,6 +496,29 @@ class PostgresStore:
 
         async def fn(db: asyncpg.Connection) -> list[MessageRecord]:
             return [_record(r) for r in await db.fetch(query, *args)]
+
+        return await self._run(fn, tx=False)
+
+    async def activity(self, since: dt.datetime, bucket_seconds: int) -> Activity:
+        async def fn(db: asyncpg.Connection) -> Activity:
+            received = await db.fetch(
+                "SELECT sender, floor(extract(epoch FROM created - $1) / $2)::int AS bucket, count(*) "
+                "FROM messages WHERE created >= $1 GROUP BY sender, bucket",
+                since,
+                bucket_seconds,
+            )
+            delivered = await db.fetch(
+                "SELECT d.receiver, floor(extract(epoch FROM d.updated - $1) / $2)::int AS bucket, count(*), "
+                "sum(extract(epoch FROM d.updated - m.created)), max(extract(epoch FROM d.updated - m.created)) "
+                "FROM deliveries d JOIN messages m ON m.id = d.message_id "
+                "WHERE d.status = 'delivered' AND d.updated >= $1 GROUP BY d.receiver, bucket",
+                since,
+                bucket_seconds,
+            )
+            return Activity(
+                tuple(ActivityRow(r[0], int(r[1]), int(r[2])) for r in received),
+                tuple(ActivityRow(r[0], int(r[1]), int(r[2]), float(r[3]), float(r[4])) for r in delivered),
+            )
 
         return await self._run(fn, tx=False)
 

@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.errors import Unavailable
-from gateway.store.base import ConfigEvent, DeliveryRecord, Event, Evidence, MessageRecord, Status
+from gateway.store.base import (
+    Activity,
+    ActivityRow,
+    ConfigEvent,
+    DeliveryRecord,
+    Event,
+    Evidence,
+    MessageRecord,
+    Status,
+)
 from gateway.store.rows import (
     CONFIG_EVENT_COLUMNS,
     DELIVERY_COLUMNS,
@@ -51,6 +60,7 @@ CREATE TABLE IF NOT EXISTS messages (
 -- (sender, unique_key) is unique forever among messages that were not rejected: _migrate adds the columns
 -- unique_key, reference, follows and the index (rows.MIGRATE_FOLLOW_UPS).
 CREATE INDEX IF NOT EXISTS messages_status ON messages (status, updated);
+CREATE INDEX IF NOT EXISTS messages_created ON messages (created);
 CREATE TABLE IF NOT EXISTS deliveries (
     message_id TEXT NOT NULL REFERENCES messages (id),
     receiver TEXT NOT NULL,
@@ -71,6 +81,7 @@ CREATE TABLE IF NOT EXISTS events (
     reason TEXT
 );
 CREATE INDEX IF NOT EXISTS events_message ON events (message_id, seq);
+CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries (status, updated);
 CREATE TABLE IF NOT EXISTS config_events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at REAL NOT NULL,
@@ -434,6 +445,29 @@ class SqliteStore:
                 (*args, limit),
             ).fetchall()
             return [_record(r) for r in rows]
+
+        return await self._run(fn)
+
+    async def activity(self, since: dt.datetime, bucket_seconds: int) -> Activity:
+        start = since.timestamp()
+
+        def fn() -> Activity:
+            received = self.db.execute(
+                "SELECT sender, CAST((created - ?) / ? AS INTEGER) AS bucket, COUNT(*) FROM messages "
+                "WHERE created >= ? GROUP BY sender, bucket",
+                (start, bucket_seconds, start),
+            ).fetchall()
+            delivered = self.db.execute(
+                "SELECT d.receiver, CAST((d.updated - ?) / ? AS INTEGER) AS bucket, COUNT(*), "
+                "SUM(d.updated - m.created), MAX(d.updated - m.created) "
+                "FROM deliveries d JOIN messages m ON m.id = d.message_id "
+                "WHERE d.status = 'delivered' AND d.updated >= ? GROUP BY d.receiver, bucket",
+                (start, bucket_seconds, start),
+            ).fetchall()
+            return Activity(
+                tuple(ActivityRow(r[0], int(r[1]), int(r[2])) for r in received),
+                tuple(ActivityRow(r[0], int(r[1]), int(r[2]), float(r[3]), float(r[4])) for r in delivered),
+            )
 
         return await self._run(fn)
 

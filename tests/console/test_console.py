@@ -37,7 +37,7 @@ pytestmark = [
 
 # What a page shows when a script printed a value it did not have: never acceptable on screen.
 BAD_WORDS = re.compile(r"\b(null|undefined|NaN)\b|\[object Object\]")
-PAGES = ["partners", "traffic", "messages", "failed", "audit"]
+PAGES = ["partners", "traffic", "charts", "messages", "failed", "audit"]
 
 
 async def assert_clean(page, where: str) -> None:
@@ -45,6 +45,23 @@ async def assert_clean(page, where: str) -> None:
     text = await page.evaluate("document.body.innerText")
     found = sorted({m.group(0) for m in BAD_WORDS.finditer(text)})
     assert not found, f"{where}: the page shows {found}:\n{text}"
+
+
+async def assert_chart(page, chart: str, partners: list[str]) -> str:
+    """An inline SVG chart with a legend naming each partner; returns the legend's text."""
+    await page.wait_for_selector(f"svg#{chart}")
+    legend = await (await page.wait_for_selector(f"#{chart}-legend")).inner_text()
+    for partner in partners:
+        assert partner in legend, legend
+    return legend
+
+
+def same_origin(requests: list[str], base: str) -> None:
+    """The console fetches nothing but its own files and the admin API (no CDN, no fonts, nothing outside)."""
+    origin = base.split("/console/")[0]
+    outside = [url for url in requests if not url.startswith(origin)]
+    assert requests
+    assert outside == []
 
 
 async def visit_every_page(page, message_id: str, state: str) -> None:
@@ -98,6 +115,8 @@ async def test_console_pages_and_retry_of_a_dead_lettered_message(
         page.set_default_timeout(15000)
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        requests: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
 
         async def shot(name: str) -> None:
             path = shots / f"{name}.png"
@@ -133,6 +152,13 @@ async def test_console_pages_and_retry_of_a_dead_lettered_message(
         await page.wait_for_selector("#traffic-queues")
         await shot("2-traffic")
 
+        # Charts of the last hour: one message from nl-customs, none delivered yet (it failed).
+        await page.click("nav a[data-page=charts]")
+        assert "1 received" in await assert_chart(page, "chart-received", ["nl-customs"])
+        assert await page.query_selector("svg#chart-received polyline[data-series=nl-customs]") is not None
+        await page.wait_for_selector("#chart-latency-none")
+        await shot("2b-charts-before-delivery")
+
         await page.click("nav a[data-page=messages]")
         await page.wait_for_selector("#search")
         await page.select_option("#search select[name=status]", "failed")
@@ -159,6 +185,13 @@ async def test_console_pages_and_retry_of_a_dead_lettered_message(
         await page.wait_for_selector("#no-failed")
         await shot("5-after-retry")
 
+        # Delivered by the retry: the charts now show the delivery and its latency.
+        await page.click("nav a[data-page=charts]")
+        assert "1 delivered" in await assert_chart(page, "chart-delivered", ["de-customs"])
+        assert "slowest" in await assert_chart(page, "chart-latency", ["de-customs"])
+        await assert_clean(page, "charts after the retry")
+        await shot("5b-charts-after-delivery")
+
         await page.click("nav a[data-page=audit]")
         audit = await page.wait_for_selector("#audit-table")
         text = await audit.inner_text()
@@ -174,6 +207,7 @@ async def test_console_pages_and_retry_of_a_dead_lettered_message(
         assert gateway.runtime.registry["nl-customs"].spec.suspended
         await shot("7-partner-suspended")
         assert errors == []
+        same_origin(requests, base)
     finally:
         with capsys.disabled():
             print("\nconsole screenshots:")
@@ -209,7 +243,10 @@ async def test_console_shows_no_placeholder_words_without_warnings_or_failures(
         page.set_default_timeout(15000)
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        await page.goto(str(client.make_url("/console/")))
+        requests: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        base = str(client.make_url("/console/"))
+        await page.goto(base)
         await page.fill("#token", gateway.runtime.token)
         await page.click("#login-form button")
         table = await page.wait_for_selector("#partners-table")
@@ -217,7 +254,13 @@ async def test_console_shows_no_placeholder_words_without_warnings_or_failures(
         assert await page.query_selector("#expiry-warning") is None
         await visit_every_page(page, message["id"], "no warnings, a delivered message")
         assert await page.query_selector("button.retry") is None
+        await page.click("nav a[data-page=charts]")
+        await assert_chart(page, "chart-received", ["nl-customs"])
+        await assert_chart(page, "chart-delivered", ["de-customs"])
+        await assert_chart(page, "chart-latency", ["de-customs"])
+        await assert_clean(page, "charts, a delivered message")
         assert errors == []
+        same_origin(requests, base)
     finally:
         await client.close()
         await remove_topology(amqp, deployment, ["nl-customs", "de-customs"])

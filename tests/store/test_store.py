@@ -332,3 +332,29 @@ async def test_the_gateway_runs_on_postgresql(tmp_path, pg_url, inbox_factory, a
     assert sorted(statuses[1:]) == ["accepted", "delivered", "delivering"]
     assert record is not None
     assert record.status == Status.DELIVERED
+
+
+async def test_activity_counts_received_and_delivered_per_partner(store: Store) -> None:
+    """The console's traffic chart: what came in per sender, what went out per receiver, with its latency."""
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    delivered = []
+    for sender in ("nl-customs", "nl-customs", "fr-customs"):
+        message_id = await claimed(store, sender=sender)
+        await store.accept(message_id, ("de-customs",), b"<receipt/>", b"<canonical/>")
+        delivered.append(message_id)
+    rejected = await claimed(store, sender="fr-customs")
+    await store.reject(rejected, "fr-customs", None, "risk-alert", "schema-invalid", "bad")
+    for message_id in delivered[:2]:
+        await store.record_delivery(message_id, "de-customs", Status.DELIVERED, attempt=1)
+
+    activity = await store.activity(start, 60)
+    received = {}
+    for row in activity.received:
+        assert 0 <= row.bucket < 6
+        received[row.partner] = received.get(row.partner, 0) + row.count
+    assert received == {"nl-customs": 2, "fr-customs": 2}
+    assert sum(r.count for r in activity.delivered) == 2
+    assert {r.partner for r in activity.delivered} == {"de-customs"}
+    for row in activity.delivered:
+        assert 0 <= row.seconds_max <= row.seconds_total < 60
+    assert (await store.activity(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1), 60)).received == ()

@@ -113,6 +113,93 @@ async function trafficPage() {
   poller = setInterval(() => render().catch(showError), 3000);
 }
 
+// Charts: inline SVG drawn here (no library, nothing fetched but the admin API) -----------------------------
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
+
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, String(value));
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+function hhmm(ms) { return new Date(ms).toISOString().slice(11, 16); }
+
+function niceMax(value) {
+  if (!(value > 0)) return 1;
+  const step = 10 ** Math.floor(Math.log10(value));
+  return [1, 2, 2.5, 5, 10].map((m) => m * step).find((m) => m >= value);
+}
+
+// One line per series over the window; a gap where a value is absent (null). ``label`` formats the y axis.
+function lineChart(id, title, series, window, label) {
+  const [width, height, left, right, top, bottom] = [900, 230, 64, 16, 14, 30];
+  const n = window.buckets;
+  const max = niceMax(Math.max(0, ...series.flatMap((s) => s.values.filter((v) => v !== null))));
+  const x = (i) => left + (n > 1 ? (i * (width - left - right)) / (n - 1) : 0);
+  const y = (v) => top + (height - top - bottom) * (1 - v / max);
+  const chart = svg("svg", { id, class: "chart", viewBox: `0 0 ${width} ${height}`, width, height, role: "img",
+    "aria-label": title });
+  for (const v of [0, max / 2, max]) {
+    chart.append(svg("line", { x1: left, x2: width - right, y1: y(v), y2: y(v), stroke: "#d8dde3" }),
+      svg("text", { x: left - 6, y: y(v) + 4, "text-anchor": "end", "font-size": 11, fill: "#55606b" }, label(v)));
+  }
+  const start = Date.parse(window.since);
+  for (const [i, anchor] of [[0, "start"], [Math.floor((n - 1) / 2), "middle"], [n - 1, "end"]]) {
+    chart.append(svg("text", { x: x(i), y: height - 10, "text-anchor": anchor, "font-size": 11, fill: "#55606b" },
+      `${hhmm(start + i * window.bucket_seconds * 1000)} UTC`));
+  }
+  series.forEach((s, k) => {
+    const color = COLORS[k % COLORS.length];
+    let run = [];
+    const flush = () => {
+      if (run.length === 1) chart.append(svg("circle", { cx: run[0][0], cy: run[0][1], r: 2.5, fill: color }));
+      if (run.length > 1) {
+        chart.append(svg("polyline", { points: run.map((p) => p.join(",")).join(" "), fill: "none", stroke: color,
+          "stroke-width": 2, "data-series": s.name }));
+      }
+      run = [];
+    };
+    s.values.forEach((v, i) => { if (v === null) flush(); else run.push([x(i).toFixed(1), y(v).toFixed(1)]); });
+    flush();
+  });
+  const legend = el("ul", { class: "legend", id: `${id}-legend` }, series.map((s, k) =>
+    el("li", { "data-series": s.name }, el("span", { class: `swatch c${k % COLORS.length}` }), ` ${s.name} ${s.note}`)));
+  return el("figure", { class: "chart" }, el("figcaption", {}, title), chart, legend);
+}
+
+function seconds(v) { return v >= 1 ? `${v.toFixed(v >= 10 ? 0 : 1)} s` : `${Math.round(v * 1000)} ms`; }
+
+async function chartsPage() {
+  const render = async () => {
+    const { body } = await api("/v1/admin/traffic/history?minutes=60");
+    const received = body.received.map((s) => ({ name: s.partner, values: s.counts, note: `(${s.total} received)` }));
+    const delivered = body.delivered.map((s) => ({ name: s.partner, values: s.counts, note: `(${s.total} delivered)` }));
+    const latency = body.delivered.map((s) => {
+      const known = s.latency_max.filter((v) => v !== null);
+      return { name: s.partner, values: s.latency_avg, note: known.length ? `(slowest ${seconds(Math.max(...known))})` : "" };
+    });
+    const count = (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1));
+    const none = (id, text) => el("p", { id, class: "notice" }, text);
+    view("Charts",
+      el("p", {}, `The last hour by minute, from the message store (every worker and instance); refreshed every 10 s `,
+        `(until ${when(body.until)}).`),
+      el("h3", {}, "Messages received per sender"),
+      received.length ? lineChart("chart-received", "Messages received per sender and minute", received, body, count)
+        : none("chart-received-none", "No message received in the last hour."),
+      el("h3", {}, "Deliveries per receiver"),
+      delivered.length ? lineChart("chart-delivered", "Deliveries per receiver and minute", delivered, body, count)
+        : none("chart-delivered-none", "Nothing delivered in the last hour."),
+      el("h3", {}, "Delivery latency (receipt at ingress to delivery, average per minute)"),
+      latency.length ? lineChart("chart-latency", "Average delivery latency per receiver and minute", latency, body,
+        seconds) : none("chart-latency-none", "Nothing delivered in the last hour."));
+  };
+  await render();
+  poller = setInterval(() => render().catch(showError), 10000);
+}
+
 async function messagesPage(params) {
   const form = el("form", { class: "search", id: "search" },
     el("label", {}, "Message id", el("input", { name: "id", value: params.get("id") || "", size: 38 })),
@@ -199,8 +286,8 @@ async function auditPage() {
 
 // Navigation ------------------------------------------------------------------------------------------------
 
-const PAGES = { partners: partnersPage, traffic: trafficPage, messages: messagesPage, failed: failedPage,
-  audit: auditPage };
+const PAGES = { partners: partnersPage, traffic: trafficPage, charts: chartsPage, messages: messagesPage,
+  failed: failedPage, audit: auditPage };
 
 async function route() {
   if (poller) { clearInterval(poller); poller = null; }
