@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.broker.dead import DeadCopy, put_back, take_out
 from gateway.broker.routed import RoutedMessage, publish_routed
 from gateway.errors import ConfigError, GatewayError, Unavailable, UnknownPartner
+from gateway.formats.base import sign_for
 from gateway.partners.files import Backup, PartnerFolder, render_partner, set_key, spec_data
 from gateway.partners.model import Partner
 from gateway.partners.registry import RegistryChanges, load_partners
@@ -627,7 +628,11 @@ async def ping_partner(
         referenced_message_type="receipt",
     )
     signer = keyring.for_partner(partner)
-    document = signer.sign(adapter.render_receipt(receipt))
+    rendered = adapter.render_receipt(receipt)
+    name = etree.QName(rendered).localname  # read before signing: CEB signs a receipt in a DxpMsg around it
+    document = sign_for(adapter, signer, rendered, partner.id)
+    if etree.QName(document).localname != name:
+        name += f" in {etree.QName(document).localname}"
     body = to_bytes(document)
     headers = {
         "X-Gateway-Message-Id": test_id,
@@ -644,7 +649,7 @@ async def ping_partner(
         ok, message = False, f"{seen.outcome}: {seen.detail} (after {milliseconds})"
     algorithm = signer.algorithm.rsplit("#", 1)[-1]
     sent = (
-        f"{etree.QName(document).localname} ({partner.format} receipt), {len(body)} bytes, "
+        f"{name} ({partner.format} receipt), {len(body)} bytes, "
         f"signed {algorithm} by {signer.certificate.subject.rfc4514_string()}"
     )
     answer = seen.answer.decode("utf-8", "replace")

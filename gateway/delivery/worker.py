@@ -21,7 +21,7 @@ from gateway.broker.topology import Topology
 from gateway.config import DeliverySection
 from gateway.delivery.transport import Outbound, Transports
 from gateway.errors import PermanentDeliveryError, Rejection, TransientDeliveryError, Unavailable
-from gateway.formats.base import FormatAdapter
+from gateway.formats.base import FormatAdapter, sign_for
 from gateway.formats.canonical import read_header, set_header
 from gateway.logs import bind, unbind
 from gateway.partners.model import Partner
@@ -244,4 +244,4 @@ class DeliveryWorker:
             raise PermanentDeliveryError(
                 f"cannot render the message for {partner.id} ({format_name}): {error.code}: {error.message}"
             ) from error
-        return to_bytes(self.keyring.for_partner(partner).sign(document))
+        return to_bytes(sign_for(adapter, self.keyring.for_partner(partner), document, partner.id))

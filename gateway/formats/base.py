@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from lxml import etree
 
@@ -119,3 +119,21 @@ class FormatAdapter(Protocol):
     def render_receipt(self, receipt: Receipt) -> etree._Element:
         """The receipt in this format's own receipt message (unsigned)."""
         ...
+
+
+class Signing(Protocol):
+    def sign(self, root: etree._Element) -> etree._Element: ...
+
+
+@runtime_checkable
+class Sealing(Protocol):
+    """A format whose documents are not always signed as the root's last child (CEB: receipts in a DxpMsg)."""
+
+    def seal(self, document: etree._Element, signer: Signing, receiver: str) -> etree._Element: ...
+
+
+def sign_for(adapter: object, signer: Signing, document: etree._Element, receiver: str) -> etree._Element:
+    """``document`` signed for ``receiver`` where its format places the signature (enveloped by default)."""
+    if isinstance(adapter, Sealing):
+        return adapter.seal(document, signer, receiver)
+    return signer.sign(document)

@@ -28,13 +28,15 @@ import functools
 from lxml import etree
 
 from gateway.errors import SchemaInvalid, UnsupportedMessage
-from gateway.formats.base import Identity, MessageInfo, Receipt, ReceiptError, RecordRef
+from gateway.formats import dxp
+from gateway.formats.base import Identity, MessageInfo, Receipt, ReceiptError, RecordRef, Signing
 from gateway.formats.canonical import ENV_NS, MESSAGE_ID, WCO_NS, new_envelope, parse_datetime, read_header
 from gateway.formats.schemas import SCHEMAS_DIR, validate
 from gateway.mapping import ceb, ceb_receipt
 from gateway.mapping.records import Loss
 
 _XS = "{http://www.w3.org/2001/XMLSchema}"
+TERMINAL = "ceb_terminal_node_202205.xsd"  # dxp:DxpMsg, the terminal-node wrapper (spec chapter 4)
 _E = f"{{{ENV_NS}}}"
 _W = f"{{{WCO_NS}}}"
 _CARRIED = frozenset(kind.message_type for kind in ceb.KINDS.values())
@@ -56,6 +58,20 @@ def ceb_schema(name: str) -> etree.XMLSchema:
     return etree.XMLSchema(tree)
 
 
+@functools.cache
+def _signed_in_place() -> frozenset[str]:
+    """The CEB messages whose own schema has a ``ds:Signature`` (the business messages): signed enveloped.
+    The others (receipts, CEB900, CEB816/818) are signed in a DxpMsg (:mod:`gateway.formats.dxp`)."""
+    names: set[str] = set()
+    for name in (ceb.IMPORT, ceb.EXPORT):
+        tree = etree.parse(str(SCHEMAS_DIR / "ceb" / name), etree.XMLParser(no_network=True, resolve_entities=False))
+        for top in tree.getroot().findall(f"{_XS}element"):
+            sequence = top.find(f"{_XS}complexType/{_XS}sequence")
+            if sequence is not None and any(e.get("ref") == "ds:Signature" for e in sequence):
+                names.add(top.get("name") or "")
+    return frozenset(names)
+
+
 def _schema_of(root: etree._Element) -> str:
     qname = etree.QName(root)
     if qname.namespace == ceb.CEB_NS and qname.localname in _RECEIPT_SCHEMAS:
@@ -70,6 +86,7 @@ class CebAdapter:
         self.transfer = transfer or ceb.Transfer()
 
     def identify(self, root: etree._Element) -> MessageInfo:
+        root = dxp.unwrap(root)
         kind = ceb.kind_of(root)
         guid = root.get("guid")
         if guid is None or not MESSAGE_ID.match(guid):
@@ -89,9 +106,13 @@ class CebAdapter:
         return Identity(info.message_id)
 
     def validate(self, root: etree._Element) -> None:
+        if dxp.is_dxp(root):  # the terminal-node wrapper (its signature verified), then what it carries
+            validate(ceb_schema(TERMINAL), root, "the DxpMsg")
+            root = dxp.unwrap(root)
         validate(ceb_schema(_schema_of(root)), root, f"the {etree.QName(root).localname}")
 
     def to_canonical(self, root: etree._Element, info: MessageInfo, sender: str) -> etree._Element:
+        root = dxp.unwrap(root)
         kind = ceb.kind_of(root)
         payload = ceb.to_canonical_payload(root, kind)
         created = info.created or ceb.issued(ceb.heads(root, kind), kind.time_field)
@@ -162,6 +183,16 @@ class CebAdapter:
         document, losses = self.render(envelope)
         ceb.raise_if_lossy(losses)
         return document
+
+    def seal(self, document: etree._Element, signer: Signing, receiver: str) -> etree._Element:
+        """Signed where the CEB spec puts the signature: enveloped in a business message (its XSD has
+        ``ds:Signature``), else in the DxpMsg that carries the document (spec chapter 4; see ``dxp``)."""
+        if etree.QName(document).localname in _signed_in_place():
+            return signer.sign(document)
+        wrapper = dxp.wrap(
+            document, sender_id=self.transfer.dxp_id, receiver_id=receiver, created=dt.datetime.now(dt.UTC)
+        )
+        return signer.sign(wrapper)
 
     def render_receipt(self, receipt: Receipt) -> etree._Element:
         document = ceb_receipt.business_receipt(receipt)

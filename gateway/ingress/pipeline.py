@@ -31,7 +31,7 @@ from gateway.errors import (
     Unconfirmed,
     UnknownPartner,
 )
-from gateway.formats.base import FormatAdapter, Identity, MessageInfo, Receipt, ReceiptError, canonical_id
+from gateway.formats.base import FormatAdapter, Identity, MessageInfo, Receipt, ReceiptError, canonical_id, sign_for
 from gateway.formats.canonical import CanonicalAdapter, format_datetime, set_header
 from gateway.logs import begin, bind
 from gateway.partners.model import Partner
@@ -374,7 +374,8 @@ class Ingress:
 
     def _receipt(self, receipt: Receipt, adapter: FormatAdapter, partner: Partner | None) -> bytes:
         """Signed in the partner's own algorithm (``signature_algorithm``), by the key in use now."""
-        return to_bytes(self.keyring.for_partner(partner).sign(adapter.render_receipt(receipt)))
+        signer = self.keyring.for_partner(partner)
+        return to_bytes(sign_for(adapter, signer, adapter.render_receipt(receipt), receipt.receiver))
 
     def _rejection(
         self,

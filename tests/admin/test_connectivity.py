@@ -28,6 +28,7 @@ from gateway.security.signatures import SignatureVerifier
 from gateway.security.sm2 import CHINAPORT_SM2_SM3
 from gateway.security.xml import parse_xml
 from tests.conftest import remove_topology
+from tests.formats import ceb_samples
 from tests.helpers import ENV, PartnerSpec, make_deployment, make_identity
 from tests.security.test_keyring import add_sm2_key, nsw_spec
 
@@ -162,13 +163,14 @@ async def test_ping_an_sm2_ceb_partner_sends_an_sm2_signed_ceb_receipt(pinged):
     _, _, ping, _, _, nsw, gateway_sm2 = pinged
     status, result = await ping("cn-nsw")
     assert (status, result["ok"]) == (200, True)
-    assert "CEB900Message (ceb receipt)" in result["sent"]
+    assert "CEB900Message in DxpMsg (ceb receipt)" in result["sent"]
     assert "signed sm2-sm3" in result["sent"]
     _, body = nsw.received[0]
     verified = SignatureVerifier("gw-test", [load_certificate(gateway_sm2.cert_path)]).verify(parse_xml(body))
     assert verified.algorithm == CHINAPORT_SM2_SM3
-    assert etree.QName(verified.xml).localname == "CEB900Message"
-    CebAdapter().validate(verified.xml)
+    document = ceb_samples.carried(verified.xml)  # signed in its DxpMsg (CEB spec chapter 4)
+    assert etree.QName(document).localname == "CEB900Message"
+    CebAdapter().validate(document)
 
 
 async def test_ping_refusals(pinged):

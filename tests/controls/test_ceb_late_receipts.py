@@ -54,7 +54,8 @@ async def send(gateway: Gateway, message: etree._Element) -> tuple[int, str, str
 
 def late_ceb622(gateway: Gateway, body: bytes, inventory: etree._Element) -> dict[str, str]:
     """The delivered late receipt: signed by the gateway, a schema-valid CEB622 answering the inventory."""
-    document = XMLVerifier().verify(body, x509_cert=gateway.deployment.gateway.cert).signed_xml
+    verified = XMLVerifier().verify(body, x509_cert=gateway.deployment.gateway.cert).signed_xml
+    document = ceb_samples.carried(verified)  # a DxpMsg, strictly valid, around a strictly valid CEB622
     assert etree.QName(document).localname == "CEB622Message"
     CebAdapter().validate(document)
     (answer,) = document.findall(C + "InventoryReturn")

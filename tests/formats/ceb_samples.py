@@ -8,6 +8,7 @@ payTransactionId, logisticsCode + logisticsNo and the buyer's identity, amounts 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,9 +16,17 @@ from decimal import Decimal
 
 from lxml import etree
 
+from gateway.formats import dxp
+from gateway.formats.schemas import SCHEMAS_DIR
 from gateway.mapping.ceb import CEB_NS, CHINA, KINDS
 
 C = f"{{{CEB_NS}}}"
+SCHEMAS = SCHEMAS_DIR / "ceb"
+IMPORT_ROOTS = frozenset(
+    etree.parse(str(SCHEMAS / "ceb_import_business_202205.xsd")).xpath(
+        "/xs:schema/xs:element/@name", namespaces={"xs": "http://www.w3.org/2001/XMLSchema"}
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -318,3 +327,26 @@ def tax_status(p: Purchase, status: int = 2, invt_no: str = "010120261000000042"
         "assureCode": p.ebc_code,
     }
     return _message("CEB818Message", [(head, [])])
+
+
+@functools.cache
+def strict_schema(name: str) -> etree.XMLSchema:
+    """A GACC XSD exactly as published (``ds:Signature`` where it says so, nowhere else): a strict partner."""
+    parser = etree.XMLParser(no_network=True, resolve_entities=False)
+    return etree.XMLSchema(etree.parse(str(SCHEMAS / name), parser))
+
+
+def carried(verified: etree._Element) -> etree._Element:
+    """What a strict CEB partner does with a signed CEB receipt (or CEB816/818) from the gateway, once the
+    signature is verified: the wrapper must be a DxpMsg valid against the terminal-node XSD, and the document
+    in its Data valid against the business XSD as published."""
+    assert verified.tag == f"{{{dxp.DXP_NS}}}DxpMsg", etree.QName(verified).localname
+    assert strict_schema("ceb_terminal_node_202205.xsd").validate(verified), strict_schema(
+        "ceb_terminal_node_202205.xsd"
+    ).error_log
+    document = dxp.unwrap(verified)
+    assert verified.findtext(f"{{{dxp.DXP_NS}}}TransInfo/{{{dxp.DXP_NS}}}MsgType") == etree.QName(document).localname
+    schema = strict_schema("ceb_import_business_202205.xsd" if etree.QName(document).localname in IMPORT_ROOTS
+                           else "ceb_export_business_202205.xsd")  # fmt: skip
+    assert schema.validate(document), schema.error_log
+    return document

@@ -532,7 +532,7 @@ async def test_single_window_order_reaches_a_canonical_receiver(flow):
     assert response.status == 202, answer
 
     # The receipt is a CEB312 signed by the gateway, answering the order by its keys.
-    receipt = XMLVerifier().verify(answer, x509_cert=deployment.gateway.cert).signed_xml
+    receipt = ceb_samples.carried(XMLVerifier().verify(answer, x509_cert=deployment.gateway.cert).signed_xml)
     assert etree.QName(receipt).localname == "CEB312Message"
     returned = ceb.fields_of(receipt.find(C + "OrderReturn"))
     assert returned["orderNo"] == purchase.order_no
@@ -565,8 +565,8 @@ async def test_single_window_gets_a_ceb_rejection(flow):
     message.find("c:Order/c:OrderList/c:unit", NS).text = "999"
     response = await client.post("/v1/partners/cn-nsw/messages", data=signed(deployment.partners["cn-nsw"], message))
     assert response.status == 422
-    receipt = XMLVerifier().verify(await response.read(), x509_cert=deployment.gateway.cert).signed_xml
-    returned = ceb.fields_of(receipt.find(C + "OrderReturn"))
+    verified = XMLVerifier().verify(await response.read(), x509_cert=deployment.gateway.cert).signed_xml
+    returned = ceb.fields_of(ceb_samples.carried(verified).find(C + "OrderReturn"))
     assert returned["returnStatus"] == "-2999"
     assert "mapping-failed at /CEB311Message/Order[1]/OrderList[1]/unit" in returned["returnInfo"]
 
@@ -577,8 +577,8 @@ async def test_tampered_ceb_order_is_refused_with_1001(flow):
     tampered = body.replace(b"ORD-2026-000123", b"ORD-2026-000999")
     response = await client.post("/v1/partners/cn-nsw/messages", data=tampered)
     assert response.status == 401
-    receipt = XMLVerifier().verify(await response.read(), x509_cert=deployment.gateway.cert).signed_xml
-    assert receipt.findtext("c:OrderReturn/c:returnStatus", namespaces=NS) == "-1001"
+    verified = XMLVerifier().verify(await response.read(), x509_cert=deployment.gateway.cert).signed_xml
+    assert ceb_samples.carried(verified).findtext("c:OrderReturn/c:returnStatus", namespaces=NS) == "-1001"
 
 
 def test_to_bytes_round_trip_keeps_chinese_text(adapter):

@@ -27,6 +27,7 @@ from gateway.config import Settings
 from gateway.ingress.handlers import RUNTIME
 from gateway.security.signatures import DS
 from gateway.security.xml import to_bytes
+from tests.formats import ceb_samples
 from tests.helpers import (
     AMQP_URL,
     ENV,
@@ -748,7 +749,9 @@ async def test_mapping_failed(gateway: Gateway) -> None:
     assert response.status == 422, body
     assert response.headers["X-Gateway-Outcome"] == "mapping-failed"
     # The receipt is in the partner's own format (a CEB312), signed by the gateway, carrying code and reason.
-    receipt = XMLVerifier().verify(body, x509_cert=gateway.deployment.gateway.cert).signed_xml
+    verified = XMLVerifier().verify(body, x509_cert=gateway.deployment.gateway.cert).signed_xml
+    receipt = ceb_samples.carried(verified)  # in the DxpMsg the CEB spec signs receipts in (chapter 4)
+    assert etree.QName(receipt).localname == "CEB312Message"
     text = " ".join(receipt.itertext())
     assert "mapping-failed" in text
     assert "'20261399250000' is not a date-time" in text
