@@ -10,6 +10,7 @@ import zlib
 from aiohttp import hdrs, web
 from aiohttp.web_urldispatcher import _default_expect_handler
 
+from gateway import openapi
 from gateway.errors import MalformedXml, Rejection, TooLarge, UnsupportedMessage
 from gateway.ingress.pipeline import Answer
 from gateway.operations import refresh_queue_depths
@@ -183,8 +184,14 @@ async def metrics(request: web.Request) -> web.Response:
     )
 
 
+async def openapi_document(request: web.Request) -> web.Response:
+    """The API's OpenAPI description (gateway.openapi); public, it holds no data."""
+    return web.Response(text=openapi.render(), content_type="application/json", headers={"Cache-Control": "no-cache"})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/partners/{partner_id}/messages", receive_message, expect_handler=expect_continue)
+    app.router.add_get("/v1/openapi.json", openapi_document)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/metrics", metrics)
