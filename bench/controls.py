@@ -39,10 +39,11 @@ from lxml import etree
 
 from gateway.controls import facts
 from gateway.controls.matching import check
+from gateway.controls.model import DAY
 from gateway.controls.monitoring import consignments_of
 from gateway.controls.rules import RuleBook
 from gateway.controls.service import stored
-from gateway.store.controls_sqlite import DAY, ControlsStore
+from gateway.controls.store_sqlite import SqliteControlsStore as ControlsStore
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"

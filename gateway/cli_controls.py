@@ -8,9 +8,13 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.config import Settings, config_path_from, load_settings
 from gateway.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gateway.controls.store import ControlsStore
 
 WithConfig = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
 
@@ -19,15 +23,13 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(config_path_from(args.config))
 
 
-def _store(settings: Settings):  # type: ignore[no-untyped-def]
-    from gateway.store.controls_sqlite import ControlsStore
+def _store(settings: Settings) -> ControlsStore:
+    from gateway.controls.store import controls_store
 
     path = settings.sqlite_path
-    if path is None:
-        raise ConfigError("store.url: the controls keep their state in SQLite (sqlite:///PATH)")
-    if not path.exists():
+    if path is not None and not path.exists():
         raise ConfigError(f"store.url: {path} does not exist yet (has the gateway run with [controls] on?)")
-    store = ControlsStore(path)
+    store = controls_store(settings.store.url, path)
     store.open()
     return store
 
@@ -89,7 +91,8 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
 
 
 def cmd_consignments(args: argparse.Namespace) -> int:
-    from gateway.controls.monitoring import CHANNELS, Query, find
+    from gateway.controls.model import Query
+    from gateway.controls.monitoring import CHANNELS, find
 
     if args.channel and args.channel not in CHANNELS:
         print(f"error: channel {args.channel!r} unknown; allowed: {', '.join(CHANNELS)}", file=sys.stderr)

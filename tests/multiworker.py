@@ -92,7 +92,10 @@ class Supervised:
             if self.process.poll() is not None:
                 raise AssertionError(f"gateway exited with {self.process.returncode}:\n{self.log()}")
             found = children(self.process.pid)
-            self.worker_pids = [pid for pid in found if "spawn_main" in command_line(pid)]
+            # One worker: the gateway runs in the process itself (no supervisor).
+            self.worker_pids = (
+                [self.process.pid] if self.workers == 1 else [p for p in found if "spawn_main" in command_line(p)]
+            )
             self.helper_pids = [pid for pid in found if pid not in self.worker_pids]
             if len(self.worker_pids) == self.workers and self.log().count(" listening on ") >= self.workers:
                 return

@@ -9,5 +9,6 @@
                 consignments; raise alerts; expire and prune (the only module that publishes)
 
 Everything reads the canonical payloads only, never a partner format, so a new partner format (CEB today)
-joins the controls by mapping to the canonical form. State lives in :mod:`gateway.store.controls_sqlite`.
+joins the controls by mapping to the canonical form. State lives in :mod:`gateway.controls.store` (SQLite or
+PostgreSQL).
 """

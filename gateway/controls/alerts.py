@@ -24,7 +24,7 @@ from decimal import Decimal
 from lxml import etree
 
 from gateway.controls.facts import plain
-from gateway.controls.monitoring import StoredConsignment
+from gateway.controls.model import StoredConsignment
 from gateway.controls.rules import Finding
 from gateway.formats.canonical import WCO_NS, format_datetime, new_envelope
 from gateway.partners.model import Partner

@@ -36,11 +36,12 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from gateway.controls.facts import Money, W, payload, plain
+from gateway.controls.facts import Money, W, payload
+from gateway.controls.model import Consignment, Item, Query, StoredConsignment
 from gateway.formats.canonical import parse_datetime
 
 if TYPE_CHECKING:
-    from gateway.store.controls_sqlite import ControlsStore
+    from gateway.controls.store import ControlsStore
 
 CHANNELS = ("post", "express", "cbec", "cargo")
 POSTAL_MODE = "5"
@@ -83,35 +84,6 @@ def declared_brand(*texts: str | None) -> str | None:
         if "无品牌" in text or "no brand" in lowered or "unbranded" in lowered:
             return ""
     return None
-
-
-@dataclass(frozen=True)
-class Item:
-    seq: int
-    hs: str
-    description: str
-    brand: str | None  # "" = declared without brand; None = not stated
-    quantity: Decimal | None
-    unit_value: Money | None
-
-
-@dataclass(frozen=True)
-class Consignment:
-    at: dt.datetime  # the record's IssueDateTime
-    channel: str
-    source: str  # the message type it came from: inventory | declaration
-    reference: str  # waybill number, declaration number (MRN) or the declarant's reference
-    consignor: str
-    consignor_id: str | None
-    export_country: str | None
-    destination: str | None
-    items: tuple[Item, ...]
-    message_id: str = ""  # gateway message id
-    sender: str = ""
-
-    @property
-    def consignor_key(self) -> str:
-        return self.consignor_id or self.consignor.casefold()
 
 
 def _text(element: etree._Element | None, path: str) -> str | None:
@@ -307,65 +279,6 @@ def _find(element: etree._Element | None, name: str) -> etree._Element | None:
 
 
 # The query --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Query:
-    """All filters are optional and combine (AND). ``commodity``: HS code prefix (digits) or words of the
-    description; ``consignor``: its id, or words of its name; ``destination``: ISO country code."""
-
-    commodity: str | None = None
-    consignor: str | None = None
-    destination: str | None = None
-    channel: str | None = None
-    days: float = 30.0
-    until: dt.datetime | None = None
-    limit: int = 100
-
-    def window(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-        until = self.until or now
-        return until - dt.timedelta(days=self.days), until
-
-
-@dataclass(frozen=True)
-class StoredConsignment:
-    id: int
-    at: dt.datetime
-    channel: str
-    source: str
-    reference: str
-    consignor: str
-    consignor_id: str | None
-    export_country: str | None
-    destination: str | None
-    message_id: str
-    sender: str
-    items: tuple[Item, ...] = ()
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "at": self.at.isoformat(),
-            "channel": self.channel,
-            "source": self.source,
-            "reference": self.reference,
-            "consignor": self.consignor,
-            "consignor_id": self.consignor_id,
-            "export_country": self.export_country,
-            "destination": self.destination,
-            "message_id": self.message_id,
-            "sender": self.sender,
-            "items": [
-                {
-                    "hs": i.hs,
-                    "description": i.description,
-                    "brand": i.brand,
-                    "quantity": None if i.quantity is None else plain(i.quantity),
-                    "unit_value": None if i.unit_value is None else str(i.unit_value),
-                }
-                for i in self.items
-            ],
-        }
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import datetime as dt
 from collections import defaultdict
 
 from gateway.controls.rules import DelegatingHistory, Finding, RuleBook
-from gateway.store.controls_sqlite import ControlsStore
+from gateway.controls.store import ControlsStore
 
 
 class ReplayHistory(DelegatingHistory):

@@ -45,7 +45,8 @@ from pydantic import (
 )
 
 from gateway.controls.facts import Money, plain
-from gateway.controls.monitoring import CHANNELS, StoredConsignment
+from gateway.controls.model import StoredConsignment
+from gateway.controls.monitoring import CHANNELS
 from gateway.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -241,7 +242,7 @@ def fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
 
 
 class History(Protocol):
-    """What rules read and write: :class:`~gateway.store.controls_sqlite.ControlsStore` in the flow, a
+    """What rules read and write: :class:`~gateway.controls.store.ControlsStore` in the flow, a
     replay over it for ``gateway rules test``."""
 
     def counts(self, dim: str, key: str, since: float, until: float) -> dict[tuple[str, str], int]:

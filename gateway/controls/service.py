@@ -44,15 +44,16 @@ from gateway.broker.topology import Topology
 from gateway.config import ControlsSection, Settings
 from gateway.controls import alerts, facts
 from gateway.controls.matching import Outcome, Verdict, check
-from gateway.controls.monitoring import Consignment, StoredConsignment, consignments_of
+from gateway.controls.model import SEP, AlertRecord, Consignment, StoredConsignment, Waiting
+from gateway.controls.monitoring import consignments_of
 from gateway.controls.rules import Finding, RuleBook
-from gateway.errors import ConfigError, GatewayError, MatchingFailed, MatchingIncomplete, Unavailable
+from gateway.controls.store import ControlsStore, controls_store
+from gateway.errors import GatewayError, MatchingFailed, MatchingIncomplete, Unavailable
 from gateway.formats.base import MessageInfo, Receipt, ReceiptError
 from gateway.formats.canonical import add_referenced_records, body_payload, new_envelope, receipt_payload, set_header
 from gateway.partners.model import Partner
 from gateway.security.xml import parse_xml, to_bytes
 from gateway.store.base import Status, Store
-from gateway.store.controls_sqlite import SEP, AlertRecord, ControlsStore, Waiting
 from gateway.text import shorten
 
 log = logging.getLogger(__name__)
@@ -494,11 +495,8 @@ def load_rules(settings: Settings) -> RuleBook | None:
     """The risk rules a configuration names, validated (ConfigError names the file and key); checked when
     the runtime is built, so a bad rule file fails before serving, like a bad partner file."""
     section = settings.controls
-    if (section.matching or section.monitoring) and settings.sqlite_path is None:
-        raise ConfigError(
-            "controls: matching and monitoring keep their state in SQLite; "
-            'set [store] url = "sqlite:///PATH" (PostgreSQL is not supported by the controls yet)'
-        )
+    if section.matching or section.monitoring:
+        controls_store(settings.store.url, settings.sqlite_path)  # an unknown kind of store: ConfigError now
     return RuleBook.load(settings.resolve(section.rules_dir)) if section.rules_dir is not None else None
 
 
@@ -514,9 +512,9 @@ def open_controls(
 ) -> Controls | None:
     """The controls a configuration asks for (None: none), with their store open."""
     section = settings.controls
-    if not (section.matching or section.monitoring) or settings.sqlite_path is None:
+    if not (section.matching or section.monitoring):
         return None
-    store = ControlsStore(settings.sqlite_path)
+    store = controls_store(settings.store.url, settings.sqlite_path)
     store.open()
     return Controls(
         section,

@@ -12,7 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.controls.monitoring import CHANNELS, Query, find
+from gateway.controls.model import Query
+from gateway.controls.monitoring import CHANNELS, find
 from gateway.ingress.handlers import RUNTIME
 
 

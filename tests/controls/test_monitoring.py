@@ -12,12 +12,13 @@ from lxml import etree
 
 from gateway.controls import alerts
 from gateway.controls.facts import Money
-from gateway.controls.monitoring import Query, consignments_of, declared_brand, find
+from gateway.controls.model import Query
+from gateway.controls.monitoring import consignments_of, declared_brand, find
 from gateway.controls.rules import BrandRule, RuleBook, WatchEntry
 from gateway.controls.service import stored
+from gateway.controls.store_sqlite import SqliteControlsStore as ControlsStore
 from gateway.formats.canonical import CanonicalAdapter
 from gateway.partners.model import Partner, PartnerFile
-from gateway.store.controls_sqlite import ControlsStore
 from tests.helpers import EXAMPLES, FIXTURES
 
 W = "{urn:customs-gateway:wco:1}"

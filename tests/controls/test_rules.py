@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from gateway.controls.facts import Money
-from gateway.controls.monitoring import Consignment, Item
+from gateway.controls.model import Consignment, Item
 from gateway.controls.rules import BrandRule, RuleBook, WatchEntry, flags, load_dir, load_file
 from gateway.controls.service import stored
+from gateway.controls.store_sqlite import SqliteControlsStore as ControlsStore
 from gateway.errors import ConfigError
-from gateway.store.controls_sqlite import ControlsStore
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)

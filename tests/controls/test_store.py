@@ -9,19 +9,30 @@ import pytest
 
 from gateway.controls import facts
 from gateway.controls.matching import Outcome, check
-from gateway.controls.monitoring import Consignment, Item, Query, find
-from gateway.store.controls_sqlite import ControlsStore
+from gateway.controls.model import Consignment, Item, Query
+from gateway.controls.monitoring import find
+from gateway.controls.store_postgres import PostgresControlsStore
+from gateway.controls.store_sqlite import SqliteControlsStore as ControlsStore
 from tests.controls.cbec import CbecSet
+from tests.store.support import pg_schema
 
 NOW = time.time()
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = ControlsStore(tmp_path / "c.db")
-    s.open()
-    yield s
-    s.close()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """Every test runs on both stores (PostgreSQL: a schema of its own on the test server)."""
+    if request.param == "sqlite":
+        s = ControlsStore(tmp_path / "c.db")
+        s.open()
+        yield s
+        s.close()
+        return
+    with pg_schema() as url:
+        s = PostgresControlsStore(url)
+        s.open()
+        yield s
+        s.close()
 
 
 def keep(store: ControlsStore, cbec: CbecSet, *kinds: str, at: float = NOW) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
@@ -30,3 +30,21 @@ async def postgres_schema() -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await admin.close()
+
+
+@contextlib.contextmanager
+def pg_schema() -> Iterator[str]:
+    """The same as :func:`postgres_schema`, for synchronous tests (psycopg)."""
+    import psycopg
+
+    schema = f"gwtest_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(PG_URL, autocommit=True, connect_timeout=5)
+    except psycopg.Error as exc:
+        pytest.skip(f"PostgreSQL not reachable on {URL(PG_URL).host}:{URL(PG_URL).port}: {exc}")
+    try:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        yield str(URL(PG_URL).update_query(search_path=schema))
+    finally:
+        admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.close()

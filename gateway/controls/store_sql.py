@@ -1,10 +1,5 @@
-"""The controls' own tables (three-list matching, monitoring, risk rules and alerts), SQLite.
-
-Opened by the runtime beside the message store, in the same database file by default, on its own connection.
-Calls run on the event loop's thread, as in :mod:`gateway.store.sqlite` (a WAL commit costs less than a
-thread hand-off). Between processes (``--workers``) writers wait for each other through the busy timeout;
-decisions that must not race (park a waiting inventory, take it for release) run in one ``BEGIN IMMEDIATE``
-transaction (:meth:`ControlsStore.transaction`).
+"""The controls' queries, once for every SQL database: the SQLite and PostgreSQL stores give the connection,
+the schema and the transaction (:mod:`gateway.controls.store_sqlite`, :mod:`gateway.controls.store_postgres`).
 
     cbec_orders / cbec_payments / cbec_waybills   the three lists, by their join keys (facts as JSON)
     cbec_waiting, cbec_waiting_keys               inventories waiting for a list, and the keys that wake them
@@ -14,8 +9,11 @@ transaction (:meth:`ControlsStore.transaction`).
     rule_hits                                     consignments a rule flagged, per pattern
     alerts                                        risk alerts raised, one per rule, pattern and alert window
 
-Nothing is kept forever: :meth:`ControlsStore.prune` drops lists older than the matching window and
-consignments older than the monitoring history.
+Decisions that must not race (park a waiting inventory, take it for release, raise an alert once) run in one
+:meth:`SqlControlsStore.transaction`, which each database makes exclusive across processes and instances
+(SQLite ``BEGIN IMMEDIATE``; PostgreSQL a transaction-scoped advisory lock). Nothing is kept forever:
+:meth:`SqlControlsStore.prune` drops lists older than the matching window and consignments older than the
+monitoring history. The SQL is the common dialect of both (``ON CONFLICT``, ``RETURNING``, ``?`` marks).
 """
 
 from __future__ import annotations
@@ -23,249 +21,125 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.controls import facts
 from gateway.controls.facts import InventoryFacts, Money, OrderFacts, PaymentFacts, WaybillFacts
 from gateway.controls.matching import Found
-from gateway.controls.monitoring import Consignment, Item, Query, StoredConsignment
+from gateway.controls.model import (
+    AlertRecord,
+    Consignment,
+    Counts,
+    Item,
+    Query,
+    StoredConsignment,
+    Waiting,
+    day_of,
+    dimensions,
+    waiting_keys,
+)
 from gateway.errors import Unavailable
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS cbec_orders (
-    platform TEXT NOT NULL,
-    order_id TEXT NOT NULL,
-    facts TEXT NOT NULL,
-    message_id TEXT,
-    at REAL NOT NULL,
-    PRIMARY KEY (platform, order_id)
-);
-CREATE INDEX IF NOT EXISTS cbec_orders_order ON cbec_orders (order_id);
-CREATE INDEX IF NOT EXISTS cbec_orders_at ON cbec_orders (at);
-CREATE TABLE IF NOT EXISTS cbec_payments (
-    provider TEXT NOT NULL,
-    txn TEXT NOT NULL,
-    platform TEXT NOT NULL,
-    order_id TEXT NOT NULL,
-    facts TEXT NOT NULL,
-    message_id TEXT,
-    at REAL NOT NULL,
-    PRIMARY KEY (provider, txn)
-);
-CREATE INDEX IF NOT EXISTS cbec_payments_order ON cbec_payments (order_id, platform);
-CREATE INDEX IF NOT EXISTS cbec_payments_at ON cbec_payments (at);
-CREATE TABLE IF NOT EXISTS cbec_waybills (
-    carrier TEXT NOT NULL,
-    waybill TEXT NOT NULL,
-    order_id TEXT NOT NULL,
-    facts TEXT NOT NULL,
-    message_id TEXT,
-    at REAL NOT NULL,
-    PRIMARY KEY (carrier, waybill)
-);
-CREATE INDEX IF NOT EXISTS cbec_waybills_order ON cbec_waybills (order_id);
-CREATE INDEX IF NOT EXISTS cbec_waybills_at ON cbec_waybills (at);
-CREATE TABLE IF NOT EXISTS cbec_waiting (
-    message_id TEXT PRIMARY KEY,
-    sender TEXT NOT NULL,
-    sender_message_id TEXT NOT NULL,
-    message_type TEXT NOT NULL,
-    receivers TEXT NOT NULL,
-    state TEXT NOT NULL,            -- pending (answer not given yet), parked (waiting), releasing
-    inventories TEXT NOT NULL,      -- JSON list of InventoryFacts
-    canonical BLOB NOT NULL,
-    created REAL NOT NULL,
-    deadline REAL NOT NULL,
-    updated REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS cbec_waiting_deadline ON cbec_waiting (state, deadline);
-CREATE TABLE IF NOT EXISTS cbec_waiting_keys (
-    kind TEXT NOT NULL,             -- order (order number) | waybill (carrier + waybill number)
-    key TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    PRIMARY KEY (kind, key, message_id)
-);
-CREATE INDEX IF NOT EXISTS cbec_waiting_keys_message ON cbec_waiting_keys (message_id);
-CREATE TABLE IF NOT EXISTS consignments (
-    id INTEGER PRIMARY KEY,
-    at REAL NOT NULL,
-    channel TEXT NOT NULL,
-    source TEXT NOT NULL,
-    reference TEXT NOT NULL,
-    consignor TEXT NOT NULL,
-    consignor_id TEXT,
-    consignor_key TEXT NOT NULL,
-    export_country TEXT,
-    destination TEXT,
-    message_id TEXT NOT NULL,
-    sender TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS consignments_at ON consignments (at);
-CREATE INDEX IF NOT EXISTS consignments_consignor ON consignments (consignor_key, at);
-CREATE INDEX IF NOT EXISTS consignments_destination ON consignments (destination, at);
-CREATE TABLE IF NOT EXISTS consignment_items (
-    consignment_id INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
-    hs TEXT NOT NULL,
-    description TEXT NOT NULL,
-    brand TEXT,
-    quantity TEXT,
-    unit_value TEXT,
-    currency TEXT,
-    PRIMARY KEY (consignment_id, seq)
-);
-CREATE INDEX IF NOT EXISTS consignment_items_hs ON consignment_items (hs, consignment_id);
-CREATE TABLE IF NOT EXISTS consignment_counts (
-    dim TEXT NOT NULL,
-    key TEXT NOT NULL,
-    day INTEGER NOT NULL,
-    destination TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY (dim, key, day, destination, channel)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rule_hits (
-    rule TEXT NOT NULL,
-    pattern TEXT NOT NULL,
-    consignment_id INTEGER NOT NULL,
-    at REAL NOT NULL,
-    PRIMARY KEY (rule, pattern, consignment_id)
-);
-CREATE INDEX IF NOT EXISTS rule_hits_window ON rule_hits (rule, pattern, at);
-CREATE TABLE IF NOT EXISTS alerts (
-    id TEXT PRIMARY KEY,            -- the gateway message id of the alert
-    reference TEXT NOT NULL,        -- RiskAlert/FunctionalReferenceID
-    rule TEXT NOT NULL,
-    pattern TEXT NOT NULL,
-    fired_at REAL NOT NULL,         -- time of the consignment that fired it (the window's anchor)
-    created REAL NOT NULL,
-    state TEXT NOT NULL,            -- pending (not published yet), sent, unrouted
-    receivers TEXT NOT NULL,
-    consignments INTEGER NOT NULL,
-    summary TEXT NOT NULL,
-    envelope BLOB NOT NULL,         -- canonical, unsigned: what is routed (each delivery is signed)
-    signed BLOB NOT NULL            -- the same, signed by the gateway: the record of what was raised
-);
-CREATE INDEX IF NOT EXISTS alerts_pattern ON alerts (rule, pattern, fired_at);
-CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state, created);
-"""
 
-DAY = 86400.0
-Counts = dict[tuple[str, str], int]  # (destination, channel) -> consignments
-SEP = "\x1f"  # joins key parts: never in an XML text value
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
 
 
-def day_of(at: float) -> int:
-    return int(at // DAY)
+class Connection(Protocol):
+    """What the queries use of a DB-API connection (sqlite3's; PostgreSQL's through an adapter)."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor: ...
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any: ...
 
 
 def _ts(value: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(value, dt.UTC)
 
 
-@dataclass(frozen=True)
-class Waiting:
-    message_id: str
-    sender: str
-    sender_message_id: str
-    message_type: str
-    receivers: tuple[str, ...]
-    state: str
-    inventories: tuple[InventoryFacts, ...]
-    canonical: bytes
-    created: dt.datetime
-    deadline: dt.datetime
-
-
-@dataclass(frozen=True)
-class AlertRecord:
-    id: str
-    reference: str
-    rule: str
-    pattern: str
-    fired_at: dt.datetime
-    created: dt.datetime
-    state: str
-    receivers: tuple[str, ...]
-    consignments: int
-    summary: str
-    envelope: bytes
-    signed: bytes
-
-
-def waiting_keys(inventory: InventoryFacts) -> list[tuple[str, str]]:
-    """The keys whose arrival may complete an inventory: its order number (orders and payments name it, and
-    so do waybills) and its waybill."""
-    return [("order", inventory.order_id), ("waybill", f"{inventory.carrier}{SEP}{inventory.waybill}")]
-
-
-class ControlsStore:
-    BUSY_TIMEOUT = 5.0
+class SqlControlsStore:
     ALL_TTL = 10.0  # seconds the all-traffic counts are kept (see counts)
+    HS_RANGE = "hs >= ? AND hs < ?"  # an HS code prefix as a range (uses the index)
+    ERRORS: tuple[type[Exception], ...] = ()  # the driver's errors, answered Unavailable
+    where = "the controls store"
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db: sqlite3.Connection | None = None
+    def __init__(self) -> None:
+        self._db: Connection | None = None
+        self._depth = 0  # nested transaction() calls join the outer one
         self._all: dict[tuple[int, int], tuple[float, Counts]] = {}
 
+    # What each database gives -------------------------------------------------------------------------------
+
     def open(self) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, isolation_level=None, timeout=self.BUSY_TIMEOUT)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            raise Unavailable(f"the controls store {self.path} cannot be opened: {exc}") from exc
-        self._db = db
+        raise NotImplementedError
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        raise NotImplementedError
+
+    def _begin(self, db: Connection) -> None:
+        """Start a transaction that no other process or instance runs beside (see the module docstring)."""
+        raise NotImplementedError
+
+    # Transactions -------------------------------------------------------------------------------------------
 
     @property
-    def db(self) -> sqlite3.Connection:
+    def db(self) -> Connection:
         if self._db is None:
-            raise Unavailable("the controls store is not open")
+            raise Unavailable(f"{self.where} is not open")
         return self._db
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction (nested uses join the outer one); errors: Unavailable."""
-        db = self.db
-        if db.in_transaction:
-            yield db
-            return
-        try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise Unavailable(f"the controls store failed: {exc}") from exc
-        try:
-            yield db
-        except sqlite3.Error as exc:
-            db.execute("ROLLBACK")
-            raise Unavailable(f"the controls store failed: {exc}") from exc
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        try:
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise Unavailable(f"the controls store failed: {exc}") from exc
+    def _failed(self, exc: Exception) -> Unavailable:
+        return Unavailable(f"{self.where} failed: {exc}")
 
     @contextlib.contextmanager
-    def reading(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Connection]:
+        """One exclusive transaction (nested uses join the outer one); errors: Unavailable."""
+        db = self.db
+        if self._depth:
+            self._depth += 1
+            try:
+                yield db
+            finally:
+                self._depth -= 1
+            return
+        try:
+            self._begin(db)
+        except self.ERRORS as exc:
+            raise self._failed(exc) from exc
+        self._depth = 1
+        try:
+            yield db
+        except self.ERRORS as exc:
+            self._rollback(db)
+            raise self._failed(exc) from exc
+        except BaseException:
+            self._rollback(db)
+            raise
+        finally:
+            self._depth = 0
+        try:
+            db.execute("COMMIT")
+        except self.ERRORS as exc:
+            self._rollback(db)
+            raise self._failed(exc) from exc
+
+    def _rollback(self, db: Connection) -> None:
+        with contextlib.suppress(*self.ERRORS):
+            db.execute("ROLLBACK")
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Connection]:
         try:
             yield self.db
-        except sqlite3.Error as exc:
-            raise Unavailable(f"the controls store failed: {exc}") from exc
+        except self.ERRORS as exc:
+            raise self._failed(exc) from exc
 
     # The three lists ----------------------------------------------------------------------------------------
 
@@ -278,7 +152,9 @@ class ControlsStore:
                 )
                 return
             db.execute(
-                "INSERT OR REPLACE INTO cbec_orders (platform, order_id, facts, message_id, at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO cbec_orders (platform, order_id, facts, message_id, at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (platform, order_id) DO UPDATE SET facts = excluded.facts, "
+                "message_id = excluded.message_id, at = excluded.at",
                 (order.platform, order.order_id, facts.to_json(order), message_id, at),
             )
 
@@ -291,8 +167,10 @@ class ControlsStore:
                 )
                 return
             db.execute(
-                "INSERT OR REPLACE INTO cbec_payments "
-                "(provider, txn, platform, order_id, facts, message_id, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO cbec_payments (provider, txn, platform, order_id, facts, message_id, at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, txn) DO UPDATE SET platform = excluded.platform, "
+                "order_id = excluded.order_id, facts = excluded.facts, message_id = excluded.message_id, "
+                "at = excluded.at",
                 (
                     payment.provider,
                     payment.transaction,
@@ -313,8 +191,10 @@ class ControlsStore:
                 )
                 return
             db.execute(
-                "INSERT OR REPLACE INTO cbec_waybills (carrier, waybill, order_id, facts, message_id, at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO cbec_waybills (carrier, waybill, order_id, facts, message_id, at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (carrier, waybill) DO UPDATE SET "
+                "order_id = excluded.order_id, facts = excluded.facts, message_id = excluded.message_id, "
+                "at = excluded.at",
                 (waybill.carrier, waybill.waybill, waybill.order_id, facts.to_json(waybill), message_id, at),
             )
 
@@ -384,9 +264,13 @@ class ControlsStore:
         with self.transaction() as db:
             db.execute("DELETE FROM cbec_waiting_keys WHERE message_id = ?", (message_id,))
             db.execute(
-                "INSERT OR REPLACE INTO cbec_waiting (message_id, sender, sender_message_id, message_type, "
+                "INSERT INTO cbec_waiting (message_id, sender, sender_message_id, message_type, "
                 "receivers, state, inventories, canonical, created, deadline, updated)"
-                " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO UPDATE SET "
+                "sender = excluded.sender, sender_message_id = excluded.sender_message_id, "
+                "message_type = excluded.message_type, receivers = excluded.receivers, state = excluded.state, "
+                "inventories = excluded.inventories, canonical = excluded.canonical, created = excluded.created, "
+                "deadline = excluded.deadline, updated = excluded.updated",
                 (
                     message_id,
                     sender,
@@ -401,7 +285,7 @@ class ControlsStore:
                 ),
             )
             db.executemany(
-                "INSERT OR IGNORE INTO cbec_waiting_keys (kind, key, message_id) VALUES (?, ?, ?)",
+                "INSERT INTO cbec_waiting_keys (kind, key, message_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 [(kind, key, message_id) for inventory in inventories for kind, key in waiting_keys(inventory)],
             )
 
@@ -476,7 +360,7 @@ class ControlsStore:
             cursor = db.execute(
                 "INSERT INTO consignments (at, channel, source, reference, consignor, consignor_id, "
                 "consignor_key, export_country, destination, message_id, sender) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     at,
                     consignment.channel,
@@ -491,10 +375,12 @@ class ControlsStore:
                     consignment.sender,
                 ),
             )
-            cid = int(cursor.lastrowid or 0)
+            cid = int(cursor.fetchone()[0])
             db.executemany(
-                "INSERT OR REPLACE INTO consignment_items (consignment_id, seq, hs, description, brand, "
-                "quantity, unit_value, currency) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO consignment_items (consignment_id, seq, hs, description, brand, "
+                "quantity, unit_value, currency) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (consignment_id, seq) "
+                "DO UPDATE SET hs = excluded.hs, description = excluded.description, brand = excluded.brand, "
+                "quantity = excluded.quantity, unit_value = excluded.unit_value, currency = excluded.currency",
                 [
                     (
                         cid,
@@ -512,7 +398,7 @@ class ControlsStore:
             db.executemany(
                 "INSERT INTO consignment_counts (dim, key, day, destination, channel, n) "
                 "VALUES (?, ?, ?, ?, ?, 1) "
-                "ON CONFLICT (dim, key, day, destination, channel) DO UPDATE SET n = n + 1",
+                "ON CONFLICT (dim, key, day, destination, channel) DO UPDATE SET n = consignment_counts.n + 1",
                 [
                     (dim, key, day_of(at), consignment.destination or "", consignment.channel)
                     for dim, key in dimensions(consignment)
@@ -564,7 +450,7 @@ class ControlsStore:
         clauses = ["c.at BETWEEN ? AND ?"]
         args: list[Any] = [since, until]
         if hs_prefix:
-            clauses.append("c.id IN (SELECT consignment_id FROM consignment_items WHERE hs >= ? AND hs < ?)")
+            clauses.append(f"c.id IN (SELECT consignment_id FROM consignment_items WHERE {self.HS_RANGE})")  # noqa: S608
             args += [hs_prefix, hs_prefix + "\uffff"]
         if consignor_key:
             clauses.append("c.consignor_key = ?")
@@ -584,7 +470,7 @@ class ControlsStore:
         if query.commodity:
             commodity = query.commodity.replace(".", "").replace(" ", "")
             if commodity.isdigit():
-                clauses.append("c.id IN (SELECT consignment_id FROM consignment_items WHERE hs >= ? AND hs < ?)")
+                clauses.append(f"c.id IN (SELECT consignment_id FROM consignment_items WHERE {self.HS_RANGE})")  # noqa: S608
                 args += [commodity, commodity + "\uffff"]
             else:
                 clauses.append(
@@ -676,7 +562,7 @@ class ControlsStore:
     def add_hit(self, rule: str, pattern: str, consignment_id: int, at: float) -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO rule_hits (rule, pattern, consignment_id, at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO rule_hits (rule, pattern, consignment_id, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (rule, pattern, consignment_id, at),
             )
 
@@ -772,16 +658,6 @@ class ControlsStore:
         return removed
 
 
-def dimensions(consignment: Consignment) -> list[tuple[str, str]]:
-    """What the sliding-window rules group by: every consignment counts once under ``all``, once per HS
-    heading (4 digits) and subheading (6 digits) it declares, and once under its consignor."""
-    dims = [("all", "*"), ("consignor", consignment.consignor_key)]
-    hs = {item.hs for item in consignment.items if item.hs}
-    dims += sorted({("hs4", code[:4]) for code in hs if len(code) >= 4})
-    dims += sorted({("hs6", code[:6]) for code in hs if len(code) >= 6})
-    return dims
-
-
 def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -795,7 +671,7 @@ def _waiting(row: Sequence[Any]) -> Waiting:
         receivers=tuple(r for r in row[4].split(",") if r),
         state=row[5],
         inventories=tuple(facts.inventory_from_json(json.dumps(d)) for d in json.loads(row[6])),
-        canonical=row[7],
+        canonical=bytes(row[7]),
         created=_ts(row[8]),
         deadline=_ts(row[9]),
     )
