@@ -39,7 +39,7 @@ from gateway.mapping import dms_receipt
 from gateway.mapping import wco_dms as dms
 from gateway.mapping.dms_notification import notification_from_canonical, notification_to_canonical
 from gateway.mapping.inventory_declaration import inventory_to_declaration
-from gateway.mapping.records import Loss
+from gateway.mapping.records import Loss, path_in
 
 _E = f"{{{ENV_NS}}}"
 SCHEMA = "wco-dms/dms.xsd"
@@ -97,14 +97,17 @@ def _when(container: etree._Element | None, pointer: str) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def _value_at(document: etree._Element, path: str | None) -> str | None:
-    """The text at the path libxml2 names in a schema error (None where it cannot be read)."""
+def _refused(document: etree._Element, path: str | None) -> tuple[str, str | None]:
+    """The named path (``/MetaData/Declaration/Exporter/ID``) and text of the element libxml2 points to in a
+    schema error (its own path, ``/md:MetaData/*[6]/*[13]/*[2]``, where it cannot be read)."""
     try:
         prefixes = {prefix: uri for prefix, uri in document.nsmap.items() if prefix}
         found = document.getroottree().xpath(path, namespaces=prefixes) if path else []
     except etree.XPathError:
-        return None
-    return found[0].text if isinstance(found, list) and found and isinstance(found[0], etree._Element) else None
+        found = []
+    if not isinstance(found, list) or not found or not isinstance(found[0], etree._Element):
+        return path or "?", None
+    return "/MetaData" + path_in(document, found[0]), found[0].text
 
 
 class WcoDmsAdapter:
@@ -201,11 +204,11 @@ class WcoDmsAdapter:
             # A canonical value DEC's facets refuse (e.g. a name longer than an..70): the receiver's format
             # cannot carry it. Name the value, not only the schema's complaint.
             error = schema.error_log.last_error
-            value = _value_at(document, error.path if error else None)
+            where, value = _refused(document, error.path if error else None)
             raise MappingFailed(
-                f"the wco-dms format cannot carry the value {value!r} at {error.path if error else '?'}: "
+                f"the wco-dms format cannot carry the value {value!r} at {where}: "
                 f"{error.message if error else 'schema error'}",
-                pointer=error.path if error else None,
+                pointer=where,
             )
         return document
 

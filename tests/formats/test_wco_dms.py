@@ -223,8 +223,10 @@ def test_canonical_example_renders_as_a_valid_dec_declaration(adapter):
     means = payload(too_long).find("w:BorderTransportMeans", NS)
     means.remove(means.find("w:JourneyID", NS))
     # The exporter id has 18 characters (a Chinese USCC); DEC takes an..17: the receiver cannot carry it.
-    with pytest.raises(MappingFailed, match=r"cannot carry the value '91440300MA5XXXXX0T'.*length of '18'"):
+    with pytest.raises(MappingFailed, match=r"cannot carry the value '91440300MA5XXXXX0T'.*length of '18'") as caught:
         adapter.from_canonical(too_long, "gb-hmrc")
+    assert caught.value.pointer == "/MetaData/Declaration/Exporter/ID"
+    assert "at /MetaData/Declaration/Exporter/ID:" in caught.value.message
     document = adapter.from_canonical(dec_ready(canonical_declaration()), "gb-hmrc")
     adapter.validate(document)
     declaration = document.find("d:Declaration", NS)
