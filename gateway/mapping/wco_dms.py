@@ -210,41 +210,43 @@ def _copy(
     """Copy the children of ``source`` that the target's schema (``shape``) has at the same path, text and
     attributes as they are, into ``target``'s namespace; report the others."""
     inbound, dates = namespace == W, date_times()
-    for child, step in _steps(source):
-        name = localname(child)
+    for child, name, step in _steps(source):
         child_path = f"{path}/{name}"
-        where = f"{pointer}/{step}"
-        if child_path not in shape:
-            losses.extend(leftovers(child, where))
+        node = shape.get(child_path)
+        if node is None:
+            losses.extend(leftovers(child, f"{pointer}/{step}"))
             continue
         if child_path in dates:
+            where = f"{pointer}/{step}"
             if inbound:
                 etree.SubElement(target, namespace + name).text = date_from_dec(child, where)
             else:
                 date_to_dec(target, namespace + name, child.text or "", where)
             continue
-        out = etree.SubElement(target, namespace + name)
-        allowed = shape[child_path].attributes
-        for key, value in child.attrib.items():
-            if key in allowed:
-                out.set(key, value)
-            else:
-                losses.append(Loss(f"{where}/@{key}", str(value)))
-        if shape[child_path].leaf:
+        attributes = child.attrib
+        if attributes and not node.attributes.issuperset(attributes.keys()):
+            where = f"{pointer}/{step}"
+            losses.extend(Loss(f"{where}/@{k}", str(v)) for k, v in attributes.items() if k not in node.attributes)
+            attributes = {k: v for k, v in attributes.items() if k in node.attributes}
+        out = etree.SubElement(target, namespace + name, attributes)
+        if node.leaf:
             out.text = child.text
         else:
-            _copy(child, out, child_path, namespace, where, losses, shape)
+            _copy(child, out, child_path, namespace, f"{pointer}/{step}", losses, shape)
 
 
-def _steps(parent: etree._Element) -> Iterator[tuple[etree._Element, str]]:
-    """The child elements with their XPath step: ``Name``, or ``Name[n]`` where the name repeats."""
-    children = list(elements(parent))
-    counts = Counter(c.tag for c in children)
+def _steps(parent: etree._Element) -> list[tuple[etree._Element, str, str]]:
+    """The child elements with their name and XPath step: ``Name``, or ``Name[n]`` where the name repeats."""
+    children = [(c, c.tag.rpartition("}")[2]) for c in parent if isinstance(c.tag, str)]
+    counts = Counter(name for _, name in children)
+    if all(count == 1 for count in counts.values()):
+        return [(child, name, name) for child, name in children]
     seen: Counter[str] = Counter()
-    for child in children:
-        seen[child.tag] += 1
-        name = localname(child)
-        yield child, (f"{name}[{seen[child.tag]}]" if counts[child.tag] > 1 else name)
+    out = []
+    for child, name in children:
+        seen[name] += 1
+        out.append((child, name, f"{name}[{seen[name]}]" if counts[name] > 1 else name))
+    return out
 
 
 def metadata(type_name: str, payload: etree._Element, profile: Profile) -> etree._Element:
