@@ -37,6 +37,7 @@ MessageType = Literal[
     "receipt",
     "tax-payment",
     "tax-assessment",
+    "inventory-cancellation",
     "inspection-result",
     "notification",
 ]

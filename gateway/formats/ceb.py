@@ -102,8 +102,14 @@ class CebAdapter:
         return MessageInfo(kind.message_type, guid, created=ceb.issued(heads, kind.time_field), records=refs)
 
     def identity(self, root: etree._Element, info: MessageInfo, digest: str) -> Identity:
-        """Unique by the message's guid (modifications, appType 2, and CEB623 cancellations: engineer 11c)."""
-        return Identity(info.message_id)
+        """Unique by the message's guid (every CEB message, a modification too, has a new one). An original
+        (appType 1) opens its business key; a modification (appType 2), a CEB623 cancellation of an inventory
+        and a CEB818 status of a tax bill follow the key of what they concern (``ceb.business_key``)."""
+        root = dxp.unwrap(root)
+        kind = ceb.kind_of(root)
+        heads = ceb.heads(root, kind)
+        opens, follows = ceb.business_key(kind, heads[0]) if heads else (None, None)
+        return Identity(info.message_id, reference=opens, follows=follows)
 
     def validate(self, root: etree._Element) -> None:
         if dxp.is_dxp(root):  # the terminal-node wrapper (its signature verified), then what it carries

@@ -243,6 +243,28 @@ INVENTORY_LINE = Table((
 ))  # fmt: skip
 
 
+# CEB623 request to cancel a clearance list (撤销申请单, spec 3.11, table 3-41): the inventory's keys and why.
+CANCEL = Table((
+    *HEADER,
+    Field("orderNo", "OrderID"),
+    Field("ebpName", "Platform/Name"),
+    Field("ebpCode", "Platform/ID"),
+    Field("ebcName", "Seller/Name"),
+    Field("ebcCode", "Seller/ID"),
+    Field("logisticsName", "Carrier/Name"),
+    Field("logisticsCode", "Carrier/ID"),
+    Field("logisticsNo", "WaybillID"),
+    Field("copNo", "TraderReferenceID"),
+    Field("preNo", "PreEntryID"),
+    Field("invtNo", "DeclarationID"),
+    Field("customsCode", "DeclarationOfficeID"),
+    *_person("", "Buyer", "buyerName", "buyerIdType", "buyerIdNumber", "buyerTelephone"),
+    Field("agentName", "Declarant/Name"),
+    Field("agentCode", "Declarant/ID"),
+    Field("reason", "Reason"),
+    NOTE,
+))  # fmt: skip
+
 # CEB816 electronic tax bill (电子税单, spec 3.17, table 3-59) and CEB818 tax bill status (3.18, table 3-62):
 # customs -> the trader's side. Duties on WCO DutyTaxFee (50A): customs duty, VAT and consumption tax as
 # UN/EDIFACT 5153 duty/tax/fee types CUD, VAT and EXC (China's 消费税 is an excise), each assessed amount a
@@ -351,6 +373,14 @@ _TAX_HEAD = _sequence(
 )
 _TAX_LIST = _sequence("gnum gcode taxPrice customsTax valueAddedTax consumptionTax")
 _TAX_STATUS = _sequence("guid returnTime invtNo taxNo status entDutyNo? assureCode?")
+_CANCEL = _sequence(
+    "guid appType appTime appStatus customsCode orderNo ebpCode ebpName ebcCode ebcName logisticsNo logisticsCode "
+    "logisticsName copNo? preNo? invtNo buyerIdType buyerIdNumber buyerName buyerTelephone agentCode agentName "
+    "reason note?"
+)
+_CANCEL_RETURN = _sequence(
+    "guid customsCode? agentCode? ebpCode? ebcCode? copNo preNo invtNo? returnStatus returnTime returnInfo"
+)
 _INVENTORY_RETURN = _sequence(
     "guid customsCode? ebpCode? ebcCode? agentCode? copNo preNo invtNo? returnStatus returnTime returnInfo"
 )
@@ -394,6 +424,13 @@ KINDS: Mapping[str, Kind] = {
             lines="InventoryList", line_fields=_INVENTORY_LIST, line_table=INVENTORY_LINE,
             payload="Inventory", canonical_record="ClearanceList", direction="IM",
             receipt="CEB622Message", receipt_record="InventoryReturn", receipt_fields=_INVENTORY_RETURN,
+        ),
+        Kind(
+            root="CEB623Message", schema=IMPORT, message_type="inventory-cancellation", record="InvtCancel",
+            head="InvtCancel", head_fields=_CANCEL, head_table=CANCEL,
+            lines=None, line_fields=(), line_table=None,
+            payload="InventoryCancellation", canonical_record="CancellationRequest", direction="IM",
+            receipt="CEB624Message", receipt_record="InvtCancelReturn", receipt_fields=_CANCEL_RETURN,
         ),
         Kind(
             root="CEB816Message", schema=IMPORT, message_type="tax-assessment", record="Tax",
@@ -459,7 +496,39 @@ def records(root: etree._Element, kind: Kind) -> list[etree._Element]:
 
 
 def heads(root: etree._Element, kind: Kind) -> list[dict[str, str]]:
-    return [fields_of(r.find(C + kind.head)) for r in records(root, kind) if r.find(C + kind.head) is not None]
+    return [fields_of(head) for r in records(root, kind) if (head := head_of(r, kind)) is not None]
+
+
+def head_of(record: etree._Element, kind: Kind) -> etree._Element | None:
+    """The head fields of a record: its head element, or the record itself when flat (CEB623 InvtCancel)."""
+    return record if kind.head == kind.record else record.find(C + kind.head)
+
+
+# The key a message opens (what follow-ups name) and the key it follows, from its first record: the same
+# order / payment / waybill / clearance list / tax bill across its original, modifications and cancellation.
+_BUSINESS_KEYS: Mapping[str, tuple[str, tuple[str, ...]]] = {
+    "CEB311Message": ("order", ("ebpCode", "orderNo")),
+    "CEB303Message": ("order", ("ebpCode", "orderNo")),
+    "CEB411Message": ("payment", ("payCode", "payTransactionId")),
+    "CEB511Message": ("waybill", ("logisticsCode", "logisticsNo")),
+    "CEB621Message": ("inventory", ("ebpCode", "orderNo")),
+    "CEB623Message": ("inventory", ("ebpCode", "orderNo")),
+    "CEB816Message": ("tax", ("taxNo",)),
+    "CEB818Message": ("tax", ("taxNo",)),
+}
+_ALWAYS_FOLLOW = frozenset({"CEB623Message", "CEB818Message"})
+
+
+def business_key(kind: Kind, head: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(the key this record opens, the key it follows): an original opens, a modification (appType 2), a
+    cancellation (CEB623) and a tax bill status (CEB818) follow."""
+    found = _BUSINESS_KEYS.get(kind.root)
+    if found is None or not all(head.get(name) for name in found[1]):
+        return None, None
+    key = ":".join((found[0], *(head[name] for name in found[1])))
+    if kind.root in _ALWAYS_FOLLOW or head.get("appType") == "2":
+        return None, key
+    return key, None
 
 
 def issued(heads: Sequence[Mapping[str, str]], time_field: str = "appTime") -> dt.datetime | None:
@@ -484,9 +553,10 @@ def to_canonical_payload(root: etree._Element, kind: Kind) -> etree._Element:
     for index, record in enumerate(records(root, kind), 1):
         base = f"/{kind.root}/{kind.record}[{index}]"
         out = etree.SubElement(payload, W + kind.canonical_record)
-        head = record.find(C + kind.head)
+        head = head_of(record, kind)
         assert head is not None  # schema-valid
-        to_canonical(fields_of(head), kind.head_table, out, _under(f"{base}/{kind.head}"))
+        where = base if kind.head == kind.record else f"{base}/{kind.head}"
+        to_canonical(fields_of(head), kind.head_table, out, _under(where))
         if kind.lines and kind.line_table:
             for number, line in enumerate(record.findall(C + kind.lines), 1):
                 item = etree.SubElement(out, W + "GoodsItem")
@@ -594,7 +664,8 @@ def _render_record(root: etree._Element, record: etree._Element, kind: Kind, whe
     head = from_canonical(work, kind.head_table, where)
     problems.losses.extend(leftovers(work, where))
     wrapper = etree.SubElement(root, C + kind.record)
-    _emit(etree.SubElement(wrapper, C + kind.head), kind.head_fields, head, kind.head_table, where, problems)
+    target = wrapper if kind.head == kind.record else etree.SubElement(wrapper, C + kind.head)
+    _emit(target, kind.head_fields, head, kind.head_table, where, problems)
     if kind.lines is None or kind.line_table is None:
         problems.losses.extend(_beyond(items, 0, f"{where}/GoodsItem"))
         return

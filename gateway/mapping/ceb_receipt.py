@@ -97,7 +97,7 @@ def _return(kind: Kind, ref: RecordRef, receipt: Receipt, status: str, info: str
     keys = dict(ref.keys)
     # CEB622 requires copNo (optional in CEB621) and an 18-character preNo, the E-Port's number for the list:
     # the gateway stands in for the E-Port, so it gives its own message id, cut to 18 characters.
-    if kind.receipt_record == "InventoryReturn":
+    if kind.receipt_record in ("InventoryReturn", "InvtCancelReturn"):
         keys.setdefault("copNo", keys.get("guid", "")[:20])
         if len(keys.get("preNo", "")) != 18:
             keys["preNo"] = receipt.gateway_message_id.replace("-", "").upper()[:18]

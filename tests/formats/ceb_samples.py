@@ -104,6 +104,9 @@ def _message(root_name: str, heads: list[tuple[Mapping[str, object], list[Mappin
     root.set("guid", _guid())
     root.set("version", "1.0")
     for head, lines in heads:
+        if kind.head == kind.record:  # a flat record (CEB623 InvtCancel)
+            _record(root, kind.head, kind.head_fields, head)
+            continue
         wrapper = etree.SubElement(root, C + kind.record)
         _record(wrapper, kind.head, kind.head_fields, head)
         for line in lines:
@@ -350,3 +353,30 @@ def carried(verified: etree._Element) -> etree._Element:
                            else "ceb_export_business_202205.xsd")  # fmt: skip
     assert schema.validate(document), schema.error_log
     return document
+
+
+def cancellation(p: Purchase, invt_no: str = "010120261000000042") -> etree._Element:
+    """CEB623: the single window asks to cancel the purchase's clearance list (no official sample is consistent
+    with the other messages; this one follows the GACC XSD and table 3-41)."""
+    head = {
+        **_common(p),
+        "customsCode": "0101",
+        "orderNo": p.order_no,
+        "ebpCode": p.ebp_code,
+        "ebpName": p.ebp_name,
+        "ebcCode": p.ebc_code,
+        "ebcName": p.ebc_name,
+        "logisticsNo": p.logistics_no,
+        "logisticsCode": p.logistics_code,
+        "logisticsName": p.logistics_name,
+        "copNo": "COP-000123",
+        "invtNo": invt_no,
+        "buyerIdType": 1,
+        "buyerIdNumber": p.buyer_id,
+        "buyerName": p.buyer_name,
+        "buyerTelephone": p.buyer_phone,
+        "agentCode": p.ebc_code,
+        "agentName": p.ebc_name,
+        "reason": "买家取消订单",
+    }
+    return _message("CEB623Message", [(head, [])])

@@ -129,6 +129,7 @@ def test_only_payloads_are_global_elements() -> None:
     assert sorted(names) == [
         "Declaration",
         "Inventory",
+        "InventoryCancellation",
         "Logistics",
         "Order",
         "Payment",
@@ -217,6 +218,7 @@ def test_example_message_type_matches_payload(path: Path) -> None:
         "inventory": "Inventory",
         "declaration": "Declaration",
         "tax-assessment": "TaxAssessment",
+        "inventory-cancellation": "InventoryCancellation",
         "tax-payment": "TaxPayment",
     }
     assert message_type in expected, f"add the payload element of {message_type!r} to this test"

@@ -1,0 +1,114 @@
+"""CEB follow-ups (docs/DESIGN.md 8, "Follow-ups"): a CEB623 cancellation and an appType 2 modification are new
+messages linked to the inventory / order they concern and delivered after it; a resend is a duplicate (200 with
+the first receipt). Real app, broker and receiver."""
+
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+from signxml import XMLVerifier
+
+from gateway.app import build_app
+from gateway.formats.canonical import CanonicalAdapter, body_payload
+from gateway.formats.ceb import CebAdapter
+from gateway.mapping import ceb
+from gateway.mapping.ceb import CEB_NS
+from gateway.mapping.records import WCO_NS
+from tests.conftest import remove_topology
+from tests.formats import ceb_samples
+from tests.formats.support import record_of
+from tests.helpers import ENV, PartnerSpec, make_deployment, signed
+
+C, W = f"{{{CEB_NS}}}", f"{{{WCO_NS}}}"
+NS = {"c": CEB_NS, "w": WCO_NS, "e": ENV}
+TYPES = ["order", "inventory", "inventory-cancellation"]
+
+
+@pytest.fixture
+async def flow(tmp_path, inbox_factory, amqp, aiohttp_client):
+    inbox = await inbox_factory()
+    deployment = make_deployment(
+        tmp_path,
+        [
+            PartnerSpec("cn-nsw", format="ceb", role="single-window", country="CN", sends=TYPES, receives=[]),
+            PartnerSpec("cn-clearance", url=inbox.url, country="CN", sends=[], receives=TYPES),
+        ],
+        rules=f'[[routing.rules]]\ntypes = {TYPES!r}\nreceivers = ["cn-clearance"]\n'.replace("'", '"'),
+        max_attempts=1,
+    )
+    client = await aiohttp_client(build_app(deployment.settings()))
+    yield deployment, client, inbox
+    await client.close()
+    await remove_topology(amqp, deployment, ["cn-nsw", "cn-clearance"])
+
+
+async def post(deployment, client, body: bytes):
+    response = await client.post("/v1/partners/cn-nsw/messages", data=body)
+    return response, await response.read()
+
+
+def test_identity_opens_and_follows_the_business_key():
+    adapter, purchase = CebAdapter(), ceb_samples.Purchase()
+    for message, opens, follows in (
+        (ceb_samples.inventory(purchase), f"inventory:{purchase.ebp_code}:{purchase.order_no}", None),
+        (ceb_samples.cancellation(purchase), None, f"inventory:{purchase.ebp_code}:{purchase.order_no}"),
+        (ceb_samples.order(purchase), f"order:{purchase.ebp_code}:{purchase.order_no}", None),
+        (ceb_samples.tax_status(purchase), None, "tax:TAX-0101-2026-000042"),
+    ):
+        info = adapter.identify(message)
+        identity = adapter.identity(message, info, "digest")
+        assert (identity.key, identity.reference, identity.follows) == (message.get("guid"), opens, follows)
+    modified = ceb_samples.order(purchase)
+    modified.find("c:Order/c:OrderHead/c:appType", NS).text = "2"
+    identity = adapter.identity(modified, adapter.identify(modified), "digest")
+    assert (identity.reference, identity.follows) == (None, f"order:{purchase.ebp_code}:{purchase.order_no}")
+
+
+async def test_cancellation_and_modification_follow_and_their_resends_are_duplicates(flow):
+    deployment, client, inbox = flow
+    nsw = deployment.partners["cn-nsw"]
+    purchase = ceb_samples.Purchase()
+    inventory, cancellation = ceb_samples.inventory(purchase), ceb_samples.cancellation(purchase)
+    order, modified = ceb_samples.order(purchase), ceb_samples.order(purchase)
+    modified.find("c:Order/c:OrderHead/c:appType", NS).text = "2"
+    modified.find("c:Order/c:OrderHead/c:note", NS).text = "address corrected"
+
+    response, _ = await post(deployment, client, signed(nsw, inventory))
+    assert response.status == 202
+    inventory_id = response.headers["X-Gateway-Message-Id"]
+    cancel_body = signed(nsw, cancellation)
+    response, first_receipt = await post(deployment, client, cancel_body)
+    assert response.status == 202, first_receipt
+    assert response.headers["X-Gateway-Follows"] == inventory_id
+    cancellation_id = response.headers["X-Gateway-Message-Id"]
+    # Its receipt: the CEB624 the spec answers a CEB623 with, signed in a DxpMsg.
+    verified = XMLVerifier().verify(first_receipt, x509_cert=deployment.gateway.cert).signed_xml
+    receipt = ceb_samples.carried(verified)
+    assert etree.QName(receipt).localname == "CEB624Message"
+    returned = ceb.fields_of(receipt.find(C + "InvtCancelReturn"))
+    assert (returned["invtNo"], returned["returnStatus"]) == ("010120261000000042", "2")
+    # The same cancellation again: a duplicate, answered with the first receipt.
+    response, again = await post(deployment, client, cancel_body)
+    assert (response.status, response.headers["X-Gateway-Outcome"]) == (200, "duplicate")
+    assert again == first_receipt
+
+    response, _ = await post(deployment, client, signed(nsw, order))
+    order_id = response.headers["X-Gateway-Message-Id"]
+    response, answer = await post(deployment, client, signed(nsw, modified))
+    assert response.status == 202, answer
+    assert response.headers["X-Gateway-Follows"] == order_id
+
+    await inbox.wait_for(4)
+    delivered = [XMLVerifier().verify(body, x509_cert=deployment.gateway.cert).signed_xml for _, body in inbox.received]
+    types = [d.findtext("e:Header/e:MessageType", namespaces=NS) for d in delivered]
+    assert types.index("inventory") < types.index("inventory-cancellation")  # delivered after what it follows
+    by_type = {t: d for t, d in zip(types, delivered, strict=True)}
+    cancelled = by_type["inventory-cancellation"]
+    CanonicalAdapter().validate(cancelled)
+    assert cancelled.findtext("e:Header/e:CorrelationID", namespaces=NS) == inventory.get("guid")
+    request = body_payload(cancelled).find(W + "CancellationRequest")
+    assert request.findtext(W + "Reason") == "买家取消订单"
+    assert request.findtext(W + "DeclarationID") == "010120261000000042"
+    orders = [d for t, d in zip(types, delivered, strict=True) if t == "order"]
+    assert [o.findtext("e:Header/e:CorrelationID", namespaces=NS) for o in orders] == [None, order.get("guid")]
+    assert (await record_of(deployment, client, cancellation_id, "delivered"))["status"] == "delivered"
