@@ -18,6 +18,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from decimal import Decimal
 
 from lxml import etree
 
@@ -26,6 +27,7 @@ from gateway.formats.canonical import set_header
 from gateway.formats.ceb import CebAdapter
 from gateway.formats.ics_ens import IcsEnsAdapter
 from gateway.formats.wco_dms import WcoDmsAdapter
+from gateway.mapping.ceb import KINDS
 from gateway.security.xml import parse_xml
 from tests.helpers import FIXTURES
 
@@ -55,9 +57,33 @@ def samples() -> list[tuple[str, FormatAdapter, bytes]]:
     out.append(("ics-ens CC315A all groups", ics, _placeholder_fixed(full.read_bytes())))
     for path in sorted((ICS / "intervention_cc351a" / "test_xmls").glob("Intervention*.xml")):
         out.append((f"ics-ens CC351A {path.stem}", ics, path.read_bytes()))
-    for path in sorted((FIXTURES / "ceb" / "samples" / "import").glob("CEB[3456]11Message.xml")):
-        out.append((f"ceb {path.stem} (for comparison)", CebAdapter(), path.read_bytes()))
+    out.extend(ceb_samples())
     out.append(("wco-dms DEC generated, every path, repeated", dms, largest_generated_declaration()))
+    return out
+
+
+def ceb_samples() -> list[tuple[str, FormatAdapter, bytes]]:
+    """Every CEB message the gateway maps: the GACC samples where they exist (CEB311/411/511/621/623), the tax
+    messages CEB816/818 as the tests generate them from the XSD (no official sample), and one CEB816 of 99 goods
+    lines (the XSD's maximum per bill)."""
+    from tests.formats import ceb_samples as generated  # the generator lives with the CEB tests
+
+    adapter = CebAdapter()
+    out: list[tuple[str, FormatAdapter, bytes]] = []
+    for path in sorted((FIXTURES / "ceb" / "samples" / "import").glob("*.xml")):
+        if path.stem in KINDS:
+            out.append((f"ceb {path.stem} (GACC sample)", adapter, path.read_bytes()))
+    purchase = generated.Purchase()
+    for name, root in (
+        ("CEB816Message", generated.tax_bill(purchase)),
+        ("CEB818Message", generated.tax_status(purchase)),
+    ):
+        out.append((f"ceb {name} (generated)", adapter, etree.tostring(root, xml_declaration=True, encoding="UTF-8")))
+    lines = tuple(generated.Line(f"商品{n}", "0402290000", "122", Decimal(1), Decimal(10)) for n in range(1, 100))
+    big = generated.tax_bill(generated.Purchase(lines=lines))
+    out.append(
+        ("ceb CEB816Message 99 goods lines", adapter, etree.tostring(big, xml_declaration=True, encoding="UTF-8"))
+    )
     return out
 
 
