@@ -116,6 +116,16 @@ def _fields(annotation: etree._Element | None) -> dict[str, str]:
     return fields
 
 
+def _names(dec: etree._Element) -> dict[str, str]:
+    """WCO ID -> WCO name, as the DEC schema gives them somewhere (some elements carry the ID only)."""
+    names: dict[str, str] = {}
+    for element in dec.iter(XS + "element"):
+        fields = _fields(element.find(XS + "annotation"))
+        if fields.get("WCOID") and fields.get("WCOName"):
+            names.setdefault(fields["WCOID"], fields["WCOName"])
+    return names
+
+
 def _annotation(fields: dict[str, str], path: str) -> etree._Element:
     annotation = etree.Element(XS + "annotation")
     english = etree.SubElement(annotation, XS + "documentation", {"{http://www.w3.org/XML/1998/namespace}lang": "EN"})
@@ -137,6 +147,7 @@ def _annotation(fields: dict[str, str], path: str) -> etree._Element:
 class Generator:
     def __init__(self) -> None:
         self.dec, self.ds, self.udt = _parse(DEC_XSD), _parse(DS_XSD), _parse(UDT_XSD)
+        self.names = _names(self.dec)
         self.ds_types = {t.get("name"): t for t in self.ds if isinstance(t.tag, str) and t.get("name")}
         extensions = _parse(EXTENSIONS)
         self.added: dict[str, list[tuple[str | None, etree._Element]]] = {}
@@ -234,7 +245,10 @@ class Generator:
         for key in ("minOccurs", "maxOccurs"):
             if element.get(key) is not None and element.get(key) != "1":
                 out.set(key, element.get(key) or "")
-        out.append(_annotation(_fields(element.find(XS + "annotation")), path))
+        fields = _fields(element.find(XS + "annotation"))
+        if fields.get("WCOID") and not fields.get("WCOName") and fields["WCOID"] in self.names:
+            fields["WCOName"] = self.names[fields["WCOID"]]  # the name DEC gives the same ID elsewhere
+        out.append(_annotation(fields, path))
         inline = element.find(XS + "complexType")
         if inline is not None:
             body = etree.SubElement(out, XS + "complexType")

@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = ROOT / "schemas" / "canonical"
 ENVELOPE_XSD = SCHEMA_DIR / "envelope.xsd"
 WCO_XSD = SCHEMA_DIR / "wco.xsd"
+# wco.xsd and the Declaration generated from the HMRC DEC schema that it includes.
+PAYLOAD_XSDS = [WCO_XSD, SCHEMA_DIR / "declaration.xsd"]
 EXAMPLES_DIR = ROOT / "examples"
 HMRC_SCHEMAS = FIXTURES / "wco-dec-dms" / "schemas"
 
@@ -159,8 +161,9 @@ def _wco_annotations(tree: etree._ElementTree) -> list[tuple[str, str | None, st
     return out
 
 
-def test_every_payload_element_has_a_wco_annotation() -> None:
-    annotations = _wco_annotations(_parse(WCO_XSD))
+@pytest.mark.parametrize("xsd", PAYLOAD_XSDS, ids=lambda p: p.name)
+def test_every_payload_element_has_a_wco_annotation(xsd: Path) -> None:
+    annotations = _wco_annotations(_parse(xsd))
     assert len(annotations) > 30
     for path, wco_id, wco_name, has_remark in annotations:
         assert wco_id, f"{path}: no WCOID"
@@ -171,16 +174,17 @@ def test_every_payload_element_has_a_wco_annotation() -> None:
             assert wco_name, f"{path}: WCOID {wco_id} without WCOName"
 
 
-def test_wco_ids_are_taken_from_the_hmrc_schemas() -> None:
+@pytest.mark.parametrize("xsd", PAYLOAD_XSDS, ids=lambda p: p.name)
+def test_wco_ids_are_taken_from_the_hmrc_schemas(xsd: Path) -> None:
     known: set[tuple[str, str]] = set()
-    for xsd in [
+    for hmrc in [
         HMRC_SCHEMAS / "declaration" / "WCO_DEC_2_DMS.xsd",
         HMRC_SCHEMAS / "notification" / "WCO_RES_2_DMS.xsd",
     ]:
-        for _, wco_id, wco_name, _ in _wco_annotations(_parse(xsd)):
+        for _, wco_id, wco_name, _ in _wco_annotations(_parse(hmrc)):
             if wco_id and wco_name:
                 known.add((wco_id, wco_name))
-    for path, wco_id, wco_name, _ in _wco_annotations(_parse(WCO_XSD)):
+    for path, wco_id, wco_name, _ in _wco_annotations(_parse(xsd)):
         if wco_id != "n/a":
             assert (wco_id, wco_name) in known, f"{path}: {wco_id} {wco_name!r} not in the HMRC WCO DM schemas"
 
