@@ -67,7 +67,11 @@ class Publisher:
         async with self._lock:
             if channel is not self._channel:
                 return  # another publish replaced it meanwhile
-            self._channel, self._route = await self._open()
+            try:
+                self._channel, self._route = await self._open()
+            except Exception as exc:  # the library boundary: the connection is going; the refusal is the answer
+                log.warning("could not replace the refusing publisher channel: %r", exc)
+                return
             self._nacks = 0
             self.replaced += 1
         log.warning("publisher channel refused %d publishes in a row: replaced by a new channel", NACK_LIMIT)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -63,7 +64,7 @@ class BrokerError(RuntimeError):
 class PrivateBroker:
     """A RabbitMQ node of our own (DESIGN.md 7): own cookie, name, ports and data, so it can be killed."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, cookie: str | None = None) -> None:
         self.folder = folder
         self.name = f"gwfault-{uuid.uuid4().hex[:8]}@localhost"
         self.port = free_port()
@@ -72,6 +73,10 @@ class PrivateBroker:
         self.paused = False
         self.starts = 0
         (folder / "home").mkdir(parents=True, exist_ok=True)
+        if cookie is not None:  # the nodes of one cluster share the Erlang cookie
+            cookie_file = folder / "home" / ".erlang.cookie"
+            cookie_file.write_text(cookie)
+            cookie_file.chmod(0o400)
         (folder / "enabled_plugins").write_text("")
         (folder / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\nloopback_users = none\n")
         # Our own env file, so the machine's /etc/rabbitmq/rabbitmq-env.conf (NODENAME=...) is not read.
@@ -111,6 +116,11 @@ class PrivateBroker:
         }
 
     def start(self, timeout: float = 90.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the node's process without waiting for it (the nodes of a cluster start together)."""
         (self.folder / "rabbitmq.pid").unlink(missing_ok=True)
         with self.log_file.open("ab") as out:
             self.process = subprocess.Popen(
@@ -122,7 +132,6 @@ class PrivateBroker:
                 start_new_session=True,
             )
         self.starts += 1
-        self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         """Until the node answers the AMQP protocol header with connection.start."""
@@ -210,6 +219,92 @@ class PrivateBroker:
                 self.process.kill()
                 self.process.wait(timeout=10)
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class PrivateCluster:
+    """Three private nodes (DESIGN.md 7) joined into one cluster with ``rabbitmqctl join_cluster``."""
+
+    def __init__(self, folder: Path, size: int = 3) -> None:
+        cookie = uuid.uuid4().hex.upper()
+        self.nodes = [PrivateBroker(folder / f"node{n}", cookie=cookie) for n in range(size)]
+
+    @staticmethod
+    def available() -> str | None:
+        return PrivateBroker.available()
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    @property
+    def url(self) -> str:
+        """A node that is up (for the checks after a test)."""
+        return next((n.url for n in self.nodes if n._answers()), self.nodes[0].url)
+
+    def start(self, timeout: float = 120.0) -> None:
+        for node in self.nodes:
+            node.launch()
+        for node in self.nodes:
+            node.wait_ready(timeout)
+        first = self.nodes[0]
+        for node in self.nodes[1:]:
+            node.ctl("stop_app")
+            node.ctl("join_cluster", first.name)
+            node.ctl("start_app")
+            node.wait_ready(timeout)
+        running = first.ctl("cluster_status", "--formatter", "json")
+        for node in self.nodes:
+            if node.name not in running:
+                raise BrokerError(f"{node.name} did not join the cluster: {running}")
+
+    def node_named(self, name: str) -> PrivateBroker:
+        return next(n for n in self.nodes if n.name == name)
+
+    def ctl(self, *args: str) -> str:
+        """rabbitmqctl on a node that answers."""
+        errors = []
+        for node in self.nodes:
+            if node.process is not None and node.process.poll() is None and not node.paused:
+                try:
+                    return node.ctl(*args, timeout=30)
+                except (BrokerError, subprocess.TimeoutExpired) as exc:
+                    errors.append(str(exc))
+        raise BrokerError(f"no node answered rabbitmqctl {' '.join(args)}: {errors}")
+
+    def queue_members(self, queue: str) -> tuple[str, list[str]]:
+        """The leader of a quorum queue and its members (node names)."""
+        out = self.ctl("list_queues", "-q", "--formatter", "json", "name", "leader", "members")
+        import json
+
+        for row in json.loads(out):
+            if row["name"] == queue:
+                return str(row["leader"]), [str(m) for m in row["members"]]
+        raise BrokerError(f"no queue {queue}: {out}")
+
+    def stop_all(self) -> None:
+        """Every node stopped cleanly (``rabbitmqctl stop``), one after the other."""
+        for node in self.nodes:
+            if node.process is not None and node.process.poll() is None:
+                node.ctl("stop", timeout=60)
+                node.process.wait(timeout=60)
+
+    def start_all(self, timeout: float = 120.0) -> None:
+        """Start every stopped node together (a restarted cluster waits for its peers)."""
+        stopped = [n for n in self.nodes if n.process is None or n.process.poll() is not None]
+        for node in stopped:
+            node.launch()
+        for node in stopped:
+            node.wait_ready(timeout)
+
+    def ensure_running(self) -> None:
+        for node in self.nodes:
+            if node.paused:
+                node.resume()
+        self.start_all()
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
 
 
 class GatewayProcess:
@@ -400,6 +495,7 @@ class Sender:
     request_timeout: float = 30.0
     unavailable: int = 0  # 503 answers
     unreachable: int = 0  # connection errors and timeouts
+    accepted_at: list[float] = field(default_factory=list)  # when each acceptance came (monotonic)
     other: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)  # why the gateway was unreachable
     answered: int = 0
@@ -451,12 +547,19 @@ class Sender:
                 message.status = response.status
                 message.gateway_id = response.headers.get("X-Gateway-Message-Id")
                 self.answered += 1
+                if response.status in (200, 202):
+                    self.accepted_at.append(time.monotonic())
                 if response.status not in (200, 202):
                     self.other[response.status] += 1
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             self.unreachable += 1
             self.errors[type(exc).__name__] += 1
             await asyncio.sleep(0.2)
+
+    def longest_gap(self, since: float) -> float:
+        """The longest time without any acceptance after ``since`` (a fault's start), while sending."""
+        times = [since, *sorted(t for t in self.accepted_at if t >= since)]
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
     async def reached(self, count: int, deadline: float) -> None:
         """Until ``count`` messages were answered (the point to inject a fault mid-flow)."""
