@@ -192,6 +192,13 @@ async def test_console_pages_and_retry_of_a_dead_lettered_message(
         await assert_clean(page, "charts after the retry")
         await shot("5b-charts-after-delivery")
 
+        # The retry took the message out of the dead-letter queue: the Traffic page agrees with Dead-lettered.
+        await page.click("nav a[data-page=traffic]")
+        queues = await (await page.wait_for_selector("#traffic-queues")).inner_text()
+        rows = [line.split("\t") for line in queues.splitlines()]
+        assert [r[2].strip() for r in rows if r[:2] == ["de-customs", "dead"]] == ["0"], queues
+        await shot("5c-traffic-after-retry")
+
         await page.click("nav a[data-page=audit]")
         audit = await page.wait_for_selector("#audit-table")
         text = await audit.inner_text()
