@@ -1,4 +1,4 @@
-"""The ``gateway`` command (DESIGN.md 3.1)."""
+"""The ``gateway`` command: run the gateway, administer its partners and keys, send test messages."""
 
 from __future__ import annotations
 
@@ -19,6 +19,17 @@ from gateway.config import Settings, config_path_from, is_participant_id, load_s
 from gateway.errors import ConfigError, GatewayError
 
 log = logging.getLogger("gateway")
+
+DESCRIPTION = """\
+The customs exchange gateway: partners (foreign customs administrations, the national single window) send
+it signed XML messages over HTTP; it verifies each signature against the partner's pinned certificates,
+validates and maps the message to a canonical WCO-aligned form, routes it over RabbitMQ, and delivers it to
+each receiver in the receiver's own format, signed with this administration's key, retrying until it is
+delivered. Every message is answered with a signed receipt.
+
+Start it with `gateway run`; manage partners with `gateway partners ...` (files under the configured
+partners folder, or a running gateway with --api URL), keys with `gateway keys ...`, and test a
+connection with `gateway send`. `gateway COMMAND --help` explains each command."""
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -110,8 +121,18 @@ def cmd_keys_new(args: argparse.Namespace) -> int:
 def cmd_send(args: argparse.Namespace) -> int:
     from gateway.sender import send_file
 
+    if args.to is not None and not args.fresh:
+        print("error: --to goes with --fresh (without --fresh the file is sent as it is)", file=sys.stderr)
+        return 2
+    options: dict[str, Any] = {"fresh": args.fresh, "sender": args.as_ if args.fresh else None, "receiver": args.to}
+    if args.out is not None:
+        from gateway.sender import sign_file
+
+        Path(args.out).write_bytes(sign_file(Path(args.file), Path(args.key), Path(args.cert), **options))
+        print(f"signed as {args.as_}: {args.out} (not sent)")
+        return 0
     url = args.url or f"http://127.0.0.1:8080/v1/partners/{args.as_}/messages"
-    status, body = asyncio.run(send_file(Path(args.file), Path(args.key), Path(args.cert), url, fresh=args.fresh))
+    status, body = asyncio.run(send_file(Path(args.file), Path(args.key), Path(args.cert), url, **options))
     print(f"HTTP {status}")
     print(body.decode("utf-8", "replace"))
     return 0 if status < 300 else 1
@@ -182,7 +203,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="gateway", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -190,7 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", help="gateway.toml (default: $GATEWAY_CONFIG, else ./gateway.toml)")
         return p
 
-    run = with_config(sub.add_parser("run", help="run ingress and delivery workers"))
+    run = with_config(
+        sub.add_parser(
+            "run",
+            help="run the gateway: receive, verify, route and deliver messages (SIGHUP reloads the partner files, "
+            "SIGTERM stops after what is in flight)",
+        )
+    )
     run.add_argument("--workers", type=int, help="processes sharing the port (default: [gateway] workers)")
     run.add_argument(
         "--log-format",
@@ -199,14 +228,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
 
-    partners = sub.add_parser("partners", help="inspect and check partner files").add_subparsers(
-        dest="partners_command", required=True
-    )
+    partners = sub.add_parser(
+        "partners",
+        help="list, check, onboard, change, suspend, remove and test partners (their files, or a running "
+        "gateway with --api)",
+    ).add_subparsers(dest="partners_command", required=True)
     with_config(partners.add_parser("list", help="partners with their certificates' days to expiry")).set_defaults(
         func=cmd_partners_list
     )
     show = with_config(partners.add_parser("show", help="one partner in full"))
-    show.add_argument("id")
+    show.add_argument("id", help="the partner id")
     show.set_defaults(func=cmd_partners_show)
     check = with_config(partners.add_parser("check", help="validate partner files and certificates"))
     check.add_argument("path", nargs="?", help="a partner file or folder (default: the configured folder)")
@@ -215,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     ping = with_config(
         partners.add_parser("ping", help="connectivity check: a signed test message to the partner's inbox")
     )
-    ping.add_argument("id")
+    ping.add_argument("id", help="the partner id")
     ping.add_argument("--api", metavar="URL", help="through a running gateway's admin API (its base URL)")
     ping.add_argument("--token", help="admin token (with --api; default: read from --token-file)")
     ping.add_argument("--token-file", help="default: [admin] token_file of the configuration")
@@ -225,10 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys = sub.add_parser("keys", help="keys and certificates").add_subparsers(dest="keys_command", required=True)
     new = keys.add_parser("new", help="a new key and self-signed certificate")
-    new.add_argument("id")
-    new.add_argument("--out", default="keys")
-    new.add_argument("--days", type=int, default=365)
-    new.add_argument("--algorithm", choices=["rsa", "ec", "sm2"], default="rsa")
+    new.add_argument("id", help="whose key: the participant id, also the certificate's common name")
+    new.add_argument("--out", default="keys", help="folder for ID.key (mode 600) and ID.crt (default: keys)")
+    new.add_argument("--days", type=int, default=365, help="certificate validity (default: 365)")
+    new.add_argument(
+        "--algorithm", choices=["rsa", "ec", "sm2"], default="rsa", help="rsa (2048, default), ec (P-256) or sm2"
+    )
     new.add_argument("--force", action="store_true", help="replace existing files")
     new.set_defaults(func=cmd_keys_new)
     show_keys = with_config(
@@ -237,15 +270,32 @@ def build_parser() -> argparse.ArgumentParser:
     show_keys.add_argument("--json", action="store_true", help="as GET /v1/admin/keys answers")
     show_keys.set_defaults(func=cmd_keys_show)
 
-    send = sub.add_parser("send", help="sign FILE as partner ID and POST it; prints the receipt")
-    send.add_argument("--as", dest="as_", required=True, metavar="ID")
-    send.add_argument("--key", required=True)
-    send.add_argument("--cert", required=True)
-    send.add_argument("--url")
-    send.add_argument(
-        "--fresh", action="store_true", help="new MessageID and CreationDateTime first (canonical envelopes)"
+    send = sub.add_parser(
+        "send",
+        help="sign FILE as partner ID and POST it to the gateway (a partner's connectivity test)",
+        description="Sign FILE with the partner's key, as the partner would, and POST it to the gateway's inbox "
+        "for that partner; prints the HTTP status and the gateway's signed receipt (exit 1 unless 2xx). The "
+        "key's type decides the signature: RSA or EC keys sign XML-DSig RSA/ECDSA-SHA256, an SM2 key SM2-SM3.",
     )
-    send.add_argument("file")
+    send.add_argument("--as", dest="as_", required=True, metavar="ID", help="the partner sending it")
+    send.add_argument("--key", required=True, help="the partner's private key (PEM)")
+    send.add_argument("--cert", required=True, help="the partner's certificate (PEM), one its partner file trusts")
+    send.add_argument(
+        "--url", help="where to POST (default: http://127.0.0.1:8080/v1/partners/ID/messages, ID from --as)"
+    )
+    send.add_argument(
+        "--fresh",
+        action="store_true",
+        help="send it as a new message: canonical Envelope: new MessageID and CreationDateTime, Sender set to "
+        "the --as partner (Receiver kept, or --to); CEB message: a new guid (CEB messages name no sender or "
+        "receiver: the URL says who sends, routing rules where it goes); other formats are refused (edit their "
+        "message id and time in the file). Without --fresh the file is sent as it is (to test duplicates)",
+    )
+    send.add_argument(
+        "--to", metavar="RECEIVER", help="with --fresh: set a canonical Envelope's Receiver to this participant"
+    )
+    send.add_argument("--out", metavar="PATH", help="write the signed document to PATH instead of sending it")
+    send.add_argument("file", help="the message (XML); any signature it has is replaced")
     send.set_defaults(func=cmd_send)
 
     demo = with_config(sub.add_parser("demo", help="the gateway with two simulated partners exchanging alerts"))

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,12 @@ def _fields(args: argparse.Namespace) -> dict[str, Any]:
 # Two ways to make a change ---------------------------------------------------------------------------------
 
 
+def cli_actor() -> str:
+    """``cli:<user>``, the user reduced to what ``X-Gateway-Actor`` accepts (A-Z a-z 0-9 . _ @ $ \\ -, 64)."""
+    user = re.sub(r"[^A-Za-z0-9._@$\\-]", "_", getpass.getuser())[:64] or "unknown"
+    return f"cli:{user}"
+
+
 async def _on_files(settings: Settings, change: Callable[[PartnerAdmin], Awaitable[Change]]) -> Change:
     from gateway.formats import default_adapters
     from gateway.store import open_store
@@ -63,7 +70,7 @@ async def _on_files(settings: Settings, change: Callable[[PartnerAdmin], Awaitab
     await store.open()  # no audit record, no change
     try:
         folder = PartnerFolder(settings.partners_dir, frozenset(default_adapters()))
-        return await change(PartnerAdmin.for_files(folder, store, f"cli:{getpass.getuser()}"))
+        return await change(PartnerAdmin.for_files(folder, store, cli_actor()))
     finally:
         await store.close()
 
@@ -85,7 +92,8 @@ async def _call(args: argparse.Namespace, method: str, path: str, body: Any = No
     import aiohttp
 
     url = args.api.rstrip("/") + "/v1/admin" + path
-    headers = {"Authorization": f"Bearer {_token(args)}"}
+    # The gateway records this user, not just "admin-api", as the actor of the change (its audit log).
+    headers = {"Authorization": f"Bearer {_token(args)}", "X-Gateway-Actor": cli_actor()}
     try:
         async with (
             aiohttp.ClientSession() as session,
@@ -212,13 +220,27 @@ def add_commands(partners: Any, with_config: ConfigArg) -> None:
         parser.set_defaults(func=func, command_name=name)
         return parser
 
-    for name, help_text in (("add", "onboard a new partner"), ("update", "change fields of a partner")):
+    for name, help_text in (
+        ("add", "onboard a new partner"),
+        ("update", "change fields of a partner (those not given are kept; --cert replaces the whole list)"),
+    ):
         parser = command(name, help_text, cmd_add)
         parser.add_argument("--name")
         parser.add_argument("--role", choices=["customs", "single-window"])
         parser.add_argument("--country", help="ISO 3166-1 alpha-2, e.g. FR")
         parser.add_argument("--format", help="the partner's message format (adapter), e.g. canonical")
-        parser.add_argument("--cert", action="append", help="a trusted certificate (PEM file); repeat for several")
+        parser.add_argument(
+            "--cert",
+            action="append",
+            help="a trusted certificate (PEM file); repeat for several"
+            + (
+                ". REPLACES the partner's whole certificate list with the ones given: to add the next certificate "
+                "beside the current ones use `partners rotate-cert`; to stop trusting an old certificate that is "
+                "still valid, give every certificate to keep"
+                if name == "update"
+                else ""
+            ),
+        )
         parser.add_argument("--sends", help="message types it may send, comma separated")
         parser.add_argument("--receives", help="message types it receives, comma separated")
         parser.add_argument("--url", help="its HTTP inbox (required when it receives)")

@@ -122,26 +122,29 @@ def prime_counters(runtime: Runtime) -> None:
                 metrics.deliveries.labels(partner.id, outcome)
 
 
-async def reload(runtime: Runtime, *, actor: str) -> RegistryChanges:
-    """An audited reload (SIGHUP, admin API, folder watcher). Refused: ConfigError, running set unchanged."""
+async def reload(runtime: Runtime, *, actor: str, trigger: str | None = None) -> RegistryChanges:
+    """An audited reload (SIGHUP, admin API, folder watcher). Refused: ConfigError, running set unchanged.
+    ``actor``: who, for the audit log and the log line; ``trigger`` (default: the actor): how, for the metric;
+    an ``admin-api`` reload is announced to the other workers."""
+    trigger = trigger or actor
     async with runtime.config_lock:
         seen = fingerprint(runtime.settings.partners_dir)
         try:
             changes = await runtime.reload()
         except (ConfigError, Unavailable) as exc:
-            runtime.metrics.config_reloads.labels(actor, "refused").inc()
+            runtime.metrics.config_reloads.labels(trigger, "refused").inc()
             log.error("partner configuration refused (%s); the running configuration stays:\n%s", actor, exc.message)
             await _audit(runtime.store, actor, "reload-refused", None, detail=exc.message)
             raise
         finally:
             if runtime.watcher is not None:
                 runtime.watcher.seen = seen
-        runtime.metrics.config_reloads.labels(actor, "applied").inc()
+        runtime.metrics.config_reloads.labels(trigger, "applied").inc()
         after_reload(runtime)
         log.info("partner configuration reloaded (%s): %s", actor, changes.describe())
         if changes and actor != "announcement":  # audited once, by the worker that made the change
             await _audit(runtime.store, actor, "reload", None, detail=changes.describe())
-        if actor == "admin-api":
+        if trigger == "admin-api":
             if runtime.risk_rules is not None:
                 runtime.risk_rules.maybe_reload()
             await runtime.announce()

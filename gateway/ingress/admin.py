@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,6 +37,21 @@ def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": code, "message": message}, status=status)
 
 
+# ``X-Gateway-Actor``: who an authenticated admin client acts for, recorded as the actor of what it changes
+# (``gateway partners ... --api`` sends ``cli:<user>``). "<channel>:<name>", so it cannot pass for the gateway's
+# own actors (``admin-api``, ``signal``, ``file-watch``, ``announcement``).
+ACTOR_HEADER = "X-Gateway-Actor"
+ACTOR = re.compile(r"[a-z][a-z0-9-]{0,15}:[A-Za-z0-9._@$\\-]{1,64}")
+ADMIN_API = "admin-api"
+ACTOR_KEY = web.RequestKey("actor", str)
+
+
+def actor_of(request: web.Request) -> str:
+    """The actor to record: ``X-Gateway-Actor`` (checked by ``require_token``), else ``admin-api``."""
+    actor: str = request.get(ACTOR_KEY, ADMIN_API)
+    return actor
+
+
 @web.middleware
 async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith("/v1/admin/"):
@@ -52,6 +68,16 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
             status=401,
             headers={"WWW-Authenticate": 'Bearer realm="gateway-admin"'},
         )
+    actor = request.headers.get(ACTOR_HEADER)
+    if actor is not None:
+        if not ACTOR.fullmatch(actor):
+            return _error(
+                400,
+                "actor-invalid",
+                f"{ACTOR_HEADER}: {actor[:100]!r} is not '<channel>:<name>' (e.g. 'cli:alice'; channel a-z 0-9 -, "
+                "name A-Z a-z 0-9 . _ @ $ \\ -, at most 64)",
+            )
+        request[ACTOR_KEY] = actor
     return await handler(request)
 
 
@@ -159,7 +185,7 @@ async def retry(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     message_id = request.match_info["message_id"]
     reason = request.query.get("reason") or "retry requested by an operator"
-    result = await retry_message(runtime, message_id, actor="admin-api", reason=reason)
+    result = await retry_message(runtime, message_id, actor=actor_of(request), reason=reason)
     status = 202 if result.ok else {"unknown-message": 404, "unavailable": 503}.get(result.code, 409)
     return web.json_response(
         {"id": message_id, "retried": list(result.receivers), "code": result.code, "message": result.message},
@@ -195,7 +221,7 @@ async def _json_body(request: web.Request) -> Any:
 
 
 async def put_partner(request: web.Request) -> web.Response:
-    admin = PartnerAdmin.for_runtime(request.app[RUNTIME], "admin-api")
+    admin = PartnerAdmin.for_runtime(request.app[RUNTIME], actor_of(request))
     try:
         change = await admin.put(request.match_info["partner_id"], await _json_body(request))
     except GatewayError as exc:
@@ -204,7 +230,7 @@ async def put_partner(request: web.Request) -> web.Response:
 
 
 async def delete_partner(request: web.Request) -> web.Response:
-    admin = PartnerAdmin.for_runtime(request.app[RUNTIME], "admin-api")
+    admin = PartnerAdmin.for_runtime(request.app[RUNTIME], actor_of(request))
     try:
         return _changed(await admin.remove(request.match_info["partner_id"]))
     except GatewayError as exc:
@@ -213,7 +239,7 @@ async def delete_partner(request: web.Request) -> web.Response:
 
 def _suspender(suspended: bool) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
-        admin = PartnerAdmin.for_runtime(request.app[RUNTIME], "admin-api")
+        admin = PartnerAdmin.for_runtime(request.app[RUNTIME], actor_of(request))
         try:
             return _changed(await admin.set_suspended(request.match_info["partner_id"], suspended))
         except GatewayError as exc:
@@ -224,7 +250,7 @@ def _suspender(suspended: bool) -> Callable[[web.Request], Awaitable[web.Respons
 
 async def add_certificate(request: web.Request) -> web.Response:
     """Certificate rollover: ``{"certificate": "<PEM>", "drop_expired": false}``."""
-    admin = PartnerAdmin.for_runtime(request.app[RUNTIME], "admin-api")
+    admin = PartnerAdmin.for_runtime(request.app[RUNTIME], actor_of(request))
     try:
         body = await _json_body(request)
         pem = body.get("certificate") if isinstance(body, dict) else None
@@ -243,7 +269,7 @@ async def add_certificate(request: web.Request) -> web.Response:
 async def reload_partners(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     try:
-        changes = await reload(runtime, actor="admin-api")
+        changes = await reload(runtime, actor=actor_of(request), trigger=ADMIN_API)
     except GatewayError as exc:
         return _refused(exc)
     return web.json_response(
