@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ EXAMPLES = ROOT / "examples"
 # Published partner schemas and samples, copied into the repository (sources and licences: tests/fixtures/README.md).
 FIXTURES = ROOT / "tests" / "fixtures"
 ENV = "urn:customs-gateway:envelope:1"
-AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+# The test broker; TEST_AMQP_URL points the suite at another one (e.g. a private node while the shared one is down).
+AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
 @dataclass

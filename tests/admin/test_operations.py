@@ -130,7 +130,9 @@ async def test_console_files_and_admin_token(gateway: Gateway):
     assert "not valid JSON" in (await response.json())["message"]
 
 
-async def test_sighup_reloads_the_partner_files(tmp_path, amqp):
+async def test_sighup_reloads_the_partner_files(tmp_path, amqp, caplog):
+    """And logs one line saying what changed, or that nothing did (issue 10)."""
+    caplog.set_level(logging.INFO, logger="gateway.operations")
     deployment = make_deployment(tmp_path, [PartnerSpec("nl-customs", url="http://127.0.0.1:9/a")])
     settings = deployment.settings()
     ready, stop = asyncio.Event(), asyncio.Event()
@@ -148,6 +150,16 @@ async def test_sighup_reloads_the_partner_files(tmp_path, amqp):
                 break
             await asyncio.sleep(0.05)
         assert [(e.actor, e.action, e.detail) for e in events] == [("signal", "reload", "changed: nl-customs")]
+        os.kill(os.getpid(), signal.SIGHUP)  # the files as they were: said so
+        for _ in range(400):
+            reloads = [r.getMessage() for r in caplog.records if "partner configuration reloaded" in r.getMessage()]
+            if len(reloads) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert reloads == [
+            "partner configuration reloaded (signal): changed: nl-customs",
+            "partner configuration reloaded (signal): no change",
+        ]
     finally:
         await store.close()
         stop.set()
