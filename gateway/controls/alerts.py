@@ -7,7 +7,8 @@ RiskAlert has no element per consignment; indicators summarise them.
 
 Receivers: the customs administrations of the destination countries concerned (partners with role
 ``customs`` whose ``country`` is a destination of the alert's routes) and the single window (role
-``single-window``), each only if it receives ``risk-alert`` messages, has a delivery and is not suspended.
+``single-window``), each only if it receives ``risk-alert`` messages and has a delivery. A suspended one is
+included: like every message routed to it, its alert is held in its queue until it is resumed.
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ def receivers(partners: Mapping[str, Partner], destinations: Sequence[str], *, g
     chosen = []
     for partner in partners.values():
         spec = partner.spec
-        if partner.id == gateway_id or spec.suspended or spec.delivery is None or not partner.accepts("risk-alert"):
+        if partner.id == gateway_id or spec.delivery is None or not partner.accepts("risk-alert"):
             continue
         if spec.role == "single-window" or (spec.role == "customs" and spec.country in wanted):
             chosen.append(partner.id)

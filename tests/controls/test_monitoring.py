@@ -152,6 +152,13 @@ def test_alert_receivers_are_the_destinations_administrations_and_the_single_win
     assert alerts.receivers(partners, ["NL", "DE", "PL"], gateway_id="gw-test") == ("cn-nsw", "nl-customs")
 
 
+def test_a_suspended_administration_still_gets_its_alert_held_until_it_is_resumed():
+    """Like every message routed to a suspended receiver, the alert is queued and held (delivery.worker)."""
+    suspended = partner("nl-customs", "customs", "NL", ["risk-alert"])
+    suspended = Partner(suspended.spec.model_copy(update={"suspended": True}), None, ())  # type: ignore[arg-type]
+    assert alerts.receivers({"nl-customs": suspended}, ["NL"], gateway_id="gw-test") == ("nl-customs",)
+
+
 def test_a_finding_becomes_a_schema_valid_signed_ready_alert(store):
     entry = WatchEntry(brand="Brikko", hs=["9503"], keywords=["brick"], reference_unit_value={"EUR": Decimal(24)})
     book = RuleBook(None, [BrandRule(id="toys", type="brand-misdeclaration", watch=[entry], description="d" * 600)])
