@@ -31,7 +31,7 @@ from gateway.errors import SchemaInvalid, UnsupportedMessage
 from gateway.formats import dxp
 from gateway.formats.base import Identity, MessageInfo, Receipt, ReceiptError, RecordRef, Signing
 from gateway.formats.canonical import ENV_NS, MESSAGE_ID, WCO_NS, new_envelope, parse_datetime, read_header
-from gateway.formats.schemas import SCHEMAS_DIR, validate
+from gateway.formats.schemas import SCHEMAS_DIR, check_canonical_payload, validate
 from gateway.mapping import ceb, ceb_receipt
 from gateway.mapping.records import Loss
 
@@ -87,6 +87,9 @@ class CebAdapter:
 
     def identify(self, root: etree._Element) -> MessageInfo:
         root = dxp.unwrap(root)
+        answered = ceb.receipt_kind_of(root)
+        if answered is not None:  # a CEB receipt from the partner: a canonical receipt
+            return self._identify_receipt(root, answered)
         kind = ceb.kind_of(root)
         guid = root.get("guid")
         if guid is None or not MESSAGE_ID.match(guid):
@@ -101,11 +104,27 @@ class CebAdapter:
         )
         return MessageInfo(kind.message_type, guid, created=ceb.issued(heads, kind.time_field), records=refs)
 
+    def _identify_receipt(self, root: etree._Element, answered: ceb.Kind) -> MessageInfo:
+        guid = root.get("guid")
+        name = etree.QName(root).localname
+        if guid is None or not MESSAGE_ID.match(guid):
+            raise SchemaInvalid(
+                f"the {name} guid {guid!r} must be an id of 1-64 characters of A-Z a-z 0-9 . _ : - (CEB: 36)",
+                pointer=f"/{name}/@guid",
+            )
+        times = [
+            (ceb.fields_of(r).get("returnTime") or "")[:14] for r in root.findall(ceb.C + str(answered.receipt_record))
+        ]
+        created = ceb.issued([{"appTime": t} for t in times])
+        return MessageInfo("receipt", guid, created=created)
+
     def identity(self, root: etree._Element, info: MessageInfo, digest: str) -> Identity:
         """Unique by the message's guid (every CEB message, a modification too, has a new one). An original
         (appType 1) opens its business key; a modification (appType 2), a CEB623 cancellation of an inventory
         and a CEB818 status of a tax bill follow the key of what they concern (``ceb.business_key``)."""
         root = dxp.unwrap(root)
+        if ceb.receipt_kind_of(root) is not None:
+            return Identity(info.message_id)
         kind = ceb.kind_of(root)
         heads = ceb.heads(root, kind)
         opens, follows = ceb.business_key(kind, heads[0]) if heads else (None, None)
@@ -119,6 +138,15 @@ class CebAdapter:
 
     def to_canonical(self, root: etree._Element, info: MessageInfo, sender: str) -> etree._Element:
         root = dxp.unwrap(root)
+        answered = ceb.receipt_kind_of(root)
+        if answered is not None:
+            payload = ceb.receipt_to_canonical(root, answered)
+            check_canonical_payload(payload, f"the {etree.QName(root).localname}")
+            assert info.created is not None  # every returnTime was just mapped, or MappingFailed was raised
+            return new_envelope(
+                message_id=info.message_id, message_type="receipt", sender=sender, receiver=None,
+                created=info.created, payload=payload,
+            )  # fmt: skip
         kind = ceb.kind_of(root)
         payload = ceb.to_canonical_payload(root, kind)
         created = info.created or ceb.issued(ceb.heads(root, kind), kind.time_field)

@@ -40,6 +40,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from lxml import etree
 
@@ -66,8 +67,10 @@ from gateway.mapping.records import (
     to_canonical,
     working_copy,
 )
+from gateway.mapping.structure import sort_children, structure
 
 CEB_NS = "http://www.chinaport.gov.cn/ceb"
+_WCO_XSD = Path(__file__).resolve().parents[2] / "schemas" / "canonical" / "wco.xsd"
 C = f"{{{CEB_NS}}}"
 CHINA = dt.timezone(dt.timedelta(hours=8), "China")
 MAX_RECORDS, MAX_LINES = 100, 99  # maxOccurs of the records and goods lines in the GACC XSD
@@ -571,20 +574,81 @@ def _under(prefix: str) -> Callable[[str], str]:
 
 # --- canonical -> CEB -------------------------------------------------------------------------------
 
+RECEIPT_STATUS = Table((
+    Field("returnStatus", "ProcessingStatusCode"),
+    Field("returnTime", "StatusDateTime", RETURN_TIME),
+    Field("returnInfo", "StatusDescription"),
+))  # fmt: skip
+RECEIPTS: Mapping[str, Kind] = {kind.receipt: kind for kind in KINDS.values() if kind.receipt}
+
 
 def answered_record(reference: etree._Element, pointer: str) -> tuple[str, tuple[tuple[str, str], ...]] | None:
     """A canonical Receipt/ReferencedRecord as the CEB message and receipt keys that record was sent with
-    (``("CEB621Message", (("guid", ...), ("copNo", ...)))``), or None for a record no CEB message carries."""
+    (``("CEB621Message", (("guid", ...), ("copNo", ...)))``, with returnStatus/Time/Info when the record
+    carries its own status), or None for a record no CEB message carries."""
     name = (reference.findtext(W + "RecordName") or "").strip()
     direction = (reference.findtext(W + "TypeCode") or "IM").strip()
     kind = next((k for k in KINDS.values() if (k.canonical_record, k.direction) == (name, direction)), None)
     if kind is None or kind.receipt is None:
         return None
+    values = from_canonical(working_copy(reference), _receipt_table(kind), pointer)
+    names = (*kind.receipt_keys, *(f.source for f in RECEIPT_STATUS.fields))
+    return kind.root, tuple((k, values[k]) for k in names if values.get(k))
+
+
+def _receipt_table(kind: Kind) -> Table:
+    """The fields of a CEB receipt record: the keys it echoes (as the record's table maps them) and its status."""
     keys = {*kind.receipt_keys, "guid"}
-    values = from_canonical(
-        working_copy(reference), Table(tuple(f for f in kind.head_table.fields if f.source in keys)), pointer
-    )
-    return kind.root, tuple((k, values[k]) for k in kind.receipt_keys if values.get(k))
+    return Table((*(f for f in kind.head_table.fields if f.source in keys), *RECEIPT_STATUS.fields))
+
+
+# The statuses of CEB receipts that refuse the record (besides negative ones, processing errors): 4 发送海关失败
+# (not delivered to customs), 100 海关退单 (returned by customs). Spec tables 3-7, 3-15, 3-19, 3-33 ...
+REFUSED = frozenset({"4", "100"})
+
+
+def receipt_to_canonical(root: etree._Element, kind: Kind) -> etree._Element:
+    """A CEB receipt (CEB312 ... answering ``kind``) as a canonical Receipt payload: one ReferencedRecord per
+    answered record with its keys and its own status, an Error per refused record; rejected if any is."""
+    assert kind.receipt is not None
+    assert kind.receipt_record is not None
+    payload = etree.Element(W + "Receipt", nsmap={None: W[1:-1]})
+    answers = root.findall(C + kind.receipt_record)
+    fields = [fields_of(answer) for answer in answers]
+    refused = [
+        n
+        for n, f in enumerate(fields, 1)
+        if f.get("returnStatus", "").startswith("-") or f.get("returnStatus") in REFUSED
+    ]
+    etree.SubElement(payload, W + "FunctionCode").text = "rejected" if refused else "accepted"
+    issued = etree.SubElement(payload, W + "IssueDateTime")
+    latest = max(fields, key=lambda f: f.get("returnTime", ""))
+    RETURN_TIME.fill(issued, latest.get("returnTime", ""), latest, f"/{kind.receipt}/{kind.receipt_record}/returnTime")
+    table = _receipt_table(kind)
+    for number, values in enumerate(fields, 1):
+        where = (
+            f"/{kind.receipt}/{kind.receipt_record}[{number}]"
+            if len(fields) > 1
+            else f"/{kind.receipt}/{kind.receipt_record}"
+        )
+        record = etree.SubElement(payload, W + "ReferencedRecord")
+        etree.SubElement(record, W + "RecordName").text = kind.canonical_record
+        etree.SubElement(record, W + "TypeCode").text = kind.direction
+        to_canonical(values, table, record, _under(where))
+    for number in refused:
+        values = fields[number - 1]
+        error = etree.SubElement(payload, W + "Error")
+        etree.SubElement(error, W + "ValidationCode").text = values.get("returnStatus", "")
+        etree.SubElement(error, W + "Pointer").text = f"/{kind.receipt}/{kind.receipt_record}[{number}]"
+        etree.SubElement(error, W + "Description").text = values.get("returnInfo", "")
+    sort_children(payload, structure(_WCO_XSD, "Receipt"), "Receipt")  # the tables' order is the records'
+    return payload
+
+
+def receipt_kind_of(root: etree._Element) -> Kind | None:
+    """The kind a CEB receipt (CEB312 ...) answers, or None when ``root`` is no receipt the gateway maps."""
+    qname = etree.QName(root)
+    return RECEIPTS.get(qname.localname) if qname.namespace == CEB_NS else None
 
 
 @dataclass(frozen=True)

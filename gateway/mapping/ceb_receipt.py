@@ -101,7 +101,8 @@ def _return(kind: Kind, ref: RecordRef, receipt: Receipt, status: str, info: str
         keys.setdefault("copNo", keys.get("guid", "")[:20])
         if len(keys.get("preNo", "")) != 18:
             keys["preNo"] = receipt.gateway_message_id.replace("-", "").upper()[:18]
-    values = {**keys, "returnStatus": status, "returnTime": return_time(receipt.issued), "returnInfo": info}
+    # A record with its own status (a receipt from a CEB partner, routed on) keeps it; others get the receipt's.
+    values = {"returnStatus": status, "returnTime": return_time(receipt.issued), "returnInfo": info, **keys}
     assert kind.receipt_record is not None  # business_receipt answers kinds with a receipt only
     element = etree.Element(C + kind.receipt_record)
     for name, required in kind.receipt_fields:

@@ -30,7 +30,10 @@ W = "{urn:customs-gateway:wco:1}"
 NS = {"w": W[1:-1], "e": ENV, "c": CEB_NS}
 SAMPLES = FIXTURES / "ceb" / "samples"
 SUPPORTED = sorted(p for p in (SAMPLES / "import").glob("*.xml") if p.stem in KINDS)
-UNSUPPORTED = sorted(p for p in (SAMPLES / "import").glob("*.xml") if p.stem not in KINDS)
+RECEIPT_SAMPLES = sorted(p for p in (SAMPLES / "import").glob("*.xml") if p.stem in ceb.RECEIPTS)
+UNSUPPORTED = sorted(
+    p for p in (SAMPLES / "import").glob("*.xml") if p.stem not in KINDS and p.stem not in ceb.RECEIPTS
+)
 XS = "{http://www.w3.org/2001/XMLSchema}"
 
 
@@ -643,3 +646,53 @@ async def test_what_ceb_cannot_carry_fails_the_delivery_with_the_reason(to_singl
     assert "cannot carry" in reasons
     assert "BusinessModelCode = '9610'" in reasons
     assert inbox.received == []
+
+
+# --- CEB receipts from a CEB partner ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", RECEIPT_SAMPLES, ids=lambda p: p.stem)
+def test_receipt_sample_maps_to_a_canonical_receipt_and_back_unchanged(adapter, path):
+    root = load(path)
+    adapter.validate(root)
+    info = adapter.identify(root)
+    assert (info.message_type, info.message_id) == ("receipt", root.get("guid"))
+    envelope = to_canonical(adapter, root)
+    canonical_valid(envelope)
+    kind = ceb.RECEIPTS[path.stem]
+    records = payload(envelope).findall(W + "ReferencedRecord")
+    assert len(records) == len(root.findall(C + kind.receipt_record))
+    assert {r.findtext(W + "RecordName") for r in records} == {kind.canonical_record}
+    back = adapter.from_canonical(envelope, "cn-nsw")
+    adapter.validate(back)
+    assert etree.QName(back).localname == path.stem
+    fields = [ceb.fields_of(r) for r in root.findall(C + kind.receipt_record)]
+    assert [ceb.fields_of(r) for r in back.findall(C + kind.receipt_record)] == fields
+
+
+def test_a_refused_record_makes_a_rejected_receipt_naming_it(adapter):
+    root = load(SAMPLES / "import" / "CEB622Message.xml")
+    answer = root.findall(C + "InventoryReturn")[-1]
+    answer.find(C + "returnStatus").text = "100"
+    answer.find(C + "returnInfo").text = "海关退单: 商品编码错误"
+    envelope = to_canonical(adapter, root)
+    canonical_valid(envelope)
+    receipt = payload(envelope)
+    assert receipt.findtext(W + "FunctionCode") == "rejected"
+    (error,) = receipt.findall(W + "Error")
+    count = len(root.findall(C + "InventoryReturn"))
+    assert error.findtext(W + "ValidationCode") == "100"
+    assert error.findtext(W + "Pointer") == f"/CEB622Message/InventoryReturn[{count}]"
+    assert error.findtext(W + "Description") == "海关退单: 商品编码错误"
+    back = adapter.from_canonical(envelope, "cn-nsw")
+    assert back.findall(C + "InventoryReturn")[-1].findtext(C + "returnStatus") == "100"  # its own status
+
+
+def test_a_receipt_time_that_is_no_time_is_mapping_failed(adapter):
+    root = load(SAMPLES / "import" / "CEB312Message.xml")
+    root.find("c:OrderReturn/c:returnTime", NS).text = "2016X428182238123"
+    adapter.validate(root)  # the XSD only bounds its length
+    with pytest.raises(MappingFailed) as caught:
+        to_canonical(adapter, root)
+    assert "'2016X428182238123'" in caught.value.message
+    assert caught.value.pointer.endswith("returnTime")
