@@ -12,7 +12,7 @@ from signxml import XMLVerifier
 
 from gateway.app import build_app
 from gateway.errors import MappingFailed, SchemaInvalid, UnsupportedMessage
-from gateway.formats import default_adapters
+from gateway.formats import default_adapters, dxp
 from gateway.formats.base import Receipt, ReceiptError, RecordRef
 from gateway.formats.canonical import CanonicalAdapter
 from gateway.formats.ceb import CebAdapter, ceb_schema
@@ -696,3 +696,41 @@ def test_a_receipt_time_that_is_no_time_is_mapping_failed(adapter):
         to_canonical(adapter, root)
     assert "'2016X428182238123'" in caught.value.message
     assert caught.value.pointer.endswith("returnTime")
+
+
+@pytest.fixture
+async def receipt_flow(tmp_path, inbox_factory, amqp, aiohttp_client):
+    inbox = await inbox_factory()
+    deployment = make_deployment(
+        tmp_path,
+        [
+            PartnerSpec("cn-nsw", format="ceb", role="single-window", country="CN", sends=["receipt"], receives=[]),
+            PartnerSpec("nl-customs", url=inbox.url, sends=[], receives=["receipt"]),
+        ],
+        rules='[[routing.rules]]\ntypes = ["receipt"]\nreceivers = ["nl-customs"]\n',
+    )
+    client = await aiohttp_client(build_app(deployment.settings()))
+    yield deployment, client, inbox
+    await client.close()
+    await remove_topology(amqp, deployment, ["cn-nsw", "nl-customs"])
+
+
+async def test_a_ceb622_from_the_single_window_reaches_a_canonical_partner(receipt_flow):
+    deployment, client, inbox = receipt_flow
+    root = load(SAMPLES / "import" / "CEB622Message.xml")
+    now = dt.datetime.now(ceb.CHINA).strftime("%Y%m%d%H%M%S") + "000"
+    for element in root.iter(C + "returnTime"):
+        element.text = now  # inside the replay window
+    wrapped = dxp.wrap(root, sender_id="DXPNSW0000000001", receiver_id="GATEWAY", created=dt.datetime.now(dt.UTC))
+    response = await client.post("/v1/partners/cn-nsw/messages", data=signed(deployment.partners["cn-nsw"], wrapped))
+    assert response.status == 202, await response.text()
+    await inbox.wait_for(1)
+    headers, body = inbox.received[0]
+    assert headers["X-Message-Type"] == "receipt"
+    envelope = XMLVerifier().verify(body, x509_cert=deployment.gateway.cert).signed_xml
+    canonical_valid(envelope)
+    records = payload(envelope).findall(W + "ReferencedRecord")
+    assert len(records) == len(root.findall(C + "InventoryReturn"))
+    first = ceb.fields_of(root.find(C + "InventoryReturn"))
+    assert records[0].findtext(W + "PreEntryID") == first["preNo"]
+    assert records[0].findtext(W + "ProcessingStatusCode") == first["returnStatus"]
