@@ -35,7 +35,7 @@ def _store(settings: Settings) -> ControlsStore:
 
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
-    from gateway.controls.rules import load_dir, load_file
+    from gateway.controls.rule_files import load_dir, load_file
 
     if args.path:
         path = Path(args.path)
@@ -52,7 +52,8 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
 def cmd_rules_test(args: argparse.Namespace) -> int:
     from gateway.controls import alerts
     from gateway.controls.replay import replay
-    from gateway.controls.rules import RuleBook, load_file
+    from gateway.controls.rule_files import load_file
+    from gateway.controls.rules import RuleBook
     from gateway.formats import default_adapters
     from gateway.partners import load_partners
 

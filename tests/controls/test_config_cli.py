@@ -11,7 +11,7 @@ import pytest
 
 from gateway import cli
 from gateway.app import build_app
-from gateway.controls.rules import fingerprint
+from gateway.controls.rule_files import fingerprint
 from gateway.errors import ConfigError
 from gateway.runtime import Runtime
 from tests.admin.support import Gateway

@@ -14,7 +14,8 @@ from gateway.controls import alerts
 from gateway.controls.facts import Money
 from gateway.controls.model import Query
 from gateway.controls.monitoring import consignments_of, declared_brand, find
-from gateway.controls.rules import BrandRule, RuleBook, WatchEntry
+from gateway.controls.rule_files import BrandRule, WatchEntry
+from gateway.controls.rules import RuleBook
 from gateway.controls.service import stored
 from gateway.controls.store_sqlite import SqliteControlsStore as ControlsStore
 from gateway.formats.canonical import CanonicalAdapter

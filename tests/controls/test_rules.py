@@ -13,7 +13,8 @@ import pytest
 
 from gateway.controls.facts import Money
 from gateway.controls.model import Consignment, Item
-from gateway.controls.rules import BrandRule, RuleBook, WatchEntry, flags, load_dir, load_file
+from gateway.controls.rule_files import BrandRule, WatchEntry, load_dir, load_file
+from gateway.controls.rules import RuleBook, flags
 from gateway.controls.service import stored
 from gateway.controls.store_sqlite import SqliteControlsStore as ControlsStore
 from gateway.errors import ConfigError
@@ -228,7 +229,7 @@ def test_brand_rule_counts_only_its_window(store):
 
 
 def concentration(**kw):
-    from gateway.controls.rules import ConcentrationRule
+    from gateway.controls.rule_files import ConcentrationRule
 
     return ConcentrationRule(
         id="c",
@@ -275,7 +276,7 @@ def test_destination_concentration_by_consignor(store):
 
 
 def channel_rule(**kw):
-    from gateway.controls.rules import ChannelRule
+    from gateway.controls.rule_files import ChannelRule
 
     return ChannelRule(
         id="ch",

@@ -174,3 +174,61 @@ def test_the_all_traffic_counts_follow_this_process_inserts(store):
     add("express")
     add("post")
     assert store.counts("all", "*", NOW - 86400, NOW) == {("DE", "post"): 2, ("DE", "express"): 1}
+
+
+def test_two_postgresql_stores_race_one_alert_and_one_release():
+    """Two instances' stores (two connections to one database) racing from threads: the decisions the service
+    takes in one transaction (alert unless one was raised in the window; take a parked inventory for release)
+    happen once across them (the transaction's advisory lock)."""
+    import datetime as dt
+    import threading
+
+    from gateway.controls.model import AlertRecord
+
+    with pg_schema() as url:
+        stores = [PostgresControlsStore(url) for _ in range(4)]
+        for s in stores:
+            s.open()
+        try:
+            inv = inventory(CbecSet())
+            stores[0].hold(
+                message_id="w1",
+                sender="cn-nsw",
+                sender_message_id="s1",
+                message_type="inventory",
+                receivers=["cn-clearance"],
+                inventories=[inv],
+                canonical=b"<x/>",
+                deadline=NOW + 3600,
+                now=NOW,
+            )
+            stores[0].set_state("w1", "parked", expect="pending")
+            start = threading.Barrier(len(stores))
+            raised: list[str] = []
+            released: list[bool] = []
+
+            def race(n: int, store: PostgresControlsStore) -> None:
+                start.wait()
+                for round_ in range(20):
+                    with store.transaction():
+                        if store.recent_alert("r1", "p1", NOW, 3600) is None:
+                            when = dt.datetime.fromtimestamp(NOW, dt.UTC)
+                            store.add_alert(
+                                AlertRecord(
+                                    f"a{n}-{round_}", "ref", "r1", "p1", when, when, "sent", (), 1, "s", b"", b""
+                                )
+                            )
+                            raised.append(f"a{n}-{round_}")
+                released.append(store.set_state("w1", "releasing", expect="parked"))
+
+            threads = [threading.Thread(target=race, args=(n, s)) for n, s in enumerate(stores)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            assert len(raised) == 1, raised
+            assert [a.id for a in stores[1].alerts()] == raised
+            assert released.count(True) == 1, released
+        finally:
+            for s in stores:
+                s.close()
