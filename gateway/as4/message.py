@@ -80,6 +80,7 @@ class Outgoing:
     body: bytes
     message_id: str
     references: tuple[wss.Reference, ...]  # what the receipt's NonRepudiationInformation must repeat
+    soap: bytes = field(repr=False, default=b"")  # the signed envelope, kept as evidence of what was sent
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ def build(
         types = dict.fromkeys(sent, ciphertext_type)
     soap = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
     content_type, body = mime.build(soap, [mime.Part(cid, types[cid], data) for cid, data in sent.items()])
-    return Outgoing(content_type, body, user_message.message_id, references)
+    return Outgoing(content_type, body, user_message.message_id, references, soap)
 
 
 # -- parsing ------------------------------------------------------------------------------------------------

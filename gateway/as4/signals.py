@@ -97,11 +97,17 @@ class Signal:
 
 
 def check(
-    content_type: str, body: bytes, *, sent_message_id: str, sent: Sequence[wss.Reference], signer: x509.Certificate
+    content_type: str,
+    body: bytes,
+    *,
+    sent_message_id: str,
+    sent: Sequence[wss.Reference],
+    signers: Sequence[x509.Certificate],
 ) -> Signal:
-    """Read the answer to a sent UserMessage. A receipt must be signed by ``signer``, cover eb:Messaging and the
-    Body, refer to ``sent_message_id`` and acknowledge exactly the ``sent`` references; otherwise
-    :class:`InvalidReceipt`. An eb:Error signal is returned (signed or not) for the caller to fail on."""
+    """Read the answer to a sent UserMessage. A receipt must be signed by one of ``signers`` (the partner's
+    certificates), cover eb:Messaging and the Body, refer to ``sent_message_id`` and acknowledge exactly the
+    ``sent`` references; otherwise :class:`InvalidReceipt`. An eb:Error signal is returned (signed or not) for
+    the caller to fail on."""
     try:
         soap = mime.parse(content_type or mime.SOAP_TYPE, body).soap
         root = parse_xml(soap)
@@ -128,7 +134,7 @@ def check(
     )
     signal_id = (signal.findtext("eb:MessageInfo/eb:MessageId", namespaces=c.NSMAP) or "").strip()
     try:
-        verified = wss.verify(root, {}, lambda cert: _expect(cert, signer))
+        verified = wss.verify(root, {}, lambda cert: _expect(cert, signers))
     except EbmsError as exc:
         if errors:
             return Signal(signal_id, ref_to, errors, False, body)
@@ -154,6 +160,6 @@ def check(
     return Signal(signal_id, ref_to, (), True, body)
 
 
-def _expect(certificate: x509.Certificate, signer: x509.Certificate) -> None:
-    if certificate != signer:
+def _expect(certificate: x509.Certificate, signers: Sequence[x509.Certificate]) -> None:
+    if certificate not in signers:
         raise FailedAuthentication(f"signed by {certificate.subject.rfc4514_string()[:200]!r}, not by the partner")

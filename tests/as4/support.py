@@ -40,16 +40,26 @@ def as4_deployment(
     """``peer-ap`` speaks AS4 (its certificate also encrypts); ``de-customs`` is a canonical HTTP partner."""
     peer_extra = as4_table(encryption_required=encryption_required, encryption_certificate="certs/peer-ap.crt")
     specs = [
-        PartnerSpec("peer-ap", extra=peer_extra, receives=["risk-alert"] if peer_url else []),
+        PartnerSpec("peer-ap", extra=peer_extra, receives=[]),
         PartnerSpec("de-customs", url=receiver_url),
     ]
     deployment = make_deployment(
         folder, specs, extra_toml=f'[as4]\nparty_id = "GW-AP"\nparty_type = "{UNREGISTERED}"\n'
     )
-    if peer_url is not None:  # the peer also receives, over AS4
-        path = folder / "partners" / "peer-ap.toml"
-        path.write_text(path.read_text() + f'\n[delivery]\ntransport = "as4"\nurl = "{peer_url}"\n')
+    if peer_url is not None:
+        add_as4_delivery(deployment, peer_url)
     return deployment
+
+
+def add_as4_delivery(deployment: Deployment, url: str, *, encryption_certificate: str | None = None) -> None:
+    """The peer also receives risk alerts, over AS4 (its file gains receives and [delivery])."""
+    path = deployment.folder / "partners" / "peer-ap.toml"
+    text = path.read_text().replace("receives = []", 'receives = ["risk-alert"]')
+    if encryption_certificate:
+        text = text.replace(
+            'encryption_certificate = "certs/peer-ap.crt"', f'encryption_certificate = "{encryption_certificate}"'
+        )
+    path.write_text(text + f'\n[delivery]\ntransport = "as4"\nurl = "{url}"\n')
 
 
 def credentials(deployment: Deployment, partner: str) -> Credentials:

@@ -77,7 +77,7 @@ def test_round_trip_and_receipt(encrypt: bool) -> None:
         answer,
         sent_message_id=out.message_id,
         sent=out.references,
-        signer=identity("gateway").certificate,
+        signers=[identity("gateway").certificate],
     )
     assert checked.is_receipt
     assert checked.signed
@@ -244,15 +244,17 @@ def test_receipt_checks() -> None:
     by_other = signals.receipt(out.message_id, got.references, identity("other"))
     with pytest.raises(errors.InvalidReceipt, match="signature"):
         signals.check(
-            "", by_other, sent_message_id=out.message_id, sent=out.references, signer=identity("gateway").certificate
+            "", by_other, sent_message_id=out.message_id, sent=out.references, signers=[identity("gateway").certificate]
         )
     partial = signals.receipt(out.message_id, got.references[:2], identity("gateway"))
     with pytest.raises(errors.InvalidReceipt, match="not acknowledged"):
         signals.check(
-            "", partial, sent_message_id=out.message_id, sent=out.references, signer=identity("gateway").certificate
+            "", partial, sent_message_id=out.message_id, sent=out.references, signers=[identity("gateway").certificate]
         )
     with pytest.raises(errors.InvalidReceipt, match="refers to"):
-        signals.check("", good, sent_message_id="other-id", sent=out.references, signer=identity("gateway").certificate)
+        signals.check(
+            "", good, sent_message_id="other-id", sent=out.references, signers=[identity("gateway").certificate]
+        )
     unsigned = etree.fromstring(good)
     unsigned.find(f".//{{{c.WSSE}}}Security").getparent().remove(unsigned.find(f".//{{{c.WSSE}}}Security"))
     with pytest.raises(errors.InvalidReceipt, match="not signed"):
@@ -261,13 +263,52 @@ def test_receipt_checks() -> None:
             etree.tostring(unsigned),
             sent_message_id=out.message_id,
             sent=out.references,
-            signer=identity("gateway").certificate,
+            signers=[identity("gateway").certificate],
         )
 
 
 def test_error_signal_is_reported() -> None:
     answer = signals.error(errors.FailedDecryption("no", ref_to_message_id="m-1"), identity("gateway"))
-    got = signals.check("", answer, sent_message_id="m-1", sent=(), signer=identity("gateway").certificate)
+    got = signals.check("", answer, sent_message_id="m-1", sent=(), signers=[identity("gateway").certificate])
     assert not got.is_receipt
     assert got.errors[0].code == "EBMS:0102"
     assert got.ref_to_message_id == "m-1"
+
+
+def test_mime_written_by_the_standard_library_with_base64_parts() -> None:
+    """An independent MIME writer (email.mime): base64 transfer encoding, folded headers, a preamble."""
+    from email.mime.application import MIMEApplication
+    from email.mime.multipart import MIMEMultipart
+
+    related = MIMEMultipart("related", type="application/soap+xml", start="<soap@x>")
+    related.preamble = "This is a multipart message."
+    soap = MIMEApplication(b"<S:Envelope xmlns:S='urn:x'/>", "soap+xml")
+    soap["Content-ID"] = "<soap@x>"
+    data = bytes(range(256)) * 40
+    attachment = MIMEApplication(data, "octet-stream")
+    attachment["Content-ID"] = "<bin@x>"
+    related.attach(soap)
+    related.attach(attachment)
+    head, _, body = related.as_bytes(policy=__import__("email.policy").policy.SMTP).partition(b"\r\n\r\n")
+    content_type = next(
+        line.split(b":", 1)[1].strip().decode()
+        for line in head.replace(b"\r\n\t", b" ").replace(b"\r\n ", b" ").split(b"\r\n")
+        if line.lower().startswith(b"content-type")
+    )
+    parsed = mime.parse(content_type, body)
+    assert parsed.soap == b"<S:Envelope xmlns:S='urn:x'/>"
+    assert parsed.parts["bin@x"].data == data
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/related", b"--x\r\n\r\n--x--"),
+        ('multipart/related; boundary="x"', b"no delimiter at all"),
+        ('multipart/related; boundary="x"', b"--x\r\nContent-Type: text/plain\r\n\r\nhi\r\n--x--\r\n"),
+        ('multipart/related; boundary="x"', b"--x\r\nbroken header\r\n\r\nhi\r\n--x--\r\n"),
+    ],
+)
+def test_bad_mime_is_invalid_header(content_type: str, body: bytes) -> None:
+    with pytest.raises(errors.InvalidHeader):
+        mime.parse(content_type, body)

@@ -221,7 +221,7 @@ async def test_replayed_message_id_gets_the_original_receipt(gateway):
     receipt = await first.read()
     assert first.headers["X-Gateway-Outcome"] == "accepted"
     checked = signals.check(
-        "", receipt, sent_message_id=out.message_id, sent=out.references, signer=deployment.gateway.cert
+        "", receipt, sent_message_id=out.message_id, sent=out.references, signers=[deployment.gateway.cert]
     )
     assert checked.is_receipt
     again = await client.post("/v1/as4", data=out.body, headers={"Content-Type": out.content_type})
