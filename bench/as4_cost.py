@@ -17,8 +17,8 @@ Measured here, never asserted in tests.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import datetime as dt
+import hashlib
 import statistics
 import time
 from collections.abc import Callable
@@ -95,9 +95,7 @@ def run(iterations: int, message_bytes: int) -> dict[str, tuple[float, float]]:
         signals.receipt(um.message_id, got.references, gateway)
 
     gateway_signer = Signer(gateway.key, gateway.certificate)
-    received = parse(
-        incoming.content_type, incoming.body, agreements=lambda _um: expectation, credentials=gateway
-    )
+    received = parse(incoming.content_type, incoming.body, agreements=lambda _um: expectation, credentials=gateway)
     canonical = parse_xml(received.payloads[0].data)
 
     def http_out() -> None:

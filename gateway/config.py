@@ -288,7 +288,10 @@ def describe_validation_error(exc: ValidationError) -> str:
     """One line per problem: ``key.path: message (got value)``."""
     lines = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(file)"
+        loc = list(err["loc"])
+        if loc[:1] == ["delivery"] and loc[1:2] in (["http"], ["as4"]):  # the union's tag (transport) is not a key
+            del loc[1]
+        where = ".".join(str(p) for p in loc) or "(file)"
         got = err.get("input")
         shown = "" if isinstance(got, dict) or err["type"] == "missing" else f" (got {got!r})"
         lines.append(f"{where}: {err['msg']}{shown}")

@@ -18,8 +18,9 @@ from gateway.broker.publisher import Publisher
 from gateway.broker.topology import Topology
 from gateway.config import Settings
 from gateway.controls.service import Controls, load_rules, open_controls
+from gateway.delivery.as4 import As4Transport
 from gateway.delivery.http import HttpTransport
-from gateway.delivery.transport import Transports
+from gateway.delivery.transport import Transport, Transports
 from gateway.delivery.worker import DeliveryWorker
 from gateway.errors import ConfigError, Unavailable
 from gateway.formats import FormatAdapter, default_adapters
@@ -141,7 +142,15 @@ class Runtime:
                 max_depth=self.settings.security.max_depth,
             )
         if deliver:
-            transports = Transports({"http": HttpTransport.open(self.settings.delivery.timeout)})
+            available: dict[str, Transport] = {"http": HttpTransport.open(self.settings.delivery.timeout)}
+            if self.settings.as4 is not None:
+                available["as4"] = As4Transport(
+                    section=self.settings.as4,
+                    credentials=load_credentials(self.settings)[0],
+                    store=self.store,
+                    timeout=self.settings.delivery.timeout,
+                )
+            transports = Transports(available)
             self._stack.push_async_callback(transports.close)
             self.worker = DeliveryWorker(
                 connection=connection,

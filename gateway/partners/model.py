@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from cryptography import x509
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from gateway.config import PARTICIPANT_ID, MessageType
 from gateway.security.certificates import TrustedCertificate, load_certificate
@@ -65,6 +65,13 @@ class As4Delivery(_Frozen):
     timeout: float | None = Field(None, gt=0, description="seconds; default [delivery] timeout")
 
 
+def _transport(value: object) -> str:
+    """``[delivery] transport``, "http" when absent (partner files from before AS4 name none)."""
+    if isinstance(value, dict):
+        return str(value.get("transport", "http"))
+    return str(getattr(value, "transport", "http"))
+
+
 class PartnerFile(_Frozen):
     """What an administrator writes. Unknown keys are refused so typos do not pass silently."""
 
@@ -85,7 +92,10 @@ class PartnerFile(_Frozen):
         description='the format of a received message type when it is not `format`, e.g. {"risk-alert" = '
         '"canonical"} for a single window whose own format has no risk alert; receipts stay in `format`',
     )
-    delivery: HttpDelivery | None = None
+    delivery: (
+        Annotated[Annotated[HttpDelivery, Tag("http")] | Annotated[As4Delivery, Tag("as4")], Discriminator(_transport)]
+        | None
+    ) = None
     legacy_algorithms: list[str] = Field(
         default_factory=list, description="explicitly allowed legacy signature algorithms, e.g. rsa-sha1"
     )
