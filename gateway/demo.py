@@ -1,6 +1,7 @@
-"""``gateway demo`` (what ``make run`` shows): the gateway with the example configuration and two simulated
-partners, the Netherlands customs administration and the national single window, sending each other risk
-alerts through it. Each step of a message's path is printed as it happens."""
+"""``gateway demo`` (what ``make run`` shows): the gateway with the example configuration and three simulated
+partners, the Netherlands customs administration and the national single window over the gateway's HTTP API,
+and the German customs administration's eDelivery access point over AS4, sending each other risk alerts
+through it. Each step of a message's path is printed as it happens."""
 
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ from lxml import etree
 from signxml.verifier import VerifyResult, XMLVerifier
 from yarl import URL
 
+from gateway import demo_as4
 from gateway.config import Settings, config_path_from, load_settings
 from gateway.formats import default_adapters
 from gateway.partners import load_partners
 from gateway.security.certificates import (
+    PrivateKey,
     load_certificate,
     load_private_key,
     new_key_and_certificate,
@@ -36,11 +39,25 @@ ENV = "{urn:customs-gateway:envelope:1}"
 WCO = "{urn:customs-gateway:wco:1}"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
-# Who the demo plays, and what each sends.
-SIMULATED = {
-    "nl-customs": ("risk-alert.xml", "infringing branded toys, false brand declarations"),
-    "cn-nsw": ("risk-alert-drugs.xml", "prohibited drugs found on a scan image"),
-}
+
+@dataclass(frozen=True)
+class Script:
+    """One message the demo sends each round: who, from which example, to whom (None: as in the example)."""
+
+    partner: str
+    example: str
+    story: str
+    receiver: str | None = None
+    as4: bool = False
+
+
+SCRIPTS = (
+    Script("nl-customs", "risk-alert.xml", "infringing branded toys, false brand declarations"),
+    Script("cn-nsw", "risk-alert-drugs.xml", "prohibited drugs found on a scan image"),
+    Script("de-customs", "risk-alert.xml", "the same toys seen at Hamburg", receiver="cn-customs", as4=True),
+    Script("cn-nsw", "risk-alert-drugs.xml", "the drugs finding, for Germany too", receiver="de-customs"),
+)
+AS4_PARTNER = "de-customs"
 
 
 def say(text: str) -> None:
@@ -51,8 +68,7 @@ def say(text: str) -> None:
 class SimulatedPartner:
     id: str
     signer: Signer
-    example: str
-    story: str
+    key: PrivateKey
 
 
 def ensure_keys(settings: Settings) -> dict[str, SimulatedPartner]:
@@ -64,7 +80,7 @@ def ensure_keys(settings: Settings) -> dict[str, SimulatedPartner]:
         write_key_and_certificate(key, cert, key_path, cert_path)
         say(f"generated the gateway's signing key {key_path} and certificate {cert_path}")
     partners = {}
-    for partner_id, (example, story) in SIMULATED.items():
+    for partner_id in dict.fromkeys(script.partner for script in SCRIPTS):
         partner_key = settings.resolve(Path("var/demo") / f"{partner_id}.key")
         partner_cert = settings.partners_dir / "certs" / f"{partner_id}.crt"
         if not partner_key.exists() or not partner_cert.exists():
@@ -74,8 +90,10 @@ def ensure_keys(settings: Settings) -> dict[str, SimulatedPartner]:
                 f"generated simulated partner {partner_id}'s key {partner_key}; its certificate {partner_cert} "
                 f"is what its partner file trusts"
             )
-        signer = Signer(load_private_key(partner_key), load_certificate(partner_cert).certificate)
-        partners[partner_id] = SimulatedPartner(partner_id, signer, example, story)
+        key = load_private_key(partner_key)
+        partners[partner_id] = SimulatedPartner(
+            partner_id, Signer(key, load_certificate(partner_cert).certificate), key
+        )
     return partners
 
 
@@ -120,18 +138,26 @@ async def start_inbox(partner_id: str, url: str, gateway_cert: x509.Certificate)
     return runner
 
 
-def fresh_message(partner: SimulatedPartner) -> tuple[bytes, str]:
-    root = parse_xml((EXAMPLES / partner.example).read_bytes())
+def fresh_message(partner: SimulatedPartner, script: Script) -> tuple[bytes, str]:
+    root = parse_xml((EXAMPLES / script.example).read_bytes())
     message_id = f"{partner.id.upper()}-{uuid.uuid4().hex[:12]}"
     root.find(f"{ENV}Header/{ENV}MessageID").text = message_id
+    root.find(f"{ENV}Header/{ENV}Sender").text = partner.id
+    if script.receiver:
+        root.find(f"{ENV}Header/{ENV}Receiver").text = script.receiver
     root.find(f"{ENV}Header/{ENV}CreationDateTime").text = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return to_bytes(partner.signer.sign(root)), message_id
 
 
-async def send_one(settings: Settings, partner: SimulatedPartner, gateway_cert: x509.Certificate) -> None:
-    body, message_id = fresh_message(partner)
+async def send_one(
+    settings: Settings, partner: SimulatedPartner, script: Script, gateway_cert: x509.Certificate
+) -> None:
+    body, message_id = fresh_message(partner, script)
     receiver = parse_xml(body).findtext(f"{ENV}Header/{ENV}Receiver")
-    say(f"→ {partner.id} signs risk-alert {message_id} ({partner.story}) for {receiver} and POSTs it")
+    if script.as4:
+        await demo_as4.send(settings, partner.id, partner.key, partner.signer.certificate, body, gateway_cert)
+        return
+    say(f"→ {partner.id} signs risk-alert {message_id} ({script.story}) for {receiver} and POSTs it")
     url = f"http://{settings.http.host}:{settings.http.port}/v1/partners/{partner.id}/messages"
     try:
         status, answer = await post(url, body)
@@ -160,10 +186,15 @@ async def run_demo(config: str | None, count: int = 0, interval: float = 3.0) ->
     logging.getLogger("gateway").setLevel(logging.WARNING)
     gateway_cert = load_certificate(settings.resolve(settings.gateway.signing_cert)).certificate
     registry = load_partners(settings.partners_dir, frozenset(default_adapters()))
-    inboxes = [
-        await start_inbox(pid, str(registry[pid].spec.delivery.url), gateway_cert)  # type: ignore[union-attr]
-        for pid in partners
-    ]
+    inboxes = []
+    for pid, partner in partners.items():
+        url = str(registry[pid].spec.delivery.url)  # type: ignore[union-attr]
+        if pid == AS4_PARTNER:
+            inboxes.append(
+                await demo_as4.start_inbox(settings, pid, url, partner.key, partner.signer.certificate, gateway_cert)
+            )
+        else:
+            inboxes.append(await start_inbox(pid, url, gateway_cert))
     ready, stop = asyncio.Event(), asyncio.Event()
     server = asyncio.create_task(serve(settings, ready=ready, stop=stop))
     await asyncio.wait({server, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED)
@@ -183,10 +214,10 @@ async def run_demo(config: str | None, count: int = 0, interval: float = 3.0) ->
     try:
         # Ctrl-C (or SIGTERM) reaches the gateway's own handler, which stops the server: stop sending then.
         while (count == 0 or sent < count) and not stop.is_set():
-            for partner in partners.values():
+            for script in SCRIPTS:
                 if stop.is_set():
                     break
-                await send_one(settings, partner, gateway_cert)
+                await send_one(settings, partners[script.partner], script, gateway_cert)
                 await asyncio.sleep(interval / 2)
             sent += 1
         if not stop.is_set():

@@ -86,3 +86,55 @@ async def test_an_ebms_error_from_the_peer_is_a_failed_delivery(peer, aiohttp_cl
     assert "EBMS:" in (delivery.reason or "")
     assert await store.evidence(message_id) == []  # no receipt: nothing is evidence of delivery
     await client.close()
+
+
+async def test_a_receipt_not_signed_by_the_partner_is_not_a_delivery(tmp_path, inbox_factory, amqp, aiohttp_client):
+    """A receiver answering with a well-formed receipt signed by another key: retried, then dead-lettered."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from gateway.as4 import signals
+    from gateway.as4.message import Expectation, parse
+    from tests.as4.keys import identity
+
+    inbox = await inbox_factory()
+    deployment = support.as4_deployment(tmp_path, receiver_url=inbox.url)
+    peer = support.credentials(deployment, "peer-ap")
+    answered: list[str] = []
+
+    async def forger(request: web.Request) -> web.Response:
+        got = parse(
+            request.headers["Content-Type"],
+            await request.read(),
+            agreements=lambda um: Expectation("gw", "risk-alert", (deployment.gateway.cert,), True),
+            credentials=peer,
+        )
+        answered.append(got.user_message.message_id)
+        # the right digests, the right RefToMessageId, but not the partner's signature
+        body = signals.receipt(got.user_message.message_id, got.references, identity("forger"))
+        return web.Response(body=body, content_type="application/soap+xml")
+
+    app = web.Application()
+    app.router.add_post("/as4", forger)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        support.add_as4_delivery(deployment, str(server.make_url("/as4")))
+        client = await aiohttp_client(build_app(deployment.settings()))
+        store = client.app[RUNTIME].store
+        message_id = await send_alert(deployment, client)
+
+        async def failed() -> bool:
+            record = await store.get(message_id)
+            return record is not None and record.status == Status.FAILED
+
+        await wait_until(failed, "the dead-lettered delivery")
+        (delivery,) = await store.deliveries(message_id)
+        assert "EBMS:0302" in (delivery.reason or "")
+        assert delivery.attempts == 3
+        assert len(set(answered)) == 1  # every retry was the same AS4 message
+        assert await store.evidence(message_id) == []
+        await client.close()
+    finally:
+        await server.close()
+        await remove_topology(amqp, deployment, ["peer-ap", "de-customs"])

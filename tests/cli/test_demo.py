@@ -29,17 +29,19 @@ async def remove_demo_topology(prefix: str) -> None:
     connection = await aio_pika.connect(AMQP_URL)
     async with connection:
         channel = await connection.channel()
-        await Topology(prefix, 20, tuple(DeliverySection().retry_delays)).delete(channel, ["nl-customs", "cn-nsw"])
+        await Topology(prefix, 20, tuple(DeliverySection().retry_delays)).delete(
+            channel, ["nl-customs", "cn-nsw", "de-customs"]
+        )
 
 
 async def test_demo_generates_keys_and_shows_messages_flowing_both_ways(tmp_path):
     shutil.copy(ROOT / "gateway.toml", tmp_path / "gateway.toml")
     shutil.copytree(ROOT / "partners", tmp_path / "partners", ignore=shutil.ignore_patterns("certs"))
     shutil.copytree(ROOT / "rules", tmp_path / "rules")
-    for name in ("nl-customs", "cn-nsw"):  # the simulated partners' inboxes, on free ports
+    for name in ("nl-customs", "cn-nsw", "de-customs"):  # the simulated partners' inboxes, on free ports
         path = tmp_path / "partners" / f"{name}.toml"
         text = path.read_text()
-        for old in ("127.0.0.1:8091", "127.0.0.1:8092"):
+        for old in ("127.0.0.1:8091", "127.0.0.1:8092", "127.0.0.1:8093"):
             text = text.replace(old, f"127.0.0.1:{free_port()}")
         path.write_text(text)
     env = {
@@ -56,10 +58,13 @@ async def test_demo_generates_keys_and_shows_messages_flowing_both_ways(tmp_path
     assert "Traceback" not in out + result.stderr
     assert (tmp_path / "keys" / "cn-customs.key").exists()
     assert (tmp_path / "partners" / "certs" / "nl-customs.crt").exists()
-    assert out.count("answered HTTP 202 with a signed receipt: accepted") == 2
-    assert "cn-nsw received risk-alert" in out
+    assert out.count("answered HTTP 202 with a signed receipt: accepted") == 3
     assert "nl-customs received risk-alert" in out
-    assert out.count("signature of the gateway verified") == 2
+    # cn-nsw gets nl-customs' alert and de-customs' (sent over AS4, routed to the single window)
+    assert out.count("cn-nsw received risk-alert") == 2
+    assert "gateway answered with a signed AS4 receipt acknowledging 3 digests (eb:Messaging, Body, payload)" in out
+    assert "de-customs's access point received risk-alert" in out  # delivered over AS4
+    assert out.count("signature of the gateway verified") == 4
 
 
 def _run_demo(tmp_path, env) -> subprocess.CompletedProcess[str]:

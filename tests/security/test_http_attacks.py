@@ -164,6 +164,7 @@ async def test_many_idle_and_half_open_connections_do_not_block_a_valid_request(
 # fails test_every_route_is_public_by_name_or_behind_the_token, so it cannot be exposed by accident.
 PUBLIC_ROUTES = {
     "/v1/partners/{partner_id}/messages",  # signed messages: the signature is the authentication
+    "/v1/as4",  # AS4 UserMessages: the WS-Security signature is the authentication (docs/AS4.md)
     "/health",
     "/ready",
     "/metrics",
