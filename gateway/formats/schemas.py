@@ -25,7 +25,9 @@ def validate(schema: etree.XMLSchema, root: etree._Element, what: str) -> None:
         return
     error = schema.error_log.last_error
     message = error.message if error else "unknown schema error"
-    raise SchemaInvalid(f"{what} does not match its schema: {message} (line {error.line})", pointer=error.path)
+    # The line first: receipts of some formats cut long descriptions (RES: 512 characters).
+    line = error.line if error else 0
+    raise SchemaInvalid(f"{what} does not match its schema at line {line}: {message}", pointer=error.path)
 
 
 def check_canonical_payload(payload: etree._Element, source: str) -> None:

@@ -33,6 +33,7 @@ from gateway.errors import (
 )
 from gateway.formats.base import FormatAdapter, Identity, MessageInfo, Receipt, ReceiptError, canonical_id, sign_for
 from gateway.formats.canonical import CanonicalAdapter, format_datetime, set_header
+from gateway.ingress.receivable import check_receivable
 from gateway.logs import begin, bind
 from gateway.partners.model import Partner
 from gateway.routing import route
@@ -364,6 +365,7 @@ class Ingress:
             rules=self.rules,
             participant_id=self.participant_id,
         )
+        check_receivable(canonical, info.message_type, receivers, self.partners(), self.adapters)
         return canonical, receivers
 
     async def _release(self, message_id: str, error: Unavailable) -> None:

@@ -632,19 +632,20 @@ async def test_canonical_order_reaches_the_single_window_as_a_signed_ceb311(to_s
     assert (await record_of(deployment, client, gateway_id, "delivered"))["status"] == "delivered"
 
 
-async def test_what_ceb_cannot_carry_fails_the_delivery_with_the_reason(to_single_window):
+async def test_what_ceb_cannot_carry_is_refused_at_ingress_with_the_reason(to_single_window):
+    """Issue 11: the receiver's format cannot carry a value -> 422 mapping-failed naming it, nothing queued."""
     deployment, client, inbox = to_single_window
     original = envelope("hk-platform", "cn-nsw", message_type="order", example="order.xml")
     add(original.find("e:Body/w:Order/w:ElectronicOrder", NS), "OrderID", "BusinessModelCode", "9610")
     response = await client.post(
         "/v1/partners/hk-platform/messages", data=signed(deployment.partners["hk-platform"], original)
     )
-    assert response.status == 202, await response.text()
-    record = await record_of(deployment, client, response.headers["X-Gateway-Message-Id"], "failed")
-    assert record["status"] == "failed"
-    reasons = " ".join(str(event.get("reason", "")) for event in record["history"])
-    assert "cannot carry" in reasons
-    assert "BusinessModelCode = '9610'" in reasons
+    text = await response.text()
+    assert (response.status, response.headers["X-Gateway-Outcome"]) == (422, "mapping-failed"), text
+    assert "receiver cn-nsw (ceb) cannot take this order" in text
+    assert "BusinessModelCode = '9610'" in text
+    record = await record_of(deployment, client, response.headers["X-Gateway-Message-Id"], "rejected")
+    assert record["status"] == "rejected"
     assert inbox.received == []
 
 

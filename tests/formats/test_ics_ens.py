@@ -242,7 +242,7 @@ def test_an_ens_amendment_is_a_declaration_following_its_ens_and_round_trips(ada
 
 @pytest.mark.parametrize("path", INVALID_AMENDMENTS, ids=lambda p: p.stem)
 def test_invalid_amendments_are_schema_invalid_naming_line_and_reason(adapter, path):
-    with pytest.raises(SchemaInvalid, match=r"the CC313A does not match its schema: .+ \(line \d+\)"):
+    with pytest.raises(SchemaInvalid, match=r"the CC313A does not match its schema at line \d+: .+"):
         adapter.validate(load(path))
 
 
