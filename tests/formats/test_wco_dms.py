@@ -585,8 +585,9 @@ async def test_single_window_inventory_replacement_cannot_reach_a_dms_receiver_a
     text = await response.text()
     # Refused at ingress (issue 11): the receiver's format cannot carry it, so nothing is queued.
     assert (response.status, response.headers["X-Gateway-Outcome"]) == (422, "mapping-failed"), text
-    assert "receiver gb-hmrc (wco-dms) cannot take this inventory" in text
-    assert "FunctionCode: '5' cannot be declared" in text
     record = await record_of(deployment, client, response.headers["X-Gateway-Message-Id"], "rejected")
     assert record["status"] == "rejected"
+    reasons = str(record.get("reason")) + " ".join(str(e.get("reason", "")) for e in record.get("history", []))
+    assert "receiver gb-hmrc (wco-dms) cannot take this inventory" in reasons
+    assert "FunctionCode: '5' cannot be declared" in reasons
     assert dms_inbox.received == []

@@ -87,18 +87,6 @@ async def control(client, deployment, inbox, receiver: str) -> None:
     assert [h["X-Message-Type"] for h, _ in inbox.received] == ["risk-alert"]
 
 
-async def test_a_dec_value_the_canonical_form_cannot_carry_is_mapping_failed_and_not_forwarded(flow):
-    deployment, client, canonical_inbox, _ = flow
-    root = load(DEC)
-    shipment = root.find("d:Declaration/d:GoodsShipment", NS)
-    buyer = etree.Element(dms.DEC + "Buyer")
-    etree.SubElement(buyer, dms.DEC + "Name").text = "Antique Prints Ltd"
-    shipment.find("d:Consignment", NS).addprevious(buyer)
-    text = await refused(client, deployment, "gb-hmrc", signed(deployment.partners["gb-hmrc"], root), "mapping-failed")
-    assert "/MetaData/Declaration/GoodsShipment/Buyer/Name = 'Antique Prints Ltd'" in text
-    await control(client, deployment, canonical_inbox, "nl-customs")
-
-
 async def test_an_invalid_dec_is_schema_invalid_naming_line_and_reason_and_not_forwarded(flow):
     deployment, client, canonical_inbox, _ = flow
     root = load(DEC)
