@@ -169,6 +169,7 @@ PUBLIC_ROUTES = {
     "/ready",
     "/metrics",
     "/v1/keys",  # the gateway's certificates
+    "/v1/openapi.json",  # the API's description: no data in it
     "/console",  # static page; its data comes from /v1/admin/* with the token the operator types
     "/console/",
     "/console/{name}",
