@@ -6,19 +6,21 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from gateway import console
+from gateway.admin import api as admin_api
+from gateway.admin import controls as controls_api
+from gateway.admin import probes
 from gateway.config import Settings
-from gateway.ingress import admin, handlers
 from gateway.ingress import as4 as as4_routes
-from gateway.ingress import controls as controls_api
-from gateway.ingress.handlers import RUNTIME
-from gateway.runtime import Runtime
+from gateway.ingress import handlers as inbox
+from gateway.runtime import RUNTIME, Runtime
 
 
 def build_app(settings: Settings, *, deliver: bool = True, runtime: Runtime | None = None) -> web.Application:
     """Partner files, keys and the token are read here, so a bad configuration fails before serving."""
     runtime = runtime or Runtime(settings)
     app = web.Application(
-        middlewares=[admin.require_token],
+        middlewares=[admin_api.require_token],
         # The inbox reads bodies itself (with a time limit); this is the backstop for every other route.
         client_max_size=settings.http.max_body_bytes,
         # Compressed bodies are inflated by the inbox's body reader, under the same size limit and with a signed
@@ -35,8 +37,10 @@ def build_app(settings: Settings, *, deliver: bool = True, runtime: Runtime | No
             await runtime.close()
 
     app.cleanup_ctx.append(lifecycle)
-    handlers.add_routes(app)
-    admin.add_routes(app)
+    inbox.add_routes(app)  # the partner inbox
+    as4_routes.add_routes(app)  # ... and its AS4 door
+    probes.add_routes(app)  # health, readiness, metrics
+    admin_api.add_routes(app)  # /v1/admin (bearer token) and the public /v1/keys
     controls_api.add_routes(app)
-    as4_routes.add_routes(app)
+    console.add_routes(app)
     return app

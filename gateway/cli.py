@@ -48,27 +48,27 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_partners_list(args: argparse.Namespace) -> int:
+    from gateway.admin.views import PartnerView
     from gateway.formats import default_adapters
-    from gateway.operations import partner_view
     from gateway.partners import load_partners
 
     settings = _settings(args)
     registry = load_partners(settings.partners_dir, frozenset(default_adapters()))
     print(f"{'ID':<20} {'ROLE':<14} {'CC':<3} {'FORMAT':<10} {'SENDS':<28} {'RECEIVES':<28} CERT EXPIRY (days)")
     for partner in registry.values():
-        view = partner_view(partner)
-        expiry = ", ".join(f"{c['days_left']:.0f}" for c in view["certificates"])
-        state = " (suspended)" if view["suspended"] else ""
+        view = PartnerView.of(partner)
+        expiry = ", ".join(f"{c.days_left:.0f}" for c in view.certificates)
+        state = " (suspended)" if view.suspended else ""
         print(
-            f"{view['id']:<20} {view['role']:<14} {view['country']:<3} {view['format']:<10} "
-            f"{','.join(view['sends']) or '-':<28} {','.join(view['receives']) or '-':<28} {expiry}{state}"
+            f"{view.id:<20} {view.role:<14} {view.country:<3} {view.format:<10} "
+            f"{','.join(view.sends) or '-':<28} {','.join(view.receives) or '-':<28} {expiry}{state}"
         )
     return 0
 
 
 def cmd_partners_show(args: argparse.Namespace) -> int:
+    from gateway.admin.views import PartnerView
     from gateway.formats import default_adapters
-    from gateway.operations import partner_view
     from gateway.partners import load_partners
 
     settings = _settings(args)
@@ -77,7 +77,7 @@ def cmd_partners_show(args: argparse.Namespace) -> int:
     if partner is None:
         print(f"error: no partner {args.id!r} in {settings.partners_dir}", file=sys.stderr)
         return 1
-    print(json.dumps(partner_view(partner), indent=2))
+    print(json.dumps(PartnerView.of(partner).as_json(), indent=2))
     return 0
 
 
@@ -171,8 +171,8 @@ def cmd_partners_ping(args: argparse.Namespace) -> int:
         answer = asyncio.run(_call(args, "POST", f"/partners/{args.id}/ping"))
         print(json.dumps(answer, indent=2) if args.json else answer["text"])
         return 0 if answer["ok"] else 1
+    from gateway.admin.ping import ping_partner
     from gateway.formats import default_adapters
-    from gateway.operations import ping_partner
     from gateway.partners import load_partners
     from gateway.security.keyring import load_keyring
 
@@ -188,7 +188,7 @@ def cmd_partners_ping(args: argparse.Namespace) -> int:
             partner,
             adapter=adapters[partner.format],
             keyring=load_keyring(settings),
-            gateway_id=settings.gateway.id,
+            participant_id=settings.gateway.id,
             default_timeout=settings.delivery.timeout,
         )
     )

@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from gateway.admin.partners import Change, PartnerAdmin
 from gateway.config import Settings, config_path_from, load_settings
 from gateway.errors import ConfigError, GatewayError
-from gateway.operations import Change, PartnerAdmin
 from gateway.partners.files import PartnerFolder
 
 ConfigArg = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
@@ -191,17 +191,18 @@ def cmd_test(args: argparse.Namespace) -> int:
         answer = asyncio.run(_call(args, "POST", f"/partners/{args.id}/test"))
         print(answer["text"])
         return 0 if answer["passed"] else 1
-    from gateway.conformance import run_conformance, samples_folder, standalone_ingress
+    from gateway.conformance import Conditions, run_conformance, samples_folder
     from gateway.formats import default_adapters
     from gateway.partners import load_partners
 
     settings = _settings(args)
-    registry = load_partners(settings.partners_dir, frozenset(default_adapters()))
+    adapters = default_adapters()
+    registry = load_partners(settings.partners_dir, frozenset(adapters))
     partner = registry.get(args.id)
     if partner is None:
         raise ConfigError(f"no partner {args.id!r} in {settings.partners_dir}")
     report = run_conformance(
-        standalone_ingress(settings, registry), partner, samples_folder(partner, settings.partners_dir)
+        Conditions.of(settings, registry, adapters), partner, samples_folder(partner, settings.partners_dir)
     )
     print(report.render())
     return 0 if report.passed else 1

@@ -8,13 +8,13 @@ partner's engineer can act on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from gateway.broker.topology import Topology
-from gateway.config import Settings
+from gateway.config import RouteRule, SecuritySection, Settings
 from gateway.errors import (
     ConfigError,
     MappingFailed,
@@ -25,7 +25,7 @@ from gateway.errors import (
     SchemaInvalid,
 )
 from gateway.formats.base import FormatAdapter, Identity, MessageInfo
-from gateway.ingress.pipeline import Checked, Ingress
+from gateway.ingress.steps import Checked, check, translate
 from gateway.partners.model import Partner
 from gateway.security.signatures import Verified
 from gateway.security.xml import parse_xml
@@ -112,46 +112,53 @@ def samples_folder(partner: Partner, partners_dir: Path) -> Path:
     return folder
 
 
-class _Offline:
-    """Stands in for the store and the publisher: a conformance test must never reach either."""
+@dataclass(frozen=True)
+class Conditions:
+    """What the live checks compare against: the gateway's partners, routing rules and time window, now."""
 
-    def __getattr__(self, name: str) -> Any:
-        raise RuntimeError(f"the conformance test must not use {name}")
+    adapters: Mapping[str, FormatAdapter]
+    partners: Mapping[str, Partner]
+    rules: Sequence[RouteRule]
+    security: SecuritySection
+    participant_id: str
+    now: dt.datetime
+
+    @classmethod
+    def of(
+        cls,
+        settings: Settings,
+        partners: Mapping[str, Partner],
+        adapters: Mapping[str, FormatAdapter],
+        now: dt.datetime | None = None,
+    ) -> Conditions:
+        return cls(
+            adapters,
+            partners,
+            settings.routing.rules,
+            settings.security,
+            settings.gateway.id,
+            now or dt.datetime.now(dt.UTC),
+        )
 
 
-def offline_ingress(ingress: Ingress) -> Ingress:
-    """The same ingress pieces with no store or broker, and a CreationDateTime window that lets old samples
-    through (the live window is reported as a warning)."""
-    relaxed = ingress.security.model_copy(update={"max_age_seconds": 10**10, "max_future_seconds": 10**10})
-    return Ingress(
-        participant_id=ingress.participant_id,
-        partners=ingress.partners,
-        adapters=ingress.adapters,
-        keyring=ingress.keyring,
-        store=cast(Any, _Offline()),
-        publisher=cast(Any, _Offline()),
-        topology=ingress.topology,
-        rules=ingress.rules,
-        security=relaxed,
-        clock=ingress.clock,
-    )
+# A CreationDateTime window that lets old samples through (the live window is reported as a warning).
+_ANY_TIME = SecuritySection(max_age_seconds=10**10, max_future_seconds=10**10)
 
 
-def run_conformance(ingress: Ingress, partner: Partner, folder: Path) -> ConformanceReport:
-    """``ingress`` checks the live rules (signature, window, permissions); nothing is stored or sent."""
-    offline = offline_ingress(ingress)
+def run_conformance(conditions: Conditions, partner: Partner, folder: Path) -> ConformanceReport:
+    """The live rules (signature, window, permissions) on each sample; nothing is stored or sent."""
     report = ConformanceReport(partner.id, partner.format, str(folder))
-    adapter = ingress.adapters[partner.format]
+    adapter = conditions.adapters[partner.format]
     for path in sorted(folder.glob("*.xml")):
-        report.samples.append(_one(ingress, offline, partner, adapter, path))
+        report.samples.append(_one(conditions, partner, adapter, path))
     return report
 
 
-def _one(live: Ingress, offline: Ingress, partner: Partner, adapter: FormatAdapter, path: Path) -> SampleReport:
+def _one(conditions: Conditions, partner: Partner, adapter: FormatAdapter, path: Path) -> SampleReport:
     sample = SampleReport(path.name)
     try:
         body = path.read_bytes()
-        root = parse_xml(body, max_depth=live.security.max_depth)
+        root = parse_xml(body, max_depth=conditions.security.max_depth)
     except OSError as exc:
         sample.add("read", FAILED, f"cannot read the file: {exc.strerror}")
         return sample
@@ -165,9 +172,18 @@ def _one(live: Ingress, offline: Ingress, partner: Partner, adapter: FormatAdapt
         sample.add("identify", FAILED, f"{exc.code}: {exc.message}" + _at(exc))
         return sample
     sample.add("identify", OK, f"{info.message_type}, message id {info.message_id}")
-    checked = _verify(live, offline, partner, adapter, root, info, sample)
+    checked = _verify(conditions, partner, adapter, root, info, sample)
     try:
-        _canonical, receivers = offline._translate("conformance-test", partner, adapter, checked)
+        _canonical, receivers = translate(
+            "conformance-test",
+            partner,
+            adapter,
+            checked,
+            partners=conditions.partners,
+            rules=conditions.rules,
+            participant_id=conditions.participant_id,
+            adapters=conditions.adapters,
+        )
     except Rejection as exc:
         sample.add(_STEP_OF.get(type(exc), "schema + mapping"), FAILED, f"{exc.code}: {exc.message}" + _at(exc))
         return sample
@@ -177,8 +193,7 @@ def _one(live: Ingress, offline: Ingress, partner: Partner, adapter: FormatAdapt
 
 
 def _verify(
-    live: Ingress,
-    offline: Ingress,
+    conditions: Conditions,
     partner: Partner,
     adapter: FormatAdapter,
     root: Any,
@@ -188,10 +203,10 @@ def _verify(
     """The live checks; when they fail the rest goes on with the unverified document, to report everything."""
     late: Replayed | None = None
     try:
-        checked = live._check(partner, adapter, root)
+        checked = check(partner, adapter, root, now=conditions.now, window=conditions.security)
     except Replayed as exc:
         late = exc
-        checked = offline._check(partner, adapter, root)
+        checked = check(partner, adapter, root, now=conditions.now, window=_ANY_TIME)
     except Rejection as exc:
         name = "sender" if isinstance(exc, NotPermitted) else "signature"
         sample.add(name, FAILED, f"{exc.code}: {exc.message} (the next steps read the unverified document)")
@@ -211,22 +226,3 @@ def _verify(
 
 def _at(exc: Rejection) -> str:
     return f" [at {exc.pointer}]" if exc.pointer else ""
-
-
-def standalone_ingress(settings: Settings, partners: Mapping[str, Partner]) -> Ingress:
-    """The ingress pieces without a running gateway (``gateway partners test``): no store, no broker."""
-    from gateway.formats import default_adapters
-    from gateway.security.keyring import load_keyring
-
-    offline = cast(Any, _Offline())
-    return Ingress(
-        participant_id=settings.gateway.id,
-        partners=lambda: partners,
-        adapters=default_adapters(),
-        keyring=load_keyring(settings),
-        store=offline,
-        publisher=offline,
-        topology=Topology(settings.amqp.prefix, settings.amqp.delivery_limit, tuple(settings.delivery.retry_delays)),
-        rules=settings.routing.rules,
-        security=settings.security,
-    )

@@ -1,4 +1,10 @@
-"""Everything one running gateway holds, opened in order and closed in reverse."""
+"""Everything one running gateway holds, opened in order and closed in reverse.
+
+A :class:`Runtime` is built from the settings (partner files, keys, token, rules: a bad one fails here, before
+serving); ``start()`` opens the store, the broker connection, the publisher, the controls, ingress and the
+delivery workers and gives a :class:`Started` (``runtime.started``: asking before start raises a helpful
+``NotStarted``). Partner reloads (SIGHUP, the admin API, the folder watcher) are the runtime's own ``reload``.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,19 @@ import datetime as dt
 import logging
 import secrets
 import stat
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+from aio_pika.abc import AbstractRobustConnection
+from aiohttp import web
+
+from gateway.admin.messages import Broker
+from gateway.admin.partners import PartnerAdmin, audit, expiry_warnings
 from gateway.as4.inbox import As4Inbox, load_credentials
 from gateway.broker.announce import Announcements
 from gateway.broker.connection import connect
+from gateway.broker.depth import queue_depths
 from gateway.broker.publisher import Publisher
 from gateway.broker.topology import Topology
 from gateway.config import Settings
@@ -26,12 +39,11 @@ from gateway.errors import ConfigError, Unavailable
 from gateway.formats import FormatAdapter, default_adapters
 from gateway.ingress.pipeline import Ingress
 from gateway.metrics import Metrics
-from gateway.operations import reload as audited_reload
-from gateway.operations import start_watching
 from gateway.partners import PartnerRegistry, load_partners
+from gateway.partners.files import PartnerFolder
 from gateway.partners.model import Partner
 from gateway.partners.registry import RegistryChanges, compare
-from gateway.partners.watch import FolderWatcher
+from gateway.partners.watch import FolderWatcher, fingerprint
 from gateway.security.certificates import load_certificate, load_private_key
 from gateway.security.keyring import Keyring, load_keyring
 from gateway.security.signatures import Signer
@@ -65,6 +77,23 @@ def admin_token(path: Path) -> str:
     return token
 
 
+class NotStarted(Unavailable):
+    """Asked for a part of the runtime that ``start()`` opens, before it did (or after ``close()``)."""
+
+
+@dataclass(frozen=True)
+class Started:
+    """What ``Runtime.start()`` opened: present together, or not at all."""
+
+    connection: AbstractRobustConnection
+    publisher: Publisher
+    announcements: Announcements  # configuration changes, told to and heard from every other worker
+    ingress: Ingress
+    controls: Controls | None  # None: [controls] matching and monitoring are off
+    worker: DeliveryWorker | None  # None: started with deliver=False (ingress-only)
+    as4_inbox: As4Inbox | None  # None: no [as4] section
+
+
 class Runtime:
     def __init__(self, settings: Settings, adapters: Mapping[str, FormatAdapter] | None = None) -> None:
         self.settings = settings
@@ -73,74 +102,106 @@ class Runtime:
         # The gateway's signing identities; a partner wanting an algorithm without a key refuses the start.
         self.keyring: Keyring = load_keyring(settings)
         self.keyring.check(self.registry.values())
-        self.signer = self.keyring  # signs with the default key in use now (for no partner in particular)
         self.token = admin_token(settings.resolve(settings.admin.token_file))
         self.metrics = Metrics(settings.instance)
         self.topology = Topology(
             settings.amqp.prefix, settings.amqp.delivery_limit, tuple(settings.delivery.retry_delays)
         )
         self.store: Store = open_store(settings.store.url, settings.sqlite_path)
-        self._stack = contextlib.AsyncExitStack()
-        self.publisher: Publisher | None = None
-        self.worker: DeliveryWorker | None = None
-        self.ingress: Ingress
-        self.config_lock = asyncio.Lock()  # held by whoever changes partner files and reloads (operations)
-        self.watcher: FolderWatcher | None = None
+        self.config_lock = asyncio.Lock()  # held by whoever changes partner files and reloads
         self.risk_rules = load_rules(settings)  # a bad rule file fails here, before serving
-        self.controls: Controls | None = None
-        self.as4_inbox: As4Inbox | None = None
-        self.announcements: Announcements | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._started: Started | None = None
+        self._watcher: FolderWatcher | None = None
 
     def partners(self) -> Mapping[str, Partner]:
         return self.registry
+
+    # The started state ------------------------------------------------------------------------------------
+
+    @property
+    def started(self) -> Started:
+        if self._started is None:
+            raise NotStarted("the gateway is not started (or is stopping): no broker connection, no ingress yet")
+        return self._started
+
+    @property
+    def is_started(self) -> bool:
+        return self._started is not None
+
+    @property
+    def ingress(self) -> Ingress:
+        return self.started.ingress
+
+    @property
+    def publisher(self) -> Publisher:
+        return self.started.publisher
+
+    @property
+    def controls(self) -> Controls | None:
+        return self.started.controls
+
+    @property
+    def worker(self) -> DeliveryWorker | None:
+        return self.started.worker
+
+    @property
+    def as4_inbox(self) -> As4Inbox | None:
+        return self.started.as4_inbox
+
+    def broker(self) -> Broker:
+        """The broker as operator actions use it (gateway.admin.messages)."""
+        started = self.started
+        return Broker(started.connection, started.publisher, self.topology, self.settings.amqp.publish_timeout)
 
     async def start(self, *, deliver: bool = True) -> None:
         await self.store.open()
         self._stack.push_async_callback(self.store.close)
         connection = await connect(self.settings.amqp.nodes, self.settings.amqp.heartbeat)
         self._stack.push_async_callback(connection.close)
-        self.connection = connection
-        self.publisher = Publisher(connection, self.topology, self.settings.amqp.publish_timeout)
-        await self.publisher.start()
-        self._stack.push_async_callback(self.publisher.close)
-        self.announcements = Announcements(connection, self.publisher, self.settings.amqp.prefix, self._announced)
-        await self.announcements.start()
-        self._stack.push_async_callback(self.announcements.close)
-        self.controls = open_controls(
+        publisher = Publisher(connection, self.topology, self.settings.amqp.publish_timeout)
+        await publisher.start()
+        self._stack.push_async_callback(publisher.close)
+        announcements = Announcements(connection, publisher, self.settings.amqp.prefix, self._announced)
+        await announcements.start()
+        self._stack.push_async_callback(announcements.close)
+        controls = open_controls(
             self.settings,
             rules=self.risk_rules,
             messages=self.store,
-            publisher=self.publisher,
+            publisher=publisher,
             topology=self.topology,
             partners=self.partners,
-            signer=self.signer,
+            signer=self.keyring,  # signs with the default key in use now (for no partner in particular)
         )
-        if self.controls is not None:
-            self._stack.push_async_callback(self.controls.close)
-            self.controls.start()
-        self.ingress = Ingress(
+        if controls is not None:
+            self._stack.push_async_callback(controls.close)
+            controls.start()
+        ingress = Ingress(
             participant_id=self.settings.gateway.id,
             partners=self.partners,
             adapters=self.adapters,
             keyring=self.keyring,
             store=self.store,
-            publisher=self.publisher,
+            publisher=publisher,
             topology=self.topology,
             rules=self.settings.routing.rules,
             security=self.settings.security,
-            controls=self.controls,
+            controls=controls,
         )
+        as4_inbox = None
         if self.settings.as4 is not None:
             credentials, decryption_key = load_credentials(self.settings)
-            self.as4_inbox = As4Inbox(
+            as4_inbox = As4Inbox(
                 section=self.settings.as4,
                 credentials=credentials,
                 decryption_key=decryption_key,
                 partners=self.partners,
-                pipeline=self.ingress,
+                pipeline=ingress,
                 store=self.store,
                 max_depth=self.settings.security.max_depth,
             )
+        worker = None
         if deliver:
             available: dict[str, Transport] = {"http": HttpTransport.open(self.settings.delivery.timeout)}
             if self.settings.as4 is not None:
@@ -152,7 +213,7 @@ class Runtime:
                 )
             transports = Transports(available)
             self._stack.push_async_callback(transports.close)
-            self.worker = DeliveryWorker(
+            worker = DeliveryWorker(
                 connection=connection,
                 topology=self.topology,
                 partners=self.partners,
@@ -160,25 +221,81 @@ class Runtime:
                 keyring=self.keyring,
                 store=self.store,
                 transports=transports,
-                publisher=self.publisher,
+                publisher=publisher,
                 settings=self.settings.delivery,
                 observe=self.metrics.observe_delivery,
             )
-            await self.worker.start()
-            self._stack.push_async_callback(self.worker.close)
+            await worker.start()
+            self._stack.push_async_callback(worker.close)
         else:
             # Ingress alone still needs the receivers' queues, or publishes would be unroutable.
             channel = await connection.channel()
             receivers = [p.id for p in self.registry.values() if p.spec.receives]
             await self.topology.declare_receivers(channel, receivers)
             await channel.close()
+        self._started = Started(connection, publisher, announcements, ingress, controls, worker, as4_inbox)
+        self._stack.callback(self._stopped)
         self.refresh_gauges()
-        self._stack.push_async_callback(start_watching(self))
+        self._stack.push_async_callback(self.watch())
+
+    def _stopped(self) -> None:
+        self._started = None
 
     async def close(self) -> None:
         await self._stack.aclose()
 
-    async def reload(self) -> RegistryChanges:
+    # Partner reloads -------------------------------------------------------------------------------------
+
+    async def reload(self, *, actor: str, trigger: str | None = None) -> RegistryChanges:
+        """An audited reload (SIGHUP, admin API, folder watcher). Refused: ConfigError, running set unchanged.
+        ``actor``: who, for the audit log and the log line; ``trigger`` (default: the actor): how, for the metric;
+        an ``admin-api`` reload is announced to the other workers."""
+        trigger = trigger or actor
+        async with self.config_lock:
+            seen = fingerprint(self.settings.partners_dir)
+            try:
+                changes = await self._swap_partners()
+            except (ConfigError, Unavailable) as exc:
+                self.metrics.config_reloads.labels(trigger, "refused").inc()
+                log.error(
+                    "partner configuration refused (%s); the running configuration stays:\n%s", actor, exc.message
+                )
+                await audit(self._audit_store, actor, "reload-refused", None, detail=exc.message)
+                raise
+            finally:
+                if self._watcher is not None:
+                    self._watcher.seen = seen
+            self.metrics.config_reloads.labels(trigger, "applied").inc()
+            self._after_reload()
+            log.info("partner configuration reloaded (%s): %s", actor, changes.describe())
+            if changes and actor != "announcement":  # audited once, by the worker that made the change
+                await audit(self._audit_store, actor, "reload", None, detail=changes.describe())
+            if trigger == "admin-api":
+                if self.risk_rules is not None:
+                    self.risk_rules.maybe_reload()
+                await self.announce()
+            return changes
+
+    @property
+    def _audit_store(self) -> Store | None:
+        return self.store if self.is_started else None  # the store is open from start() to close()
+
+    def partner_admin(self, actor: str) -> PartnerAdmin:
+        """Partner changes made live at once: written, reloaded (refused: the files are restored), audited."""
+
+        async def apply() -> RegistryChanges:
+            seen = fingerprint(self.settings.partners_dir)
+            changes = await self._swap_partners()
+            if self._watcher is not None:
+                self._watcher.seen = seen  # our own write: no second reload from the watcher
+            self._after_reload()
+            await self.announce()  # the files are written and fsynced: now every other worker loads them
+            return changes
+
+        folder = PartnerFolder(self.settings.partners_dir, frozenset(self.adapters))
+        return PartnerAdmin(folder, self._audit_store, actor, apply, self.config_lock)
+
+    async def _swap_partners(self) -> RegistryChanges:
         """Read the partner files again and swap the registry whole (callers hold ``config_lock``).
 
         An invalid folder raises ConfigError and the running registry stays. New receivers' queues are
@@ -190,30 +307,92 @@ class Runtime:
         changes = compare(self.registry, registry)
         receiving = {p.id for p in self.registry.values() if p.spec.receives}
         new = [p.id for p in registry.values() if p.spec.receives and p.id not in receiving]
-        try:
-            if new and self.publisher is not None:
-                channel = await self.connection.channel()
+        if new and self._started is not None:
+            try:
+                channel = await self._started.connection.channel()
                 await self.topology.declare_receivers(channel, new)
                 await channel.close()
-        except Exception as exc:  # aio-pika's errors have no common base worth naming here
-            raise Unavailable(f"the queues of {', '.join(new)} could not be declared: {exc!r}") from exc
+            except Exception as exc:  # aio-pika's errors have no common base worth naming here
+                raise Unavailable(f"the queues of {', '.join(new)} could not be declared: {exc!r}") from exc
         self.registry = registry
-        if self.worker is not None:
-            await self.worker.consume(self.worker.receivers())
+        if self._started is not None and self._started.worker is not None:
+            await self._started.worker.consume(self._started.worker.receivers())
         self.refresh_gauges()
         return changes
 
     async def announce(self) -> None:
         """A configuration change made here is durable and live here: tell every other worker and instance."""
-        if self.announcements is not None:
-            await self.announcements.announce("configuration")
+        if self._started is not None:
+            await self._started.announcements.announce("configuration")
 
     async def _announced(self, what: str) -> None:
         """Another worker or instance changed the configuration: load it (partners, certificates, rules)."""
         log.info("configuration change announced by another worker: reloading (%s)", what)
         if self.risk_rules is not None:
             self.risk_rules.maybe_reload()
-        await audited_reload(self, actor="announcement")
+        await self.reload(actor="announcement")
+
+    def _after_reload(self) -> None:
+        self._prime_counters()
+        self.warn_expiring()
+
+    def watch(self) -> Callable[[], Awaitable[None]]:
+        """Start the folder watcher (if ``[admin] watch_interval`` > 0); returns what stops it."""
+        self._after_reload()
+        interval = self.settings.admin.watch_interval
+        if interval <= 0:
+
+            async def nothing() -> None:
+                return None
+
+            return nothing
+        ticks_per_day = max(1, int(86400 / interval))
+        ticks = 0
+
+        def tick() -> None:
+            nonlocal ticks
+            ticks += 1
+            if ticks % ticks_per_day == 0:  # certificates age without any file changing
+                self.warn_expiring()
+
+        async def changed() -> None:
+            # A refused change is logged and audited by reload, and tried again when the files change.
+            with contextlib.suppress(ConfigError, Unavailable):
+                await self.reload(actor="file-watch")
+
+        self._watcher = FolderWatcher(self.settings.partners_dir, interval, changed, tick)
+        task = asyncio.create_task(self._watcher.run(), name="partner-folder-watcher")
+
+        async def stop() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            self._watcher = None
+
+        return stop
+
+    # Health and gauges -------------------------------------------------------------------------------------
+
+    def warn_expiring(self) -> None:
+        now = dt.datetime.now(dt.UTC)
+        horizon = self.settings.admin.certificate_warning_days
+        self.metrics.certificates_expiring.clear()
+        for partner in self.registry.values():
+            count = sum(1 for c in partner.certificates if c.days_left(now) < horizon)
+            self.metrics.certificates_expiring.labels(partner.id).set(count)
+        for line in expiry_warnings(self.registry.values(), horizon, now):
+            log.warning("certificate expiry: %s", line)
+        for line in self.keyring.expiry_warnings(horizon, now):  # the gateway's own certificates
+            log.warning("certificate expiry: %s", line)
+
+    def _prime_counters(self) -> None:
+        """Every partner's series exist from the start (at zero): dashboards and alerts see them early."""
+        for partner in self.registry.values():
+            for message_type in partner.spec.sends:
+                self.metrics.ingress.labels(partner.id, message_type, "accepted")
+            if partner.spec.receives:
+                for outcome in ("delivered", "retrying", "failed"):
+                    self.metrics.deliveries.labels(partner.id, outcome)
 
     async def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}
@@ -222,10 +401,13 @@ class Runtime:
             checks["store"] = "ok"
         except Unavailable as exc:
             checks["store"] = exc.message
-        connection = getattr(self, "connection", None)
-        # A robust connection is not "closed" while it reconnects: ``connected`` tells whether it is up now.
-        up = connection is not None and not connection.is_closed and connection.connected.is_set()
-        checks["broker"] = "ok" if up else "not connected"
+        if self._started is None:
+            checks["broker"] = "not started"
+        else:
+            # A robust connection is not "closed" while it reconnects: ``connected`` tells whether it is up now.
+            connection = self._started.connection
+            up = not connection.is_closed and connection.connected.is_set()
+            checks["broker"] = "ok" if up else "not connected"
         return checks
 
     def refresh_gauges(self) -> None:
@@ -234,3 +416,20 @@ class Runtime:
         for partner in self.registry.values():
             for cert in partner.certificates:
                 self.metrics.certificate_days.labels(partner.id, cert.path.name).set(round(cert.days_left(now), 2))
+
+    async def refresh_queue_depths(self) -> None:
+        if self._started is None:
+            return
+        queues = {}
+        for partner in self.registry.values():
+            if partner.spec.receives:
+                queues[self.topology.deliver_queue(partner.id)] = (partner.id, "deliver")
+                queues[self.topology.dead_queue(partner.id)] = (partner.id, "dead")
+        depths = await queue_depths(self._started.connection, list(queues))
+        if depths:
+            self.metrics.queue_depth.clear()
+        for name, depth in depths.items():
+            self.metrics.queue_depth.labels(*queues[name]).set(depth)
+
+
+RUNTIME = web.AppKey("runtime", Runtime)  # the runtime of an aiohttp application (gateway.app)

@@ -12,8 +12,7 @@ from aiohttp import web
 from gateway.app import build_app
 from gateway.config import Settings
 from gateway.errors import GatewayError
-from gateway.ingress.handlers import RUNTIME
-from gateway.operations import reload
+from gateway.runtime import RUNTIME
 from gateway.security.tls import server_ssl_context
 
 log = logging.getLogger(__name__)
@@ -50,7 +49,7 @@ def reload_on_signal(app: web.Application, tasks: set[asyncio.Task[object]]) -> 
 
     async def run() -> None:
         with contextlib.suppress(GatewayError):
-            await reload(app[RUNTIME], actor="signal")
+            await app[RUNTIME].reload(actor="signal")
 
     task: asyncio.Task[object] = asyncio.get_running_loop().create_task(run())
     tasks.add(task)

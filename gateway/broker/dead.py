@@ -22,6 +22,7 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractConnection
 
+from gateway.broker.routed import RoutedMessage
 from gateway.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,7 @@ class DeadCopy:
 
 
 def message_id_of(message: aio_pika.abc.AbstractIncomingMessage) -> str:
-    headers = message.headers or {}
-    return str(headers.get("gw-message-id") or message.message_id or "")
+    return RoutedMessage.read(message.headers, b"", message_id=message.message_id).message_id
 
 
 async def take_out(

@@ -8,7 +8,8 @@ from aiohttp import hdrs, web
 
 from gateway.as4.errors import InvalidHeader, Other, PolicyNoncompliance
 from gateway.errors import Rejection, TooLarge
-from gateway.ingress.handlers import RUNTIME, read_body
+from gateway.ingress.handlers import read_body
+from gateway.runtime import RUNTIME
 
 log = logging.getLogger(__name__)
 SOAP = "application/soap+xml"

@@ -1,23 +1,18 @@
-"""aiohttp routes: the partner inbox, health, readiness and metrics."""
+"""The partner inbox: ``POST /v1/partners/{id}/messages``, bytes in, signed receipt out (gateway.ingress.pipeline)."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
 import zlib
 
 from aiohttp import hdrs, web
 from aiohttp.web_urldispatcher import _default_expect_handler
 
-from gateway import openapi
 from gateway.errors import MalformedXml, Rejection, TooLarge, UnsupportedMessage
 from gateway.ingress.pipeline import Answer
-from gateway.operations import refresh_queue_depths
-from gateway.runtime import Runtime
+from gateway.runtime import RUNTIME
 from gateway.security.tls import check_client_certificate, peer_certificate
-
-RUNTIME = web.AppKey("runtime", Runtime)
 
 # What a partner may POST. aiohttp's client labels a bytes body application/octet-stream, so that passes too;
 # everything else (form posts, JSON, multipart, text) is a client mistake answered before the body is read.
@@ -161,37 +156,5 @@ def _response(answer: Answer) -> web.Response:
     )
 
 
-async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "up", "time": dt.datetime.now(dt.UTC).isoformat()})
-
-
-async def ready(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
-    checks = await runtime.readiness()
-    ok = all(v == "ok" for v in checks.values())
-    return web.json_response({"ready": ok, "checks": checks}, status=200 if ok else 503)
-
-
-async def metrics(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
-    runtime.refresh_gauges()
-    await refresh_queue_depths(runtime)
-    return web.Response(
-        body=runtime.metrics.render(),
-        content_type="text/plain",
-        charset="utf-8",
-        headers={"X-Content-Type-Options": "nosniff"},
-    )
-
-
-async def openapi_document(request: web.Request) -> web.Response:
-    """The API's OpenAPI description (gateway.openapi); public, it holds no data."""
-    return web.Response(text=openapi.render(), content_type="application/json", headers={"Cache-Control": "no-cache"})
-
-
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/partners/{partner_id}/messages", receive_message, expect_handler=expect_continue)
-    app.router.add_get("/v1/openapi.json", openapi_document)
-    app.router.add_get("/health", health)
-    app.router.add_get("/ready", ready)
-    app.router.add_get("/metrics", metrics)

@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lxml import etree
-
 from gateway.broker.routed import Publishing, RoutedMessage, publish_routed
 from gateway.broker.topology import Topology
 from gateway.config import RouteRule, SecuritySection, is_participant_id
 from gateway.errors import (
     MatchingFailed,
-    NotPermitted,
     PartnerSuspended,
     Rejection,
     Replayed,
@@ -31,14 +27,12 @@ from gateway.errors import (
     Unconfirmed,
     UnknownPartner,
 )
-from gateway.formats.base import FormatAdapter, Identity, MessageInfo, Receipt, ReceiptError, canonical_id, sign_for
-from gateway.formats.canonical import CanonicalAdapter, format_datetime, set_header
-from gateway.ingress.receivable import check_receivable
+from gateway.formats.base import FormatAdapter, Identity, MessageInfo, Receipt, ReceiptError, sign_for
+from gateway.formats.canonical import CanonicalAdapter
+from gateway.ingress.steps import Checked, check, translate
 from gateway.logs import begin, bind
 from gateway.partners.model import Partner
-from gateway.routing import route
 from gateway.security.keyring import Keyring
-from gateway.security.signatures import Verified
 from gateway.security.xml import parse_xml, to_bytes
 from gateway.store.base import MessageRecord, Status, Store
 from gateway.text import shorten
@@ -59,16 +53,6 @@ class Answer:
     message_type: str | None = None
     message: str | None = None  # human-readable reason of a rejection
     follows: str | None = None  # the gateway id of the message this one follows (docs/DESIGN.md 8)
-
-
-@dataclass(frozen=True)
-class Checked:
-    """A message whose signature verified: everything below reads ``verified.xml`` only."""
-
-    info: MessageInfo
-    verified: Verified
-    digest: str
-    identity: Identity  # the uniqueness key and follows link (the adapter's, docs/DESIGN.md 8)
 
 
 @dataclass
@@ -134,7 +118,7 @@ class Ingress:
             root = parse_xml(body, max_depth=self.security.max_depth)
             info = adapter.identify(root)  # unverified: only to answer in context if verification fails
             bind(type=info.message_type)
-            checked = self._check(partner, adapter, root)
+            checked = check(partner, adapter, root, now=self.clock(), window=self.security)
             info = checked.info
             return await self._accept(attempt, partner, adapter, checked)
         except Rejection as error:
@@ -153,27 +137,6 @@ class Ingress:
         if partner is not None:
             await self._record_rejection(answer, partner, None, error)
         return answer
-
-    def _check(self, partner: Partner, adapter: FormatAdapter, root: etree._Element) -> Checked:
-        now = self.clock()
-        verified = partner.verifier.verify(root, now=now)
-        info = adapter.identify(verified.xml)
-        if info.sender is not None and info.sender != partner.id:
-            raise NotPermitted(
-                f"Sender {info.sender!r} in the message differs from the partner {partner.id!r} in the URL",
-                pointer="/Envelope/Header/Sender",
-            )
-        if info.created is not None:
-            age = (now - info.created).total_seconds()
-            if age > self.security.max_age_seconds or -age > self.security.max_future_seconds:
-                raise Replayed(
-                    f"CreationDateTime {format_datetime(info.created)} is outside the accepted window "
-                    f"({self.security.max_age_seconds} s in the past to {self.security.max_future_seconds} s ahead "
-                    f"of the gateway clock {format_datetime(now)})",
-                    pointer="/Envelope/Header/CreationDateTime",
-                )
-        digest = hashlib.sha256(verified.signed_data).hexdigest()
-        return Checked(info, verified, digest, adapter.identity(verified.xml, info, digest))
 
     async def _accept(self, attempt: Attempt, partner: Partner, adapter: FormatAdapter, checked: Checked) -> Answer:
         identity = checked.identity
@@ -225,7 +188,17 @@ class Ingress:
             message_id = attempt.message_id = held.id
             await self.store.retake(message_id, checked.digest)
             attempt.published = True  # that attempt may have published it: never release this claim now
-        canonical, receivers = self._translate(message_id, partner, adapter, checked, original)
+        canonical, receivers = translate(
+            message_id,
+            partner,
+            adapter,
+            checked,
+            original,
+            partners=self.partners(),
+            rules=self.rules,
+            participant_id=self.participant_id,
+            adapters=self.adapters,
+        )
         body = to_bytes(canonical)
         routed = RoutedMessage(
             message_id=message_id,
@@ -337,36 +310,6 @@ class Ingress:
                 "yet; send that one again, then this one"
             )
         return original
-
-    def _translate(
-        self,
-        message_id: str,
-        partner: Partner,
-        adapter: FormatAdapter,
-        checked: Checked,
-        original: MessageRecord | None = None,
-    ) -> tuple[etree._Element, tuple[str, ...]]:
-        """Steps 6-8: the partner's schema, the canonical form and its schema, the receivers."""
-        info = checked.info
-        adapter.validate(checked.verified.xml)
-        canonical = adapter.to_canonical(checked.verified.xml, info, partner.id)
-        if not isinstance(adapter, CanonicalAdapter):  # a partner's id and follows link, in canonical ids
-            set_header(canonical, "MessageID", checked.identity.canonical_id)
-            if original is not None and original.key is not None:
-                set_header(canonical, "CorrelationID", canonical_id(original.key))
-        set_header(canonical, "GatewayMessageID", message_id)
-        if not isinstance(adapter, CanonicalAdapter):  # the canonical adapter has just validated it
-            self.canonical.validate(canonical)
-        receivers = route(
-            sender=partner,
-            message_type=info.message_type,
-            receiver=info.receiver,
-            partners=self.partners(),
-            rules=self.rules,
-            participant_id=self.participant_id,
-        )
-        check_receivable(canonical, info.message_type, receivers, self.partners(), self.adapters)
-        return canonical, receivers
 
     async def _release(self, message_id: str, error: Unavailable) -> None:
         try:

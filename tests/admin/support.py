@@ -10,8 +10,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from gateway.ingress.handlers import RUNTIME
-from gateway.runtime import Runtime
+from gateway.runtime import RUNTIME, Runtime
 from tests.helpers import Deployment, Identity, envelope, signed
 
 

@@ -16,13 +16,13 @@ from aiohttp.client_reqrep import ConnectionKey
 from lxml import etree
 from signxml import XMLVerifier
 
+from gateway.admin.ping import PING_REFERENCE
 from gateway.app import build_app
 from gateway.cli import main
 from gateway.delivery.probe import classify
 from gateway.formats.canonical import CanonicalAdapter
 from gateway.formats.ceb import CebAdapter
-from gateway.ingress.handlers import RUNTIME
-from gateway.operations import PING_REFERENCE
+from gateway.runtime import RUNTIME
 from gateway.security.certificates import load_certificate
 from gateway.security.signatures import SignatureVerifier
 from gateway.security.sm2 import CHINAPORT_SM2_SM3

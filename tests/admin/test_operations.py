@@ -75,7 +75,7 @@ async def test_metrics_show_queue_depth_counters_and_expiring_certificates(gatew
     assert 'gateway_deliveries_total{outcome="failed",receiver="de-customs"} 0.0' in text
     # 30-day test certificates inside a 45-day horizon: counted, warned in the log, shown by the API.
     assert 'gateway_certificates_expiring{partner="nl-customs"} 1.0' in text
-    caplog.set_level(logging.WARNING, logger="gateway.operations")
+    caplog.set_level(logging.WARNING, logger="gateway.runtime")
     assert (await gateway.admin("POST", "/partners/reload"))[0] == 200
     assert any(
         "partner nl-customs: its last trusted certificate" in r.message and "rotate-cert nl-customs" in r.message

@@ -12,7 +12,7 @@ from gateway.app import build_app
 from gateway.as4 import constants as c
 from gateway.as4 import mime, signals, wss
 from gateway.as4.message import Party, Payload, UserMessage, build, envelope_for, new_message_id
-from gateway.ingress.handlers import RUNTIME
+from gateway.runtime import RUNTIME
 from tests.as4 import support
 from tests.conftest import remove_topology
 from tests.helpers import ENV, envelope, signed

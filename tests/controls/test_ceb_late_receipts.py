@@ -11,9 +11,9 @@ from signxml import XMLVerifier
 
 from gateway.app import build_app
 from gateway.formats.ceb import CebAdapter
-from gateway.ingress.handlers import RUNTIME
 from gateway.mapping import ceb
 from gateway.mapping.ceb import CEB_NS
+from gateway.runtime import RUNTIME
 from tests.admin.support import Gateway
 from tests.conftest import remove_topology
 from tests.formats import ceb_samples

@@ -10,7 +10,7 @@ from lxml import etree
 from signxml import XMLVerifier
 
 from gateway.app import build_app
-from gateway.ingress.handlers import RUNTIME
+from gateway.runtime import RUNTIME
 from tests.admin.support import Gateway
 from tests.conftest import remove_topology
 from tests.controls.cbec import KINDS, CbecSet

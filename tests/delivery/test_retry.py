@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from signxml import XMLVerifier
 
 from gateway.app import build_app
-from gateway.ingress.handlers import RUNTIME
+from gateway.runtime import RUNTIME
 from gateway.store.base import Status
 from gateway.store.sqlite import SqliteStore
 from tests.conftest import remove_topology

@@ -24,7 +24,7 @@ from signxml import XMLVerifier
 from gateway.app import build_app
 from gateway.broker.topology import Topology
 from gateway.config import Settings
-from gateway.ingress.handlers import RUNTIME
+from gateway.runtime import RUNTIME
 from gateway.security.signatures import DS
 from gateway.security.xml import to_bytes
 from tests.formats import ceb_samples

@@ -27,7 +27,7 @@ from signxml import XMLVerifier
 
 from gateway.app import build_app
 from gateway.broker.topology import Topology
-from gateway.ingress.handlers import RUNTIME
+from gateway.runtime import RUNTIME
 from gateway.security.certificates import PrivateKey, new_key_and_certificate, write_key_and_certificate
 from tests import helpers
 from tests.conftest import Inbox

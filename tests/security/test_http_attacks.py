@@ -13,7 +13,7 @@ import pytest
 
 from gateway.app import build_app
 from gateway.errors import ConfigError
-from gateway.ingress.handlers import RUNTIME
+from gateway.runtime import RUNTIME
 from tests.security.conftest import MAX_BODY, RECEIVER, SENDER, Gate, GateFactory, Reply, bounded_memory
 
 INBOX = f"/v1/partners/{SENDER}/messages"

@@ -15,11 +15,10 @@ from gateway.cli import main
 from gateway.errors import CertificateUntrusted, ConfigError, SignatureInvalid
 from gateway.formats import default_adapters
 from gateway.formats.ceb import CebAdapter
-from gateway.ingress.handlers import RUNTIME
 from gateway.mapping import ceb
 from gateway.mapping.ceb import CEB_NS
 from gateway.partners import load_partners
-from gateway.runtime import Runtime
+from gateway.runtime import RUNTIME, Runtime
 from gateway.security.certificates import load_certificate, load_sm2_private_key
 from gateway.security.keyring import Keyring, load_keyring
 from gateway.security.signatures import DS, SignatureVerifier, Signer, Verified
@@ -132,7 +131,7 @@ async def test_a_partner_turning_to_sm2_without_an_sm2_key_is_refused_at_reload(
     partner_file = deployment.folder / "partners" / "cn-nsw.toml"
     partner_file.write_text(f"{SM2_PARTNER}\n{partner_file.read_text()}")
     with pytest.raises(ConfigError, match="sm2_signing_key"):
-        await runtime.reload()
+        await runtime.reload(actor="test")
     assert runtime.registry["cn-nsw"].spec.signature_algorithm is None  # the running set stays
 
 

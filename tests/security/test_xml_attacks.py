@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from lxml import etree
 
-from gateway.ingress.handlers import RUNTIME
+from gateway.runtime import RUNTIME
 from tests.helpers import FIXTURES, signed
 from tests.security.conftest import MAX_BODY, SENDER, E, Gate, W, bounded_memory
 

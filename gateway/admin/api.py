@@ -7,28 +7,23 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from gateway import console
 from gateway.activity import MAX_MINUTES, history
-from gateway.conformance import run_conformance, samples_folder
+from gateway.admin import ping as connectivity
+from gateway.admin.messages import retry_message
+from gateway.admin.partners import Change
+from gateway.admin.views import ConfigEventView, MessageDetail, MessageView, PartnerView, TrafficView
+from gateway.conformance import Conditions, run_conformance, samples_folder
 from gateway.errors import ConfigError, GatewayError
-from gateway.ingress.handlers import RUNTIME
-from gateway.operations import (
-    Change,
-    PartnerAdmin,
-    partner_view,
-    ping,
-    refresh_queue_depths,
-    reload,
-    retry_message,
-    traffic,
-)
-from gateway.store.base import MessageRecord
+from gateway.runtime import RUNTIME
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -81,31 +76,12 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
     return await handler(request)
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def message_json(record: MessageRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "sender": record.sender,
-        "sender_message_id": record.sender_message_id,
-        "type": record.message_type,
-        "status": record.status.value,
-        "receivers": list(record.receivers),
-        "code": record.code,
-        "reason": record.reason,
-        "created": _iso(record.created),
-        "updated": _iso(record.updated),
-    }
-
-
 async def list_partners(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     horizon = runtime.settings.admin.certificate_warning_days
     return web.json_response(
         {
-            "partners": [partner_view(p, horizon_days=horizon) for p in runtime.registry.values()],
+            "partners": [PartnerView.of(p, horizon_days=horizon).as_json() for p in runtime.registry.values()],
             "certificate_warning_days": horizon,
         }
     )
@@ -128,7 +104,8 @@ async def show_partner(request: web.Request) -> web.Response:
     partner = runtime.registry.get(request.match_info["partner_id"])
     if partner is None:
         return _unknown_partner(request)
-    return web.json_response(partner_view(partner, horizon_days=runtime.settings.admin.certificate_warning_days))
+    horizon = runtime.settings.admin.certificate_warning_days
+    return web.json_response(PartnerView.of(partner, horizon_days=horizon).as_json())
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -142,7 +119,7 @@ async def list_messages(request: web.Request) -> web.Response:
         message_type=request.query.get("type") or None,
         limit=limit,
     )
-    return web.json_response({"messages": [message_json(r) for r in records]})
+    return web.json_response({"messages": [MessageView.of(r).as_json() for r in records]})
 
 
 async def show_message(request: web.Request) -> web.Response:
@@ -153,39 +130,14 @@ async def show_message(request: web.Request) -> web.Response:
         return _error(404, "unknown-message", f"no message {message_id!r}")
     deliveries = await runtime.store.deliveries(message_id)
     events = await runtime.store.events(message_id)
-    return web.json_response(
-        {
-            **message_json(record),
-            "deliveries": [
-                {
-                    "receiver": d.receiver,
-                    "status": d.status.value,
-                    "attempts": d.attempts,
-                    "reason": d.reason,
-                    "next_attempt": _iso(d.next_attempt),
-                    "updated": _iso(d.updated),
-                }
-                for d in deliveries
-            ],
-            "history": [
-                {
-                    "at": _iso(e.at),
-                    "status": e.status,
-                    "actor": e.actor,
-                    "receiver": e.receiver,
-                    "reason": e.reason,
-                }
-                for e in events
-            ],
-        }
-    )
+    return web.json_response(MessageDetail.of(record, deliveries, events).as_json())
 
 
 async def retry(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     message_id = request.match_info["message_id"]
     reason = request.query.get("reason") or "retry requested by an operator"
-    result = await retry_message(runtime, message_id, actor=actor_of(request), reason=reason)
+    result = await retry_message(runtime.store, runtime.broker(), message_id, actor=actor_of(request), reason=reason)
     status = 202 if result.ok else {"unknown-message": 404, "unavailable": 503}.get(result.code, 409)
     return web.json_response(
         {"id": message_id, "retried": list(result.receivers), "code": result.code, "message": result.message},
@@ -221,7 +173,7 @@ async def _json_body(request: web.Request) -> Any:
 
 
 async def put_partner(request: web.Request) -> web.Response:
-    admin = PartnerAdmin.for_runtime(request.app[RUNTIME], actor_of(request))
+    admin = request.app[RUNTIME].partner_admin(actor_of(request))
     try:
         change = await admin.put(request.match_info["partner_id"], await _json_body(request))
     except GatewayError as exc:
@@ -230,7 +182,7 @@ async def put_partner(request: web.Request) -> web.Response:
 
 
 async def delete_partner(request: web.Request) -> web.Response:
-    admin = PartnerAdmin.for_runtime(request.app[RUNTIME], actor_of(request))
+    admin = request.app[RUNTIME].partner_admin(actor_of(request))
     try:
         return _changed(await admin.remove(request.match_info["partner_id"]))
     except GatewayError as exc:
@@ -239,7 +191,7 @@ async def delete_partner(request: web.Request) -> web.Response:
 
 def _suspender(suspended: bool) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
-        admin = PartnerAdmin.for_runtime(request.app[RUNTIME], actor_of(request))
+        admin = request.app[RUNTIME].partner_admin(actor_of(request))
         try:
             return _changed(await admin.set_suspended(request.match_info["partner_id"], suspended))
         except GatewayError as exc:
@@ -250,7 +202,7 @@ def _suspender(suspended: bool) -> Callable[[web.Request], Awaitable[web.Respons
 
 async def add_certificate(request: web.Request) -> web.Response:
     """Certificate rollover: ``{"certificate": "<PEM>", "drop_expired": false}``."""
-    admin = PartnerAdmin.for_runtime(request.app[RUNTIME], actor_of(request))
+    admin = request.app[RUNTIME].partner_admin(actor_of(request))
     try:
         body = await _json_body(request)
         pem = body.get("certificate") if isinstance(body, dict) else None
@@ -269,7 +221,7 @@ async def add_certificate(request: web.Request) -> web.Response:
 async def reload_partners(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     try:
-        changes = await reload(runtime, actor=actor_of(request), trigger=ADMIN_API)
+        changes = await runtime.reload(actor=actor_of(request), trigger=ADMIN_API)
     except GatewayError as exc:
         return _refused(exc)
     return web.json_response(
@@ -289,7 +241,8 @@ async def test_partner(request: web.Request) -> web.Response:
     if partner is None:
         return _unknown_partner(request)
     try:
-        report = run_conformance(runtime.ingress, partner, samples_folder(partner, runtime.settings.partners_dir))
+        conditions = Conditions.of(runtime.settings, runtime.registry, runtime.adapters)
+        report = run_conformance(conditions, partner, samples_folder(partner, runtime.settings.partners_dir))
     except GatewayError as exc:
         return _refused(exc)
     return web.json_response({**report.as_json(), "text": report.render()})
@@ -301,29 +254,13 @@ async def config_events(request: web.Request) -> web.Response:
     if isinstance(limit, web.Response):
         return limit
     events = await runtime.store.config_events(partner=request.query.get("partner") or None, limit=limit)
-    return web.json_response(
-        {
-            "events": [
-                {
-                    "seq": e.seq,
-                    "at": _iso(e.at),
-                    "actor": e.actor,
-                    "action": e.action,
-                    "partner": e.partner,
-                    "detail": e.detail,
-                    "before": e.before,
-                    "after": e.after,
-                }
-                for e in events
-            ]
-        }
-    )
+    return web.json_response({"events": [ConfigEventView.of(e).as_json() for e in events]})
 
 
 async def traffic_counts(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
-    await refresh_queue_depths(runtime)
-    return web.json_response(traffic(runtime))
+    await runtime.refresh_queue_depths()
+    return web.json_response(TrafficView.of(runtime.metrics).as_json())
 
 
 async def traffic_history(request: web.Request) -> web.Response:
@@ -340,10 +277,21 @@ async def traffic_history(request: web.Request) -> web.Response:
 
 async def ping_partner(request: web.Request) -> web.Response:
     """Connectivity check: 200 with what happened (``ok`` false when the partner's endpoint failed)."""
+    runtime = request.app[RUNTIME]
+    partner = runtime.registry.get(request.match_info["partner_id"])
+    if partner is None:
+        return _unknown_partner(request)
     try:
-        result = await ping(request.app[RUNTIME], request.match_info["partner_id"])
+        result = await connectivity.ping_partner(
+            partner,
+            adapter=runtime.adapters[partner.format],
+            keyring=runtime.keyring,
+            participant_id=runtime.settings.gateway.id,
+            default_timeout=runtime.settings.delivery.timeout,
+        )
     except GatewayError as exc:
         return _refused(exc)
+    log.info("connectivity check of %s (%s): %s", partner.id, result.url, result.message)
     return web.json_response({**result.as_json(), "text": result.render()})
 
 
@@ -381,4 +329,3 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/admin/messages", list_messages)
     app.router.add_get("/v1/admin/messages/{message_id}", show_message)
     app.router.add_post("/v1/admin/messages/{message_id}/retry", retry)
-    console.add_routes(app)

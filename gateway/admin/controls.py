@@ -14,7 +14,7 @@ from aiohttp import web
 
 from gateway.controls.model import Query
 from gateway.controls.monitoring import CHANNELS, find
-from gateway.ingress.handlers import RUNTIME
+from gateway.runtime import RUNTIME
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
