@@ -27,7 +27,7 @@ from gateway.errors import (
 from gateway.formats.base import FormatAdapter, Identity, MessageInfo
 from gateway.ingress.steps import Checked, check, translate
 from gateway.partners.model import Partner
-from gateway.security.signatures import Verified
+from gateway.security.verified import Verified
 from gateway.security.xml import parse_xml
 
 OK, FAILED, WARNING = "ok", "failed", "warning"

@@ -24,13 +24,27 @@
         ├── TransientDeliveryError     retry with backoff, then dead-letter
         └── PermanentDeliveryError     dead-letter at once (retrying cannot help)
 
+Each class also carries ``settlement``: what the broker is told when handling a consumed message raised it
+(``gateway.broker.settle``): ``retry`` (TransientDeliveryError: backoff, then dead-letter after the last
+attempt), ``dead-letter`` (PermanentDeliveryError) or ``requeue`` (every other error: our own trouble, such as
+the store or the broker being down, not the receiver's; handed back after a pause).
+
 Third-party exceptions are translated at one boundary per library (``security.xml``, ``security.verify``,
 ``broker.publisher``, ``delivery.http``) with ``raise ... from exc``.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import ClassVar
+
+
+class BrokerAction(StrEnum):
+    """The broker action for a consumed message whose handling raised the error."""
+
+    RETRY = "retry"  # to a retry queue (backoff), then back to the receiver; dead-lettered after the last attempt
+    DEAD_LETTER = "dead-letter"  # to the receiver's dead-letter queue now
+    REQUEUE = "requeue"  # handed back to the receiver's queue after a pause (our trouble, not the receiver's)
 
 
 class GatewayError(Exception):
@@ -38,6 +52,7 @@ class GatewayError(Exception):
 
     code: ClassVar[str] = "internal-error"
     http_status: ClassVar[int] = 500
+    settlement: ClassVar[BrokerAction] = BrokerAction.REQUEUE
 
     def __init__(self, message: str, *, pointer: str | None = None) -> None:
         super().__init__(message)
@@ -164,11 +179,17 @@ class DeliveryError(GatewayError):
 class TransientDeliveryError(DeliveryError):
     """The receiver may take it later (down, 5xx, timeout): retry with backoff."""
 
+    settlement = BrokerAction.RETRY
+
 
 class PermanentDeliveryError(DeliveryError):
     """Retrying cannot help (receiver refused it, cannot be mapped): dead-letter now."""
 
+    settlement = BrokerAction.DEAD_LETTER
 
+
+# Every rejection answered to a partner, once (tests/test_errors.py checks none is missing): the format adapters'
+# receipt code tables are checked against it.
 REJECTIONS: tuple[type[Rejection], ...] = (
     MalformedXml,
     UnsupportedMessage,
@@ -185,4 +206,5 @@ REJECTIONS: tuple[type[Rejection], ...] = (
     MatchingFailed,
     MatchingIncomplete,
     Unavailable,
+    PartnerSuspended,
 )

@@ -17,7 +17,7 @@ from gateway.errors import UnsupportedMessage
 from gateway.formats.canonical import ENV_NS, format_datetime
 from gateway.mapping.ceb import CEB_NS
 from gateway.security.keyring import XmlSigner, load_any_signer
-from gateway.security.signatures import DS
+from gateway.security.verified import DS
 from gateway.security.xml import parse_xml, to_bytes
 
 

@@ -12,12 +12,17 @@ from functools import partial
 from typing import Any
 
 import aio_pika
-import aiormq
 from aio_pika import RobustConnection
 from aio_pika.abc import AbstractRobustConnection
 from yarl import URL
 
 from gateway.errors import Unavailable
+
+# What aio-pika and aiormq raise when the broker, the connection or a channel fails: aio-pika's own tuple
+# (AMQPError, ConnectionError, OSError - TimeoutError among them -, RuntimeError for a closed channel, ...).
+# The one list every broker boundary of the gateway catches (tests/broker/test_errors.py checks it covers
+# every exception class the two libraries define).
+BROKER_ERRORS: tuple[type[BaseException], ...] = aio_pika.exceptions.CONNECTION_EXCEPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +87,7 @@ async def connect(
                 client_properties={"connection_name": "customs-gateway"},
                 connection_class=partial(FailoverConnection, order),
             )
-        except (TimeoutError, aiormq.exceptions.AMQPError, ConnectionError, OSError) as exc:
+        except BROKER_ERRORS as exc:
             failures.append(f"{_safe(order[0])}: {exc}")
             continue
         return connection

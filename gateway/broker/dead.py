@@ -19,15 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
-import aiormq
 from aio_pika.abc import AbstractConnection
 
+from gateway.broker.connection import BROKER_ERRORS
 from gateway.broker.routed import RoutedMessage
 from gateway.errors import Unavailable
 
 log = logging.getLogger(__name__)
 # A closed channel raises ChannelInvalidStateError, a RuntimeError.
-_BROKER_TROUBLE = (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError, TimeoutError)
 
 # One pass at a time per connection: two passes over one queue would each miss what the other holds.
 _passes: weakref.WeakKeyDictionary[AbstractConnection, asyncio.Lock] = weakref.WeakKeyDictionary()
@@ -80,11 +79,11 @@ async def take_out(
                         await _publish(channel, queue_name, message.body, headers, message_id)
                     await message.ack()
                 await channel.close()
-    except _BROKER_TROUBLE as exc:
+    except BROKER_ERRORS as exc:
         raise Unavailable(f"the dead-letter queue {queue_name} could not be read: {exc!r}") from exc
     finally:
         if channel is not None and not channel.is_closed:
-            with contextlib.suppress(*_BROKER_TROUBLE):
+            with contextlib.suppress(*BROKER_ERRORS):
                 await channel.close()
     if taken:
         log.info("took %d settled message(s) out of %s", len(taken), queue_name)
@@ -102,7 +101,7 @@ async def put_back(connection: AbstractConnection, queue_name: str, copies: list
                 await _publish(channel, queue_name, copy.body, copy.headers, copy.message_id)
         finally:
             await channel.close()
-    except _BROKER_TROUBLE as exc:
+    except BROKER_ERRORS as exc:
         ids = ", ".join(c.message_id for c in copies)
         log.error("could not put %s back into %s: %r; the store still shows them failed", ids, queue_name, exc)
 

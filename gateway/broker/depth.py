@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import aiormq
 from aio_pika.abc import AbstractConnection
 
+from gateway.broker.connection import BROKER_ERRORS
+
 
 async def queue_depths(connection: AbstractConnection, names: Sequence[str], limit: float = 2.0) -> dict[str, int]:
     """Ready messages per queue; a missing queue is left out. Never raises for broker trouble: a scrape must
@@ -26,7 +28,7 @@ async def queue_depths(connection: AbstractConnection, names: Sequence[str], lim
                 count = queue.declaration_result.message_count
                 if count is not None:
                     depths[name] = count
-    except (TimeoutError, aiormq.exceptions.AMQPError, ConnectionError):
+    except BROKER_ERRORS:
         pass
     finally:
         if channel is not None and not channel.is_closed:

@@ -12,12 +12,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import aiormq
 from aio_pika.abc import AbstractIncomingMessage
 
+from gateway.broker.connection import BROKER_ERRORS
 from gateway.broker.routed import Publishing, RoutedMessage, publish_routed
 from gateway.broker.topology import Topology
-from gateway.errors import GatewayError, PermanentDeliveryError, TransientDeliveryError, Unavailable
+from gateway.errors import BrokerAction, GatewayError, Unavailable
 from gateway.store.base import Status, Store
 
 log = logging.getLogger(__name__)
@@ -62,30 +62,34 @@ class Settlement:
         work: Callable[[], Awaitable[str]],
         on_outcome: Callable[[str], None] = lambda _: None,
     ) -> None:
-        """Run ``work`` (returns a short success note) and settle the message by what happened."""
+        """Run ``work`` (returns a short success note) and settle the message by what happened: ack on
+        success, else the error's own ``settlement`` (gateway.errors)."""
         try:
+            outcome: str | GatewayError
             try:
-                note = await work()
-            except TransientDeliveryError as error:
-                if delivery.attempt >= self.max_attempts:
-                    await self._dead_letter(message, delivery, f"{error.message} (after {delivery.attempt} attempts)")
-                    on_outcome("failed")
-                else:
-                    await self._retry(message, delivery, error.message)
+                outcome = await work()
+            except GatewayError as error:
+                outcome = error
+            match outcome:
+                case str() as note:
+                    await self.store.record_delivery(
+                        delivery.message_id, delivery.receiver, Status.DELIVERED, attempt=delivery.attempt, reason=note
+                    )
+                    await self._tell(message.ack, delivery, "ack")
+                    on_outcome("delivered")
+                case GatewayError(settlement=BrokerAction.RETRY) if delivery.attempt < self.max_attempts:
+                    await self._retry(message, delivery, outcome.message)
                     on_outcome("retrying")
-                return
-            except PermanentDeliveryError as error:
-                await self._dead_letter(message, delivery, error.message)
-                on_outcome("failed")
-                return
-            except (Unavailable, GatewayError) as error:
-                # Our own trouble (e.g. mapping bug, store down at the start): hand it back, slowly.
-                raise _Requeue(str(error)) from error
-            await self.store.record_delivery(
-                delivery.message_id, delivery.receiver, Status.DELIVERED, attempt=delivery.attempt, reason=note
-            )
-            await self._tell(message.ack, delivery, "ack")
-            on_outcome("delivered")
+                case GatewayError(settlement=BrokerAction.RETRY):
+                    reason = f"{outcome.message} (after {delivery.attempt} attempts)"
+                    await self._dead_letter(message, delivery, reason)
+                    on_outcome("failed")
+                case GatewayError(settlement=BrokerAction.DEAD_LETTER):
+                    await self._dead_letter(message, delivery, outcome.message)
+                    on_outcome("failed")
+                case GatewayError(settlement=BrokerAction.REQUEUE):
+                    # Our own trouble (e.g. mapping bug, store down at the start): hand it back, slowly.
+                    raise _Requeue(str(outcome)) from outcome
         except (_Requeue, Unavailable) as error:
             log.warning("requeueing %s for %s: %s", delivery.message_id, delivery.receiver, error)
             await asyncio.sleep(REQUEUE_PAUSE)
@@ -150,8 +154,8 @@ class Settlement:
         try:
             async with asyncio.timeout(SETTLE_TIMEOUT):
                 await action()
-        # A closed channel raises ChannelInvalidStateError, a RuntimeError.
-        except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError, TimeoutError) as exc:
+        # A closed channel raises ChannelInvalidStateError, a RuntimeError (in aio-pika's tuple).
+        except BROKER_ERRORS as exc:
             log.warning(
                 "could not %s %s for %s (%r); the broker delivers it again",
                 what,

@@ -3,7 +3,6 @@ aiohttp errors are translated here, once."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 
 import aiohttp
@@ -12,6 +11,10 @@ from gateway.delivery.transport import Outbound
 from gateway.errors import PermanentDeliveryError, TransientDeliveryError
 from gateway.partners.model import HttpDelivery
 from gateway.text import shorten
+
+# What a request through aiohttp's client can raise, all translated to TransientDeliveryError below
+# (tests/test_errors.py checks that every exception class of aiohttp's client is among them).
+CLIENT_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, OSError)  # OSError: TimeoutError too
 
 # Answers worth trying again: the receiver is busy, timing out or broken for now.
 RETRYABLE = frozenset({408, 425, 429})
@@ -70,11 +73,9 @@ class HttpTransport:
             ) as response:
                 text = (await response.content.read(2048)).decode("utf-8", "replace")
                 status = response.status
-        except TimeoutError as exc:
+        except TimeoutError as exc:  # aiohttp's ServerTimeoutError and ConnectionTimeoutError are TimeoutErrors
             raise TransientDeliveryError(f"{url} did not answer within {seconds:g} s") from exc
-        except (aiohttp.ClientError, asyncio.CancelledError, OSError) as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                raise
+        except CLIENT_ERRORS as exc:
             raise TransientDeliveryError(f"{url} unreachable: {type(exc).__name__}: {exc}") from exc
         if 200 <= status < 300:
             return status

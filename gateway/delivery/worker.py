@@ -12,9 +12,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import aiormq
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
+from gateway.broker.connection import BROKER_ERRORS
 from gateway.broker.publisher import Publisher
 from gateway.broker.settle import REQUEUE_PAUSE, Delivery, Settlement
 from gateway.broker.topology import Topology
@@ -108,7 +108,7 @@ class DeliveryWorker:
             queue, tag = entry
             try:
                 await queue.cancel(tag, timeout=5)
-            except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError, TimeoutError) as exc:
+            except BROKER_ERRORS as exc:
                 log.warning("could not stop consuming %s: %r", queue.name, exc)
             log.info("receiver %s is suspended: its messages are held in %s until it is resumed", receiver, queue.name)
         if pending := [task for task, to in self._in_hand.items() if to == receiver and not task.done()]:
@@ -123,7 +123,7 @@ class DeliveryWorker:
         for queue, tag in self._consumers.values():
             try:
                 await queue.cancel(tag, timeout=5)
-            except (aiormq.exceptions.AMQPError, ConnectionError, RuntimeError, TimeoutError) as exc:
+            except BROKER_ERRORS as exc:
                 log.warning("could not cancel the consumer of %s: %r", queue.name, exc)
         if pending := {task for task in self._in_hand if not task.done()}:
             grace = self.settings.timeout + REQUEUE_PAUSE + 5.0

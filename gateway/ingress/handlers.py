@@ -12,7 +12,7 @@ from aiohttp.web_urldispatcher import _default_expect_handler
 from gateway.errors import MalformedXml, Rejection, TooLarge, UnsupportedMessage
 from gateway.ingress.pipeline import Answer
 from gateway.runtime import RUNTIME
-from gateway.security.tls import check_client_certificate, peer_certificate
+from gateway.security.tls import check_client_certificate
 
 # What a partner may POST. aiohttp's client labels a bytes body application/octet-stream, so that passes too;
 # everything else (form posts, JSON, multipart, text) is a client mistake answered before the body is read.
@@ -21,6 +21,16 @@ _XML_TYPES = frozenset({"application/xml", "text/xml", "application/octet-stream
 # compression bomb stops at max_body_bytes of *inflated* XML whatever the aiohttp version. Other codings
 # (br, zstd, compress, stacked codings) are refused with a signed receipt before the body is read.
 _ENCODINGS = frozenset({"identity", "gzip", "x-gzip", "deflate"})
+
+
+def peer_certificate(request: web.Request) -> bytes | None:
+    """The DER of the TLS client certificate of ``request``, if it was made over TLS with one."""
+    transport = request.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if ssl_object is None:
+        return None
+    der: bytes | None = ssl_object.getpeercert(binary_form=True)
+    return der
 
 
 class _Inflater:

@@ -19,7 +19,7 @@ from gateway.formats.canonical import CanonicalAdapter, format_datetime, set_hea
 from gateway.ingress.receivable import check_receivable
 from gateway.partners.model import Partner
 from gateway.routing import route
-from gateway.security.signatures import Verified
+from gateway.security.verified import Verified
 from gateway.store.base import MessageRecord
 
 _CANONICAL = CanonicalAdapter()

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from gateway.mapping.ceb import CEB_NS, CHINA, KINDS, C, Kind, guid_for
+from gateway.text import shorten
 
 if TYPE_CHECKING:  # the interface types only; mapping does not import the formats package at run time
     from gateway.formats.base import Receipt, RecordRef
@@ -64,7 +65,7 @@ def status_and_info(receipt: Receipt, limit: int) -> tuple[str, str]:
         where = f" at {error.pointer}" if error.pointer else ""
         parts.append(f"{error.code}{where}: {error.description}")
     info = f"{number} {text}: " + "; ".join(parts)
-    return f"-{number}", info if len(info) <= limit else info[: limit - 1] + "…"
+    return f"-{number}", shorten(info, limit)
 
 
 def return_time(issued: dt.datetime) -> str:

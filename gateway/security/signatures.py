@@ -20,7 +20,7 @@ import hmac
 import logging
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import cryptography.exceptions
 from cryptography import x509
@@ -33,13 +33,14 @@ from signxml.exceptions import SignXMLException
 from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 
 from gateway.errors import CertificateExpired, CertificateUntrusted, SignatureInvalid
+from gateway.security import sm2
 from gateway.security.certificates import MIN_RSA_BITS, PrivateKey, TrustedCertificate
 from gateway.security.chain import TrustChain
+from gateway.security.verified import DS, Verified
 from gateway.text import quoted, shorten
 
 log = logging.getLogger(__name__)
 
-DS = "http://www.w3.org/2000/09/xmldsig#"
 _NS = {"ds": DS}
 
 STRONG_SIGNATURE_METHODS = frozenset(
@@ -73,17 +74,6 @@ _VERIFY_ERRORS = (
     IndexError,
     AttributeError,
 )
-
-
-@dataclass(frozen=True)
-class Verified:
-    """What a valid signature covers. ``xml`` is the only tree later steps may read."""
-
-    xml: etree._Element
-    signed_data: bytes  # the canonical bytes the signature covers: the basis of the duplicate digest
-    certificate: TrustedCertificate
-    algorithm: str
-    legacy: bool
 
 
 def _fail(message: str) -> SignatureInvalid:
@@ -128,8 +118,6 @@ class SignatureVerifier:
     def verify(self, root: etree._Element, *, now: dt.datetime | None = None) -> Verified:
         now = now or dt.datetime.now(dt.UTC)
         signature = self._the_signature(root)
-        from gateway.security import sm2  # imported here: sm2 builds on this module
-
         if sm2.is_sm2(signature):  # signxml does not know SM2: the CEB SM2-SM3 profile is verified there
             candidates = self._candidates(signature, now)
             try:

@@ -51,7 +51,7 @@ from gateway.security.certificates import (
     sm2_public_key,
     sm2_z,
 )
-from gateway.security.signatures import DS, Verified
+from gateway.security.verified import DS, Verified
 from gateway.security.xml import parse_xml
 from gateway.text import quoted
 

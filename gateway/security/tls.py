@@ -14,7 +14,6 @@ import ssl
 import stat
 from typing import TYPE_CHECKING
 
-from aiohttp import web
 from cryptography import x509
 
 from gateway.errors import ConfigError, NotPermitted
@@ -56,16 +55,6 @@ def server_ssl_context(settings: Settings) -> ssl.SSLContext | None:
         required = http.tls_require_client_cert is not False
         context.verify_mode = ssl.CERT_REQUIRED if required else ssl.CERT_OPTIONAL
     return context
-
-
-def peer_certificate(request: web.Request) -> bytes | None:
-    """The DER of the TLS client certificate of ``request``, if it was made over TLS with one."""
-    transport = request.transport
-    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-    if ssl_object is None:
-        return None
-    der: bytes | None = ssl_object.getpeercert(binary_form=True)
-    return der
 
 
 def check_client_certificate(partner: Partner | None, der: bytes | None, now: dt.datetime) -> None:

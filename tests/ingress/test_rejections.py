@@ -25,7 +25,7 @@ from gateway.app import build_app
 from gateway.broker.topology import Topology
 from gateway.config import Settings
 from gateway.runtime import RUNTIME
-from gateway.security.signatures import DS
+from gateway.security.verified import DS
 from gateway.security.xml import to_bytes
 from tests.formats import ceb_samples
 from tests.helpers import (

@@ -29,8 +29,9 @@ from gateway.errors import Rejection
 from gateway.formats.canonical import CanonicalAdapter
 from gateway.security.certificates import load_certificate, load_sm2_private_key, new_key_and_certificate
 from gateway.security.certificates import write_key_and_certificate as write_key
-from gateway.security.signatures import DS, SignatureVerifier, Signer
+from gateway.security.signatures import SignatureVerifier, Signer
 from gateway.security.sm2 import CHINAPORT_SM2_SM3, CHINAPORT_SM3, Sm2Signer
+from gateway.security.verified import DS
 from gateway.security.xml import parse_xml, to_bytes
 from tests.helpers import envelope
 from tests.security.conftest import SENDER, cached_identity

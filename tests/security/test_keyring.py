@@ -21,8 +21,9 @@ from gateway.partners import load_partners
 from gateway.runtime import RUNTIME, Runtime
 from gateway.security.certificates import load_certificate, load_sm2_private_key
 from gateway.security.keyring import Keyring, load_keyring
-from gateway.security.signatures import DS, SignatureVerifier, Signer, Verified
+from gateway.security.signatures import SignatureVerifier, Signer
 from gateway.security.sm2 import CHINAPORT_SM2_SM3, Sm2Signer
+from gateway.security.verified import DS, Verified
 from gateway.security.xml import parse_xml, to_bytes
 from gateway.sender import send_file
 from tests.conftest import remove_topology

@@ -50,7 +50,8 @@ def test_fast_path_accepts_exactly_what_signxml_accepts(tmp_path, c14n, algorith
     from signxml.algorithms import DigestAlgorithm, SignatureMethod
 
     from gateway.security.certificates import load_certificate, write_key_and_certificate
-    from gateway.security.signatures import DS, _fast_verify
+    from gateway.security.signatures import _fast_verify
+    from gateway.security.verified import DS
 
     key, cert = new_key_and_certificate("signer", algorithm=algorithm)
     write_key_and_certificate(key, cert, tmp_path / "k.key", tmp_path / "k.crt")

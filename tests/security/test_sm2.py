@@ -28,8 +28,9 @@ from gateway.security.certificates import (
     sm2_z,
     write_key_and_certificate,
 )
-from gateway.security.signatures import DS, SignatureVerifier
+from gateway.security.signatures import SignatureVerifier
 from gateway.security.sm2 import CHINAPORT_SM2_SM3, CHINAPORT_SM3, W3_SM2_SM3, Sm2Signer, load_sm2_signer, sm3
+from gateway.security.verified import DS
 from gateway.security.xml import parse_xml, to_bytes
 from tests.helpers import FIXTURES
 
