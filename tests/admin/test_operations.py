@@ -132,7 +132,7 @@ async def test_console_files_and_admin_token(gateway: Gateway):
 
 async def test_sighup_reloads_the_partner_files(tmp_path, amqp, caplog):
     """And logs one line saying what changed, or that nothing did (issue 10)."""
-    caplog.set_level(logging.INFO, logger="gateway.operations")
+    caplog.set_level(logging.INFO, logger="gateway.runtime")
     deployment = make_deployment(tmp_path, [PartnerSpec("nl-customs", url="http://127.0.0.1:9/a")])
     settings = deployment.settings()
     ready, stop = asyncio.Event(), asyncio.Event()

@@ -6,7 +6,7 @@ import pytest
 from lxml import etree
 
 from gateway.app import build_app
-from gateway.ingress.handlers import RUNTIME
+from gateway.runtime import RUNTIME
 from gateway.store.base import Status
 from tests.as4 import support
 from tests.conftest import remove_topology
