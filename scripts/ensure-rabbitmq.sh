@@ -7,10 +7,14 @@
 #      b. Debian's rabbitmq-server is installed: start it (systemctl, service, or rabbitmq-server -detached);
 #      c. apt-get is there and we are root (or have password-less sudo): install rabbitmq-server, start it;
 #   3. else print exactly what to do, and exit 1.
+# A local broker that accepts TCP but never answers the AMQP header (wedged: seen when it ran out of file
+# descriptors, or stopped with SIGSTOP) is asked to stop, killed if it does not, and started again.
+# Every start and stop is bounded in time: this script never hangs a `make` for longer than a few minutes.
 # Environment:
 #   GATEWAY_AMQP__URL           broker URL (default amqp://guest:guest@127.0.0.1:5672/)
 #   RABBITMQ_WAIT_SECONDS       how long to wait for a started broker (default 60)
 #   RABBITMQ_NO_INSTALL=1       never install a package (step 2c)
+#   RABBITMQ_NO_RESTART=1       never restart a wedged local broker (print what to do instead)
 set -euo pipefail
 
 readonly DEFAULT_URL="amqp://guest:guest@127.0.0.1:5672/"
@@ -71,14 +75,20 @@ import sys
 
 host, port, scheme = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 try:
-    with socket.create_connection((host, port), timeout=3) as sock:
-        if scheme == "amqps":
-            sys.exit(0)
-        sock.settimeout(5)
+    sock = socket.create_connection((host, port), timeout=3)
+except OSError:
+    sys.exit(1)  # nothing listens
+with sock:
+    if scheme == "amqps":
+        sys.exit(0)
+    try:
+        sock.settimeout(10)
         sock.sendall(b"AMQP\x00\x00\x09\x01")
         reply = sock.recv(8)
-except OSError:
-    sys.exit(1)
+    except socket.timeout:
+        sys.exit(3)  # accepts connections, never answers: wedged
+    except OSError:
+        sys.exit(1)
 if reply[:1] == b"\x01":
     sys.exit(0)
 if reply[:4] == b"AMQP":
@@ -166,16 +176,46 @@ compose() {
     fi
 }
 
+# Every start/stop command gets this long before it is killed (an init script waiting on a wedged node
+# otherwise waits forever).
+readonly COMMAND_SECONDS=120
+
 start_debian_rabbitmq() {
     if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then
         say "starting rabbitmq-server: systemctl start rabbitmq-server"
-        as_root systemctl start rabbitmq-server
-    elif [[ -x /etc/init.d/rabbitmq-server ]] && command -v service >/dev/null 2>&1; then
-        say "starting rabbitmq-server: service rabbitmq-server start"
-        as_root service rabbitmq-server start
+        as_root timeout "$COMMAND_SECONDS" systemctl start rabbitmq-server
     else
+        # Without systemd, the server's own daemon mode (the init script only wraps it, and waits unbounded).
         say "starting rabbitmq-server: rabbitmq-server -detached"
-        as_root rabbitmq-server -detached
+        as_root timeout "$COMMAND_SECONDS" rabbitmq-server -detached
+    fi
+}
+
+# The Erlang VM holding the broker's port (not other nodes on this machine, e.g. the fault tests' own).
+rabbit_beam_pids() {
+    if command -v ss >/dev/null 2>&1; then
+        as_root ss -ltnpH "sport = :$port" 2>/dev/null | grep 'beam' | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u || true
+    fi
+}
+
+# A wedged local node: ask it to stop, then kill its VM, so that it can be started again.
+stop_wedged_rabbitmq() {
+    local pids
+    if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then
+        as_root timeout 60 systemctl stop rabbitmq-server || true
+    fi
+    if command -v rabbitmqctl >/dev/null 2>&1; then
+        say "stopping the wedged node: rabbitmqctl stop (at most 30s)"
+        as_root timeout 30 rabbitmqctl stop >/dev/null 2>&1 || true
+    fi
+    pids=$(rabbit_beam_pids)
+    if [[ -n $pids ]]; then
+        say "killing the wedged node's Erlang VM: kill -9 $pids"
+        # shellcheck disable=SC2086  # one pid a word
+        as_root kill -CONT $pids 2>/dev/null || true
+        # shellcheck disable=SC2086
+        as_root kill -9 $pids 2>/dev/null || true
+        sleep 2
     fi
 }
 
@@ -189,6 +229,31 @@ fi
 if ((status == 2)); then
     reason_kind=taken
     give_up "something listens on $where but does not answer as an AMQP 0-9-1 broker"
+fi
+if ((status == 3)); then
+    # Silence may be a busy broker: look twice more before calling it wedged.
+    for _ in 1 2; do
+        sleep 5
+        status=0
+        amqp_answers || status=$?
+        if ((status == 0)); then
+            say "OK: RabbitMQ answers AMQP on $where (slowly)"
+            exit 0
+        fi
+    done
+fi
+if ((status == 3)); then
+    say "$where accepts connections but does not answer the AMQP header within 10s, three times: wedged"
+    if ((!local_host)) || [[ $port != 5672 ]] || [[ ${RABBITMQ_NO_RESTART:-0} == 1 ]] || ! can_be_root; then
+        give_up "the broker on $where accepts connections but does not answer (wedged: out of file descriptors?\
+ see 'rabbitmq-diagnostics status'); restart it"
+    fi
+    stop_wedged_rabbitmq
+    status=0
+    amqp_answers || status=$?
+    if ((status != 1)); then
+        give_up "the wedged broker on $where still holds the port after rabbitmqctl stop and kill -9"
+    fi
 fi
 say "no RabbitMQ answers on $where"
 
