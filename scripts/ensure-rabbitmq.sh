@@ -15,11 +15,13 @@
 #   RABBITMQ_WAIT_SECONDS       how long to wait for a started broker (default 60)
 #   RABBITMQ_NO_INSTALL=1       never install a package (step 2c)
 #   RABBITMQ_NO_RESTART=1       never restart a wedged local broker (print what to do instead)
+#   RABBITMQ_PROBE_SECONDS      how long one probe waits for the broker's answer (default 10)
 set -euo pipefail
 
 readonly DEFAULT_URL="amqp://guest:guest@127.0.0.1:5672/"
 url=${GATEWAY_AMQP__URL:-$DEFAULT_URL}
 wait_seconds=${RABBITMQ_WAIT_SECONDS:-60}
+probe_seconds=${RABBITMQ_PROBE_SECONDS:-10}
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Debian puts rabbitmq-server, service and friends in sbin, which a non-root PATH may lack.
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
@@ -69,11 +71,11 @@ esac
 # back, so a port held by something else does not count. amqps: a TCP connect is all we check.
 amqp_answers() {
     if command -v python3 >/dev/null 2>&1; then
-        python3 - "$host" "$port" "$scheme" <<'PY'
+        python3 - "$host" "$port" "$scheme" "$probe_seconds" <<'PY'
 import socket
 import sys
 
-host, port, scheme = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+host, port, scheme, probe_seconds = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
 try:
     sock = socket.create_connection((host, port), timeout=3)
 except OSError:
@@ -82,7 +84,7 @@ with sock:
     if scheme == "amqps":
         sys.exit(0)
     try:
-        sock.settimeout(10)
+        sock.settimeout(probe_seconds)
         sock.sendall(b"AMQP\x00\x00\x09\x01")
         reply = sock.recv(8)
     except socket.timeout:
@@ -185,9 +187,11 @@ start_debian_rabbitmq() {
         say "starting rabbitmq-server: systemctl start rabbitmq-server"
         as_root timeout "$COMMAND_SECONDS" systemctl start rabbitmq-server
     else
-        # Without systemd, the server's own daemon mode (the init script only wraps it, and waits unbounded).
-        say "starting rabbitmq-server: rabbitmq-server -detached"
-        as_root timeout "$COMMAND_SECONDS" rabbitmq-server -detached
+        # Without systemd, the server's own daemon mode (the init script only wraps it, and waits unbounded),
+        # with as many file descriptors as the hard limit allows: RabbitMQ counts its socket limit from them,
+        # and at the usual soft 1024 (832 sockets) a busy test machine wedges it.
+        say "starting rabbitmq-server: rabbitmq-server -detached (ulimit -n $(ulimit -Hn))"
+        as_root bash -c 'ulimit -n "$(ulimit -Hn)"; exec timeout "$1" rabbitmq-server -detached' _ "$COMMAND_SECONDS"
     fi
 }
 
@@ -233,7 +237,7 @@ fi
 if ((status == 3)); then
     # Silence may be a busy broker: look twice more before calling it wedged.
     for _ in 1 2; do
-        sleep 5
+        sleep 2
         status=0
         amqp_answers || status=$?
         if ((status == 0)); then
@@ -243,7 +247,7 @@ if ((status == 3)); then
     done
 fi
 if ((status == 3)); then
-    say "$where accepts connections but does not answer the AMQP header within 10s, three times: wedged"
+    say "$where accepts connections but does not answer the AMQP header within ${probe_seconds}s, three times: wedged"
     if ((!local_host)) || [[ $port != 5672 ]] || [[ ${RABBITMQ_NO_RESTART:-0} == 1 ]] || ! can_be_root; then
         give_up "the broker on $where accepts connections but does not answer (wedged: out of file descriptors?\
  see 'rabbitmq-diagnostics status'); restart it"
