@@ -120,6 +120,26 @@ class StoreSection(_Section):
     url: str = "sqlite:///gateway.db"
 
 
+class ImagesSection(_Section):
+    """Images of inspection results (docs/DESIGN.md 8): where they are kept, how large, how long."""
+
+    dir: Path = Field(Path("images"), description="the default store: files under this folder")
+    url: str | None = Field(
+        None, description="postgresql://...: keep images in PostgreSQL instead (instances sharing them)"
+    )
+    max_image_bytes: int = Field(64 * 1024 * 1024, gt=0, description="largest image accepted (partners may lower)")
+    max_images: int = Field(20, ge=0, le=1000, description="most images in one message (partners may lower)")
+    retention_days: float = Field(90.0, gt=0, description="days a message's images are kept after acceptance")
+    part_timeout: float = Field(120.0, gt=0, description="seconds to receive one image part")
+
+    @field_validator("url")
+    @classmethod
+    def _postgres(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (or absent: files under dir)")
+        return value
+
+
 class AdminSection(_Section):
     token_file: Path = Path("admin.token")
     certificate_warning_days: int = Field(30, ge=0, description="warn when a certificate expires within this")
@@ -219,6 +239,7 @@ class Settings(BaseSettings):
     http: HttpSection = HttpSection()
     amqp: AmqpSection = AmqpSection()
     store: StoreSection = StoreSection()
+    images: ImagesSection = ImagesSection()
     admin: AdminSection = AdminSection()
     delivery: DeliverySection = DeliverySection()
     security: SecuritySection = SecuritySection()

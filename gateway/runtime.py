@@ -37,6 +37,8 @@ from gateway.delivery.transport import Transport, Transports
 from gateway.delivery.worker import DeliveryWorker
 from gateway.errors import ConfigError, Unavailable
 from gateway.formats import FormatAdapter, default_adapters
+from gateway.images import open_images
+from gateway.images.store import ImageStore
 from gateway.ingress.pipeline import Ingress
 from gateway.metrics import Metrics
 from gateway.partners import PartnerRegistry, load_partners
@@ -108,6 +110,8 @@ class Runtime:
             settings.amqp.prefix, settings.amqp.delivery_limit, tuple(settings.delivery.retry_delays)
         )
         self.store: Store = open_store(settings.store.url, settings.sqlite_path)
+        # Images of inspection results (claim check): files under [images] dir, or PostgreSQL.
+        self.images: ImageStore = open_images(settings.resolve(settings.images.dir), settings.images.url)
         self.config_lock = asyncio.Lock()  # held by whoever changes partner files and reloads
         self.risk_rules = load_rules(settings)  # a bad rule file fails here, before serving
         self._stack = contextlib.AsyncExitStack()
@@ -157,6 +161,8 @@ class Runtime:
     async def start(self, *, deliver: bool = True) -> None:
         await self.store.open()
         self._stack.push_async_callback(self.store.close)
+        await self.images.open()
+        self._stack.push_async_callback(self.images.close)
         connection = await connect(self.settings.amqp.nodes, self.settings.amqp.heartbeat)
         self._stack.push_async_callback(connection.close)
         publisher = Publisher(connection, self.topology, self.settings.amqp.publish_timeout)

@@ -65,6 +65,13 @@ class As4Delivery(_Frozen):
     timeout: float | None = Field(None, gt=0, description="seconds; default [delivery] timeout")
 
 
+class ImageLimits(_Frozen):
+    """``[images]`` of a partner file: lower limits for what this partner sends (docs/DESIGN.md 8)."""
+
+    max_image_bytes: int | None = Field(None, gt=0, description="largest image; default [images] max_image_bytes")
+    max_images: int | None = Field(None, ge=0, description="most images in one message; default [images] max_images")
+
+
 def _transport(value: object) -> str:
     """``[delivery] transport``, "http" when absent (partner files from before AS4 name none)."""
     if isinstance(value, dict):
@@ -107,6 +114,7 @@ class PartnerFile(_Frozen):
     suspended: bool = False
     samples_dir: Path | None = None
     as4: As4Partner | None = None
+    images: ImageLimits = ImageLimits()
 
     @field_validator("legacy_algorithms")
     @classmethod

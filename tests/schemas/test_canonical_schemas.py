@@ -21,7 +21,7 @@ SCHEMA_DIR = ROOT / "schemas" / "canonical"
 ENVELOPE_XSD = SCHEMA_DIR / "envelope.xsd"
 WCO_XSD = SCHEMA_DIR / "wco.xsd"
 # wco.xsd and the Declaration generated from the HMRC DEC schema that it includes.
-PAYLOAD_XSDS = [WCO_XSD, SCHEMA_DIR / "declaration.xsd"]
+PAYLOAD_XSDS = [WCO_XSD, SCHEMA_DIR / "declaration.xsd", SCHEMA_DIR / "inspection.xsd"]
 EXAMPLES_DIR = ROOT / "examples"
 HMRC_SCHEMAS = FIXTURES / "wco-dec-dms" / "schemas"
 
@@ -224,6 +224,7 @@ def test_example_message_type_matches_payload(path: Path) -> None:
         "tax-assessment": "TaxAssessment",
         "inventory-cancellation": "InventoryCancellation",
         "tax-payment": "TaxPayment",
+        "inspection-result": "InspectionResult",
     }
     assert message_type in expected, f"add the payload element of {message_type!r} to this test"
     assert payload.tag == f"{{{WCO}}}{expected[message_type]}"
