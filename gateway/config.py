@@ -38,6 +38,7 @@ MessageType = Literal[
     "tax-payment",
     "tax-assessment",
     "inventory-cancellation",
+    "inventory-return",
     "inspection-result",
     "notification",
 ]

@@ -9,6 +9,10 @@ an optional field; a test keeps them equal to the XSD) and the field tables (:mo
     CEB411 payment voucher    <-> Payment/PaymentVoucher      receipt CEB412 PaymentReturn
     CEB511 logistics waybill  <-> Logistics/Waybill           receipt CEB512 LogisticsReturn
     CEB621 import inventory   <-> Inventory/ClearanceList     receipt CEB622 InventoryReturn
+    CEB623 cancellation       <-> InventoryCancellation/CancellationRequest   receipt CEB624 InvtCancelReturn
+    CEB625 return request     <-> InventoryReturn/ReturnRequest               receipt CEB626 InvtRefundReturn
+    CEB816 tax bill           <-> TaxAssessment/TaxBill       (no CEB receipt: CEB900)
+    CEB818 tax bill status    <-> TaxPayment/TaxBill          (no CEB receipt: CEB900)
 
 Not carried into the canonical form, because they describe the transmission and not the business data:
 the root's ``version``, ``BaseTransfer`` (the transmitting enterprise and its DXP id), ``BaseSubscribe``
@@ -268,6 +272,16 @@ CANCEL = Table((
     NOTE,
 ))  # fmt: skip
 
+# CEB625 request to return goods of a released clearance list (退货申请单, spec 3.13, table 3-45): the head of a
+# CEB623 (the list's keys, buyer, declarant, reason) and the goods lines returned.
+REFUND_LINE = Table((
+    Field("gnum", "SequenceNumeric"),
+    Field("gname", "Description"),
+    Field("gcode", "Classification/ID"),
+    Field("qty", "Quantity", Measure("unit")),
+    NOTE,
+))  # fmt: skip
+
 # CEB816 electronic tax bill (电子税单, spec 3.17, table 3-59) and CEB818 tax bill status (3.18, table 3-62):
 # customs -> the trader's side. Duties on WCO DutyTaxFee (50A): customs duty, VAT and consumption tax as
 # UN/EDIFACT 5153 duty/tax/fee types CUD, VAT and EXC (China's 消费税 is an excise), each assessed amount a
@@ -381,6 +395,7 @@ _CANCEL = _sequence(
     "logisticsName copNo? preNo? invtNo buyerIdType buyerIdNumber buyerName buyerTelephone agentCode agentName "
     "reason note?"
 )
+_REFUND_LIST = _sequence("gnum gcode gname qty unit note?")
 _CANCEL_RETURN = _sequence(
     "guid customsCode? agentCode? ebpCode? ebcCode? copNo preNo invtNo? returnStatus returnTime returnInfo"
 )
@@ -434,6 +449,13 @@ KINDS: Mapping[str, Kind] = {
             lines=None, line_fields=(), line_table=None,
             payload="InventoryCancellation", canonical_record="CancellationRequest", direction="IM",
             receipt="CEB624Message", receipt_record="InvtCancelReturn", receipt_fields=_CANCEL_RETURN,
+        ),
+        Kind(
+            root="CEB625Message", schema=IMPORT, message_type="inventory-return", record="InvtRefund",
+            head="InvtRefundHead", head_fields=_CANCEL, head_table=CANCEL,
+            lines="InvtRefundList", line_fields=_REFUND_LIST, line_table=REFUND_LINE,
+            payload="InventoryReturn", canonical_record="ReturnRequest", direction="IM",
+            receipt="CEB626Message", receipt_record="InvtRefundReturn", receipt_fields=_CANCEL_RETURN,
         ),
         Kind(
             root="CEB816Message", schema=IMPORT, message_type="tax-assessment", record="Tax",
@@ -516,10 +538,11 @@ _BUSINESS_KEYS: Mapping[str, tuple[str, tuple[str, ...]]] = {
     "CEB511Message": ("waybill", ("logisticsCode", "logisticsNo")),
     "CEB621Message": ("inventory", ("ebpCode", "orderNo")),
     "CEB623Message": ("inventory", ("ebpCode", "orderNo")),
+    "CEB625Message": ("inventory", ("ebpCode", "orderNo")),
     "CEB816Message": ("tax", ("taxNo",)),
     "CEB818Message": ("tax", ("taxNo",)),
 }
-_ALWAYS_FOLLOW = frozenset({"CEB623Message", "CEB818Message"})
+_ALWAYS_FOLLOW = frozenset({"CEB623Message", "CEB625Message", "CEB818Message"})
 
 
 def business_key(kind: Kind, head: Mapping[str, str]) -> tuple[str | None, str | None]:

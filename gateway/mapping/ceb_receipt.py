@@ -96,9 +96,9 @@ def business_receipt(receipt: Receipt) -> etree._Element | None:
 
 def _return(kind: Kind, ref: RecordRef, receipt: Receipt, status: str, info: str) -> etree._Element | None:
     keys = dict(ref.keys)
-    # CEB622 requires copNo (optional in CEB621) and an 18-character preNo, the E-Port's number for the list:
-    # the gateway stands in for the E-Port, so it gives its own message id, cut to 18 characters.
-    if kind.receipt_record in ("InventoryReturn", "InvtCancelReturn"):
+    # CEB622, 624 and 626 require copNo (optional in CEB621) and an 18-character preNo, the E-Port's number for
+    # the list: the gateway stands in for the E-Port, so it gives its own message id, cut to 18 characters.
+    if kind.receipt_record in ("InventoryReturn", "InvtCancelReturn", "InvtRefundReturn"):
         keys.setdefault("copNo", keys.get("guid", "")[:20])
         if len(keys.get("preNo", "")) != 18:
             keys["preNo"] = receipt.gateway_message_id.replace("-", "").upper()[:18]

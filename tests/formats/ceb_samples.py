@@ -380,3 +380,21 @@ def cancellation(p: Purchase, invt_no: str = "010120261000000042") -> etree._Ele
         "reason": "买家取消订单",
     }
     return _message("CEB623Message", [(head, [])])
+
+
+def refund(p: Purchase, invt_no: str = "010120261000000042") -> etree._Element:
+    """CEB625: the single window asks to return the first goods line of the purchase's released clearance list
+    (the head of a CEB623, spec table 3-45, and the lines returned)."""
+    head = {k: v for k, v in ceb_head(cancellation(p, invt_no)).items() if v}
+    head.update(guid=_guid(), reason="商品破损 买家退货")
+    first = p.lines[0]
+    line = {"gnum": 1, "gcode": first.hs, "gname": first.name, "qty": first.qty, "unit": first.unit}
+    return _message("CEB625Message", [(head, [line])])
+
+
+def ceb_head(root: etree._Element) -> dict[str, str]:
+    """The fields of the first record's head of a CEB message built here."""
+    kind = KINDS[etree.QName(root).localname]
+    record = root.find(C + kind.record)
+    head = record if kind.head == kind.record else record.find(C + kind.head)
+    return {etree.QName(c).localname: c.text or "" for c in head}

@@ -21,7 +21,7 @@ from tests.helpers import ENV, PartnerSpec, make_deployment, signed
 
 C, W = f"{{{CEB_NS}}}", f"{{{WCO_NS}}}"
 NS = {"c": CEB_NS, "w": WCO_NS, "e": ENV}
-TYPES = ["order", "inventory", "inventory-cancellation"]
+TYPES = ["order", "inventory", "inventory-cancellation", "inventory-return"]
 
 
 @pytest.fixture
@@ -52,6 +52,7 @@ def test_identity_opens_and_follows_the_business_key():
     for message, opens, follows in (
         (ceb_samples.inventory(purchase), f"inventory:{purchase.ebp_code}:{purchase.order_no}", None),
         (ceb_samples.cancellation(purchase), None, f"inventory:{purchase.ebp_code}:{purchase.order_no}"),
+        (ceb_samples.refund(purchase), None, f"inventory:{purchase.ebp_code}:{purchase.order_no}"),
         (ceb_samples.order(purchase), f"order:{purchase.ebp_code}:{purchase.order_no}", None),
         (ceb_samples.tax_status(purchase), None, "tax:TAX-0101-2026-000042"),
     ):
@@ -112,3 +113,39 @@ async def test_cancellation_and_modification_follow_and_their_resends_are_duplic
     orders = [d for t, d in zip(types, delivered, strict=True) if t == "order"]
     assert [o.findtext("e:Header/e:CorrelationID", namespaces=NS) for o in orders] == [None, order.get("guid")]
     assert (await record_of(deployment, client, cancellation_id, "delivered"))["status"] == "delivered"
+
+
+async def test_a_return_request_follows_its_inventory_and_is_answered_with_a_ceb626(flow):
+    deployment, client, inbox = flow
+    nsw = deployment.partners["cn-nsw"]
+    purchase = ceb_samples.Purchase()
+    inventory, refund = ceb_samples.inventory(purchase), ceb_samples.refund(purchase)
+    response, _ = await post(deployment, client, signed(nsw, inventory))
+    assert response.status == 202
+    inventory_id = response.headers["X-Gateway-Message-Id"]
+    body = signed(nsw, refund)
+    response, first_receipt = await post(deployment, client, body)
+    assert response.status == 202, first_receipt
+    assert response.headers["X-Gateway-Follows"] == inventory_id
+    # Its receipt: the CEB626 the spec answers a CEB625 with, signed in a DxpMsg, valid for a strict partner.
+    verified = XMLVerifier().verify(first_receipt, x509_cert=deployment.gateway.cert).signed_xml
+    receipt = ceb_samples.carried(verified)
+    assert etree.QName(receipt).localname == "CEB626Message"
+    returned = ceb.fields_of(receipt.find(C + "InvtRefundReturn"))
+    assert (returned["invtNo"], returned["returnStatus"]) == ("010120261000000042", "2")
+    response, again = await post(deployment, client, body)
+    assert (response.status, response.headers["X-Gateway-Outcome"], again) == (200, "duplicate", first_receipt)
+
+    await inbox.wait_for(2)
+    delivered = [XMLVerifier().verify(b, x509_cert=deployment.gateway.cert).signed_xml for _, b in inbox.received]
+    types = [d.findtext("e:Header/e:MessageType", namespaces=NS) for d in delivered]
+    assert types == ["inventory", "inventory-return"]  # delivered after what it follows
+    returned_message = delivered[1]
+    CanonicalAdapter().validate(returned_message)
+    assert returned_message.findtext("e:Header/e:CorrelationID", namespaces=NS) == inventory.get("guid")
+    request = body_payload(returned_message).find(W + "ReturnRequest")
+    assert request.findtext(W + "Reason") == "商品破损 买家退货"
+    (item,) = request.findall(W + "GoodsItem")
+    quantity = item.find(W + "Quantity")
+    first = purchase.lines[0]
+    assert (item.findtext(W + "Classification/" + W + "ID"), quantity.text) == (first.hs, str(first.qty))

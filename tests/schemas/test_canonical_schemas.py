@@ -132,6 +132,7 @@ def test_only_payloads_are_global_elements() -> None:
         "Declaration",
         "Inventory",
         "InventoryCancellation",
+        "InventoryReturn",
         "Logistics",
         "Order",
         "Payment",
@@ -223,6 +224,7 @@ def test_example_message_type_matches_payload(path: Path) -> None:
         "declaration": "Declaration",
         "tax-assessment": "TaxAssessment",
         "inventory-cancellation": "InventoryCancellation",
+        "inventory-return": "InventoryReturn",
         "tax-payment": "TaxPayment",
         "inspection-result": "InspectionResult",
     }
