@@ -13,14 +13,15 @@ import signal
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import aio_pika
 
-from bench import floors, messages, profile
-from bench.deployment import RETRY_DELAYS, BenchDeployment, make_deployment
+from bench import floors, load, messages, profile
+from bench.deployment import RETRY_DELAYS, BenchDeployment, free_port, make_deployment
 from bench.gateway_process import GatewayFailed, GatewayProcess, broker_pids, cpu_seconds
 from bench.load import Inbox, Sent, closed_loop, open_loop, summarize
 from bench.report import print_report
@@ -28,6 +29,7 @@ from gateway.broker.topology import Topology
 
 RESULTS = Path(__file__).resolve().parent / "results"
 AMQP_URL = os.environ.get("GATEWAY_AMQP__URL", "amqp://guest:guest@127.0.0.1:5672/")
+PG_URL = os.environ.get("GATEWAY_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +48,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--broker-in-flight", type=int, default=64, help="publishes awaiting confirmation at once")
     p.add_argument("--crypto-seconds", type=float, help="seconds per RSA operation measured (default 2; quick 1)")
     p.add_argument("--amqp-url", default=AMQP_URL, help="RabbitMQ (default $GATEWAY_AMQP__URL or local guest)")
+    p.add_argument(
+        "--signature",
+        choices=sorted(messages.PROFILES),
+        default="signxml",
+        help="how the partners sign (default: signxml's defaults; 'gateway': the gateway's own Signer)",
+    )
+    p.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite", help="the gateway's store")
+    p.add_argument("--postgres-url", default=PG_URL, help="PostgreSQL for --store postgres (a schema of the run's)")
+    p.add_argument("--no-stack-floor", action="store_true", help="skip the stack floor (aiohttp + aio-pika alone)")
+    p.add_argument("--idle-seconds", type=float, default=5.0, help="gateway CPU measured idle, after warm-up")
+    p.add_argument("--client-close", action="store_true", help="a new TCP connection for every POST (no keep-alive)")
+    p.add_argument("--inbox-close", action="store_true", help="the receivers' inbox answers Connection: close")
     p.add_argument("--profile", action="store_true", help="sample the gateway with py-spy in the max phase")
     p.add_argument("--keep", action="store_true", help="keep the temporary deployment (gateway log, database)")
     p.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON results")
@@ -118,8 +132,63 @@ class Usage:
         }
 
 
+async def stack_floor(
+    args: argparse.Namespace,
+    folder: Path,
+    inbox: Inbox,
+    warmup: Sequence[messages.Prepared],
+    load: Sequence[messages.Prepared],
+) -> dict[str, Any]:
+    """The stack alone (bench.stack_floor) under the max phase's load: its CPU per delivered message."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "bench.stack_floor", "--port", str(port), "--amqp-url", args.amqp_url]
+    command += ["--deliver-url", f"{inbox.base_url}/stack-floor"]
+    server = GatewayProcess(folder / "none.toml", folder / "stack-floor.log", command=command)
+    try:
+        server.start()
+        await server.wait_ready(base_url)
+        print(f"  stack floor: {len(load)} messages, {args.concurrency} clients (closed loop) ...", flush=True)
+        sent = await closed_loop(base_url, warmup, 4)
+        await inbox.drain(_accepted_ids(sent), args.drain_timeout)
+        usage = Usage(server)
+        sent = await closed_loop(base_url, load, args.concurrency)
+        waited = await inbox.drain(_accepted_ids(sent), args.drain_timeout)
+        phase = summarize(sent, inbox, waited)
+        phase["usage"] = usage.since_mark(phase["delivered"])
+        phase["memory_kb"] = server.memory()
+    finally:
+        phase_exit = server.stop()
+    phase["exit_code"] = phase_exit
+    return phase
+
+
+async def _store_url(args: argparse.Namespace, stack: contextlib.AsyncExitStack) -> str:
+    """The gateway's store: SQLite in the run's folder, or a PostgreSQL schema of its own (dropped after)."""
+    if args.store == "sqlite":
+        return "sqlite:///state/gateway.db"
+    import asyncpg
+    from yarl import URL
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(args.postgres_url, timeout=10)
+    await admin.execute(f'CREATE SCHEMA "{schema}"')
+
+    async def drop() -> None:
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.close()
+
+    stack.push_async_callback(drop)
+    return str(URL(args.postgres_url).update_query(search_path=schema))
+
+
 async def end_to_end(args: argparse.Namespace, folder: Path, pool_workers: int) -> dict[str, Any]:
-    inbox = Inbox()
+    async with contextlib.AsyncExitStack() as stack:
+        return await _end_to_end(args, folder, pool_workers, await _store_url(args, stack))
+
+
+async def _end_to_end(args: argparse.Namespace, folder: Path, pool_workers: int, store_url: str) -> dict[str, Any]:
+    inbox = Inbox(close_connections=args.inbox_close)
     await inbox.start()
     deployment = make_deployment(
         folder,
@@ -127,6 +196,7 @@ async def end_to_end(args: argparse.Namespace, folder: Path, pool_workers: int) 
         receivers=args.receivers,
         delivery_base_url=inbox.base_url,
         amqp_url=args.amqp_url,
+        store_url=store_url,
     )
     gateway = GatewayProcess(deployment.config_path, folder / "gateway.log", workers=args.workers)
     template = messages.fitted_template(args.message_bytes)
@@ -137,9 +207,8 @@ async def end_to_end(args: argparse.Namespace, folder: Path, pool_workers: int) 
     result: dict[str, Any] = {"gateway_prefix": deployment.prefix, "senders": senders, "receivers": receivers}
     pool = None
     try:
-        gateway.start()
-        pool = messages.signing_pool(template, keys, pool_workers)
-        print(f"  signing {args.count + 20} messages as {len(senders)} partners ...", flush=True)
+        pool = messages.signing_pool(template, keys, pool_workers, args.signature)
+        print(f"  signing {args.count + 20} messages as {len(senders)} partners ({args.signature}) ...", flush=True)
         warmup = await messages.sign_all(pool, messages.plan(f"{run_tag}-w", 20, senders, receivers))
         load = await messages.sign_all(pool, messages.plan(f"{run_tag}-m", args.count, senders, receivers))
         result["message_bytes"] = {
@@ -147,16 +216,29 @@ async def end_to_end(args: argparse.Namespace, folder: Path, pool_workers: int) 
             "signed_min": min(len(m.body) for m in load),
             "signed_max": max(len(m.body) for m in load),
         }
+        if not args.no_stack_floor:
+            # Before the gateway starts: the floor has the machine to itself, as the gateway will have.
+            result["stack_floor"] = await stack_floor(args, folder, inbox, warmup[:20], load)
+        gateway.start()
         await gateway.wait_ready(deployment.base_url)
         result["gateway_workers_listening"] = await gateway.wait_workers()
         memory = {"ready": gateway.memory()}
         result["gateway_pid"] = gateway.pid
+        # CPU spent before the first message (imports, keys, schemas, broker set-up): a check that reads the
+        # gateway's total CPU time at the end and divides by the messages counts this too.
+        cpu_at_ready = gateway.cpu_seconds()
+        result["gateway_cpu_seconds_at_ready"] = round(cpu_at_ready, 3)
 
         print("  warm-up: 20 messages ...", flush=True)
         sent = await closed_loop(deployment.base_url, warmup, 4)
         await inbox.drain(_accepted_ids(sent), args.drain_timeout)
         result["warmup"] = summarize(sent, inbox, 0.0)
+        result["gateway_cpu_seconds_warmup"] = round(gateway.cpu_seconds() - cpu_at_ready, 3)
         memory["after_warmup"] = gateway.memory()
+        if args.idle_seconds > 0:  # what the gateway spends doing nothing (timers, polling), per second
+            usage = Usage(gateway)
+            await asyncio.sleep(args.idle_seconds)
+            result["idle"] = usage.since_mark(0)
 
         result["max_throughput"] = await _max_phase(args, deployment, gateway, inbox, load, folder)
         memory["after_max_phase"] = gateway.memory()
@@ -259,9 +341,20 @@ def _ratios(result: dict[str, Any]) -> dict[str, Any]:
         "vs_crypto_floor": round(e2e / crypto, 3) if crypto else None,
         "vs_broker_floor": round(e2e / broker, 3) if broker else None,
     }
+    # Issue 15: the gateway's CPU per delivered message over the floors' sum (the stack alone under the same
+    # load, plus one RSA-2048 verify and two signs), all measured in this run.
+    gateway_ms = (
+        result.get("end_to_end", {}).get("max_throughput", {}).get("usage", {}).get("gateway_cpu_ms_per_message")
+    )
+    stack_ms = result.get("end_to_end", {}).get("stack_floor", {}).get("usage", {}).get("gateway_cpu_ms_per_message")
+    crypto_ms = result["crypto_floor"].get("minimum_ms")
+    floors_ms = stack_ms + crypto_ms if stack_ms and crypto_ms else None
+    ratios["cpu_floors_sum_ms"] = round(floors_ms, 3) if floors_ms else None
+    ratios["cpu_vs_floors_sum"] = round(gateway_ms / floors_ms, 2) if floors_ms and gateway_ms else None
     targets = {
         "throughput_at_least_half_crypto_floor": bool(ratios["vs_crypto_floor"] and ratios["vs_crypto_floor"] >= 0.5),
         "p99_under_100ms_at_70_percent": bool(p99 is not None and p99 < 100),
+        "cpu_at_most_1_5_floors_sum": bool(ratios["cpu_vs_floors_sum"] and ratios["cpu_vs_floors_sum"] <= 1.5),
     }
     return {"ratios": ratios, "targets": targets}
 
@@ -308,6 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.broker_count = args.broker_count or (1500 if quick else 4000)
     args.crypto_seconds = args.crypto_seconds or (1.0 if quick else 2.0)
     args.stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+    load.FRESH_CONNECTIONS = args.client_close
     try:
         result = asyncio.run(run(args))
     except (KeyboardInterrupt, asyncio.CancelledError):

@@ -75,7 +75,13 @@ def _partner_file(identity: Identity, *, sends: bool, delivery_url: str | None) 
 
 
 def make_deployment(
-    folder: Path, *, senders: int, receivers: int, delivery_base_url: str, amqp_url: str
+    folder: Path,
+    *,
+    senders: int,
+    receivers: int,
+    delivery_base_url: str,
+    amqp_url: str,
+    store_url: str = "sqlite:///state/gateway.db",
 ) -> BenchDeployment:
     """Write everything the gateway needs; ``delivery_base_url``/<receiver-id> is where deliveries go."""
     prefix = f"bench{uuid.uuid4().hex[:10]}"
@@ -108,7 +114,7 @@ url = "{amqp_url}"
 prefix = "{prefix}"
 
 [store]
-url = "sqlite:///state/gateway.db"
+url = "{store_url}"
 
 [admin]
 token_file = "state/admin.token"

@@ -85,8 +85,19 @@ class GatewayFailed(Exception):
 
 
 class GatewayProcess:
-    def __init__(self, config: Path, log_path: Path, *, workers: int | None = None, stop_timeout: float = 15.0) -> None:
+    """The gateway (or, given ``command``, another server of the bench's: the stack floor) in a subprocess."""
+
+    def __init__(
+        self,
+        config: Path,
+        log_path: Path,
+        *,
+        workers: int | None = None,
+        stop_timeout: float = 15.0,
+        command: list[str] | None = None,
+    ) -> None:
         self.config = config
+        self.command = command
         self.workers = workers
         self.log_path = log_path
         self.stop_timeout = stop_timeout
@@ -101,7 +112,8 @@ class GatewayProcess:
     def start(self) -> None:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "run", "--config", str(self.config)]
+            self.command
+            or [sys.executable, "-m", "gateway", "run", "--config", str(self.config)]
             + ([] if self.workers is None else ["--workers", str(self.workers)]),
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -30,6 +30,7 @@ class Inbox:
     unidentified: int = 0
     runner: web.AppRunner | None = None
     base_url: str = ""
+    close_connections: bool = False  # answer "Connection: close", as a one-request-per-connection receiver does
 
     async def handle(self, request: web.Request) -> web.Response:
         await request.read()
@@ -41,7 +42,10 @@ class Inbox:
             self.duplicates += 1  # at-least-once delivery: allowed, counted
         else:
             self.arrivals[gateway_id] = now
-        return web.Response(text="ok")
+        response = web.Response(text="ok")
+        if self.close_connections:
+            response.force_close()
+        return response
 
     async def start(self) -> None:
         app = web.Application()
@@ -92,9 +96,13 @@ async def post(session: aiohttp.ClientSession, url: str, message: Prepared, due:
     return Sent(due, answered, status, outcome, gateway_id, late=start - due)
 
 
+# A new TCP connection for every POST (``--client-close``), as a sender without keep-alive does (curl in a loop).
+FRESH_CONNECTIONS = False
+
+
 def _session(connections: int) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=connections, force_close=False),
+        connector=aiohttp.TCPConnector(limit=connections, force_close=FRESH_CONNECTIONS),
         timeout=aiohttp.ClientTimeout(total=120),
     )
 

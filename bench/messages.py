@@ -5,8 +5,11 @@ broker floor compares like with like); the enveloped signature with its embedded
 what is POSTed. Both sizes are reported. The example alert is fitted to the size by dropping or repeating its
 risk indicators and then trimming or padding the last indicator's description.
 
-Signing uses :class:`gateway.security.signatures.Signer` (what ``gateway send`` uses) in worker processes, so
-the load generator's own signing costs nothing during the measurements.
+Signing happens in worker processes, so the load generator's own signing costs nothing during the
+measurements, with one of the signature profiles partners use (``--signature``, :data:`PROFILES`): the
+gateway's own :class:`gateway.security.signatures.Signer` (what ``gateway send`` uses: C14N 1.0, certificate in
+KeyInfo), or signxml's ``XMLSigner`` with its defaults (C14N 1.1, RSA-SHA256, certificate in KeyInfo), with
+C14N 1.0 or exclusive C14N instead, or with its KeyInfo removed (the partner's pinned certificate is used).
 """
 
 from __future__ import annotations
@@ -78,17 +81,53 @@ def fitted_template(target_bytes: int) -> bytes:
     return to_bytes(root)
 
 
-# Worker-process state: one Signer per sender, keys loaded once (as the gateway does).
-_signers: dict[str, Signer] = {}
+# The signature profiles of ``--signature``: the canonicalisation signxml is told to use, and whether KeyInfo
+# (with the certificate) stays in the signature. "gateway" is the gateway's own Signer.
+PROFILES: dict[str, tuple[str | None, bool]] = {
+    "gateway": (None, True),
+    "signxml": ("http://www.w3.org/2006/12/xml-c14n11", True),  # signxml's defaults
+    "signxml-c14n10": ("http://www.w3.org/TR/2001/REC-xml-c14n-20010315", True),
+    "signxml-exc": ("http://www.w3.org/2001/10/xml-exc-c14n#", True),
+    "signxml-nokeyinfo": ("http://www.w3.org/2006/12/xml-c14n11", False),
+}
+DS = "http://www.w3.org/2000/09/xmldsig#"
+
+
+class _SignxmlSigner:
+    """A partner signing with signxml's ``XMLSigner`` (RSA-SHA256, SHA-256 digest, the profile's C14N)."""
+
+    def __init__(self, key_path: Path, cert_path: Path, c14n: str, key_info: bool) -> None:
+        from signxml import XMLSigner
+        from signxml.algorithms import CanonicalizationMethod
+
+        self.signer = XMLSigner(c14n_algorithm=CanonicalizationMethod(c14n))
+        self.key = load_private_key(key_path)
+        self.cert = cert_path.read_text()
+        self.key_info = key_info
+
+    def sign(self, root: etree._Element) -> etree._Element:
+        signed: etree._Element = self.signer.sign(root, key=self.key, cert=self.cert)
+        if not self.key_info:  # KeyInfo is not signed: a partner that leaves it out sends this
+            for element in signed.findall(f"{{{DS}}}Signature/{{{DS}}}KeyInfo"):
+                element.getparent().remove(element)
+        return signed
+
+
+# Worker-process state: one signer per sender, keys loaded once (as the gateway does).
+_signers: dict[str, Signer | _SignxmlSigner] = {}
 _template: bytes = b""
 
 
-def _init_worker(template: bytes, keys: dict[str, tuple[str, str]]) -> None:
+def _init_worker(template: bytes, keys: dict[str, tuple[str, str]], profile: str = "gateway") -> None:
     global _template
     _template = template
+    c14n, key_info = PROFILES[profile]
     for sender, (key_path, cert_path) in keys.items():
-        key = load_private_key(Path(key_path))
-        _signers[sender] = Signer(key, load_certificate(Path(cert_path)).certificate)
+        if c14n is None:
+            key = load_private_key(Path(key_path))
+            _signers[sender] = Signer(key, load_certificate(Path(cert_path)).certificate)
+        else:
+            _signers[sender] = _SignxmlSigner(Path(key_path), Path(cert_path), c14n, key_info)
 
 
 def _sign_chunk(jobs: list[tuple[str, str, str]]) -> list[bytes]:
@@ -105,13 +144,15 @@ def _sign_chunk(jobs: list[tuple[str, str, str]]) -> list[bytes]:
     return bodies
 
 
-def signing_pool(template: bytes, keys: dict[str, tuple[Path, Path]], workers: int) -> ProcessPoolExecutor:
+def signing_pool(
+    template: bytes, keys: dict[str, tuple[Path, Path]], workers: int, profile: str = "gateway"
+) -> ProcessPoolExecutor:
     """Worker processes that sign as the given senders ("spawn": nothing of this process's loop is copied)."""
     return ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(template, {s: (str(k), str(c)) for s, (k, c) in keys.items()}),
+        initargs=(template, {s: (str(k), str(c)) for s, (k, c) in keys.items()}, profile),
     )
 
 

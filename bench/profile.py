@@ -91,7 +91,12 @@ def _name(frame: str) -> str:
 
 
 # Frames that run someone else's work: what lies above them is the work (a task step, a thread-pool job).
-_DISPATCHERS = ("Handle._run (asyncio/events.py)", "_WorkItem.run (concurrent/futures/thread.py)")
+# Under uvloop the loop is C code: the task step (a coroutine frame) sits right above Runner.run.
+_DISPATCHERS = (
+    "Handle._run (asyncio/events.py)",
+    "_WorkItem.run (concurrent/futures/thread.py)",
+    "Runner.run (asyncio/runners.py)",
+)
 _LIBRARIES = (
     "signxml",
     "lxml",

@@ -38,6 +38,7 @@ def print_report(result: dict[str, Any]) -> None:
         f"publish {broker['publish_per_s']:.0f}/s ({broker['publishes_in_flight']} in flight), "
         f"consume+ack {broker['consume_ack_per_s']:.0f}/s, {broker['message_bytes']} B"
     )
+    stack = e2e.get("stack_floor", {})
     if not peak:
         return
     sizes = e2e.get("message_bytes", {})
@@ -88,6 +89,15 @@ def print_report(result: dict[str, Any]) -> None:
         )
     ratios = result.get("ratios", {})
     targets = result.get("targets", {})
+    _print_cpu_table(result, stack, usage, ratios, targets)
+    if "gateway_cpu_seconds_at_ready" in e2e:
+        print(
+            f"gateway CPU before the first message: {e2e['gateway_cpu_seconds_at_ready']} s (start-up), warm-up "
+            f"(20 messages) {e2e.get('gateway_cpu_seconds_warmup')} s: not in the per-message figures"
+        )
+    idle = e2e.get("idle")
+    if idle:
+        print(f"gateway idle: {idle.get('gateway_cores_busy')} cores busy over {idle.get('wall_seconds')} s (no load)")
     print()
     print(
         f"ratio end-to-end / crypto floor: {ratios.get('vs_crypto_floor')}  (target >= 0.5: "
@@ -102,6 +112,35 @@ def print_report(result: dict[str, Any]) -> None:
     prof = peak.get("profile")
     if prof:
         _print_profile(prof)
+
+
+def _print_cpu_table(
+    result: dict[str, Any],
+    stack: dict[str, Any],
+    usage: dict[str, Any],
+    ratios: dict[str, Any],
+    targets: dict[str, Any],
+) -> None:
+    """Issue 15's table: CPU per delivered message of the gateway against both floors, measured in this run."""
+    crypto = result["crypto_floor"]
+    stack_usage = stack.get("usage", {})
+    settings = result.get("settings", {})
+    print()
+    print(f"CPU per message ({settings.get('signature')} signatures, store {settings.get('store')}):")
+    print(
+        f"  stack floor (aiohttp + aio-pika publish/consume + aiohttp POST, no XML/crypto): "
+        f"{stack_usage.get('gateway_cpu_ms_per_message')} ms  ({stack.get('delivered_per_s')} deliv/s, lost "
+        f"{stack.get('lost')})"
+    )
+    print(
+        f"  crypto minimum (1 RSA-2048 verify + 2 signs): {crypto.get('minimum_ms')} ms;  floors' sum: "
+        f"{ratios.get('cpu_floors_sum_ms')} ms"
+    )
+    print(
+        f"  gateway (all its processes): {usage.get('gateway_cpu_ms_per_message')} ms  ->  "
+        f"{ratios.get('cpu_vs_floors_sum')}x the floors' sum (goal <= 1.5: "
+        f"{'met' if targets.get('cpu_at_most_1_5_floors_sum') else 'not met'})"
+    )
 
 
 def _print_profile(prof: dict[str, Any]) -> None:
