@@ -115,7 +115,7 @@ def _workspace(tmp_path: Path, inbox_url: str) -> Deployment:
     certs = folder / "partners" / "certs"
     certs.mkdir()
     partners = {}
-    for partner in ("nl-customs", "cn-nsw"):
+    for partner in sorted(path.stem for path in (ROOT / "partners").glob("*.toml")):  # every example partner
         partners[partner] = make_identity(tmp_path / "example-keys", partner, days=365)
         shutil.copy(partners[partner].cert_path, certs / f"{partner}.crt")
         toml = folder / "partners" / f"{partner}.toml"
