@@ -190,8 +190,17 @@ start_debian_rabbitmq() {
         # Without systemd, the server's own daemon mode (the init script only wraps it, and waits unbounded),
         # with as many file descriptors as the hard limit allows: RabbitMQ counts its socket limit from them,
         # and at the usual soft 1024 (832 sockets) a busy test machine wedges it.
-        say "starting rabbitmq-server: rabbitmq-server -detached (ulimit -n $(ulimit -Hn))"
-        as_root bash -c 'ulimit -n "$(ulimit -Hn)"; exec timeout "$1" rabbitmq-server -detached' _ "$COMMAND_SECONDS"
+        # Debian's wrapper (/usr/sbin/rabbitmq-server) switches to the rabbitmq user with su, whose PAM session
+        # resets the soft limit: raise it inside that user's shell instead.
+        local server=/usr/lib/rabbitmq/bin/rabbitmq-server
+        if [[ -x $server ]] && id rabbitmq >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
+            say "starting rabbitmq-server: su rabbitmq -c 'ulimit -n <hard limit>; $server -detached'"
+            su rabbitmq -s /bin/sh -c "ulimit -n \$(ulimit -Hn); cd /var/lib/rabbitmq && \
+ exec timeout $COMMAND_SECONDS $server -detached"
+        else
+            say "starting rabbitmq-server: rabbitmq-server -detached"
+            as_root timeout "$COMMAND_SECONDS" rabbitmq-server -detached
+        fi
     fi
 }
 
