@@ -201,7 +201,20 @@ class SqliteStore:
             raise Unavailable("the store is not open")
         return self._db
 
-    async def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn`` in a transaction of its own, now (``self._run(self._tx, fn)``); the store's writes use
+        :meth:`_write`."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return result
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in the next group transaction; returns its result once committed (see the class)."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[T] = loop.create_future()
@@ -323,7 +336,7 @@ class SqliteStore:
                 follows=follows,
             )
 
-        return await self._tx(fn)
+        return await self._write(fn)
 
     async def opened(self, sender: str, reference: str) -> MessageRecord | None:
         row = await self._run(
@@ -340,7 +353,7 @@ class SqliteStore:
             db.execute("UPDATE messages SET digest = ?, updated = ? WHERE id = ?", (digest, time.time(), message_id))
             self._event(db, message_id, Status.RECEIVED, "gateway", "received again after an unfinished attempt")
 
-        await self._tx(fn)
+        await self._write(fn)
 
     async def accept(self, message_id: str, receivers: tuple[str, ...], receipt: bytes, canonical: bytes) -> None:
         def fn(db: sqlite3.Connection) -> None:
@@ -359,7 +372,7 @@ class SqliteStore:
             )
             self._event(db, message_id, Status.ACCEPTED, "gateway", f"routed to {', '.join(receivers)}", now=now)
 
-        await self._tx(fn)
+        await self._write(fn)
 
     async def wait(
         self, message_id: str, receivers: tuple[str, ...], receipt: bytes, canonical: bytes, reason: str
@@ -372,7 +385,7 @@ class SqliteStore:
             )
             self._event(db, message_id, Status.WAITING, "gateway", reason)
 
-        await self._tx(fn)
+        await self._write(fn)
 
     async def release(self, message_id: str, reason: str) -> None:
         def fn(db: sqlite3.Connection) -> None:
@@ -382,7 +395,7 @@ class SqliteStore:
             )
             self._event(db, message_id, Status.REJECTED, "gateway", f"unavailable: {reason}")
 
-        await self._tx(fn)
+        await self._write(fn)
 
     async def reject(
         self,
@@ -404,7 +417,7 @@ class SqliteStore:
             )
             self._event(db, message_id, Status.REJECTED, "gateway", f"{code}: {reason}", now=now)
 
-        await self._tx(fn)
+        await self._write(fn)
 
     async def record_delivery(
         self,
@@ -442,7 +455,7 @@ class SqliteStore:
             detail = delivery_detail(attempt, reason, next_attempt)
             self._event(db, message_id, status, actor, detail, receiver=receiver, now=now)
 
-        await self._tx(fn)
+        await self._write(fn)
 
     async def delivered_to(self, message_id: str, receiver: str) -> bool:
         def fn() -> bool:
@@ -562,7 +575,7 @@ class SqliteStore:
                 ),
             )
 
-        await self._tx(fn)
+        await self._write(fn)
 
     async def config_events(self, *, partner: str | None = None, limit: int = 100) -> list[ConfigEvent]:
         def fn() -> list[ConfigEvent]:
@@ -583,7 +596,7 @@ class SqliteStore:
                 (message_id, partner, kind, reference, time.time(), document),
             )
 
-        await self._tx(fn)
+        await self._write(fn)
 
     async def evidence(self, message_id: str) -> list[Evidence]:
         def fn() -> list[Evidence]:
