@@ -39,6 +39,8 @@ MessageType = Literal[
     "tax-assessment",
     "inventory-cancellation",
     "inventory-return",
+    "logistics-status",
+    "warehouse-entry",
     "inspection-result",
     "notification",
 ]

@@ -1,9 +1,11 @@
 """The ``ceb`` format: China Customs' cross-border e-commerce messages (GACC CEB 2022-05), as the national
 single window sends and receives them.
 
-Supported: CEB311 orders, CEB411 payment vouchers, CEB511 waybills, CEB621 import inventories and CEB303
-export orders (:mod:`gateway.mapping.ceb`), answered with CEB312/412/512/622/304 receipts or, when a
-message cannot be read that far, CEB900 (:mod:`gateway.mapping.ceb_receipt`).
+Supported: every import message of the 2022-05 XSD (CEB311 orders, 411 payment vouchers, 511 waybills, 513
+waybill statuses, 621 inventories, 623 cancellations, 625 return requests, 711 warehouse entry lists, 816/818 tax
+bills) and the export messages in ``gateway.mapping.ceb.KINDS`` (:mod:`gateway.mapping.ceb`), answered with
+their CEB receipts (CEB312/412/512/514/622/624/626/712/304 ...) or, when a message cannot be read that far, CEB900
+(:mod:`gateway.mapping.ceb_receipt`). CEB receipts from the partner are canonical receipts.
 
 The message id is the root's ``guid``; the creation time the latest ``appTime`` of its records (China time).
 Signatures are enveloped ``ds:Signature`` children of the root, checked by the gateway's verifier before any

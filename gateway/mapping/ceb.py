@@ -282,6 +282,43 @@ REFUND_LINE = Table((
     NOTE,
 ))  # fmt: skip
 
+# CEB513 waybill status (运单状态, spec 3.7, table 3-24): the carrier reports a parcel signed for (logisticsStatus S).
+WAYBILL_STATUS = Table((
+    *HEADER,
+    Field("logisticsName", "Carrier/Name"),
+    Field("logisticsCode", "Carrier/ID"),
+    Field("logisticsNo", "WaybillID"),
+    Field("logisticsStatus", "DeliveryStatusCode"),
+    Field("logisticsTime", "StatusDateTime", TIME),
+    NOTE,
+))  # fmt: skip
+
+# CEB711 warehouse entry list (入库明细单, spec 3.15, table 3-52): the operator of a supervised site lists the
+# parcels (waybills) of one arrival that entered the site.
+ENTRY_HEAD = Table((
+    *HEADER,
+    Field("customsCode", "DeclarationOfficeID"),
+    Field("copNo", "TraderReferenceID"),
+    Field("preNo", "PreEntryID"),
+    Field("rkdNo", "DeclarationID"),
+    Field("operatorName", "WarehouseKeeper/Name"),
+    Field("operatorCode", "WarehouseKeeper/ID"),
+    Field("ieFlag", "DirectionCode", Code(DIRECTION)),
+    Field("trafNo", "BorderTransportMeans/Name"),
+    Field("trafMode", "BorderTransportMeans/ModeCode", Code(TRANSPORT_MODE, keep_national=True)),
+    Field("voyageNo", "BorderTransportMeans/JourneyID"),
+    Field("billNo", "TransportDocumentID"),
+    Field("logisticsName", "Carrier/Name"),
+    Field("logisticsCode", "Carrier/ID"),
+    Field("unloadLocation", "UnloadingLocation"),
+    NOTE,
+))  # fmt: skip
+ENTRY_LINE = Table((
+    Field("gnum", "SequenceNumeric"),
+    Field("logisticsNo", "WaybillID"),
+    NOTE,
+))  # fmt: skip
+
 # CEB816 electronic tax bill (电子税单, spec 3.17, table 3-59) and CEB818 tax bill status (3.18, table 3-62):
 # customs -> the trader's side. Duties on WCO DutyTaxFee (50A): customs duty, VAT and consumption tax as
 # UN/EDIFACT 5153 duty/tax/fee types CUD, VAT and EXC (China's 消费税 is an excise), each assessed amount a
@@ -339,6 +376,8 @@ class Kind:
     time_field: str = "appTime"  # when the sender made the record (returnTime in the customs' messages)
     transfer: bool = True  # the message carries a BaseTransfer (the customs' tax messages do not)
     max_records: int | None = MAX_RECORDS  # None: unbounded
+    canonical_line: str = "GoodsItem"  # the canonical element of one line (EnteredWaybill for a CEB711)
+    max_lines: int | None = MAX_LINES  # lines per record; None: unbounded (CEB711 DeliveryList)
 
     @property
     def receipt_keys(self) -> tuple[str, ...]:
@@ -396,6 +435,16 @@ _CANCEL = _sequence(
     "reason note?"
 )
 _REFUND_LIST = _sequence("gnum gcode gname qty unit note?")
+_WAYBILL_STATUS = _sequence(
+    "guid appType appTime appStatus logisticsCode logisticsName logisticsNo logisticsStatus logisticsTime note?"
+)
+_WAYBILL_STATUS_RETURN = _sequence("guid logisticsCode logisticsNo logisticsStatus returnStatus returnTime returnInfo")
+_ENTRY_HEAD = _sequence(
+    "guid appType appTime appStatus customsCode copNo? preNo? rkdNo? operatorCode operatorName ieFlag trafMode "
+    "trafNo voyageNo billNo logisticsCode logisticsName unloadLocation? note?"
+)
+_ENTRY_LIST = _sequence("gnum logisticsNo note?")
+_ENTRY_RETURN = _sequence("guid customsCode? operatorCode? copNo? preNo? rkdNo? returnStatus returnTime returnInfo")
 _CANCEL_RETURN = _sequence(
     "guid customsCode? agentCode? ebpCode? ebcCode? copNo preNo invtNo? returnStatus returnTime returnInfo"
 )
@@ -456,6 +505,21 @@ KINDS: Mapping[str, Kind] = {
             lines="InvtRefundList", line_fields=_REFUND_LIST, line_table=REFUND_LINE,
             payload="InventoryReturn", canonical_record="ReturnRequest", direction="IM",
             receipt="CEB626Message", receipt_record="InvtRefundReturn", receipt_fields=_CANCEL_RETURN,
+        ),
+        Kind(
+            root="CEB513Message", schema=IMPORT, message_type="logistics-status", record="LogisticsStatus",
+            head="LogisticsStatus", head_fields=_WAYBILL_STATUS, head_table=WAYBILL_STATUS,
+            lines=None, line_fields=(), line_table=None,
+            payload="LogisticsStatus", canonical_record="WaybillStatus", direction="IM",
+            receipt="CEB514Message", receipt_record="LogisticsStatusReturn", receipt_fields=_WAYBILL_STATUS_RETURN,
+        ),
+        Kind(
+            root="CEB711Message", schema=IMPORT, message_type="warehouse-entry", record="Delivery",
+            head="DeliveryHead", head_fields=_ENTRY_HEAD, head_table=ENTRY_HEAD,
+            lines="DeliveryList", line_fields=_ENTRY_LIST, line_table=ENTRY_LINE,
+            payload="WarehouseEntry", canonical_record="EntryList", direction="IM",
+            receipt="CEB712Message", receipt_record="DeliveryReturn", receipt_fields=_ENTRY_RETURN,
+            max_records=1, canonical_line="EnteredWaybill", max_lines=None,
         ),
         Kind(
             root="CEB816Message", schema=IMPORT, message_type="tax-assessment", record="Tax",
@@ -539,10 +603,12 @@ _BUSINESS_KEYS: Mapping[str, tuple[str, tuple[str, ...]]] = {
     "CEB621Message": ("inventory", ("ebpCode", "orderNo")),
     "CEB623Message": ("inventory", ("ebpCode", "orderNo")),
     "CEB625Message": ("inventory", ("ebpCode", "orderNo")),
+    "CEB513Message": ("waybill", ("logisticsCode", "logisticsNo")),
+    "CEB711Message": ("warehouse-entry", ("operatorCode", "copNo")),
     "CEB816Message": ("tax", ("taxNo",)),
     "CEB818Message": ("tax", ("taxNo",)),
 }
-_ALWAYS_FOLLOW = frozenset({"CEB623Message", "CEB625Message", "CEB818Message"})
+_ALWAYS_FOLLOW = frozenset({"CEB513Message", "CEB623Message", "CEB625Message", "CEB818Message"})
 
 
 def business_key(kind: Kind, head: Mapping[str, str]) -> tuple[str | None, str | None]:
@@ -585,7 +651,7 @@ def to_canonical_payload(root: etree._Element, kind: Kind) -> etree._Element:
         to_canonical(fields_of(head), kind.head_table, out, _under(where))
         if kind.lines and kind.line_table:
             for number, line in enumerate(record.findall(C + kind.lines), 1):
-                item = etree.SubElement(out, W + "GoodsItem")
+                item = etree.SubElement(out, W + kind.canonical_line)
                 to_canonical(fields_of(line), kind.line_table, item, _under(f"{base}/{kind.lines}[{number}]"))
     return payload
 
@@ -745,7 +811,7 @@ def from_canonical_payload(
 
 def _render_record(root: etree._Element, record: etree._Element, kind: Kind, where: str, problems: _Problems) -> None:
     work = working_copy(record)
-    items = work.findall(W + "GoodsItem")
+    items = work.findall(W + kind.canonical_line)
     for item in items:
         work.remove(item)
     head = from_canonical(work, kind.head_table, where)
@@ -754,13 +820,14 @@ def _render_record(root: etree._Element, record: etree._Element, kind: Kind, whe
     target = wrapper if kind.head == kind.record else etree.SubElement(wrapper, C + kind.head)
     _emit(target, kind.head_fields, head, kind.head_table, where, problems)
     if kind.lines is None or kind.line_table is None:
-        problems.losses.extend(_beyond(items, 0, f"{where}/GoodsItem"))
+        problems.losses.extend(_beyond(items, 0, f"{where}/{kind.canonical_line}"))
         return
     if not items:
-        problems.missing.append((f"{where}/GoodsItem", kind.lines))
-    problems.losses.extend(_beyond(items, MAX_LINES, f"{where}/GoodsItem"))
-    for number, item in enumerate(items[:MAX_LINES], 1):
-        at = _indexed(f"{where}/GoodsItem", number, len(items))
+        problems.missing.append((f"{where}/{kind.canonical_line}", kind.lines))
+    max_lines = kind.max_lines or len(items)
+    problems.losses.extend(_beyond(items, max_lines, f"{where}/{kind.canonical_line}"))
+    for number, item in enumerate(items[:max_lines], 1):
+        at = _indexed(f"{where}/{kind.canonical_line}", number, len(items))
         line = from_canonical(item, kind.line_table, at)
         problems.losses.extend(leftovers(item, at))
         _emit(etree.SubElement(wrapper, C + kind.lines), kind.line_fields, line, kind.line_table, at, problems)

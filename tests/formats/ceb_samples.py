@@ -398,3 +398,39 @@ def ceb_head(root: etree._Element) -> dict[str, str]:
     record = root.find(C + kind.record)
     head = record if kind.head == kind.record else record.find(C + kind.head)
     return {etree.QName(c).localname: c.text or "" for c in head}
+
+
+def waybill_status(p: Purchase) -> etree._Element:
+    """CEB513: the carrier reports the purchase's parcel signed for by the buyer (spec table 3-24)."""
+    head = {
+        **_common(p),
+        "logisticsCode": p.logistics_code,
+        "logisticsName": p.logistics_name,
+        "logisticsNo": p.logistics_no,
+        "logisticsStatus": "S",
+        "logisticsTime": p.app_time,
+    }
+    return _message("CEB513Message", [(head, [])])
+
+
+def warehouse_entry(p: Purchase, parcels: int = 1) -> etree._Element:
+    """CEB711: the operator of a supervised site lists the parcels of one arrival that entered it (table 3-52);
+    the first parcel is the purchase's."""
+    head = {
+        **_common(p),
+        "customsCode": "0101",
+        "copNo": "RKD-COP-000042",
+        "operatorCode": "1101110326",
+        "operatorName": "首都机场监管仓库",
+        "ieFlag": "I",
+        "trafMode": 5,
+        "trafNo": "CA926",
+        "voyageNo": "20261127",
+        "billNo": "999-12345675",
+        "logisticsCode": p.logistics_code,
+        "logisticsName": p.logistics_name,
+        "unloadLocation": "A区3号库位",
+    }
+    numbers = [p.logistics_no, *(f"{p.logistics_no}-{n}" for n in range(2, parcels + 1))]
+    lines = [{"gnum": n, "logisticsNo": number} for n, number in enumerate(numbers, 1)]
+    return _message("CEB711Message", [(head, lines)])

@@ -21,7 +21,15 @@ from tests.helpers import ENV, PartnerSpec, make_deployment, signed
 
 C, W = f"{{{CEB_NS}}}", f"{{{WCO_NS}}}"
 NS = {"c": CEB_NS, "w": WCO_NS, "e": ENV}
-TYPES = ["order", "inventory", "inventory-cancellation", "inventory-return"]
+TYPES = [
+    "order",
+    "inventory",
+    "inventory-cancellation",
+    "inventory-return",
+    "logistics",
+    "logistics-status",
+    "warehouse-entry",
+]
 
 
 @pytest.fixture
@@ -53,6 +61,9 @@ def test_identity_opens_and_follows_the_business_key():
         (ceb_samples.inventory(purchase), f"inventory:{purchase.ebp_code}:{purchase.order_no}", None),
         (ceb_samples.cancellation(purchase), None, f"inventory:{purchase.ebp_code}:{purchase.order_no}"),
         (ceb_samples.refund(purchase), None, f"inventory:{purchase.ebp_code}:{purchase.order_no}"),
+        (ceb_samples.logistics(purchase), f"waybill:{purchase.logistics_code}:{purchase.logistics_no}", None),
+        (ceb_samples.waybill_status(purchase), None, f"waybill:{purchase.logistics_code}:{purchase.logistics_no}"),
+        (ceb_samples.warehouse_entry(purchase), "warehouse-entry:1101110326:RKD-COP-000042", None),
         (ceb_samples.order(purchase), f"order:{purchase.ebp_code}:{purchase.order_no}", None),
         (ceb_samples.tax_status(purchase), None, "tax:TAX-0101-2026-000042"),
     ):
@@ -149,3 +160,48 @@ async def test_a_return_request_follows_its_inventory_and_is_answered_with_a_ceb
     quantity = item.find(W + "Quantity")
     first = purchase.lines[0]
     assert (item.findtext(W + "Classification/" + W + "ID"), quantity.text) == (first.hs, str(first.qty))
+
+
+async def test_a_waybill_status_follows_its_waybill_and_an_entry_list_is_answered_with_a_ceb712(flow):
+    deployment, client, inbox = flow
+    nsw = deployment.partners["cn-nsw"]
+    purchase = ceb_samples.Purchase()
+    response, _ = await post(deployment, client, signed(nsw, ceb_samples.logistics(purchase)))
+    assert response.status == 202
+    waybill_id = response.headers["X-Gateway-Message-Id"]
+    response, answer = await post(deployment, client, signed(nsw, ceb_samples.waybill_status(purchase)))
+    assert response.status == 202, answer
+    assert response.headers["X-Gateway-Follows"] == waybill_id
+    receipt = ceb_samples.carried(XMLVerifier().verify(answer, x509_cert=deployment.gateway.cert).signed_xml)
+    assert etree.QName(receipt).localname == "CEB514Message"
+    returned = ceb.fields_of(receipt.find(C + "LogisticsStatusReturn"))
+    assert (returned["logisticsNo"], returned["logisticsStatus"], returned["returnStatus"]) == (
+        purchase.logistics_no, "S", "2")  # fmt: skip
+
+    entry = ceb_samples.warehouse_entry(purchase, parcels=3)
+    response, answer = await post(deployment, client, signed(nsw, entry))
+    assert response.status == 202, answer
+    receipt = ceb_samples.carried(XMLVerifier().verify(answer, x509_cert=deployment.gateway.cert).signed_xml)
+    assert etree.QName(receipt).localname == "CEB712Message"
+    returned = ceb.fields_of(receipt.find(C + "DeliveryReturn"))
+    assert (returned["operatorCode"], returned["copNo"], returned["returnStatus"]) == (
+        "1101110326",
+        "RKD-COP-000042",
+        "2",
+    )
+
+    await inbox.wait_for(3)
+    delivered = [XMLVerifier().verify(b, x509_cert=deployment.gateway.cert).signed_xml for _, b in inbox.received]
+    types = [d.findtext("e:Header/e:MessageType", namespaces=NS) for d in delivered]
+    assert types.index("logistics") < types.index("logistics-status")
+    by_type = {t: d for t, d in zip(types, delivered, strict=True)}
+    for message in by_type.values():
+        CanonicalAdapter().validate(message)
+    status = body_payload(by_type["logistics-status"]).find(W + "WaybillStatus")
+    assert (status.findtext(W + "WaybillID"), status.findtext(W + "DeliveryStatusCode")) == (purchase.logistics_no, "S")
+    entered = body_payload(by_type["warehouse-entry"]).findall(f"{W}EntryList/{W}EnteredWaybill/{W}WaybillID")
+    assert [e.text for e in entered] == [
+        purchase.logistics_no,
+        f"{purchase.logistics_no}-2",
+        f"{purchase.logistics_no}-3",
+    ]

@@ -134,12 +134,14 @@ def test_only_payloads_are_global_elements() -> None:
         "InventoryCancellation",
         "InventoryReturn",
         "Logistics",
+        "LogisticsStatus",
         "Order",
         "Payment",
         "Receipt",
         "RiskAlert",
         "TaxAssessment",
         "TaxPayment",
+        "WarehouseEntry",
     ]
 
 
@@ -225,6 +227,8 @@ def test_example_message_type_matches_payload(path: Path) -> None:
         "tax-assessment": "TaxAssessment",
         "inventory-cancellation": "InventoryCancellation",
         "inventory-return": "InventoryReturn",
+        "logistics-status": "LogisticsStatus",
+        "warehouse-entry": "WarehouseEntry",
         "tax-payment": "TaxPayment",
         "inspection-result": "InspectionResult",
     }
