@@ -63,8 +63,8 @@ def samples() -> list[tuple[str, FormatAdapter, bytes]]:
 
 
 def ceb_samples() -> list[tuple[str, FormatAdapter, bytes]]:
-    """Every CEB message the gateway maps: the GACC samples where they exist (CEB311/411/511/513/621/623/625/711), the tax
-    messages CEB816/818 as the tests generate them from the XSD (no official sample), and one CEB816 of 99 goods
+    """Every CEB message the gateway maps: the GACC samples where they exist (CEB311/411/511/513/621/623/625/711),
+    the tax messages CEB816/818 as the tests generate them from the XSD (no official sample), and one CEB816 of 99 goods
     lines (the XSD's maximum per bill)."""
     from tests.formats import ceb_samples as generated  # the generator lives with the CEB tests
 
