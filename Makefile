@@ -67,11 +67,11 @@ test: venv as4-peer broker postgres browser ## the whole test suite against a re
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): failing" >&2; fi; \
 	exit $$rc
 
-check: venv ## ruff format --check, ruff check, mypy gateway, lint-imports (runs all, fails if any fails)
+check: venv ## ruff format --check, ruff check, mypy (gateway, tests, bench), lint-imports (runs all, fails if any fails)
 	@failed=""; \
 	echo "+ ruff format --check ."; $(VENV)/bin/ruff format --check . || failed="$$failed ruff-format"; \
 	echo "+ ruff check ."; $(VENV)/bin/ruff check . || failed="$$failed ruff-check"; \
-	echo "+ mypy gateway"; $(VENV)/bin/mypy gateway || failed="$$failed mypy"; \
+	echo "+ mypy gateway tests bench"; $(VENV)/bin/mypy gateway tests bench || failed="$$failed mypy"; \
 	echo "+ lint-imports (the layering: pyproject.toml [tool.importlinter])"; \
 	$(VENV)/bin/lint-imports --no-cache || failed="$$failed lint-imports"; \
 	if [ -n "$$failed" ]; then echo "make check: FAILED:$$failed" >&2; exit 1; fi; \

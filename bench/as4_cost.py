@@ -61,7 +61,7 @@ def run(iterations: int, message_bytes: int) -> dict[str, tuple[float, float]]:
     root = etree.fromstring(EXAMPLE.read_bytes())
     header = root.find("{urn:customs-gateway:envelope:1}Header")
     assert header is not None
-    header.find("{urn:customs-gateway:envelope:1}CreationDateTime").text = dt.datetime.now(dt.UTC).strftime(  # type: ignore[union-attr]
+    header.find("{urn:customs-gateway:envelope:1}CreationDateTime").text = dt.datetime.now(dt.UTC).strftime(
         "%Y-%m-%dT%H:%M:%SZ"
     )
     padding = etree.Comment("x" * max(0, message_bytes - len(etree.tostring(root))))

@@ -99,7 +99,7 @@ async def _rabbitmq_version(url: str) -> str:
         connection = await aio_pika.connect(url, timeout=5)
     except Exception as exc:  # reported; the run stops here
         raise SystemExit(f"bench: RabbitMQ at {url} does not answer ({exc}); try `make broker`") from None
-    version = connection.transport.connection.server_properties.get("version", b"?")  # type: ignore[union-attr]
+    version = connection.transport.connection.server_properties.get("version", b"?")
     await connection.close()
     return version.decode() if isinstance(version, bytes) else str(version)
 

@@ -54,7 +54,7 @@ class Inbox:
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = site._server.sockets[0].getsockname()[1]
         self.base_url = f"http://127.0.0.1:{port}/inbox"
 
     async def close(self) -> None:

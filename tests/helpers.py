@@ -9,13 +9,20 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from cryptography import x509
 from lxml import etree
 
 from gateway.config import Settings, load_settings
-from gateway.security.certificates import PrivateKey, new_key_and_certificate, write_key_and_certificate
+from gateway.security.certificates import (
+    PrivateKey,
+    Sm2PrivateKey,
+    new_key_and_certificate,
+    write_key_and_certificate,
+)
 from gateway.security.signatures import Signer
+from gateway.security.sm2 import Sm2Signer
 from gateway.security.xml import to_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +36,8 @@ AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 @dataclass
 class Identity:
+    """A party's RSA or EC key and certificate, in memory and as the files ``key_path`` and ``cert_path``."""
+
     id: str
     key: PrivateKey
     cert: x509.Certificate
@@ -40,13 +49,45 @@ class Identity:
         return Signer(self.key, self.cert)
 
 
-def make_identity(
-    folder: Path, name: str, *, days: int = 30, algorithm: str = "rsa", not_before: dt.datetime | None = None
-) -> Identity:
-    key, cert = new_key_and_certificate(name, days=days, algorithm=algorithm, not_before=not_before)
+@dataclass
+class Sm2Identity:
+    """The same with an SM2 key (a CEB signing device's): it signs SM2-SM3."""
+
+    id: str
+    key: Sm2PrivateKey
+    cert: x509.Certificate
+    key_path: Path
+    cert_path: Path
+
+    @property
+    def signer(self) -> Sm2Signer:
+        return Sm2Signer(self.key, self.cert)
+
+
+def write_key_files(
+    folder: Path, name: str, key: PrivateKey | Sm2PrivateKey, cert: x509.Certificate
+) -> tuple[Path, Path]:
+    """``folder/name.key`` and ``folder/name.crt``, written."""
     key_path, cert_path = folder / f"{name}.key", folder / f"{name}.crt"
     write_key_and_certificate(key, cert, key_path, cert_path)
-    return Identity(name, key, cert, key_path, cert_path)
+    return key_path, cert_path
+
+
+def make_identity(
+    folder: Path,
+    name: str,
+    *,
+    days: int = 30,
+    algorithm: Literal["rsa", "ec"] = "rsa",
+    not_before: dt.datetime | None = None,
+) -> Identity:
+    key, cert = new_key_and_certificate(name, days=days, algorithm=algorithm, not_before=not_before)
+    return Identity(name, key, cert, *write_key_files(folder, name, key, cert))
+
+
+def make_sm2_identity(folder: Path, name: str, *, days: int = 30) -> Sm2Identity:
+    key, cert = new_key_and_certificate(name, days=days, algorithm="sm2")
+    return Sm2Identity(name, key, cert, *write_key_files(folder, name, key, cert))
 
 
 @dataclass
@@ -183,7 +224,7 @@ def envelope(
         element = header.find(f"{{{ENV}}}Receiver")
         if element is None:
             element = etree.Element(f"{{{ENV}}}Receiver")
-            header.find(f"{{{ENV}}}Sender").addnext(element)  # type: ignore[union-attr]
+            header.find(f"{{{ENV}}}Sender").addnext(element)
         element.text = receiver
     when = created or dt.datetime.now(dt.UTC)
     put("CreationDateTime", when.strftime("%Y-%m-%dT%H:%M:%SZ"))

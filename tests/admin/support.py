@@ -8,20 +8,23 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from gateway.runtime import RUNTIME, Runtime
+from tests.conftest import Inbox
 from tests.helpers import Deployment, Identity, envelope, signed
 
 
 @dataclass
 class Gateway:
     deployment: Deployment
-    client: TestClient  # type: ignore[type-arg]
+    client: TestClient[web.Request, web.Application]
+    inboxes: dict[str, Inbox] = field(default_factory=dict)  # the partners' inboxes a test watches, by id
 
     @property
     def runtime(self) -> Runtime:
-        return self.client.server.app[RUNTIME]
+        return self.client.app[RUNTIME]
 
     @property
     def headers(self) -> dict[str, str]:

@@ -20,8 +20,7 @@ async def gateway(tmp_path, inbox_factory, amqp, aiohttp_client):
     inbox = await inbox_factory()
     deployment = make_deployment(tmp_path, [PartnerSpec("nl-customs", url=inbox.url)])
     client = await aiohttp_client(build_app(deployment.settings()))
-    gw = Gateway(deployment, client)
-    gw.inbox_url = inbox.url  # type: ignore[attr-defined]
+    gw = Gateway(deployment, client, {"nl-customs": inbox})
     yield gw
     await client.close()
     await remove_topology(amqp, deployment, ["nl-customs", "fr-customs"])
@@ -39,7 +38,7 @@ async def test_cli_changes_through_the_api_are_recorded_as_the_cli_user(gateway:
     fr = make_identity(tmp_path / "fr-side", "fr-customs")
     add = ["partners", "add", "fr-customs", *cli, "--name", "Douane", "--role", "customs", "--country", "FR"]
     add += ["--cert", str(fr.cert_path), "--sends", "risk-alert", "--receives", "risk-alert"]
-    add += ["--url", gateway.inbox_url]  # type: ignore[attr-defined]
+    add += ["--url", gateway.inboxes["nl-customs"].url]
     assert await asyncio.to_thread(main, add) == 0
     assert await asyncio.to_thread(main, ["partners", "update", "fr-customs", *cli, "--name", "DGDDI"]) == 0
     assert await asyncio.to_thread(main, ["partners", "suspend", "fr-customs", *cli]) == 0

@@ -6,7 +6,7 @@ import asyncio
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import aiohttp
@@ -44,7 +44,7 @@ def closed_port() -> int:
 
 
 @pytest.fixture
-async def tls_inbox(tmp_path) -> Iterator[str]:
+async def tls_inbox(tmp_path) -> AsyncIterator[str]:
     """An HTTPS inbox with a self-signed certificate: no client trusts it."""
     identity = make_identity(tmp_path / "tls", "127.0.0.1")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -22,8 +22,7 @@ async def gateway(tmp_path, inbox_factory, amqp, aiohttp_client):
         tmp_path, [PartnerSpec("nl-customs", url=nl_inbox.url), PartnerSpec("de-customs", url=de_inbox.url)]
     )
     client = await aiohttp_client(build_app(deployment.settings()))
-    gw = Gateway(deployment, client)
-    gw.inboxes = {"nl-customs": nl_inbox, "de-customs": de_inbox}  # type: ignore[attr-defined]
+    gw = Gateway(deployment, client, {"nl-customs": nl_inbox, "de-customs": de_inbox})
     yield gw
     await client.close()
     await remove_topology(amqp, deployment, RECEIVERS)
@@ -138,7 +137,7 @@ async def test_suspended_partner_is_refused_and_resumed(gateway: Gateway):
     assert status == 200, answer
     assert await gateway.send(nl, "nl-customs", "de-customs") == (503, "partner-suspended")  # come back later
     assert await gateway.send(de, "de-customs", "nl-customs") == (202, "accepted")  # held until it is resumed
-    nl_inbox = gateway.inboxes["nl-customs"]  # type: ignore[attr-defined]
+    nl_inbox = gateway.inboxes["nl-customs"]
     assert nl_inbox.received == []
     text = (gateway.deployment.folder / "partners" / "nl-customs.toml").read_text()
     assert "suspended = true" in text

@@ -137,6 +137,7 @@ async def test_sighup_reloads_the_partner_files(tmp_path, amqp, caplog):
     settings = deployment.settings()
     ready, stop = asyncio.Event(), asyncio.Event()
     server = asyncio.create_task(serve(settings, ready=ready, stop=stop))
+    assert settings.sqlite_path is not None
     store = SqliteStore(settings.sqlite_path)
     try:
         await asyncio.wait_for(ready.wait(), 30)

@@ -68,11 +68,11 @@ class GenericMessage(PeppolAS4Message):
     """eDelivery without Peppol: the payload as it is, no SBDH, no Peppol party type."""
 
     @classmethod
-    def process(cls, fields, parse_context, soap_envelope_element, mime_attachments):  # type: ignore[override]
+    def process(cls, fields, parse_context, soap_envelope_element, mime_attachments):
         return AS4Message.process.__func__(cls, fields, parse_context, soap_envelope_element, mime_attachments)
 
     @classmethod
-    def get_user_message(cls, local_party, remote_party, builder_args, references):  # type: ignore[override]
+    def get_user_message(cls, local_party, remote_party, builder_args, references):
         return UserMessage(
             message_info=MessageInfo(
                 timestamp=Timestamp(value=datetime.now(UTC)), message_id=MessageId(value=references.message_id)
@@ -102,7 +102,7 @@ class GenericMessage(PeppolAS4Message):
         )
 
     @classmethod
-    def build_message(cls, payload, *, local_party, remote_party, builder_args, references):  # type: ignore[override]
+    def build_message(cls, payload, *, local_party, remote_party, builder_args, references):
         compressed = gzip.compress(payload)
         session_key, encrypted = CipherHandler.encrypt_payload(compressed)
         wrapped = remote_party.credentials.rsa_public_key.encrypt(
@@ -132,11 +132,11 @@ class GenericProfile(PeppolAS4Profile):
         return "generic-edelivery"
 
     @classmethod
-    def message_class(cls):  # type: ignore[override]
+    def message_class(cls):
         return GenericMessage
 
     @classmethod
-    def build_message(cls, payload, *, local_party, remote_party, builder_args, references=None):  # type: ignore[override]
+    def build_message(cls, payload, *, local_party, remote_party, builder_args, references=None):
         return GenericMessage.build_message(
             payload,
             local_party=local_party,

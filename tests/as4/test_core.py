@@ -7,6 +7,8 @@ import copy
 import gzip
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from lxml import etree
 
 from gateway.as4 import constants as c
@@ -128,7 +130,7 @@ def test_signature_over_messaging_only() -> None:
     signature = envelope.find(f".//{{{c.DS}}}SignedInfo")
     body_ref = next(r for r in signature.findall(f"{{{c.DS}}}Reference") if "body" in r.get("URI"))
     signature.remove(body_ref)  # breaks the signature value: re-sign SignedInfo with the same key
-    value = identity("peer").key.sign(wss.exc_c14n(signature), wss.padding.PKCS1v15(), wss.hashes.SHA256())
+    value = identity("peer").key.sign(wss.exc_c14n(signature), padding.PKCS1v15(), hashes.SHA256())
     envelope.find(f".//{{{c.DS}}}SignatureValue").text = base64.b64encode(value).decode()
     body = mime.build(etree.tostring(envelope), [mime.Part("doc@peer", "application/gzip", gzip.compress(DOC))])
     err = _expect("EBMS:0101", *body)

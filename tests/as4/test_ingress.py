@@ -50,7 +50,9 @@ async def test_peer_message_is_accepted_and_delivered_to_a_canonical_partner(gat
     # The peer's library verified the gateway's receipt: signature, RefToMessageId, and every digest it sent.
     assert outcome["state"] == "acknowledged", outcome
     assert "receipt_error" not in outcome
-    assert len(outcome["acknowledged"]) == 3  # eb:Messaging, the Body, the payload
+    acknowledged = outcome["acknowledged"]
+    assert isinstance(acknowledged, list)
+    assert len(acknowledged) == 3  # eb:Messaging, the Body, the payload
     await inbox.wait_for(1)
     headers, delivered = inbox.received[0]
     assert headers["X-Sender"] == "peer-ap"

@@ -51,10 +51,10 @@ class CbecSet:
         root = copy.deepcopy(_example(kind))
         header = root.find(E + "Header")
         assert header is not None
-        header.find(E + "MessageID").text = message_id or f"{kind[:3].upper()}-{uuid.uuid4().hex[:20]}"  # type: ignore[union-attr]
-        header.find(E + "Sender").text = self.sender  # type: ignore[union-attr]
+        header.find(E + "MessageID").text = message_id or f"{kind[:3].upper()}-{uuid.uuid4().hex[:20]}"
+        header.find(E + "Sender").text = self.sender
         when = created or dt.datetime.now(dt.UTC)
-        header.find(E + "CreationDateTime").text = when.strftime("%Y-%m-%dT%H:%M:%SZ")  # type: ignore[union-attr]
+        header.find(E + "CreationDateTime").text = when.strftime("%Y-%m-%dT%H:%M:%SZ")
         _set(root, ".//w:OrderID", self.order_id)
         _set(root, ".//w:Platform/w:ID", self.platform)
         _set(root, ".//w:PaymentProvider/w:ID", self.provider)

@@ -159,9 +159,9 @@ async def test_an_inconsistent_set_is_rejected_naming_the_rule_in_every_arrival_
     await nsw_inbox.wait_for(waited)
     for headers, body in nsw_inbox.received:
         assert headers["X-Message-Type"] == "receipt"
-        receipt = XMLVerifier().verify(body, x509_cert=deployment.gateway.cert).signed_xml
-        assert receipt.findtext(f"{E}Body/{W}Receipt/{W}FunctionCode") == "rejected"
-        assert "amount-paid" in receipt.findtext(f"{E}Body/{W}Receipt/{W}Error/{W}Description")
+        answer = XMLVerifier().verify(body, x509_cert=deployment.gateway.cert).signed_xml
+        assert answer.findtext(f"{E}Body/{W}Receipt/{W}FunctionCode") == "rejected"
+        assert "amount-paid" in answer.findtext(f"{E}Body/{W}Receipt/{W}Error/{W}Description")
     assert "inventory" not in delivered_types(clearance_inbox)
 
 
@@ -234,7 +234,7 @@ async def test_an_inventory_still_incomplete_at_its_deadline_is_rejected(setup):
     await nsw_inbox.wait_for(1)
     _headers, body = nsw_inbox.received[0]
     receipt = XMLVerifier().verify(body, x509_cert=deployment.gateway.cert).signed_xml
-    assert receipt.findtext(f"{E}Header/{E}CorrelationID") == cbec_message_id(gateway, inventory_id)
+    assert receipt.findtext(f"{E}Header/{E}CorrelationID") == await sender_message_id(gateway, inventory_id)
     error = receipt.find(f"{E}Body/{W}Receipt/{W}Error")
     assert error.findtext(f"{W}ValidationCode") == "matching-incomplete"
     # A list arriving after the rejection does not bring the inventory back.
@@ -244,6 +244,7 @@ async def test_an_inventory_still_incomplete_at_its_deadline_is_rejected(setup):
     assert "inventory" not in delivered_types(clearance_inbox)
 
 
-def cbec_message_id(gateway: Gateway, gateway_id: str) -> str:
-    store = gateway.runtime.store
-    return store.db.execute("SELECT sender_message_id FROM messages WHERE id = ?", (gateway_id,)).fetchone()[0]
+async def sender_message_id(gateway: Gateway, message_id: str) -> str | None:
+    record = await gateway.runtime.store.get(message_id)
+    assert record is not None, message_id
+    return record.sender_message_id

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -132,10 +133,10 @@ def partner(pid: str, role: str, country: str, receives: list[str], delivery: bo
         role=role,
         country=country,
         certificates=["x.crt"],
-        receives=receives,  # type: ignore[arg-type]
-        delivery={"url": "http://127.0.0.1:9/inbox"} if delivery else None,  # type: ignore[arg-type]
+        receives=receives,
+        delivery={"url": "http://127.0.0.1:9/inbox"} if delivery else None,
     )
-    return Partner(spec, None, ())  # type: ignore[arg-type]
+    return Partner(spec, Path(f"partners/{pid}.toml"), ())
 
 
 def test_alert_receivers_are_the_destinations_administrations_and_the_single_window():
@@ -156,7 +157,7 @@ def test_alert_receivers_are_the_destinations_administrations_and_the_single_win
 def test_a_suspended_administration_still_gets_its_alert_held_until_it_is_resumed():
     """Like every message routed to a suspended receiver, the alert is queued and held (delivery.worker)."""
     suspended = partner("nl-customs", "customs", "NL", ["risk-alert"])
-    suspended = Partner(suspended.spec.model_copy(update={"suspended": True}), None, ())  # type: ignore[arg-type]
+    suspended = Partner(suspended.spec.model_copy(update={"suspended": True}), suspended.path, ())
     assert alerts.receivers({"nl-customs": suspended}, ["NL"], gateway_id="gw-test") == ("nl-customs",)
 
 

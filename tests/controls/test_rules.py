@@ -141,12 +141,12 @@ def test_rules_are_reloaded_when_a_file_changes_and_a_bad_change_keeps_the_old_s
     path.write_text("[[rule]]\nid = 'two'\ntype = 'destination-concentration'\nthreshold = 0.6\n")
     os.utime(path, ns=(1, 1))  # a different mtime even within the same clock tick
     assert book.maybe_reload() is True
-    assert [(r.id, r.threshold) for r in book.rules] == [("two", 0.6)]  # type: ignore[union-attr]
+    assert [(r.id, r.threshold) for r in book.rules] == [("two", 0.6)]
 
     path.write_text("[[rule]]\nid = 'two'\ntype = 'destination-concentration'\nthreshold = 7\n")
     os.utime(path, ns=(2, 2))
     assert book.maybe_reload() is False  # refused: the running rules stay
-    assert [(r.id, r.threshold) for r in book.rules] == [("two", 0.6)]  # type: ignore[union-attr]
+    assert [(r.id, r.threshold) for r in book.rules] == [("two", 0.6)]
 
     write(tmp_path, "more.toml", "[[rule]]\nid = 'three'\ntype = 'channel-preference'\n")
     path.write_text("[[rule]]\nid = 'two'\ntype = 'destination-concentration'\nthreshold = 0.7\n")

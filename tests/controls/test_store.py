@@ -11,8 +11,9 @@ from gateway.controls import facts
 from gateway.controls.matching import Outcome, check
 from gateway.controls.model import Consignment, Item, Query
 from gateway.controls.monitoring import find
+from gateway.controls.store import ControlsStore
 from gateway.controls.store_postgres import PostgresControlsStore
-from gateway.controls.store_sqlite import SqliteControlsStore as ControlsStore
+from gateway.controls.store_sqlite import SqliteControlsStore
 from tests.controls.cbec import CbecSet
 from tests.store.support import pg_schema
 
@@ -23,7 +24,7 @@ NOW = time.time()
 def store(request, tmp_path):
     """Every test runs on both stores (PostgreSQL: a schema of its own on the test server)."""
     if request.param == "sqlite":
-        s = ControlsStore(tmp_path / "c.db")
+        s: ControlsStore = SqliteControlsStore(tmp_path / "c.db")
         s.open()
         yield s
         s.close()

@@ -132,9 +132,9 @@ def _put(parent: etree._Element, path: str, value: str) -> None:
 def _header(root: etree._Element, shipment: Shipment, message_type: str) -> None:
     header = root.find(E + "Header")
     assert header is not None
-    header.find(E + "MessageID").text = f"{message_type[:3].upper()}-{shipment.number:06d}"  # type: ignore[union-attr]
-    header.find(E + "Sender").text = shipment.sender  # type: ignore[union-attr]
-    header.find(E + "CreationDateTime").text = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # type: ignore[union-attr]
+    header.find(E + "MessageID").text = f"{message_type[:3].upper()}-{shipment.number:06d}"
+    header.find(E + "Sender").text = shipment.sender
+    header.find(E + "CreationDateTime").text = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     receiver = header.find(E + "Receiver")
     if receiver is not None:  # routed by the gateway's rules
         header.remove(receiver)
@@ -181,7 +181,7 @@ def envelope(shipment: Shipment) -> etree._Element:
         _put(item, "w:TariffQuantity", "1")
         for name in ("UnitPriceAmount", "ItemChargeAmount"):
             _put(item, f"w:{name}", goods.value)
-            item.find(W + name).set("currencyID", "EUR")  # type: ignore[union-attr]
+            item.find(W + name).set("currencyID", "EUR")
     else:
         root = copy.deepcopy(_example("declaration"))
         _header(root, shipment, "declaration")
@@ -208,11 +208,11 @@ def envelope(shipment: Shipment) -> etree._Element:
         item = items[0]
         brand = "no brand" if goods.brand == "" else goods.brand
         _put(item, "w:CustomsValueAmount", goods.value)
-        item.find(W + "CustomsValueAmount").set("currencyID", "EUR")  # type: ignore[union-attr]
+        item.find(W + "CustomsValueAmount").set("currencyID", "EUR")
         _put(item, "w:Commodity/w:Description", f"{goods.description}, brand: {brand}")
         _put(item, "w:Commodity/w:Classification/w:ID", goods.hs)
         _put(item, "w:Commodity/w:GoodsMeasure/w:TariffQuantity", "1")
         _put(item, "w:Commodity/w:InvoiceLine/w:ItemChargeAmount", goods.value)
-        item.find(f"{W}Commodity/{W}InvoiceLine/{W}ItemChargeAmount").set("currencyID", "EUR")  # type: ignore[union-attr]
+        item.find(f"{W}Commodity/{W}InvoiceLine/{W}ItemChargeAmount").set("currencyID", "EUR")
     CanonicalAdapter().validate(root)
     return root

@@ -25,8 +25,7 @@ async def gateway(tmp_path, inbox_factory, amqp, aiohttp_client):
         max_attempts=1000,  # the receiver is down for a while: its messages keep retrying, none fails for good
     )
     client = await aiohttp_client(build_app(deployment.settings()))
-    gw = Gateway(deployment, client)
-    gw.inbox = inbox  # type: ignore[attr-defined]
+    gw = Gateway(deployment, client, {RECEIVER: inbox})
     yield gw
     await client.close()
     await remove_topology(amqp, deployment, [SENDER, RECEIVER])
@@ -51,7 +50,7 @@ async def send(gateway: Gateway) -> str:
 
 
 async def test_suspended_receiver_holds_its_messages_until_resumed(gateway: Gateway, amqp):
-    inbox = gateway.inbox  # type: ignore[attr-defined]
+    inbox = gateway.inboxes[RECEIVER]
     inbox.status = 503  # the receiver is down: its messages go round the retry queue
     before = [await send(gateway) for _ in range(3)]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -98,7 +98,9 @@ def _record(
             etree.SubElement(element, C + name).text = str(values[name])
 
 
-def _message(root_name: str, heads: list[tuple[Mapping[str, object], list[Mapping[str, object]]]]) -> etree._Element:
+def _message(
+    root_name: str, heads: Sequence[tuple[Mapping[str, object], Sequence[Mapping[str, object]]]]
+) -> etree._Element:
     kind = KINDS[root_name]
     root = etree.Element(C + root_name, nsmap={"ceb": CEB_NS})
     root.set("guid", _guid())

@@ -664,6 +664,7 @@ def test_receipt_sample_maps_to_a_canonical_receipt_and_back_unchanged(adapter, 
     envelope = to_canonical(adapter, root)
     canonical_valid(envelope)
     kind = ceb.RECEIPTS[path.stem]
+    assert kind.receipt_record is not None
     records = payload(envelope).findall(W + "ReferencedRecord")
     assert len(records) == len(root.findall(C + kind.receipt_record))
     assert {r.findtext(W + "RecordName") for r in records} == {kind.canonical_record}

@@ -20,6 +20,7 @@ from gateway.formats.schemas import SCHEMAS_DIR, load_schema
 from gateway.formats.wco_dms import SCHEMA, WcoDmsAdapter
 from gateway.mapping import dms_receipt
 from gateway.mapping import wco_dms as dms
+from gateway.mapping.ceb import CEB_NS
 from gateway.mapping.records import path_in
 from gateway.mapping.structure import sort_children
 from gateway.security.xml import parse_xml
@@ -578,9 +579,7 @@ async def test_canonical_declaration_reaches_the_dms_receiver_as_a_signed_dec(fl
 async def test_single_window_inventory_replacement_cannot_reach_a_dms_receiver_and_says_why(flow):
     deployment, client, _, dms_inbox = flow
     inventory = ceb_samples.inventory(ceb_samples.Purchase())
-    inventory.find(
-        f"{{{ceb_samples.CEB_NS}}}Inventory/{{{ceb_samples.CEB_NS}}}InventoryHead/{{{ceb_samples.CEB_NS}}}appType"
-    ).text = "2"
+    inventory.find(f"{{{CEB_NS}}}Inventory/{{{CEB_NS}}}InventoryHead/{{{CEB_NS}}}appType").text = "2"
     response = await client.post("/v1/partners/cn-nsw/messages", data=signed(deployment.partners["cn-nsw"], inventory))
     text = await response.text()
     # Refused at ingress (issue 11): the receiver's format cannot carry it, so nothing is queued.

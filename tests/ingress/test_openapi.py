@@ -25,6 +25,7 @@ def app_routes(tmp_path: Path) -> set[tuple[str, str]]:
     for route in app.router.routes():
         info = route.resource.get_info() if route.resource is not None else {}
         path = info.get("path") or info.get("formatter")
+        assert path is not None, route
         if route.method == "HEAD" or NOT_API.match(path):  # aiohttp adds HEAD to every GET
             continue
         routes.add((route.method.lower(), path))

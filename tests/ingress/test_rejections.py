@@ -622,7 +622,7 @@ async def test_chunked_body_over_the_limit_is_too_large(gateways) -> None:
         for start in range(0, len(body), 1000):
             yield body[start : start + 1000]
 
-    response = await gw.post(SENDER, chunks())  # type: ignore[arg-type]
+    response = await gw.post(SENDER, chunks())
     assert "Content-Length" not in response.request_info.headers
     await assert_rejected(gw, response, 413, "too-large", f"limit of {SMALL_LIMIT} bytes")
 

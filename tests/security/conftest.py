@@ -16,10 +16,11 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aio_pika
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from cryptography import x509
 from lxml import etree
@@ -28,10 +29,19 @@ from signxml import XMLVerifier
 from gateway.app import build_app
 from gateway.broker.topology import Topology
 from gateway.runtime import RUNTIME
-from gateway.security.certificates import PrivateKey, new_key_and_certificate, write_key_and_certificate
+from gateway.security.certificates import PrivateKey, new_key_and_certificate
 from tests import helpers
 from tests.conftest import Inbox
-from tests.helpers import ENV, Deployment, Identity, PartnerSpec, envelope, make_deployment, signed
+from tests.helpers import (
+    ENV,
+    Deployment,
+    Identity,
+    PartnerSpec,
+    envelope,
+    make_deployment,
+    signed,
+    write_key_files,
+)
 
 E = f"{{{ENV}}}"
 W = "{urn:customs-gateway:wco:1}"
@@ -58,16 +68,19 @@ _KEYS: dict[tuple[Any, ...], tuple[PrivateKey, x509.Certificate]] = {}
 
 
 def cached_identity(
-    folder: Path, name: str, *, days: int = 30, algorithm: str = "rsa", not_before: dt.datetime | None = None
+    folder: Path,
+    name: str,
+    *,
+    days: int = 30,
+    algorithm: Literal["rsa", "ec"] = "rsa",
+    not_before: dt.datetime | None = None,
 ) -> Identity:
     """``helpers.make_identity`` with the RSA key generation done once per session (it dominates set-up)."""
     cache_key = (name, days, algorithm, not_before)
     if cache_key not in _KEYS:
         _KEYS[cache_key] = new_key_and_certificate(name, days=days, algorithm=algorithm, not_before=not_before)
     key, cert = _KEYS[cache_key]
-    key_path, cert_path = folder / f"{name}.key", folder / f"{name}.crt"
-    write_key_and_certificate(key, cert, key_path, cert_path)
-    return Identity(name, key, cert, key_path, cert_path)
+    return Identity(name, key, cert, *write_key_files(folder, name, key, cert))
 
 
 @dataclass
@@ -87,7 +100,7 @@ class Reply:
 @dataclass
 class Gate:
     deployment: Deployment
-    client: TestClient
+    client: TestClient[web.Request, web.Application]
     amqp: aio_pika.abc.AbstractRobustConnection
     topology: Topology
     inbox: Inbox | None
@@ -137,7 +150,7 @@ class Gate:
     async def assert_nothing_published(self) -> None:
         depths = {r: await self.depth(r) for r in RECEIVERS}
         assert depths == dict.fromkeys(RECEIVERS, 0), f"published despite the rejection: {depths}"
-        runtime = self.client.server.app[RUNTIME]  # type: ignore[index]
+        runtime = self.client.app[RUNTIME]
         accepted = await runtime.store.find(status="accepted")
         assert accepted == [], accepted
         if self.inbox is not None:

@@ -178,7 +178,7 @@ PUBLIC_ROUTES = {
 
 def _routes(gate: Gate) -> list[tuple[str, str]]:
     routes = []
-    for route in gate.client.server.app.router.routes():  # type: ignore[union-attr]
+    for route in gate.client.app.router.routes():
         path = route.resource.canonical if route.resource is not None else ""
         if route.method != "HEAD":
             routes.append((route.method, path))
@@ -205,7 +205,7 @@ async def test_admin_api_without_the_right_token_is_401(gate: Gate, subtests: py
         "Bearer\t{token}",
     ]:
         with subtests.test(str(authorization)):
-            token = gate.client.server.app[RUNTIME].token
+            token = gate.client.app[RUNTIME].token
             headers = {}
             if authorization is not None:
                 headers["Authorization"] = authorization.format(token=token, token_prefix=token[:-1])
@@ -261,7 +261,7 @@ async def test_admin_token_and_private_keys_never_reach_the_logs(make_gate: Gate
     rejection, a delivery. No log line carries the token or any private key material."""
     caplog.set_level(logging.DEBUG)
     gate = await make_gate(deliver=True)
-    token = gate.client.server.app[RUNTIME].token
+    token = gate.client.app[RUNTIME].token
     good = {"Authorization": f"Bearer {token}"}
     assert (await gate.client.get("/v1/admin/partners", headers=good)).status == 200
     assert (

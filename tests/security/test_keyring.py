@@ -28,7 +28,17 @@ from gateway.security.xml import parse_xml, to_bytes
 from gateway.sender import send_file
 from tests.conftest import remove_topology
 from tests.formats import ceb_samples
-from tests.helpers import Deployment, Identity, PartnerSpec, envelope, make_deployment, make_identity, signed
+from tests.helpers import (
+    Deployment,
+    Identity,
+    PartnerSpec,
+    Sm2Identity,
+    envelope,
+    make_deployment,
+    make_identity,
+    make_sm2_identity,
+    signed,
+)
 
 C = f"{{{CEB_NS}}}"
 NS = {"c": CEB_NS, "ds": DS}
@@ -45,8 +55,8 @@ def set_gateway_keys(deployment: Deployment, **keys: str) -> None:
     )
 
 
-def add_sm2_key(deployment: Deployment) -> Identity:
-    identity = make_identity(deployment.folder / "keys", "gw-test-sm2", algorithm="sm2")
+def add_sm2_key(deployment: Deployment) -> Sm2Identity:
+    identity = make_sm2_identity(deployment.folder / "keys", "gw-test-sm2")
     set_gateway_keys(deployment, sm2_signing_key='"keys/gw-test-sm2.key"', sm2_signing_cert='"keys/gw-test-sm2.crt"')
     return identity
 
@@ -72,7 +82,7 @@ class Sm2Partner:
 
 def sm2_partner(deployment: Deployment, partner_id: str) -> Sm2Partner:
     """Give a partner an SM2 key: its pinned certificate becomes the SM2 one (as a CEB signing device's)."""
-    identity = make_identity(deployment.folder / "partner-keys", f"{partner_id}-sm2", algorithm="sm2")
+    identity = make_sm2_identity(deployment.folder / "partner-keys", f"{partner_id}-sm2")
     (deployment.folder / "partners" / "certs" / f"{partner_id}.crt").write_bytes(identity.cert_path.read_bytes())
     signer = Sm2Signer(load_sm2_private_key(identity.key_path), identity.cert)
     return Sm2Partner(signer, identity.key_path, identity.cert_path)
@@ -141,7 +151,7 @@ def _rsa_key_as_sm2(d: Deployment) -> None:
 
 
 def _sm2_key_as_default(d: Deployment) -> None:
-    make_identity(d.folder / "keys", "gw-sm2", algorithm="sm2")
+    make_sm2_identity(d.folder / "keys", "gw-sm2")
     text = d.config_path.read_text().replace('"keys/gw-test.key"', '"keys/gw-sm2.key"')
     d.config_path.write_text(text.replace('"keys/gw-test.crt"', '"keys/gw-sm2.crt"'))
 

@@ -16,6 +16,7 @@ from signxml import XMLVerifier
 from gateway.cli import main as gateway_cli
 from gateway.errors import CertificateUntrusted, ConfigError, Rejection, SignatureInvalid
 from gateway.security.certificates import (
+    Sm2PrivateKey,
     load_certificate,
     load_sm2_private_key,
     new_key_and_certificate,
@@ -416,12 +417,18 @@ def test_vectors_with_their_own_certificate_pinned_never_crash_the_verifier(path
     ],
     ids=["relative-namespace", "two-signed-infos"],
 )
-def test_fuzzer_findings_are_clean_rejections(tmp_path: Path, algorithm: str, edit, words: str) -> None:
+def test_fuzzer_findings_are_clean_rejections(
+    tmp_path: Path, algorithm: str, edit: tuple[bytes, bytes], words: str
+) -> None:
     """Found by the fuzzer in the SM2 path (an lxml C14NError, an AssertionError: both 500s before); the
     RSA path gets the same inputs."""
     key, cert = new_key_and_certificate("fuzz-nl", algorithm=algorithm)
     write_key_and_certificate(key, cert, tmp_path / "k.pem", tmp_path / "c.pem")
-    signer = Sm2Signer(load_sm2_private_key(tmp_path / "k.pem"), cert) if algorithm == "sm2" else Signer(key, cert)
+    signer = (
+        Sm2Signer(load_sm2_private_key(tmp_path / "k.pem"), cert)
+        if isinstance(key, Sm2PrivateKey)
+        else Signer(key, cert)
+    )
     root = etree.fromstring(b'<Envelope xmlns="urn:customs-gateway:envelope:1"><Header/><Body/></Envelope>')
     data = to_bytes(signer.sign(root)).replace(*edit, 1)
     verifier = SignatureVerifier("fuzz-nl", [load_certificate(tmp_path / "c.pem")])

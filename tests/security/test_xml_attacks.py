@@ -15,7 +15,7 @@ from lxml import etree
 
 from gateway.runtime import RUNTIME
 from tests.helpers import FIXTURES, signed
-from tests.security.conftest import MAX_BODY, SENDER, E, Gate, W, bounded_memory
+from tests.security.conftest import MAX_BODY, SENDER, E, Gate, Reply, W, bounded_memory
 
 ATTACKS = FIXTURES / "xmldsig" / "defusedxml-test-data"
 XI = "http://www.w3.org/2001/XInclude"
@@ -197,7 +197,7 @@ async def _reason_is_bounded(gate: Gate, reply, caplog) -> None:
     """The message quoting a huge value is bounded wherever it goes: receipt, log, store."""
     assert len(reply.description) <= 2048
     assert max(len(r.getMessage()) for r in caplog.records if r.name.startswith("gateway")) < 10_000
-    runtime = gate.client.server.app[RUNTIME]
+    runtime = gate.client.app[RUNTIME]
     (record,) = await runtime.store.find(status="rejected")
     assert len(record.reason or "") < 10_000
 
@@ -323,7 +323,7 @@ async def test_corrupt_gzip_is_malformed(gate: Gate) -> None:
     await gate.assert_unharmed()
 
 
-async def _raw_post(gate: Gate, body: bytes, headers: dict[str, str]) -> object:
+async def _raw_post(gate: Gate, body: bytes, headers: dict[str, str]) -> Reply:
     """POST exactly these headers (aiohttp's client would add or re-encode some)."""
     import asyncio
 

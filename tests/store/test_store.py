@@ -348,7 +348,7 @@ async def test_activity_counts_received_and_delivered_per_partner(store: Store) 
         await store.record_delivery(message_id, "de-customs", Status.DELIVERED, attempt=1)
 
     activity = await store.activity(start, 60)
-    received = {}
+    received: dict[str, int] = {}
     for row in activity.received:
         assert 0 <= row.bucket < 6
         received[row.partner] = received.get(row.partner, 0) + row.count
