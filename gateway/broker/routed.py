@@ -25,6 +25,7 @@ RECEIVER = "gw-receiver"
 ATTEMPT = "gw-attempt"
 FAILED_REASON = "gw-failed-reason"
 FOLLOWS = "gw-follows"  # the gateway message id of the message this one follows (docs/DESIGN.md 8)
+CHECKED = "gw-checked"  # 1: ingress validated the body against the canonical schema (issue 15)
 FAILED_REASON_LIMIT = 1024  # characters of a dead-letter reason kept in its header
 
 
@@ -55,6 +56,9 @@ class RoutedMessage:
     attempt: int = 1
     failed_reason: str | None = None  # set on a dead-lettered copy
     follows: str | None = None  # a follow-up: delivered after that message (gateway.delivery.worker)
+    # The body is the canonical envelope ingress validated: delivery to a canonical receiver does not validate
+    # it again (it only sets the Receiver to the partner's id). Set by ingress alone; anything else is checked.
+    checked: bool = False
 
     def headers(self, receiver: str) -> dict[str, HeaderValue]:
         headers: dict[str, HeaderValue] = {
@@ -69,6 +73,8 @@ class RoutedMessage:
             headers[FAILED_REASON] = self.failed_reason[:FAILED_REASON_LIMIT]
         if self.follows is not None:
             headers[FOLLOWS] = self.follows
+        if self.checked:
+            headers[CHECKED] = 1
         return headers
 
     @classmethod
@@ -87,6 +93,7 @@ class RoutedMessage:
             attempt=attempt if isinstance(attempt, int) else int(_text(attempt) or 1),
             failed_reason=None if reason is None else _text(reason),
             follows=_text(follows) or None,
+            checked=found.get(CHECKED) == 1,
         )
 
     def next_attempt(self) -> RoutedMessage:

@@ -207,6 +207,7 @@ class Ingress:
             message_type=info.message_type,
             body=body,
             follows=original.id if original else None,  # delivered after it (docs/DESIGN.md 8)
+            checked=True,  # translate validated the canonical envelope
         )
         # Signed before publishing: once confirmed, the receiver's worker may already be delivering, and the
         # "accepted" record should follow the confirm as closely as possible.

@@ -87,3 +87,18 @@ def test_a_message_without_gateway_headers_falls_back_to_its_amqp_message_id() -
     back = RoutedMessage.read(None, b"<x/>", message_id="amqp-id")
     assert (back.message_id, back.attempt, back.sender, back.message_type) == ("amqp-id", 1, "", "")
     assert RoutedMessage.read({"gw-attempt": b"3", "gw-sender": b"cn-nsw"}, b"", message_id="m").attempt == 3
+
+
+async def test_what_ingress_proved_travels_with_the_message(wired) -> None:
+    """gw-checked (issue 15): set by ingress only; read back on the consuming side, kept by a retry."""
+    publisher, topology, channel = wired
+    checked = RoutedMessage(**{**MESSAGE.__dict__, "checked": True})
+    await publish_routed(publisher, topology, checked, ("nl-customs",))
+    await publish_routed(publisher, topology, MESSAGE, ("de-customs",))
+    got = await _get(channel, topology.deliver_queue("nl-customs"))
+    back = RoutedMessage.read(got.headers, got.body, message_id=got.message_id)
+    assert back.checked
+    assert back.next_attempt().checked
+    plain = await _get(channel, topology.deliver_queue("de-customs"))
+    assert "gw-checked" not in plain.headers
+    assert not RoutedMessage.read(plain.headers, plain.body, message_id=plain.message_id).checked
