@@ -51,7 +51,7 @@ async def test_a_failing_write_fails_alone(store: SqliteStore) -> None:
     assert results[2] is None
     assert isinstance(results[1], Unavailable)
     assert "FOREIGN KEY" in results[1].message
-    assert sorted(r[0] for r in committed(store.path, "SELECT id FROM messages")) == ["gw-1", "gw-2"]
+    assert sorted(str(r[0]) for r in committed(store.path, "SELECT id FROM messages")) == ["gw-1", "gw-2"]
     assert committed(store.path, "SELECT * FROM events WHERE message_id = 'gw-none'") == []
     assert committed(store.path, "SELECT * FROM deliveries") == []
 
