@@ -18,7 +18,7 @@ from gateway.activity import MAX_MINUTES, history
 from gateway.admin import ping as connectivity
 from gateway.admin.messages import retry_message
 from gateway.admin.partners import Change
-from gateway.admin.views import ConfigEventView, MessageDetail, MessageView, PartnerView, TrafficView
+from gateway.admin.views import ConfigEventView, EvidenceView, MessageDetail, MessageView, PartnerView, TrafficView
 from gateway.conformance import Conditions, run_conformance, samples_folder
 from gateway.errors import ConfigError, GatewayError
 from gateway.runtime import RUNTIME
@@ -131,6 +131,13 @@ async def show_message(request: web.Request) -> web.Response:
     deliveries = await runtime.store.deliveries(message_id)
     events = await runtime.store.events(message_id)
     return web.json_response(MessageDetail.of(record, deliveries, events).as_json())
+
+
+async def show_evidence(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    message_id = request.match_info["message_id"]
+    kept = await runtime.store.evidence(message_id)
+    return web.json_response({"message_id": message_id, "evidence": [EvidenceView.of(e).as_json() for e in kept]})
 
 
 async def retry(request: web.Request) -> web.Response:
@@ -328,4 +335,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/admin/traffic/history", traffic_history)
     app.router.add_get("/v1/admin/messages", list_messages)
     app.router.add_get("/v1/admin/messages/{message_id}", show_message)
+    app.router.add_get("/v1/admin/messages/{message_id}/evidence", show_evidence)
     app.router.add_post("/v1/admin/messages/{message_id}/retry", retry)

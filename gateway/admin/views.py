@@ -15,7 +15,7 @@ from typing import Any
 from gateway.metrics import Metrics
 from gateway.partners.files import spec_data
 from gateway.partners.model import Partner
-from gateway.store.base import ConfigEvent, DeliveryRecord, Event, MessageRecord
+from gateway.store.base import ConfigEvent, DeliveryRecord, Event, Evidence, MessageRecord
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -187,6 +187,30 @@ class MessageDetail:
             "deliveries": [dataclasses.asdict(d) for d in self.deliveries],
             "history": [dataclasses.asdict(e) for e in self.history],
         }
+
+
+@dataclass(frozen=True)
+class EvidenceView:
+    """A document kept as evidence with a message (e.g. an AS4 receipt), as text."""
+
+    partner: str
+    kind: str
+    reference: str
+    at: str
+    document: str
+
+    @classmethod
+    def of(cls, evidence: Evidence) -> EvidenceView:
+        return cls(
+            evidence.partner,
+            evidence.kind,
+            evidence.reference,
+            evidence.at.isoformat(),
+            evidence.document.decode("utf-8", "replace"),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""``POST /v1/as4``: the AS4 endpoint (gateway.as4.inbox does the work) and the evidence kept per message."""
+"""``POST /v1/as4``: the AS4 endpoint (gateway.as4.inbox does the work)."""
 
 from __future__ import annotations
 
@@ -42,26 +42,5 @@ async def receive_as4(request: web.Request) -> web.Response:
     return web.Response(status=200, body=answer.body, content_type=SOAP, charset="utf-8", headers=headers)
 
 
-async def evidence(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
-    kept = await runtime.store.evidence(request.match_info["message_id"])
-    return web.json_response(
-        {
-            "message_id": request.match_info["message_id"],
-            "evidence": [
-                {
-                    "partner": e.partner,
-                    "kind": e.kind,
-                    "reference": e.reference,
-                    "at": e.at.isoformat(),
-                    "document": e.document.decode("utf-8", "replace"),
-                }
-                for e in kept
-            ],
-        }
-    )
-
-
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/as4", receive_as4)
-    app.router.add_get("/v1/admin/messages/{message_id}/evidence", evidence)
