@@ -12,6 +12,8 @@
     │   ├── UnknownPartner             404 unknown-partner
     │   ├── Replayed                   409 replayed
     │   ├── TooLarge                   413 too-large
+    │   ├── MalformedMultipart         400 malformed-multipart (a multipart/related body or part is cut or unreadable)
+    │   ├── ImageInvalid               422 image-invalid (an image part disagrees with the signed message)
     │   ├── SchemaInvalid              422 schema-invalid
     │   ├── MappingFailed              422 mapping-failed
     │   ├── NoRoute                    422 no-route
@@ -118,6 +120,22 @@ class TooLarge(Rejection):
     http_status = 413
 
 
+class MalformedMultipart(Rejection):
+    """A ``multipart/related`` message whose structure cannot be read: a part cut short, no closing boundary, no
+    XML first part, a part not received in time. Names the part."""
+
+    code = "malformed-multipart"
+    http_status = 400
+
+
+class ImageInvalid(Rejection):
+    """An image part that disagrees with the signed message (digest, size, media type, its magic bytes), a part
+    the message does not name, or an image it names that was not sent. Names the part."""
+
+    code = "image-invalid"
+    http_status = 422
+
+
 class SchemaInvalid(Rejection):
     code = "schema-invalid"
     http_status = 422
@@ -200,6 +218,8 @@ REJECTIONS: tuple[type[Rejection], ...] = (
     UnknownPartner,
     Replayed,
     TooLarge,
+    MalformedMultipart,
+    ImageInvalid,
     SchemaInvalid,
     MappingFailed,
     NoRoute,

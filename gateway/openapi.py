@@ -16,13 +16,15 @@ JSON = "application/json"
 XML = "application/xml"
 
 REJECTIONS = {
-    400: "malformed-xml, unsupported-message",
+    400: "malformed-xml, unsupported-message, malformed-multipart (a part cut short or unreadable)",
     401: "signature-invalid, certificate-untrusted, certificate-expired",
     403: "not-permitted",
     404: "unknown-partner",
     409: "replayed",
-    413: "too-large",
-    422: "schema-invalid, mapping-failed, no-route, matching-failed, matching-incomplete",
+    413: "too-large (the body, an image, or the number of images over the partner's limit)",
+    422: "schema-invalid, mapping-failed, no-route, matching-failed, matching-incomplete, image-invalid (an image "
+    "part whose digest, size or magic bytes disagree with the signed message, a part it does not name, or an "
+    "image it names that was not sent)",
     503: "unavailable (nothing accepted: send again; Retry-After 5), partner-suspended (the sender is suspended for "
     "now: send again after it is resumed; Retry-After 300)",
 }
@@ -305,7 +307,19 @@ def _paths() -> dict[str, Any]:
                     },
                 },
                 parameters=partner_ops,
-                requestBody={"required": True, "content": {XML: {"schema": STRING}, "text/xml": {"schema": STRING}}},
+                requestBody={
+                    "required": True,
+                    "content": {
+                        XML: {"schema": STRING},
+                        "text/xml": {"schema": STRING},
+                        "multipart/related": {
+                            "schema": STRING,
+                            "description": "an inspection-result with its images: the signed XML first "
+                            "(Content-ID <message>), then one part per InspectionResult/Image, its Content-ID the "
+                            "Image/ID, its Content-Type the Image/MediaType (docs/DESIGN.md 8)",
+                        },
+                    },
+                },
             )
         },
         "/v1/as4": {

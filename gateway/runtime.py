@@ -194,6 +194,8 @@ class Runtime:
             rules=self.settings.routing.rules,
             security=self.settings.security,
             controls=controls,
+            images=self.images,
+            image_settings=self.settings.images,
         )
         as4_inbox = None
         if self.settings.as4 is not None:
@@ -230,6 +232,7 @@ class Runtime:
                 publisher=publisher,
                 settings=self.settings.delivery,
                 observe=self.metrics.observe_delivery,
+                images=self.images,
             )
             await worker.start()
             self._stack.push_async_callback(worker.close)

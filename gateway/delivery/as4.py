@@ -89,6 +89,13 @@ class As4Transport:
         return um, partner.as4_encryption_certificate if as4.encryption_required else None, str(delivery.url)
 
     async def send(self, outbound: Outbound) -> str:
+        if outbound.images:
+            # AS4 attachments are built whole in memory by gateway.as4 (signed, optionally encrypted); images of
+            # tens of MB are not sent that way: an HTTP receiver gets them as multipart/related (docs/AS4.md).
+            raise PermanentDeliveryError(
+                f"receiver {outbound.partner.id} takes AS4: images of an inspection result are not delivered over "
+                "AS4 yet; give the partner an HTTP [delivery] for inspection results"
+            )
         um, encrypt_for, url = self.user_message(outbound)
         partner = outbound.partner
         timeout = partner.spec.delivery.timeout if isinstance(partner.spec.delivery, As4Delivery) else None

@@ -14,6 +14,8 @@ from typing import Protocol
 
 from gateway.broker.routed import RoutedMessage
 from gateway.errors import PermanentDeliveryError
+from gateway.images.manifest import ImageRef
+from gateway.images.store import ImageStore
 from gateway.partners.model import Partner
 
 
@@ -24,6 +26,8 @@ class Outbound:
     partner: Partner  # the receiver; ``partner.spec.delivery`` holds the transport's settings
     body: bytes  # the receiver's signed document in its own format
     message: RoutedMessage  # ids and type (transports put them in their own headers)
+    images: tuple[ImageRef, ...] = ()  # an inspection result's images, streamed after the document
+    image_store: ImageStore | None = None  # where they are (gateway.images)
 
 
 class Transport(Protocol):

@@ -24,6 +24,8 @@ from gateway.delivery.transport import Outbound, Transports
 from gateway.errors import PermanentDeliveryError, Rejection, TransientDeliveryError, Unavailable
 from gateway.formats.base import FormatAdapter, sign_for
 from gateway.formats.canonical import CanonicalAdapter, read_header, set_header
+from gateway.images.manifest import ImageRef, images_of
+from gateway.images.store import ImageStore
 from gateway.logs import bind, unbind
 from gateway.partners.model import Partner
 from gateway.security.keyring import Keyring
@@ -51,6 +53,7 @@ class DeliveryWorker:
         publisher: Publisher,
         settings: DeliverySection,
         observe: Callable[[str, str, float], None] = lambda receiver, outcome, seconds: None,
+        images: ImageStore | None = None,  # the images of inspection results (streamed after the document)
     ) -> None:
         self.connection = connection
         self.topology = topology
@@ -62,6 +65,7 @@ class DeliveryWorker:
         self.settings = settings
         self.settlement = Settlement(store, publisher, topology, settings.max_attempts)
         self.observe = observe
+        self.images = images
         self._channel: AbstractChannel | None = None
         self._declared: set[str] = set()
         self._consumers: dict[str, tuple[AbstractQueue, str]] = {}  # receiver -> (queue, consumer tag)
@@ -204,7 +208,20 @@ class DeliveryWorker:
             delivery.message_id, delivery.receiver, Status.DELIVERING, attempt=delivery.attempt
         )
         body = self.render(delivery.message.body, partner, delivery.message)
-        return await transport.send(Outbound(partner=partner, body=body, message=delivery.message))
+        images = self.images_of(delivery.message.body) if delivery.message.message_type == "inspection-result" else ()
+        return await transport.send(
+            Outbound(partner=partner, body=body, message=delivery.message, images=images, image_store=self.images)
+        )
+
+    def images_of(self, canonical: bytes) -> tuple[ImageRef, ...]:
+        """The images the message names: they go with it, from the image store (docs/DESIGN.md 8)."""
+        try:
+            images = images_of(parse_xml(canonical))
+        except Rejection as error:
+            raise PermanentDeliveryError(f"cannot read the message's images: {error.message}") from error
+        if images and self.images is None:
+            raise Unavailable("this gateway has no image store open: the images cannot be delivered")
+        return images
 
     async def _after_original(self, delivery: Delivery) -> None:
         """A follow-up (header ``gw-follows``, docs/DESIGN.md 8) goes out after its original has been delivered to

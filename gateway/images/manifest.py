@@ -43,6 +43,12 @@ def _digest_hex(value: str, pointer: str) -> str:
     return raw.hex()
 
 
+def _size(value: str, pointer: str) -> int:
+    if not value.isdigit() or not 0 < int(value) <= 1 << 40:
+        raise SchemaInvalid(f"SizeMeasure {value[:64]!r} is not a size in bytes (1 to 2^40)", pointer=pointer)
+    return int(value)
+
+
 def images_of(root: etree._Element) -> tuple[ImageRef, ...]:
     """The images a (verified, valid) canonical Envelope names: ``InspectionResult/Image``, in order.
 
@@ -59,7 +65,7 @@ def images_of(root: etree._Element) -> tuple[ImageRef, ...]:
             ImageRef(
                 id=image_id,
                 media_type=(image.findtext(f"{WCO}MediaType") or "").strip(),
-                size=int((image.findtext(f"{WCO}SizeMeasure") or "0").strip()),
+                size=_size((image.findtext(f"{WCO}SizeMeasure") or "").strip(), pointer + "/SizeMeasure"),
                 sha256=_digest_hex((image.findtext(f"{WCO}DigestValue") or "").strip(), pointer + "/DigestValue"),
                 type_code=(image.findtext(f"{WCO}TypeCode") or "other").strip(),
                 file_name=(image.findtext(f"{WCO}FileName") or "").strip() or None,

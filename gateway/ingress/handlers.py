@@ -10,6 +10,7 @@ from aiohttp import hdrs, web
 from aiohttp.web_urldispatcher import _default_expect_handler
 
 from gateway.errors import MalformedXml, Rejection, TooLarge, UnsupportedMessage
+from gateway.ingress.multipart import MULTIPART_RELATED, open_parts
 from gateway.ingress.pipeline import Answer
 from gateway.runtime import RUNTIME
 from gateway.security.tls import check_client_certificate
@@ -99,8 +100,11 @@ async def read_body(
 
 
 def _check_headers(request: web.Request) -> None:
-    """Content-Type must name XML (or nothing); Content-Encoding must be one aiohttp inflates with a bound."""
+    """Content-Type must name XML (or nothing), or multipart/related (a message with images); Content-Encoding
+    must be one aiohttp inflates with a bound."""
     kind = request.headers.get(hdrs.CONTENT_TYPE, "").split(";")[0].strip().lower()
+    if kind == MULTIPART_RELATED:
+        return
     if kind and kind not in _XML_TYPES and not (kind.startswith("application/") and kind.endswith("+xml")):
         raise UnsupportedMessage(
             f"Content-Type {kind[:100]!r} is not accepted; send application/xml (or text/xml)",
@@ -134,12 +138,19 @@ async def receive_message(request: web.Request) -> web.Response:
             partner = runtime.ingress.partners().get(partner_id)
             check_client_certificate(partner, client_certificate, runtime.ingress.clock())
         _check_headers(request)
-        body = await read_body(request, runtime.settings.http.max_body_bytes, runtime.settings.http.body_timeout)
+        if request.content_type == MULTIPART_RELATED:
+            # Images follow the message: a refusal may leave parts unread, so the connection closes after it.
+            unread = True
+            body, parts = await open_parts(request, runtime.settings.http, runtime.settings.images)
+        else:
+            body = await read_body(request, runtime.settings.http.max_body_bytes, runtime.settings.http.body_timeout)
+            parts = None
     except Rejection as error:
         unread = True
         answer = await runtime.ingress.refuse_unread(partner_id, error)
     else:
-        answer = await runtime.ingress.receive(partner_id, body)
+        answer = await runtime.ingress.receive(partner_id, body, parts)
+        unread = unread and answer.status >= 300
     runtime.metrics.ingress.labels(answer.partner or "unknown", answer.message_type or "unknown", answer.code).inc()
     runtime.metrics.ingress_seconds.labels(answer.code).observe(time.perf_counter() - started)
     response = _response(answer)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from gateway.broker.routed import Publishing, RoutedMessage, publish_routed
 from gateway.broker.topology import Topology
-from gateway.config import RouteRule, SecuritySection, is_participant_id
+from gateway.config import ImagesSection, RouteRule, SecuritySection, is_participant_id
 from gateway.errors import (
     MatchingFailed,
     PartnerSuspended,
@@ -29,6 +29,9 @@ from gateway.errors import (
 )
 from gateway.formats.base import FormatAdapter, Identity, MessageInfo, Receipt, ReceiptError, sign_for
 from gateway.formats.canonical import CanonicalAdapter
+from gateway.images.intake import NO_IMAGES, Intake, Limits, PartSource, take_in
+from gateway.images.manifest import images_of
+from gateway.images.store import ImageStore
 from gateway.ingress.steps import Checked, check, translate
 from gateway.logs import begin, bind
 from gateway.partners.model import Partner
@@ -82,6 +85,8 @@ class Ingress:
         security: SecuritySection,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         controls: Controls | None = None,
+        images: ImageStore | None = None,  # where the images of inspection results go (claim check)
+        image_settings: ImagesSection | None = None,
     ) -> None:
         self.participant_id = participant_id
         self.partners = partners
@@ -95,9 +100,12 @@ class Ingress:
         self.security = security
         self.clock = clock
         self.controls = controls
+        self.images = images
+        self.image_settings = image_settings or ImagesSection()
         self._inflight: dict[tuple[str, str, str], asyncio.Future[None]] = {}  # (partner, key|reference, value)
 
-    async def receive(self, partner_id: str, body: bytes) -> Answer:
+    async def receive(self, partner_id: str, body: bytes, parts: PartSource | None = None) -> Answer:
+        """``body``: the signed document; ``parts``: the image parts that followed it in a multipart/related body."""
         attempt = Attempt(new_message_id())
         message_id = attempt.message_id
         # This request's facts go with every record it logs (gateway.logs; each request is its own task).
@@ -120,7 +128,11 @@ class Ingress:
             bind(type=info.message_type)
             checked = check(partner, adapter, root, now=self.clock(), window=self.security)
             info = checked.info
-            return await self._accept(attempt, partner, adapter, checked)
+            intake = await self._take_in(partner, adapter, checked, parts)
+            try:
+                return await self._accept(attempt, partner, adapter, checked, intake)
+            finally:
+                await intake.discard()  # what was not committed (a duplicate, a refusal) is not kept
         except Rejection as error:
             answer = self._rejection(error, attempt.message_id, partner, info, adapter)
             if not attempt.published:
@@ -138,7 +150,28 @@ class Ingress:
             await self._record_rejection(answer, partner, None, error)
         return answer
 
-    async def _accept(self, attempt: Attempt, partner: Partner, adapter: FormatAdapter, checked: Checked) -> Answer:
+    async def _take_in(
+        self, partner: Partner, adapter: FormatAdapter, checked: Checked, parts: PartSource | None
+    ) -> Intake:
+        """The images the signed message names, streamed from ``parts`` into the store's staging area and checked
+        against the message (docs/DESIGN.md 8): before the claim, so a bad part leaves no trace but the rejection."""
+        images = images_of(checked.verified.xml)
+        if not images and parts is None:
+            return NO_IMAGES
+        adapter.validate(checked.verified.xml)  # a schema-invalid message is refused before megabytes are read
+        if self.images is None:
+            raise Unavailable("this gateway has no image store open; nothing was accepted")
+        settings, own = self.image_settings, partner.spec.images
+        limits = Limits(
+            max_image_bytes=min(settings.max_image_bytes, own.max_image_bytes or settings.max_image_bytes),
+            max_images=min(settings.max_images, settings.max_images if own.max_images is None else own.max_images),
+            part_timeout=settings.part_timeout,
+        )
+        return await take_in(images, parts, self.images, limits)
+
+    async def _accept(
+        self, attempt: Attempt, partner: Partner, adapter: FormatAdapter, checked: Checked, intake: Intake = NO_IMAGES
+    ) -> Answer:
         identity = checked.identity
         held = [(partner.id, "key", identity.key)]
         if identity.reference:
@@ -151,14 +184,14 @@ class Ingress:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._inflight.update(dict.fromkeys(held, done))
         try:
-            return await self._accept_once(attempt, partner, adapter, checked)
+            return await self._accept_once(attempt, partner, adapter, checked, intake)
         finally:
             for key in held:
                 del self._inflight[key]
             done.set_result(None)
 
     async def _accept_once(
-        self, attempt: Attempt, partner: Partner, adapter: FormatAdapter, checked: Checked
+        self, attempt: Attempt, partner: Partner, adapter: FormatAdapter, checked: Checked, intake: Intake
     ) -> Answer:
         info, identity = checked.info, checked.identity
         message_id = attempt.message_id
@@ -235,7 +268,10 @@ class Ingress:
                 receivers=receivers,
             )
             if hold is not None:
+                await intake.commit(message_id)
                 return await self._hold(message_id, partner, info, receivers, receipt, body, hold)
+        # Stored for good before the message can reach a delivery worker, which streams them from the store.
+        await intake.commit(message_id)
         queued: list[str] = []
         try:
             await publish_routed(self.publisher, self.topology, routed, receivers, queued=queued)
@@ -247,6 +283,8 @@ class Ingress:
             attempt.published = attempt.published or bool(queued) or isinstance(error, Unconfirmed)
             if not attempt.published:
                 await self._release(message_id, error)
+                if intake.images and self.images is not None:
+                    await self.images.release(message_id)  # refused for good: its images go with it
             raise
         attempt.published = True
         await self.store.accept(message_id, receivers, receipt, body)

@@ -31,6 +31,8 @@ CHAPTER_7: Mapping[str, tuple[str, str]] = {
     "schema-invalid": ("0002", "数据包不能通过schema验证"),
     "unsupported-message": ("0999", "其他格式错误"),
     "too-large": ("0999", "其他格式错误"),
+    "malformed-multipart": ("0001", "报文格式错误"),
+    "image-invalid": ("0999", "其他格式错误"),
     "signature-invalid": ("1001", "数字签名无效"),
     "certificate-expired": ("1002", "数字签名过期"),
     "certificate-untrusted": ("1999", "其他安全错误"),

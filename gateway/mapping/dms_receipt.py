@@ -49,6 +49,8 @@ VALIDATION_CODES: Mapping[str, str] = {
     "unknown-partner": "GWPARTNR",
     "replayed": "GWREPLAY",
     "too-large": "GWSIZE",
+    "malformed-multipart": "GWMULTI",
+    "image-invalid": "GWIMAGE",
     "schema-invalid": "GWSCHEMA",
     "mapping-failed": "GWMAPPNG",
     "no-route": "GWROUTE",
