@@ -31,7 +31,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import copy
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,7 +50,7 @@ from gateway.security.certificates import (
     sm2_public_key,
     sm2_z,
 )
-from gateway.security.verified import DS, Verified
+from gateway.security.verified import DS, ENVELOPED, Verified, enveloped_c14n
 from gateway.security.xml import parse_xml
 from gateway.text import quoted
 
@@ -60,7 +59,6 @@ W3_SM2_SM3 = "http://www.w3.org/2000/09/xmldsig#sm2-sm3"  # not a W3C URI, but w
 SM2_SIGNATURE_METHODS = frozenset({CHINAPORT_SM2_SM3, W3_SM2_SM3})
 CHINAPORT_SM3 = "http://www.chinaport.gov.cn/2022/04/xmldsig#sm3"
 C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
-ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 _ALLOWED_TRANSFORMS = ([ENVELOPED], [ENVELOPED, C14N])
 _NS = {"ds": DS}
 _POINTER = "/*/ds:Signature"
@@ -105,21 +103,6 @@ def _der_forms(value: bytes) -> list[bytes]:
             f"SignatureValue of {len(value)} bytes is neither an SM2 r||s value (64 bytes) nor a DER SEQUENCE {{r, s}}"
         )
     return forms
-
-
-def _without_signature(root: etree._Element, signature: etree._Element) -> bytes:
-    """C14N 1.0 (no comments) of the document after the enveloped-signature transform; ``root`` stays."""
-    document = copy.deepcopy(root)
-    removed = document[root.index(signature)]
-    if removed.tail:  # the text after the signature belongs to the document, not to the signature
-        previous = removed.getprevious()
-        if previous is not None:
-            previous.tail = (previous.tail or "") + removed.tail
-        else:
-            document.text = (document.text or "") + removed.tail
-    document.remove(removed)
-    canonical: bytes = etree.tostring(document, method="c14n", with_comments=False)
-    return canonical
 
 
 def _check_profile(signed_info: etree._Element) -> None:
@@ -179,7 +162,7 @@ def verify(
     keys = _sm2_keys(partner_id, signature, candidates)
     digest_value = _b64(signed_info.find("ds:Reference/ds:DigestValue", _NS), "DigestValue")
     forms = _der_forms(_b64(signature.find("ds:SignatureValue", _NS), "SignatureValue"))
-    signed_data = _without_signature(root, signature)
+    signed_data = enveloped_c14n(root, signature)  # C14N 1.0
     if sm3(signed_data) != digest_value:
         raise _fail("the SM3 digest of the document does not match DigestValue: the content changed after signing")
     # Inclusive C14N of SignedInfo where it stands: it carries the namespaces in scope, as the signer saw.
