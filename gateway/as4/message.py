@@ -15,7 +15,7 @@ from cryptography import x509
 from lxml import etree
 
 from gateway.as4 import constants as c
-from gateway.as4 import mime, wss
+from gateway.as4 import encryption, mime, wss
 from gateway.as4.compression import compress, decompress
 from gateway.as4.errors import (
     EbmsError,
@@ -169,7 +169,7 @@ def build(
     types = {p.cid: c.GZIP if compressed else p.mime_type for p in payloads}
     references = wss.sign(envelope, sent, credentials)
     if encrypt_for is not None:
-        sent = wss.encrypt(envelope, {cid: (types[cid], data) for cid, data in sent.items()}, encrypt_for)
+        sent = encryption.encrypt(envelope, {cid: (types[cid], data) for cid, data in sent.items()}, encrypt_for)
         types = dict.fromkeys(sent, ciphertext_type)
     soap = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
     content_type, body = mime.build(soap, [mime.Part(cid, types[cid], data) for cid, data in sent.items()])
@@ -282,7 +282,7 @@ def parse(
         message_id = user_message.message_id
         expectation = agreements(user_message)
         raw = {cid: part.data for cid, part in parts.parts.items()}
-        decrypted = wss.decrypt(root, raw, credentials.key)
+        decrypted = encryption.decrypt(root, raw, credentials.key)
         signed_bytes = {**raw, **decrypted.data}
 
         def trust(certificate: x509.Certificate) -> None:
@@ -309,7 +309,7 @@ def parse(
 def _payloads(
     messaging: etree._Element,
     parts: mime.Mime,
-    decrypted: wss.Decrypted,
+    decrypted: encryption.Decrypted,
     verified: wss.Verified,
     expectation: Expectation,
     limits: Limits,

@@ -1,5 +1,5 @@
-"""WS-Security 1.1.1 for AS4: sign and verify (X.509 token, RSA-SHA256, SwA attachment references), encrypt
-and decrypt attachments (AES-128-GCM under RSA-OAEP). lxml does the exclusive C14N, ``cryptography`` every
+"""WS-Security 1.1.1 for AS4: sign and verify (X.509 token, RSA-SHA256, SwA attachment references); the
+attachments' encryption is :mod:`gateway.as4.encryption`. lxml does the exclusive C14N, ``cryptography`` every
 cryptographic operation; this module only assembles and checks the header.
 
 Verification is strict where signature wrapping lives: every wsu:Id in the envelope is unique, a reference
@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from lxml import etree
 
 from gateway.as4 import constants as c
-from gateway.as4.errors import FailedAuthentication, FailedDecryption, PolicyNoncompliance
+from gateway.as4.errors import FailedAuthentication, PolicyNoncompliance
 
 _DIGESTS: dict[str, Callable[[bytes], hashlib._Hash]] = {
     c.SHA256: hashlib.sha256,
@@ -37,8 +35,6 @@ _SIGNATURES: dict[str, hashes.HashAlgorithm] = {
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384": hashes.SHA384(),
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512": hashes.SHA512(),
 }
-_OAEP_DIGESTS: dict[str, hashes.HashAlgorithm] = {c.SHA256: hashes.SHA256()}
-_MGFS: dict[str, hashes.HashAlgorithm] = {c.MGF1_SHA256: hashes.SHA256()}
 
 
 def q(ns: str, name: str) -> str:
@@ -138,7 +134,8 @@ def _ensure_id(element: etree._Element, prefix: str) -> str:
     return value
 
 
-def _bst(security: etree._Element, certificate: x509.Certificate, prefix: str) -> str:
+def binary_security_token(security: etree._Element, certificate: x509.Certificate, prefix: str) -> str:
+    """A wsse:BinarySecurityToken with ``certificate`` appended to ``security``; returns its wsu:Id."""
     bst_id = new_id(prefix)
     bst = etree.SubElement(security, q(c.WSSE, "BinarySecurityToken"), EncodingType=c.BASE64_BINARY, ValueType=c.X509V3)
     bst.set(c.WSU_ID, bst_id)
@@ -146,7 +143,8 @@ def _bst(security: etree._Element, certificate: x509.Certificate, prefix: str) -
     return bst_id
 
 
-def _str_reference(parent: etree._Element, uri: str, *, value_type: str | None, token_type: str | None = None) -> None:
+def str_reference(parent: etree._Element, uri: str, *, value_type: str | None, token_type: str | None = None) -> None:
+    """A wsse:SecurityTokenReference to ``uri`` (``#id`` of a token or key) appended to ``parent``."""
     token = etree.SubElement(parent, q(c.WSSE, "SecurityTokenReference"))
     if token_type:
         token.set(q(c.WSSE11, "TokenType"), token_type)
@@ -164,7 +162,7 @@ def sign(envelope: etree._Element, attachments: Mapping[str, bytes], credentials
         raise ValueError("sign: the envelope needs S12:Header/eb:Messaging and S12:Body")
     security = security_header(envelope, create=True)
     assert security is not None
-    bst_id = _bst(security, credentials.certificate, "X509")
+    bst_id = binary_security_token(security, credentials.certificate, "X509")
     references: list[Reference] = []
     for element, prefix in ((messaging, "ebMessaging"), (body, "body")):
         uri = "#" + _ensure_id(element, prefix)
@@ -181,7 +179,7 @@ def sign(envelope: etree._Element, attachments: Mapping[str, bytes], credentials
     value = credentials.key.sign(exc_c14n(signed_info), padding.PKCS1v15(), hashes.SHA256())
     etree.SubElement(signature, q(c.DS, "SignatureValue")).text = base64.b64encode(value).decode()
     key_info = etree.SubElement(signature, q(c.DS, "KeyInfo"))
-    _str_reference(key_info, "#" + bst_id, value_type=c.X509V3)
+    str_reference(key_info, "#" + bst_id, value_type=c.X509V3)
     return tuple(references)
 
 
@@ -309,117 +307,3 @@ def verify(
         else:
             elements.append(target)
     return Verified(certificate, tuple(references), tuple(elements), frozenset(cids))
-
-
-# -- encryption ---------------------------------------------------------------------------------------------
-
-
-def encrypt(
-    envelope: etree._Element, attachments: Mapping[str, tuple[str, bytes]], recipient: x509.Certificate
-) -> dict[str, bytes]:
-    """Encrypt each attachment (content type, bytes) for ``recipient``: one AES-128-GCM key, RSA-OAEP
-    (SHA-256, MGF1-SHA256) key transport. Returns the ciphertexts (nonce || ciphertext || tag) by Content-ID."""
-    public = recipient.public_key()
-    if not isinstance(public, rsa.RSAPublicKey):
-        raise ValueError("encrypt: the recipient's certificate has no RSA key")
-    security = security_header(envelope, create=True)
-    assert security is not None
-    key = AESGCM.generate_key(bit_length=128)
-    wrapped = public.encrypt(key, padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None))
-    bst_id = _bst(security, recipient, "X509-enc")
-    key_id = new_id("EK")
-    encrypted_key = etree.Element(q(c.XENC, "EncryptedKey"), Id=key_id, nsmap={"xenc": c.XENC})
-    method = etree.SubElement(encrypted_key, q(c.XENC, "EncryptionMethod"), Algorithm=c.RSA_OAEP)
-    etree.SubElement(method, q(c.DS, "DigestMethod"), Algorithm=c.SHA256)
-    etree.SubElement(method, q(c.XENC11, "MGF"), Algorithm=c.MGF1_SHA256)
-    key_info = etree.SubElement(encrypted_key, q(c.DS, "KeyInfo"))
-    _str_reference(key_info, "#" + bst_id, value_type=c.X509V3)
-    cipher = etree.SubElement(encrypted_key, q(c.XENC, "CipherData"))
-    etree.SubElement(cipher, q(c.XENC, "CipherValue")).text = base64.b64encode(wrapped).decode()
-    reference_list = etree.SubElement(encrypted_key, q(c.XENC, "ReferenceList"))
-    signature = security.find(q(c.DS, "Signature"))
-    at = list(security).index(signature) if signature is not None else len(security)
-    security.insert(at, encrypted_key)
-    out: dict[str, bytes] = {}
-    for cid, (content_type, data) in attachments.items():
-        data_id = new_id("ED")
-        etree.SubElement(reference_list, q(c.XENC, "DataReference"), URI="#" + data_id)
-        encrypted = etree.Element(
-            q(c.XENC, "EncryptedData"), Id=data_id, MimeType=content_type, Type=c.SWA_CONTENT_ONLY
-        )
-        etree.SubElement(encrypted, q(c.XENC, "EncryptionMethod"), Algorithm=c.AES128_GCM)
-        info = etree.SubElement(encrypted, q(c.DS, "KeyInfo"))
-        _str_reference(info, "#" + key_id, value_type=None, token_type=c.ENCRYPTED_KEY_TOKEN)
-        cipher_data = etree.SubElement(encrypted, q(c.XENC, "CipherData"))
-        cipher_ref = etree.SubElement(cipher_data, q(c.XENC, "CipherReference"), URI=f"cid:{cid}")
-        transforms = etree.SubElement(cipher_ref, q(c.XENC, "Transforms"))
-        etree.SubElement(transforms, q(c.DS, "Transform"), Algorithm=c.SWA_CIPHERTEXT)
-        at += 1
-        security.insert(at, encrypted)
-        nonce = os.urandom(12)
-        out[cid] = nonce + AESGCM(key).encrypt(nonce, data, None)
-    return out
-
-
-@dataclass(frozen=True)
-class Decrypted:
-    data: dict[str, bytes]  # plaintext by Content-ID (only the encrypted attachments)
-    mime_types: dict[str, str]  # the MimeType each EncryptedData declares
-
-
-def decrypt(envelope: etree._Element, attachments: Mapping[str, bytes], key: rsa.RSAPrivateKey) -> Decrypted:
-    """Decrypt what the xenc:EncryptedKey of the Security header lists; nothing when there is none."""
-    security = security_header(envelope)
-    keys = security.findall(q(c.XENC, "EncryptedKey")) if security is not None else []
-    if not keys:
-        return Decrypted({}, {})
-    if len(keys) > 1:
-        raise FailedDecryption(f"the message has {len(keys)} xenc:EncryptedKey elements; one is accepted")
-    encrypted_key = keys[0]
-    method = encrypted_key.find(q(c.XENC, "EncryptionMethod"))
-    algorithm = method.get("Algorithm") if method is not None else None
-    if algorithm != c.RSA_OAEP or method is None:
-        raise PolicyNoncompliance(f"key transport {algorithm!r}; allowed: {c.RSA_OAEP} (with SHA-256 and MGF1-SHA256)")
-    digest_el, mgf_el = method.find(q(c.DS, "DigestMethod")), method.find(q(c.XENC11, "MGF"))
-    digest = digest_el.get("Algorithm") if digest_el is not None else "http://www.w3.org/2000/09/xmldsig#sha1"
-    mgf = mgf_el.get("Algorithm") if mgf_el is not None else "http://www.w3.org/2009/xmlenc11#mgf1sha1"
-    if digest not in _OAEP_DIGESTS or mgf not in _MGFS:
-        raise PolicyNoncompliance(
-            f"RSA-OAEP with digest {digest!r} and MGF {mgf!r}; allowed: {c.SHA256} with {c.MGF1_SHA256}"
-        )
-    try:
-        wrapped = base64.b64decode(
-            encrypted_key.findtext(f"{q(c.XENC, 'CipherData')}/{q(c.XENC, 'CipherValue')}") or "", validate=True
-        )
-        session = key.decrypt(wrapped, padding.OAEP(padding.MGF1(_MGFS[mgf]), _OAEP_DIGESTS[digest], None))
-    except ValueError:
-        raise FailedDecryption(
-            "the session key cannot be decrypted with the gateway's key (encrypted for another key?)"
-        ) from None
-    if len(session) != 16:
-        raise PolicyNoncompliance(f"a {len(session) * 8}-bit session key; AES-128-GCM takes 128 bits")
-    by_id = {e.get("Id"): e for e in security.findall(q(c.XENC, "EncryptedData"))} if security is not None else {}
-    data: dict[str, bytes] = {}
-    mime_types: dict[str, str] = {}
-    for ref in encrypted_key.iterfind(f"{q(c.XENC, 'ReferenceList')}/{q(c.XENC, 'DataReference')}"):
-        encrypted = by_id.get((ref.get("URI") or "").removeprefix("#"))
-        if encrypted is None:
-            raise FailedDecryption(f"the DataReference {ref.get('URI', '')[:100]!r} names no xenc:EncryptedData")
-        data_method = encrypted.find(q(c.XENC, "EncryptionMethod"))
-        data_algorithm = data_method.get("Algorithm") if data_method is not None else None
-        if data_algorithm != c.AES128_GCM:
-            raise PolicyNoncompliance(f"data encryption {data_algorithm!r}; allowed: {c.AES128_GCM}")
-        cipher_ref = encrypted.find(f"{q(c.XENC, 'CipherData')}/{q(c.XENC, 'CipherReference')}")
-        uri = cipher_ref.get("URI", "") if cipher_ref is not None else ""
-        cid = uri[4:] if uri.startswith("cid:") else None
-        if cid is None or cid not in attachments:
-            raise FailedDecryption(f"the encrypted attachment {uri[:100]!r} is not in the message")
-        blob = attachments[cid]
-        try:
-            data[cid] = AESGCM(session).decrypt(blob[:12], blob[12:], None)
-        except (InvalidTag, ValueError):
-            raise FailedDecryption(
-                f"the attachment cid:{cid[:100]} does not decrypt (altered, or another key)"
-            ) from None
-        mime_types[cid] = encrypted.get("MimeType") or "application/octet-stream"
-    return Decrypted(data, mime_types)

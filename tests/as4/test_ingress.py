@@ -10,7 +10,7 @@ from lxml import etree
 
 from gateway.app import build_app
 from gateway.as4 import constants as c
-from gateway.as4 import mime, signals, wss
+from gateway.as4 import encryption, mime, signals, wss
 from gateway.as4.message import Party, Payload, UserMessage, build, envelope_for, new_message_id
 from gateway.runtime import RUNTIME
 from tests.as4 import support
@@ -163,7 +163,7 @@ def _bomb(deployment):
     bomb = gzip.compress(b" " * 40_000_000)
     env = envelope_for(user_message(), [Payload("alert@peer", b"")], compressed=True)
     wss.sign(env, {"alert@peer": bomb}, support.credentials(deployment, "peer-ap"))
-    encrypted = wss.encrypt(env, {"alert@peer": ("application/gzip", bomb)}, deployment.gateway.cert)
+    encrypted = encryption.encrypt(env, {"alert@peer": ("application/gzip", bomb)}, deployment.gateway.cert)
     return mime.build(
         etree.tostring(env), [mime.Part("alert@peer", "application/octet-stream", encrypted["alert@peer"])]
     )
