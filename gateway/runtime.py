@@ -38,6 +38,7 @@ from gateway.delivery.worker import DeliveryWorker
 from gateway.errors import ConfigError, Unavailable
 from gateway.formats import FormatAdapter, default_adapters
 from gateway.images import open_images
+from gateway.images.retention import Retention
 from gateway.images.store import ImageStore
 from gateway.ingress.pipeline import Ingress
 from gateway.metrics import Metrics
@@ -163,6 +164,9 @@ class Runtime:
         self._stack.push_async_callback(self.store.close)
         await self.images.open()
         self._stack.push_async_callback(self.images.close)
+        retention = Retention(self.images, self.settings.images.retention_days)
+        retention.start()
+        self._stack.push_async_callback(retention.close)
         connection = await connect(self.settings.amqp.nodes, self.settings.amqp.heartbeat)
         self._stack.push_async_callback(connection.close)
         publisher = Publisher(connection, self.topology, self.settings.amqp.publish_timeout)

@@ -100,3 +100,16 @@ async def test_bad_digest_or_message_id_is_refused(images):
         await images.size("../../etc/passwd")
     with pytest.raises(ValueError, match="not a message id"):
         await images.keep("../x", [])
+
+
+async def test_the_retention_sweep_removes_images_older_than_retention_days(tmp_path):
+    from gateway.images.retention import Retention
+
+    store = open_images(tmp_path / "images", None)
+    await store.open()
+    digest = await _put(store, os.urandom(5000))
+    await store.keep("msg-old", [digest])
+    retention = Retention(store, days=90)
+    assert await retention.sweep() == 0  # accepted just now: kept
+    assert await retention.sweep(now=dt.datetime.now(dt.UTC) + dt.timedelta(days=91)) == 1
+    assert await store.size(digest) is None
