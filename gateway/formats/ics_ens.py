@@ -6,7 +6,7 @@
     receipts: HMRC's ICS API responses, SuccessResponse (accepted) and GovTalk ErrorResponse (rejected)
 
 The message id is MesIdeMES19, the creation time the date and time of preparation (read in the partner's time
-zone, :class:`~gateway.mapping.ics_ens.Profile`). Mapping: :mod:`gateway.mapping.ics_ens`.
+zone, :class:`~gateway.mapping.ics_tables.Profile`). Mapping: :mod:`gateway.mapping.ics_ens`.
 
 Receipts: ICS has no receipt message of its own for an ENS lodged outside the EU systems (CC328A and CC316A
 answer within them and carry an MRN the gateway does not assign), so the gateway answers as HMRC's ICS API
@@ -37,6 +37,7 @@ from gateway.formats.schemas import load_schema, validate
 from gateway.mapping import ics_ens as ics
 from gateway.mapping import ics_receipt
 from gateway.mapping.ics_groups import fields_of
+from gateway.mapping.ics_tables import Profile
 from gateway.mapping.records import Loss, W
 
 _E = f"{{{ENV_NS}}}"
@@ -79,8 +80,8 @@ def _ics_id(envelope: etree._Element, info: MessageInfo) -> str:
 class IcsEnsAdapter:
     name = "ics-ens"
 
-    def __init__(self, profile: ics.Profile | None = None) -> None:
-        self.profile = profile or ics.Profile()
+    def __init__(self, profile: Profile | None = None) -> None:
+        self.profile = profile or Profile()
 
     def identify(self, root: etree._Element) -> MessageInfo:
         kind = _kind(root)

@@ -16,9 +16,9 @@ from gateway.formats.base import Receipt, ReceiptError
 from gateway.formats.canonical import CanonicalAdapter, set_header
 from gateway.formats.ics_ens import IcsEnsAdapter
 from gateway.formats.schemas import SCHEMAS_DIR
-from gateway.mapping import ics_ens as ics
-from gateway.mapping import ics_receipt
+from gateway.mapping import ics_receipt, ics_tables
 from gateway.mapping.ics_groups import Group
+from gateway.mapping.ics_tables import Profile
 from gateway.mapping.records import path_in
 from tests.conftest import remove_topology
 from tests.formats.support import c14n, load, payload
@@ -127,7 +127,7 @@ def all_groups(group: Group) -> list[Group]:
     ids=["CC315A", "CC351A", "CC313A"],
 )
 def test_group_field_sequences_are_those_of_the_schema(index, folder, files):
-    groups = (*ics.tables(ics.Profile()), ics.amendment_table(ics.Profile()))
+    groups = (*ics_tables.tables(Profile()), ics_tables.amendment_table(Profile()))
     for group in all_groups(groups[index]):
         assert group.sequence == xsd_fields(folder, files, f"{group.source}Type"), group.source
 
@@ -388,7 +388,7 @@ def test_canonical_declaration_needs_what_an_ens_has(adapter):
 
 
 def test_partner_time_zone_is_configurable():
-    adapter = IcsEnsAdapter(ics.Profile(offset=dt.timezone(dt.timedelta(hours=1))))
+    adapter = IcsEnsAdapter(Profile(offset=dt.timezone(dt.timedelta(hours=1))))
     root = load(INTERVENTIONS / "test_xmls" / "Intervention.xml")
     assert payload(to_canonical(adapter, root)).findtext("w:IssueDateTime", namespaces=NS) == (
         "2020-12-23T14:46:00+01:00"
