@@ -1,4 +1,5 @@
-"""``gateway rules check|test`` and ``gateway consignments``: the controls from the command line."""
+"""``gateway rules check|test``, ``gateway watchlist check`` and ``gateway consignments``: the controls from
+the command line."""
 
 from __future__ import annotations
 
@@ -91,6 +92,47 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_watchlist_check(args: argparse.Namespace) -> int:
+    """Validate a regulator's file (or a folder of them) as the gateway would load it; with ``--match``, show
+    which goods items of a canonical inventory or declaration it would hold or alert."""
+    from gateway.controls.watchlist import Index, load_dir, parse_file, screened
+
+    if args.path:
+        path = Path(args.path)
+        entries = load_dir(path) if path.is_dir() else parse_file(path)
+        where = str(path)
+    else:
+        settings = _settings(args)
+        if settings.controls.watchlist_dir is None:
+            raise ConfigError("controls.watchlist_dir is not set; name a watch-list file or folder")
+        folder = settings.resolve(settings.controls.watchlist_dir)
+        entries, where = load_dir(folder), str(folder)
+    by_action = {a: sum(1 for e in entries if e.action == a) for a in ("hold", "alert")}
+    keys = {
+        "gtin": sum(1 for e in entries if e.gtin),
+        "brand+model": sum(1 for e in entries if e.brand and e.model),
+        "hs+keywords": sum(1 for e in entries if e.hs and e.keywords),
+    }
+    print(
+        f"ok: {len(entries)} entr{'y' if len(entries) == 1 else 'ies'} valid in {where} "
+        f"(hold {by_action['hold']}, alert {by_action['alert']}; "
+        + ", ".join(f"{k} {v}" for k, v in keys.items())
+        + ")"
+    )
+    if args.match:
+        from gateway.formats.canonical import CanonicalAdapter
+        from gateway.security.xml import parse_xml
+
+        root = parse_xml(Path(args.match).read_bytes())
+        info = CanonicalAdapter().identify(root)
+        hits = Index.of(entries).match(screened(root, info.message_type))
+        if not hits:
+            print(f"{args.match}: no goods item matches")
+        for hit in hits:
+            print(f"{args.match}: {hit.entry.action}: {hit.describe()} ({hit.pointer})")
+    return 0
+
+
 def cmd_consignments(args: argparse.Namespace) -> int:
     from gateway.controls.model import Query
     from gateway.controls.monitoring import CHANNELS, find
@@ -129,6 +171,19 @@ def add_commands(sub: argparse._SubParsersAction, with_config: WithConfig) -> No
     test.add_argument("file")
     test.add_argument("--days", type=float, default=90.0, help="history to replay (default 90 days)")
     test.set_defaults(func=cmd_rules_test)
+
+    watch = sub.add_parser(
+        "watchlist", help="the watch list of non-compliant products: check a regulator's file"
+    ).add_subparsers(dest="watchlist_command", required=True)
+    wcheck = with_config(
+        watch.add_parser(
+            "check",
+            help="validate a watch-list file (CSV or JSON) or folder (default: [controls] watchlist_dir)",
+        )
+    )
+    wcheck.add_argument("path", nargs="?", help="a .csv or .json file, or a folder of them")
+    wcheck.add_argument("--match", metavar="XML", help="a canonical inventory or declaration: show what would match")
+    wcheck.set_defaults(func=cmd_watchlist_check)
 
     query = with_config(
         sub.add_parser(

@@ -188,7 +188,8 @@ class RoutingSection(_Section):
 
 
 class ControlsSection(_Section):
-    """Cross-border e-commerce controls (gateway.controls): three-list matching, monitoring, risk rules."""
+    """Cross-border e-commerce controls (gateway.controls): three-list matching, monitoring, risk rules, the
+    watch list of non-compliant products."""
 
     matching: bool = Field(False, description="hold inventories until their order, payment and waybill match")
     matching_window: float = Field(
@@ -197,7 +198,12 @@ class ControlsSection(_Section):
     monitoring: bool = Field(False, description="record inventories and declarations as consignments")
     history_days: float = Field(180.0, gt=0, description="days consignments are kept (monitoring, rules)")
     rules_dir: Path | None = Field(None, description="risk rule files (*.toml); needs monitoring and country")
-    rules_reload_interval: float = Field(5.0, ge=0, description="seconds between checks of rules_dir; 0: off")
+    rules_reload_interval: float = Field(
+        5.0, ge=0, description="seconds between checks of rules_dir and watchlist_dir; 0: off"
+    )
+    watchlist_dir: Path | None = Field(
+        None, description="watch list of non-compliant products (regulators' *.csv, *.json): hold or alert"
+    )
     sweep_interval: float = Field(30.0, gt=0, description="seconds between expiry/prune/resend sweeps")
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
     authority_name: Annotated[str, Field(min_length=1, max_length=70)] | None = None
@@ -210,6 +216,11 @@ class ControlsSection(_Section):
         if self.rules_dir is not None and not (self.monitoring and self.country):
             raise ValueError("rules_dir needs monitoring = true and country (the issuing administration's)")
         return self
+
+    @property
+    def enabled(self) -> bool:
+        """Some control is on (the controls and their store are opened)."""
+        return self.matching or self.monitoring or self.watchlist_dir is not None
 
 
 class LogSection(_Section):

@@ -19,6 +19,7 @@
     │   ├── NoRoute                    422 no-route
     │   ├── MatchingFailed             422 matching-failed (inventory vs its order, payment, waybill)
     │   │   └── MatchingIncomplete     422 matching-incomplete (lists missing after the window)
+    │   ├── NonCompliant               422 non-compliant (held on the watch list, refused by an operator)
     │   └── Unavailable                503 unavailable (nothing accepted: send again)
     │       ├── Unconfirmed            sent, but neither confirmed nor refused: the broker may hold it
     │       └── PartnerSuspended       503 partner-suspended (the sender is suspended for now: send after resume)
@@ -171,6 +172,13 @@ class MatchingIncomplete(MatchingFailed):
     code = "matching-incomplete"
 
 
+class NonCompliant(MatchingFailed):
+    """A message held because its goods are on the watch list of non-compliant products, refused by an
+    operator (gateway.controls.watchlist): answered after the 202 with a rejection receipt, one error per hit."""
+
+    code = "non-compliant"
+
+
 class Unavailable(Rejection):
     code = "unavailable"
     http_status = 503
@@ -225,6 +233,7 @@ REJECTIONS: tuple[type[Rejection], ...] = (
     NoRoute,
     MatchingFailed,
     MatchingIncomplete,
+    NonCompliant,
     Unavailable,
     PartnerSuspended,
 )

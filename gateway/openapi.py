@@ -273,11 +273,44 @@ SCHEMAS: dict[str, Any] = {
         consignments={"type": "array", "items": ANY_OBJECT},
     ),
     "Alerts": _obj(alerts={"type": "array", "items": ANY_OBJECT}),
+    "WatchList": _obj(folder=STRING, total={"type": "integer"}, entries={"type": "array", "items": ANY_OBJECT}),
+    "WatchHold": _obj(
+        message_id=STRING,
+        sender=STRING,
+        sender_message_id=STRING,
+        type=STRING,
+        receivers=STRINGS,
+        state={
+            "type": "string",
+            "enum": ["pending", "held", "releasing", "refusing", "released", "refused", "alerted"],
+        },
+        reason=STRING,
+        hits={"type": "array", "items": ANY_OBJECT},
+        platforms=STRINGS,
+        sellers=STRINGS,
+        created=TIME,
+        updated=TIME,
+        decided_by=NULLABLE_STRING,
+        note=NULLABLE_STRING,
+    ),
+    "WatchHolds": _obj(holds={"type": "array", "items": _ref("WatchHold")}),
+    "WatchMonitoring": _obj(
+        by={"type": "string", "enum": ["platform", "seller"]},
+        days={"type": "integer"},
+        since=STRING,
+        until=TIME,
+        groups={
+            "type": "array",
+            "description": "per platform (ebpCode) or seller: total, held, alerted, released, refused, their "
+            "shares (held_share, refused_share, alerted_share) and the same per day (days)",
+            "items": ANY_OBJECT,
+        },
+    ),
 }
 
 RECEIPT_HEADERS = {
     "X-Gateway-Message-Id": {"description": "the gateway message id", "schema": STRING},
-    "X-Gateway-Outcome": {"description": "accepted, duplicate, waiting or the rejection code", "schema": STRING},
+    "X-Gateway-Outcome": {"description": "accepted, duplicate, waiting, held or the rejection code", "schema": STRING},
 }
 
 
@@ -296,7 +329,10 @@ def _paths() -> dict[str, Any]:
                 "partners",
                 "Send a signed message (the partner's own format); the answer is a signed receipt",
                 {
-                    202: _receipt("accepted (or waiting for its matching lists): the signed receipt"),
+                    202: _receipt(
+                        "accepted (or waiting for its matching lists, or held on the watch list of non-compliant "
+                        "goods): the signed receipt"
+                    ),
                     200: _receipt("a duplicate of an accepted message: the original receipt"),
                     **{
                         status: _receipt(
@@ -515,7 +551,58 @@ def _paths() -> dict[str, Any]:
                 parameters=[_param("state", "query"), LIMIT],
             )
         },
+        "/v1/admin/watchlist": {
+            "get": _admin(
+                "The watch list of non-compliant products in force (entries from the regulators' files)",
+                {200: _json("watch list", _ref("WatchList")), 400: _error("bad-request"), 409: _error("watchlist-off")},
+                parameters=[LIMIT],
+            )
+        },
+        "/v1/admin/watchlist/holds": {
+            "get": _admin(
+                "Messages with watch-list hits, newest first (held, released, refused, alerted)",
+                {200: _json("holds", _ref("WatchHolds")), 400: _error("bad-request"), 409: _error("watchlist-off")},
+                parameters=[_param("state", "query", "one state or several joined by commas"), LIMIT],
+            )
+        },
+        "/v1/admin/watchlist/holds/{message_id}/release": {"post": _decision("release")},
+        "/v1/admin/watchlist/holds/{message_id}/refuse": {"post": _decision("refuse")},
+        "/v1/admin/watchlist/monitoring": {
+            "get": _admin(
+                "Per e-commerce platform (ebpCode) or seller: consignments screened, share held, refused, alerted",
+                {
+                    200: _json("shares", _ref("WatchMonitoring")),
+                    400: _error("bad-request"),
+                    409: _error("watchlist-off"),
+                },
+                parameters=[
+                    _param("by", "query", "platform (default) or seller"),
+                    _param("days", "query", "the last N days (default 30)", {"type": "integer", "minimum": 1}),
+                ],
+            )
+        },
     }
+
+
+def _decision(decision: str) -> dict[str, Any]:
+    done = (
+        "released: published to its receivers (after three-list matching when on)"
+        if decision == "release"
+        else ("refused: recorded rejected non-compliant; the sender gets the rejection receipt")
+    )
+    operation = _admin(
+        f"An officer's decision on a message held on the watch list: {decision} (recorded with the actor)",
+        {
+            200: _json(done, _ref("WatchHold")),
+            400: _error("bad-request"),
+            404: _error("not-found"),
+            409: _error("not-held (decided already, or the watch list is off: watchlist-off)"),
+        },
+        parameters=[MESSAGE],
+        body=_obj(note={"type": "string", "maxLength": 500, "description": "why, kept with the decision"}),
+    )
+    operation["requestBody"]["required"] = False
+    return operation
 
 
 def document() -> dict[str, Any]:

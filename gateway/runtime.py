@@ -30,7 +30,7 @@ from gateway.broker.depth import queue_depths
 from gateway.broker.publisher import Publisher
 from gateway.broker.topology import Topology
 from gateway.config import Settings
-from gateway.controls.service import Controls, load_rules, open_controls
+from gateway.controls.service import Controls, load_rules, load_watchlist, open_controls
 from gateway.delivery.as4 import As4Transport
 from gateway.delivery.http import HttpTransport
 from gateway.delivery.transport import Transport, Transports
@@ -115,6 +115,7 @@ class Runtime:
         self.images: ImageStore = open_images(settings.resolve(settings.images.dir), settings.images.url)
         self.config_lock = asyncio.Lock()  # held by whoever changes partner files and reloads
         self.risk_rules = load_rules(settings)  # a bad rule file fails here, before serving
+        self.watchlist = load_watchlist(settings)  # so does a bad watch-list file
         self._stack = contextlib.AsyncExitStack()
         self._started: Started | None = None
         self._watcher: FolderWatcher | None = None
@@ -178,6 +179,7 @@ class Runtime:
         controls = open_controls(
             self.settings,
             rules=self.risk_rules,
+            watchlist=self.watchlist,
             messages=self.store,
             publisher=publisher,
             topology=self.topology,
@@ -284,8 +286,7 @@ class Runtime:
             if changes and actor != "announcement":  # audited once, by the worker that made the change
                 await audit(self._audit_store, actor, "reload", None, detail=changes.describe())
             if trigger == "admin-api":
-                if self.risk_rules is not None:
-                    self.risk_rules.maybe_reload()
+                self._reload_controls()
                 await self.announce()
             return changes
 
@@ -341,9 +342,15 @@ class Runtime:
     async def _announced(self, what: str) -> None:
         """Another worker or instance changed the configuration: load it (partners, certificates, rules)."""
         log.info("configuration change announced by another worker: reloading (%s)", what)
+        self._reload_controls()
+        await self.reload(actor="announcement")
+
+    def _reload_controls(self) -> None:
+        """The risk rules and the watch list, when their files changed (a bad change keeps what is in force)."""
         if self.risk_rules is not None:
             self.risk_rules.maybe_reload()
-        await self.reload(actor="announcement")
+        if self.watchlist is not None:
+            self.watchlist.maybe_reload()
 
     def _after_reload(self) -> None:
         self._prime_counters()

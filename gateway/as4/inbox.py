@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 RECEIPT_SENT = "as4-receipt-sent"
 MESSAGE_RECEIVED = "as4-message-received"
-ACCEPTED = frozenset({"accepted", "duplicate", "waiting"})
+ACCEPTED = frozenset({"accepted", "duplicate", "waiting", "held"})
 
 
 class Pipeline(Protocol):
@@ -48,7 +48,7 @@ class Pipeline(Protocol):
 @dataclass(frozen=True)
 class As4Answer:
     body: bytes
-    code: str  # "accepted", "duplicate", "waiting", or the ebMS error code
+    code: str  # "accepted", "duplicate", "waiting", "held", or the ebMS error code
     partner: str | None = None
     gateway_id: str | None = None
     detail: str | None = None

@@ -160,3 +160,47 @@ def waiting_keys(inventory: InventoryFacts) -> list[tuple[str, str]]:
     """The keys whose arrival may complete an inventory: its order number (orders and payments name it, and
     so do waybills) and its waybill."""
     return [("order", inventory.order_id), ("waybill", f"{inventory.carrier}{SEP}{inventory.waybill}")]
+
+
+# The watch list of non-compliant products ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WatchRecord:
+    """A message with watch-list hits: held for a decision (``pending`` until its answer is recorded, then
+    ``held``; ``releasing`` / ``refusing`` while a decision is carried out; ``released`` / ``refused``), or
+    ``alerted`` (forwarded, the hit recorded)."""
+
+    message_id: str
+    sender: str
+    sender_message_id: str
+    message_type: str
+    receivers: tuple[str, ...]
+    state: str
+    hits: tuple[dict[str, Any], ...]
+    reason: str
+    records: tuple[tuple[str, str, str], ...]  # (platform, seller, "held"|"alerted"|"clear") per consignment
+    day: int
+    canonical: bytes
+    created: dt.datetime
+    updated: dt.datetime
+    decided_by: str | None = None
+    note: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id,
+            "sender": self.sender,
+            "sender_message_id": self.sender_message_id,
+            "type": self.message_type,
+            "receivers": list(self.receivers),
+            "state": self.state,
+            "reason": self.reason,
+            "hits": list(self.hits),
+            "platforms": sorted({p for p, _, _ in self.records if p}),
+            "sellers": sorted({s for _, s, _ in self.records if s}),
+            "created": self.created.isoformat(),
+            "updated": self.updated.isoformat(),
+            "decided_by": self.decided_by,
+            "note": self.note,
+        }

@@ -18,6 +18,10 @@ more, which closes the gap between its own check and a list arriving meanwhile. 
 receivers routed at arrival and recorded ``accepted``. Rejected later: recorded ``rejected`` with the code,
 and a canonical rejection receipt is routed to the sender (if it receives receipts).
 
+The watch list of non-compliant products (:mod:`gateway.controls.watching`) screens inventories and
+declarations first: a ``hold`` hit answers 202 with the held receipt and the message waits, ``held``, for an
+officer's release (then three-list matching, as on arrival) or refusal.
+
 A rule that fires raises one RiskAlert per rule, pattern and alert window: kept (signed) in the controls
 store, recorded as a message of the gateway itself, and routed to the partners concerned; one that could not
 be published stays ``pending`` and the sweep publishes it again.
@@ -44,10 +48,12 @@ from gateway.broker.topology import Topology
 from gateway.config import ControlsSection, Settings
 from gateway.controls import alerts, facts
 from gateway.controls.matching import Outcome, Verdict, check
-from gateway.controls.model import SEP, AlertRecord, Consignment, StoredConsignment, Waiting
+from gateway.controls.model import SEP, AlertRecord, Consignment, StoredConsignment, Waiting, WatchRecord
 from gateway.controls.monitoring import consignments_of
 from gateway.controls.rules import Finding, RuleBook
 from gateway.controls.store import ControlsStore, controls_store
+from gateway.controls.watching import Watch
+from gateway.controls.watchlist import WatchList
 from gateway.errors import GatewayError, MatchingFailed, MatchingIncomplete, Unavailable
 from gateway.formats.base import MessageInfo, Receipt, ReceiptError
 from gateway.formats.canonical import add_referenced_records, body_payload, new_envelope, receipt_payload, set_header
@@ -68,9 +74,13 @@ class Signing(Protocol):
 
 @dataclass(frozen=True)
 class Hold:
-    """Ingress records the message ``waiting`` with this reason and answers 202."""
+    """Ingress records the message ``status`` with this reason and answers 202 (``X-Gateway-Outcome``
+    ``outcome``); ``errors``: what the receipt says why (a watch-list hold's receipt carries the code held)."""
 
     reason: str
+    status: Status = Status.WAITING
+    outcome: str = "waiting"
+    errors: tuple[ReceiptError, ...] = ()
 
 
 def mismatch(verdicts: list[Verdict], error: type[MatchingFailed] = MatchingFailed) -> MatchingFailed:
@@ -108,6 +118,7 @@ class Controls:
         partners: Callable[[], Mapping[str, Partner]],
         signer: Signing,
         rules: RuleBook | None = None,
+        watchlist: WatchList | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.settings = settings
@@ -120,6 +131,7 @@ class Controls:
         self.signer = signer
         self.rules = rules
         self.clock = clock
+        self.watch = Watch(self, watchlist, clock) if watchlist is not None else None
         self._task: asyncio.Task[None] | None = None
 
     # Lifecycle ----------------------------------------------------------------------------------------------
@@ -144,6 +156,8 @@ class Controls:
             await asyncio.sleep(step)
             if self.rules is not None and reload_every > 0:
                 self.rules.maybe_reload()
+            if self.watch is not None and reload_every > 0:
+                self.watch.watchlist.maybe_reload()
             if time.monotonic() >= next_sweep:
                 next_sweep = time.monotonic() + interval
                 try:
@@ -163,8 +177,42 @@ class Controls:
         body: bytes,
         receivers: tuple[str, ...],
     ) -> Hold | None:
-        """Three-list matching of an inventory: MatchingFailed, or a Hold when a list is missing."""
-        if not self.settings.matching or info.message_type != "inventory":
+        """The watch list (a Hold ``held``), then three-list matching of an inventory: MatchingFailed, or a Hold
+        ``waiting`` when a list is missing."""
+        if self.watch is not None:
+            hold = self.watch.screen(
+                message_id=message_id,
+                message_type=info.message_type,
+                sender=sender,
+                sender_message_id=info.message_id,
+                canonical=canonical,
+                body=body,
+                receivers=receivers,
+            )
+            if hold is not None:
+                return hold
+        return self._match(
+            message_id=message_id,
+            message_type=info.message_type,
+            sender=sender,
+            sender_message_id=info.message_id,
+            canonical=canonical,
+            body=body,
+            receivers=receivers,
+        )
+
+    def _match(
+        self,
+        *,
+        message_id: str,
+        message_type: str,
+        sender: str,
+        sender_message_id: str,
+        canonical: etree._Element,
+        body: bytes,
+        receivers: tuple[str, ...],
+    ) -> Hold | None:
+        if not self.settings.matching or message_type != "inventory":
             return None
         inventories = [i for i in facts.inventories(canonical) if i.function != facts.DELETE]
         if not inventories:
@@ -180,8 +228,8 @@ class Controls:
             self.store.hold(
                 message_id=message_id,
                 sender=sender,
-                sender_message_id=info.message_id,
-                message_type=info.message_type,
+                sender_message_id=sender_message_id,
+                message_type=message_type,
                 receivers=receivers,
                 inventories=inventories,
                 canonical=body,
@@ -193,7 +241,10 @@ class Controls:
         return Hold(f"waiting for {described} (until {until:%Y-%m-%dT%H:%M:%SZ})")
 
     async def held(self, gateway_id: str) -> None:
-        """The ``waiting`` answer is recorded: park it, then look once more (a list may have come)."""
+        """The ``waiting`` answer is recorded: park it, then look once more (a list may have come). A ``held``
+        answer: the message waits for an officer."""
+        if self.watch is not None and self.watch.parked(gateway_id):
+            return
         with self.store.transaction():
             self.store.set_state(gateway_id, "parked", expect="pending")
             taken = self._take_if_ready(gateway_id)
@@ -223,6 +274,14 @@ class Controls:
                 await self._keep_lists(message_id, info.message_type, canonical)
             if self.settings.monitoring:
                 await self._monitor(message_id, info.message_type, sender, canonical)
+            if self.watch is not None:
+                self.watch.accepted(
+                    message_id=message_id,
+                    message_type=info.message_type,
+                    sender=sender,
+                    sender_message_id=info.message_id,
+                    canonical=canonical,
+                )
         except Exception:  # the message is accepted already: nothing here may turn that into an error answer
             log.exception("controls after accepting %s (%s from %s) failed", message_id, info.message_type, sender)
 
@@ -269,7 +328,9 @@ class Controls:
         else:
             await self._forward(waiting, record.receipt or b"")
 
-    async def _forward(self, waiting: Waiting, receipt: bytes) -> None:
+    async def _forward(
+        self, waiting: Waiting, receipt: bytes, *, actor: str = "gateway", reason: str | None = None
+    ) -> None:
         routed = RoutedMessage(
             message_id=waiting.message_id,
             sender=waiting.sender,
@@ -283,16 +344,77 @@ class Controls:
             # Left "releasing": the sweep publishes it again (receivers de-duplicate by gateway message id).
             log.warning("releasing %s: not published (%s); the sweep retries", waiting.message_id, exc.message)
             return
-        await self.messages.accept(waiting.message_id, waiting.receivers, receipt, waiting.canonical)
+        await self.messages.accept(
+            waiting.message_id, waiting.receivers, receipt, waiting.canonical, actor=actor, reason=reason
+        )
         self.store.finish(waiting.message_id)
         log.info(
-            "released %s: its three lists matched; routed to %s",
+            "released %s: %s; routed to %s",
             waiting.message_id,
+            reason or "its three lists matched",
             ",".join(waiting.receivers),
         )
+        envelope = parse_xml(waiting.canonical)
         if self.settings.monitoring:
-            envelope = parse_xml(waiting.canonical)
             await self._monitor(waiting.message_id, waiting.message_type, waiting.sender, envelope)
+        if self.watch is not None:
+            self.watch.accepted(
+                message_id=waiting.message_id,
+                message_type=waiting.message_type,
+                sender=waiting.sender,
+                sender_message_id=waiting.sender_message_id,
+                canonical=envelope,
+            )
+
+    # Held on the watch list: an officer's decision carried out ---------------------------------------------
+
+    async def admit_released(self, record: WatchRecord, receipt: bytes, actor: str, reason: str) -> None:
+        """A held message an officer released goes on as if it had just arrived: three-list matching first
+        (when on: rejected, waiting, or matched), then published to the receivers routed at arrival."""
+        waiting = _as_waiting(record)
+        envelope = parse_xml(record.canonical)
+        try:
+            hold = self._match(
+                message_id=record.message_id,
+                message_type=record.message_type,
+                sender=record.sender,
+                sender_message_id=record.sender_message_id,
+                canonical=envelope,
+                body=record.canonical,
+                receivers=record.receivers,
+            )
+        except MatchingFailed as error:  # released by the officer, then refused by three-list matching
+            await self.messages.reject(
+                record.message_id,
+                record.sender,
+                record.sender_message_id,
+                record.message_type,
+                error.code,
+                shorten(f"{reason}; then {error.message}", 2048, mark="… (cut)"),
+                actor=actor,
+            )
+            await self._send_receipt(waiting, error)
+            return
+        if hold is not None:
+            await self.messages.wait(
+                record.message_id, record.receivers, receipt, record.canonical, f"{reason}; {hold.reason}"
+            )
+            await self.held(record.message_id)
+            return
+        await self._forward(waiting, receipt, actor=actor, reason=reason)
+
+    async def refuse_held(self, record: WatchRecord, error: MatchingFailed, actor: str) -> None:
+        reason = shorten(error.message, 2048, mark="… (cut)")
+        await self.messages.reject(
+            record.message_id,
+            record.sender,
+            record.sender_message_id,
+            record.message_type,
+            error.code,
+            reason,
+            actor=actor,
+        )
+        await self._send_receipt(_as_waiting(record), error)
 
     async def _reject(self, waiting: Waiting, error: MatchingFailed) -> None:
         reason = shorten(error.message, 2048, mark="… (cut)")
@@ -458,6 +580,8 @@ class Controls:
         for record in self.store.alerts(state="pending"):
             await self._send_alert(record)
             done["alerts"] += 1
+        if self.watch is not None:
+            done["decisions"] = await self.watch.sweep()
         self.store.prune(
             lists_before=moment - self.settings.matching_window,
             consignments_before=moment - self.settings.history_days * 86400,
@@ -472,6 +596,21 @@ class Controls:
             verdicts = [check(i, self.store.find(i)) for i in waiting.inventories]
             self.store.set_state(message_id, "releasing")
         return waiting, verdicts
+
+
+def _as_waiting(record: WatchRecord) -> Waiting:
+    return Waiting(
+        message_id=record.message_id,
+        sender=record.sender,
+        sender_message_id=record.sender_message_id,
+        message_type=record.message_type,
+        receivers=record.receivers,
+        state=record.state,
+        inventories=(),
+        canonical=record.canonical,
+        created=record.created,
+        deadline=record.created,
+    )
 
 
 def stored(consignment: Consignment, cid: int) -> StoredConsignment:
@@ -495,9 +634,15 @@ def load_rules(settings: Settings) -> RuleBook | None:
     """The risk rules a configuration names, validated (ConfigError names the file and key); checked when
     the runtime is built, so a bad rule file fails before serving, like a bad partner file."""
     section = settings.controls
-    if section.matching or section.monitoring:
+    if section.enabled:
         controls_store(settings.store.url, settings.sqlite_path)  # an unknown kind of store: ConfigError now
     return RuleBook.load(settings.resolve(section.rules_dir)) if section.rules_dir is not None else None
+
+
+def load_watchlist(settings: Settings) -> WatchList | None:
+    """The watch list a configuration names, validated (ConfigError names the file, line and field)."""
+    folder = settings.controls.watchlist_dir
+    return WatchList.load(settings.resolve(folder)) if folder is not None else None
 
 
 def open_controls(
@@ -505,6 +650,7 @@ def open_controls(
     *,
     rules: RuleBook | None,
     messages: Store,
+    watchlist: WatchList | None = None,
     publisher: Publishing,
     topology: Topology,
     partners: Callable[[], Mapping[str, Partner]],
@@ -512,7 +658,7 @@ def open_controls(
 ) -> Controls | None:
     """The controls a configuration asks for (None: none), with their store open."""
     section = settings.controls
-    if not (section.matching or section.monitoring):
+    if not section.enabled:
         return None
     store = controls_store(settings.store.url, settings.sqlite_path)
     store.open()
@@ -526,4 +672,5 @@ def open_controls(
         partners=partners,
         signer=signer,
         rules=rules,
+        watchlist=watchlist,
     )

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from gateway.controls.facts import InventoryFacts, OrderFacts, PaymentFacts, WaybillFacts
 from gateway.controls.matching import Found
-from gateway.controls.model import AlertRecord, Consignment, Counts, Query, StoredConsignment, Waiting
+from gateway.controls.model import AlertRecord, Consignment, Counts, Query, StoredConsignment, Waiting, WatchRecord
 from gateway.errors import ConfigError
 
 
@@ -77,6 +77,24 @@ class ControlsStore(Protocol):
     def set_alert_state(self, alert_id: str, state: str) -> None: ...
     def alerts(self, *, state: str | None = None, limit: int = 100) -> list[AlertRecord]: ...
     def prune(self, *, lists_before: float, consignments_before: float) -> dict[str, int]: ...
+
+    # The watch list of non-compliant products
+    def add_watch(self, record: WatchRecord) -> None: ...
+    def watch(self, message_id: str) -> WatchRecord | None: ...
+    def watches(
+        self, *, state: str | None = None, limit: int = 100, before: float | None = None
+    ) -> list[WatchRecord]: ...
+    def set_watch_state(
+        self,
+        message_id: str,
+        state: str,
+        *,
+        expect: Sequence[str] = (),
+        decided_by: str | None = None,
+        note: str | None = None,
+    ) -> bool: ...
+    def count_watch(self, day: int, rows: Iterable[tuple[str, str, str]]) -> None: ...
+    def watch_counts(self, by: str, first_day: int, last_day: int) -> list[tuple[str, int, dict[str, int]]]: ...
 
 
 def controls_store(url: str, sqlite_path: Path | None) -> ControlsStore:

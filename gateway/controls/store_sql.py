@@ -8,6 +8,9 @@ the schema and the transaction (:mod:`gateway.controls.store_sqlite`, :mod:`gate
                                                   and channel: what the sliding-window rules sum
     rule_hits                                     consignments a rule flagged, per pattern
     alerts                                        risk alerts raised, one per rule, pattern and alert window
+    watch_holds                                   messages with watch-list hits: held for a decision, or alerted
+    watch_counts                                  per day, platform and seller: consignments screened against
+                                                  the watch list, held, alerted, released, refused
 
 Decisions that must not race (park a waiting inventory, take it for release, raise an alert once) run in one
 :meth:`SqlControlsStore.transaction`, which each database makes exclusive across processes and instances
@@ -37,6 +40,7 @@ from gateway.controls.model import (
     Query,
     StoredConsignment,
     Waiting,
+    WatchRecord,
     day_of,
     dimensions,
     waiting_keys,
@@ -635,6 +639,131 @@ class SqlControlsStore:
             for r in rows
         ]
 
+    # The watch list -----------------------------------------------------------------------------------------
+
+    WATCH_COLUMNS = (
+        "message_id, sender, sender_message_id, message_type, receivers, state, hits, reason, records, day, "
+        "canonical, created, updated, decided_by, note"
+    )
+    WATCH_OUTCOMES = ("held", "alerted", "released", "refused")
+
+    def add_watch(self, record: WatchRecord) -> None:
+        with self.transaction() as db:
+            db.execute(
+                f"INSERT INTO watch_holds ({self.WATCH_COLUMNS}) "  # noqa: S608
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+                (
+                    record.message_id,
+                    record.sender,
+                    record.sender_message_id,
+                    record.message_type,
+                    ",".join(record.receivers),
+                    record.state,
+                    json.dumps(list(record.hits), ensure_ascii=False),
+                    record.reason,
+                    json.dumps([list(r) for r in record.records], ensure_ascii=False),
+                    record.day,
+                    record.canonical,
+                    record.created.timestamp(),
+                    record.updated.timestamp(),
+                    record.decided_by,
+                    record.note,
+                ),
+            )
+
+    def watch(self, message_id: str) -> WatchRecord | None:
+        with self.reading() as db:
+            row = db.execute(
+                f"SELECT {self.WATCH_COLUMNS} FROM watch_holds WHERE message_id = ?",  # noqa: S608
+                (message_id,),
+            ).fetchone()
+        return None if row is None else _watch(row)
+
+    def watches(self, *, state: str | None = None, limit: int = 100, before: float | None = None) -> list[WatchRecord]:
+        """Newest first; ``state`` one state or several joined by commas."""
+        clauses: list[str] = []
+        args: list[Any] = []
+        if state:
+            states = [s for s in state.split(",") if s]
+            clauses.append(f"state IN ({','.join('?' * len(states))})")
+            args += states
+        if before is not None:
+            clauses.append("updated < ?")
+            args.append(before)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        with self.reading() as db:
+            rows = db.execute(
+                f"SELECT {self.WATCH_COLUMNS} FROM watch_holds {where} ORDER BY created DESC LIMIT ?",  # noqa: S608
+                (*args, limit),
+            ).fetchall()
+        return [_watch(r) for r in rows]
+
+    def set_watch_state(
+        self,
+        message_id: str,
+        state: str,
+        *,
+        expect: Sequence[str] = (),
+        decided_by: str | None = None,
+        note: str | None = None,
+    ) -> bool:
+        """Move a record to ``state`` (only from one of ``expect`` when given); False when it was not there."""
+        clause, args = "", list[str]()
+        if expect:
+            clause = f" AND state IN ({','.join('?' * len(expect))})"
+            args = list(expect)
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE watch_holds SET state = ?, updated = ?, decided_by = COALESCE(?, decided_by), "  # noqa: S608
+                f"note = COALESCE(?, note) WHERE message_id = ?{clause}",
+                (state, time.time(), decided_by, note, message_id, *args),
+            )
+            return cursor.rowcount > 0
+
+    def count_watch(self, day: int, rows: Iterable[tuple[str, str, str]]) -> None:
+        """Count consignments per (platform, seller) on ``day``: ``screened`` adds to the total, ``held`` /
+        ``alerted`` to the total and to that outcome, ``released`` / ``refused`` to that outcome only."""
+        increments: dict[tuple[str, str], dict[str, int]] = {}
+        for platform, seller, outcome in rows:
+            counts = increments.setdefault((platform, seller), dict.fromkeys(("total", *self.WATCH_OUTCOMES), 0))
+            if outcome in ("screened", "clear", "held", "alerted"):
+                counts["total"] += 1
+            if outcome in self.WATCH_OUTCOMES:
+                counts[outcome] += 1
+        if not increments:
+            return
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO watch_counts (day, platform, seller, total, held, alerted, released, refused) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (day, platform, seller) DO UPDATE SET "
+                "total = watch_counts.total + excluded.total, held = watch_counts.held + excluded.held, "
+                "alerted = watch_counts.alerted + excluded.alerted, "
+                "released = watch_counts.released + excluded.released, "
+                "refused = watch_counts.refused + excluded.refused",
+                [
+                    (day, platform, seller, c["total"], c["held"], c["alerted"], c["released"], c["refused"])
+                    for (platform, seller), c in increments.items()
+                ],
+            )
+
+    def watch_counts(self, by: str, first_day: int, last_day: int) -> list[tuple[str, int, dict[str, int]]]:
+        """(platform or seller, day, counts) for the days from ``first_day`` to ``last_day``."""
+        column = {"platform": "platform", "seller": "seller"}[by]
+        with self.reading() as db:
+            rows = db.execute(
+                f"SELECT {column}, day, SUM(total), SUM(held), SUM(alerted), SUM(released), SUM(refused) "  # noqa: S608
+                f"FROM watch_counts WHERE day BETWEEN ? AND ? GROUP BY {column}, day ORDER BY {column}, day",
+                (first_day, last_day),
+            ).fetchall()
+        return [
+            (
+                r[0],
+                int(r[1]),
+                dict(zip(("total", *self.WATCH_OUTCOMES), (int(x) for x in r[2:]), strict=True)),
+            )
+            for r in rows
+        ]
+
     # Housekeeping -------------------------------------------------------------------------------------------
 
     def prune(self, *, lists_before: float, consignments_before: float) -> dict[str, int]:
@@ -660,6 +789,26 @@ class SqlControlsStore:
 
 def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _watch(row: Sequence[Any]) -> WatchRecord:
+    return WatchRecord(
+        message_id=row[0],
+        sender=row[1],
+        sender_message_id=row[2],
+        message_type=row[3],
+        receivers=tuple(r for r in row[4].split(",") if r),
+        state=row[5],
+        hits=tuple(json.loads(row[6])),
+        reason=row[7],
+        records=tuple((str(p), str(s), str(k)) for p, s, k in json.loads(row[8])),
+        day=int(row[9]),
+        canonical=bytes(row[10]),
+        created=_ts(row[11]),
+        updated=_ts(row[12]),
+        decided_by=row[13],
+        note=row[14],
+    )
 
 
 def _waiting(row: Sequence[Any]) -> Waiting:

@@ -131,6 +131,35 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE INDEX IF NOT EXISTS alerts_pattern ON alerts (rule, pattern, fired_at);
 CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state, created);
+CREATE TABLE IF NOT EXISTS watch_holds (
+    message_id TEXT PRIMARY KEY,    -- the gateway message id
+    sender TEXT NOT NULL,
+    sender_message_id TEXT NOT NULL,
+    message_type TEXT NOT NULL,
+    receivers TEXT NOT NULL,
+    state TEXT NOT NULL,            -- pending, held, releasing, refusing, released, refused, alerted
+    hits TEXT NOT NULL,             -- JSON list of the entries matched (gateway.controls.watchlist.Hit)
+    reason TEXT NOT NULL,
+    records TEXT NOT NULL,          -- JSON [[platform, seller, held|alerted|clear], ...] per consignment
+    day INTEGER NOT NULL,           -- the day it was screened (its counts are on that day)
+    canonical BLOB NOT NULL,        -- what is published when it is released (empty when alerted)
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    decided_by TEXT,
+    note TEXT
+);
+CREATE INDEX IF NOT EXISTS watch_holds_state ON watch_holds (state, created);
+CREATE TABLE IF NOT EXISTS watch_counts (
+    day INTEGER NOT NULL,
+    platform TEXT NOT NULL,         -- CEB ebpCode; "" for declarations
+    seller TEXT NOT NULL,           -- CEB ebcCode; a declaration's exporter
+    total INTEGER NOT NULL,
+    held INTEGER NOT NULL,
+    alerted INTEGER NOT NULL,
+    released INTEGER NOT NULL,
+    refused INTEGER NOT NULL,
+    PRIMARY KEY (day, platform, seller)
+);
 """
 
 

@@ -84,6 +84,7 @@ class Receipt:
     referenced_message_type: str | None = None
     errors: tuple[ReceiptError, ...] = field(default_factory=tuple)
     records: tuple[RecordRef, ...] = ()  # the answered message's records (MessageInfo.records)
+    held: bool = False  # accepted but held (watch list): ``errors`` then say why, with the code ``held``
 
 
 class FormatAdapter(Protocol):

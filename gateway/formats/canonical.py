@@ -129,7 +129,8 @@ def format_datetime(value: dt.datetime) -> str:
 
 def receipt_payload(receipt: Receipt) -> etree._Element:
     body = etree.Element(_W + "Receipt", nsmap={None: WCO_NS})
-    etree.SubElement(body, _W + "FunctionCode").text = "accepted" if receipt.accepted else "rejected"
+    function = "held" if receipt.held else "accepted" if receipt.accepted else "rejected"
+    etree.SubElement(body, _W + "FunctionCode").text = function
     etree.SubElement(body, _W + "IssueDateTime").text = format_datetime(receipt.issued)
     etree.SubElement(body, _W + "GatewayMessageID").text = receipt.gateway_message_id
     if receipt.referenced_message_id:

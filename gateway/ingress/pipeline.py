@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from gateway.broker.routed import Publishing, RoutedMessage, publish_routed
@@ -244,20 +244,17 @@ class Ingress:
         )
         # Signed before publishing: once confirmed, the receiver's worker may already be delivering, and the
         # "accepted" record should follow the confirm as closely as possible.
-        receipt = self._receipt(
-            Receipt(
-                accepted=True,
-                issued=self.clock(),
-                gateway_message_id=message_id,
-                sender=self.participant_id,
-                receiver=partner.id,
-                referenced_message_id=info.message_id,
-                referenced_message_type=info.message_type,
-                records=info.records,
-            ),
-            adapter,
-            partner,
+        answered = Receipt(
+            accepted=True,
+            issued=self.clock(),
+            gateway_message_id=message_id,
+            sender=self.participant_id,
+            receiver=partner.id,
+            referenced_message_id=info.message_id,
+            referenced_message_type=info.message_type,
+            records=info.records,
         )
+        receipt = self._receipt(answered, adapter, partner)
         if self.controls is not None:  # three-list matching may reject or hold an inventory
             hold = await self.controls.screen(
                 message_id=message_id,
@@ -269,6 +266,8 @@ class Ingress:
             )
             if hold is not None:
                 await intake.commit(message_id)
+                if hold.errors:  # held on the watch list: the receipt says so, with the code held
+                    receipt = self._receipt(replace(answered, held=True, errors=hold.errors), adapter, partner)
                 return await self._hold(message_id, partner, info, receivers, receipt, body, hold)
         # Stored for good before the message can reach a delivery worker, which streams them from the store.
         await intake.commit(message_id)
@@ -319,9 +318,10 @@ class Ingress:
         body: bytes,
         hold: Hold,
     ) -> Answer:
-        """Accepted, not routed yet: ``waiting`` until the controls release or reject it."""
+        """Accepted, not routed yet: ``waiting`` (or ``held``) until the controls (or an officer) release or
+        reject it."""
         assert self.controls is not None
-        await self.store.wait(message_id, receivers, receipt, body, hold.reason)
+        await self.store.wait(message_id, receivers, receipt, body, hold.reason, status=hold.status)
         log.info(
             "holding %s %s from %s as %s: %s",
             info.message_type,
@@ -329,13 +329,13 @@ class Ingress:
             partner.id,
             message_id,
             hold.reason,
-            extra={"status": "waiting"},
+            extra={"status": str(hold.status)},
         )
         try:
             await self.controls.held(message_id)
         except Exception:  # it is recorded waiting: the next list or the deadline sweep settles it
             log.exception("controls could not park %s; its deadline sweep settles it", message_id)
-        return Answer(202, receipt, message_id, "waiting", partner.id, info.message_type)
+        return Answer(202, receipt, message_id, hold.outcome, partner.id, info.message_type)
 
     async def _original(self, partner: Partner, identity: Identity) -> MessageRecord | None:
         """The message a follow-up follows; 503 while that one is not accepted yet (a crash or a broker outage

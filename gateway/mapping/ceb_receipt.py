@@ -5,7 +5,8 @@ OrderReturn for a CEB311, CEB622 InventoryReturn for a CEB621 ...), echoing the 
 its records by. A message that could not be read that far (not well-formed, not a supported CEB message) is
 answered with CEB900 (报文格式校验回执, the format-check receipt).
 
-Status: an accepted message is ``returnStatus`` 2 (电子口岸申报中: taken in, being declared). A rejection is
+Status: an accepted message is ``returnStatus`` 2 (电子口岸申报中: taken in, being declared); one held on the
+watch list of non-compliant goods is 300 (人工审核, manual review), ``returnInfo`` naming the entries. A rejection is
 the negative of the spec's chapter 7 error code (table 7-1, 4 digits), e.g. ``-0002`` for a schema error,
 as the XSD says negative statuses mark processing errors; ``returnInfo`` starts with the same code, its
 Chinese text, then the gateway's code and message.
@@ -43,11 +44,13 @@ CHAPTER_7: Mapping[str, tuple[str, str]] = {
     "mapping-failed": ("2999", "其他业务逻辑错误"),
     "matching-failed": ("2999", "其他业务逻辑错误"),  # three-list matching: the data disagree, a business error
     "matching-incomplete": ("2999", "其他业务逻辑错误"),
+    "non-compliant": ("2999", "其他业务逻辑错误"),  # refused after a watch-list hold (non-compliant goods)
     "unavailable": ("3001", "数据库、中间件等系统错误"),
     "partner-suspended": ("3999", "其他系统级错误"),
 }
 OTHER = ("3999", "其他系统级错误")
 ACCEPTED = "2"  # 电子口岸申报中
+HELD = "300"  # 人工审核: held on the watch list of non-compliant goods for an officer's decision
 FORMAT_CHECK = "CEB900Message"
 _BY_TYPE = {k.message_type: k.root for k in reversed(list(KINDS.values()))}  # import messages win for a bare type
 
@@ -58,6 +61,9 @@ def chapter_7(code: str) -> tuple[str, str]:
 
 def status_and_info(receipt: Receipt, limit: int) -> tuple[str, str]:
     """``returnStatus`` and ``returnInfo`` of a receipt, the info cut to the element's maximum length."""
+    if receipt.held:
+        reasons = "; ".join(e.description for e in receipt.errors)
+        return HELD, shorten(f"300 人工审核 held [{receipt.gateway_message_id}]: {reasons}", limit)
     if receipt.accepted:
         return ACCEPTED, f"已接收[{receipt.gateway_message_id}] accepted by the gateway as {receipt.gateway_message_id}"
     first = receipt.errors[0].code if receipt.errors else "internal-error"

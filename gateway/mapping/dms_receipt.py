@@ -20,6 +20,7 @@ from gateway.mapping.records import Loss, W, leftovers, take_text
 from gateway.mapping.wco_dms import RES, RES_DS_NS, RES_NS, date_time_string, from_304
 
 RECEIVED, REJECTED = "02", "03"  # RES FunctionCode: DMSRCV, DMSREJ
+HELD = "05"  # DMSCTL, goods to be inspected: what the gateway answers for a declaration held on the watch list
 RECEIPT_CODES: Mapping[str, str] = {RECEIVED: "accepted", REJECTED: "rejected"}
 OTHER_NOTIFICATIONS: Mapping[str, str] = {  # as HMRC's notification samples describe them
     "01": "DMSACC, declaration legally accepted",
@@ -58,6 +59,7 @@ VALIDATION_CODES: Mapping[str, str] = {
     "partner-suspended": "GWSUSPND",
     "matching-failed": "GWMATCH",
     "matching-incomplete": "GWMATINC",
+    "non-compliant": "GWNONCMP",
 }
 OTHER_CODE = "GWERROR"
 
@@ -151,7 +153,7 @@ def response_from_canonical(receipt: etree._Element, own_id: str, pointer: str) 
     work = copy.deepcopy(receipt)
     response = etree.Element(RES + "Response", nsmap={None: RES_NS})
     function = take_text(work.find(W + "FunctionCode"))
-    etree.SubElement(response, RES + "FunctionCode").text = RECEIVED if function == "accepted" else REJECTED
+    etree.SubElement(response, RES + "FunctionCode").text = {"accepted": RECEIVED, "held": HELD}.get(function, REJECTED)
     own = work.find(W + "GatewayMessageID")
     identity = (take_text(own) if own is not None else own_id).replace("-", "")
     if len(identity) > 35:  # RES an..35

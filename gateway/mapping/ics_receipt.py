@@ -27,13 +27,13 @@ def response(receipt: etree._Element, raised_by: str, pointer: str) -> tuple[etr
     receipt's date-time and ids go in the response's Application element, which takes any content.
     """
     work = copy.deepcopy(receipt)
-    accepted = take_text(work.find(W + "FunctionCode")) == "accepted"
+    function = take_text(work.find(W + "FunctionCode"))
     issued = take_text(work.find(W + "IssueDateTime"))
     own, answered = (_take(work, name) for name in ("GatewayMessageID", "ReferencedMessageID"))
-    if accepted:
+    if function in ("accepted", "held"):
         root = etree.Element(f"{{{SUCCESS_NS}}}SuccessResponse", nsmap={"ns": SUCCESS_NS})
         if own:
-            etree.SubElement(root, f"{{{SUCCESS_NS}}}Message", code="0").text = f"accepted as gateway message {own}"
+            etree.SubElement(root, f"{{{SUCCESS_NS}}}Message", code="0").text = _success_text(work, function, own)
         etree.SubElement(root, f"{{{SUCCESS_NS}}}AcceptedTime").text = issued
         losses = leftovers(work, pointer)
         if answered and len(answered) > 14:
@@ -65,6 +65,17 @@ def response(receipt: etree._Element, raised_by: str, pointer: str) -> tuple[etr
         if location := _take(error, "Pointer"):
             etree.SubElement(out, f"{{{ERROR_NS}}}Location").text = location
     return root, leftovers(work, pointer)
+
+
+def _success_text(work: etree._Element, function: str, own: str) -> str:
+    if function != "held":
+        return f"accepted as gateway message {own}"
+    # Held on the watch list: accepted, not forwarded until an officer decides; the reasons in the text.
+    notes = []
+    for error in work.findall(W + "Error"):
+        notes.append(_take(error, "Description"))
+        work.remove(error)
+    return f"held as gateway message {own}: {'; '.join(notes)}"
 
 
 def _take(parent: etree._Element, name: str) -> str:

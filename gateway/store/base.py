@@ -17,6 +17,7 @@ class Status(StrEnum):
     FAILED = "failed"
     REJECTED = "rejected"
     WAITING = "waiting"  # accepted, held until its three lists match (gateway.controls)
+    HELD = "held"  # accepted, held on the watch list of non-compliant goods until an officer decides
 
 
 @dataclass(frozen=True)
@@ -138,17 +139,35 @@ class Store(Protocol):
         """Take over a ``received`` claim left by a request that never finished (crash, broker down)."""
         ...
 
-    async def accept(self, message_id: str, receivers: tuple[str, ...], receipt: bytes, canonical: bytes) -> None: ...
+    async def accept(
+        self,
+        message_id: str,
+        receivers: tuple[str, ...],
+        receipt: bytes,
+        canonical: bytes,
+        *,
+        actor: str = "gateway",
+        reason: str | None = None,
+    ) -> None:
+        """Recorded ``accepted`` (routed); ``actor`` / ``reason``: who released a held message, and why."""
+        ...
 
     async def release(self, message_id: str, reason: str) -> None:
         """Nothing was accepted (broker down): free the key so the partner can send again."""
         ...
 
     async def wait(
-        self, message_id: str, receivers: tuple[str, ...], receipt: bytes, canonical: bytes, reason: str
+        self,
+        message_id: str,
+        receivers: tuple[str, ...],
+        receipt: bytes,
+        canonical: bytes,
+        reason: str,
+        *,
+        status: Status = Status.WAITING,
     ) -> None:
-        """Accepted but held (``waiting``): not routed until a control releases it (then :meth:`accept`) or
-        rejects it (then :meth:`reject`)."""
+        """Accepted but held (``waiting``, or ``held`` by the watch list): not routed until a control releases
+        it (then :meth:`accept`) or rejects it (then :meth:`reject`)."""
         ...
 
     async def reject(
@@ -159,6 +178,8 @@ class Store(Protocol):
         message_type: str | None,
         code: str,
         reason: str,
+        *,
+        actor: str = "gateway",
     ) -> None: ...
 
     async def record_delivery(

@@ -299,7 +299,16 @@ class PostgresStore:
 
         await self._run(fn)
 
-    async def accept(self, message_id: str, receivers: tuple[str, ...], receipt: bytes, canonical: bytes) -> None:
+    async def accept(
+        self,
+        message_id: str,
+        receivers: tuple[str, ...],
+        receipt: bytes,
+        canonical: bytes,
+        *,
+        actor: str = "gateway",
+        reason: str | None = None,
+    ) -> None:
         async def fn(db: asyncpg.Connection) -> None:
             now = _now()
             await self._lock(db, message_id)
@@ -321,19 +330,27 @@ class PostgresStore:
                 now,
                 message_id,
             )
+            routed = f"routed to {', '.join(receivers)}"
             await self._event(
-                db, message_id, str(Status.ACCEPTED), "gateway", f"routed to {', '.join(receivers)}", at=now
+                db, message_id, str(Status.ACCEPTED), actor, f"{reason}; {routed}" if reason else routed, at=now
             )
 
         await self._run(fn)
 
     async def wait(
-        self, message_id: str, receivers: tuple[str, ...], receipt: bytes, canonical: bytes, reason: str
+        self,
+        message_id: str,
+        receivers: tuple[str, ...],
+        receipt: bytes,
+        canonical: bytes,
+        reason: str,
+        *,
+        status: Status = Status.WAITING,
     ) -> None:
         async def fn(db: asyncpg.Connection) -> None:
             now = _now()
             await db.execute(
-                "UPDATE messages SET status = 'waiting', receivers = $1, receipt = $2, canonical = $3, "
+                "UPDATE messages SET status = $7, receivers = $1, receipt = $2, canonical = $3, "
                 "reason = $4, updated = $5 WHERE id = $6",
                 ",".join(receivers),
                 receipt,
@@ -341,8 +358,9 @@ class PostgresStore:
                 reason,
                 now,
                 message_id,
+                str(status),
             )
-            await self._event(db, message_id, str(Status.WAITING), "gateway", reason, at=now)
+            await self._event(db, message_id, str(status), "gateway", reason, at=now)
 
         await self._run(fn)
 
@@ -368,6 +386,8 @@ class PostgresStore:
         message_type: str | None,
         code: str,
         reason: str,
+        *,
+        actor: str = "gateway",
     ) -> None:
         async def fn(db: asyncpg.Connection) -> None:
             now = _now()
@@ -384,7 +404,7 @@ class PostgresStore:
                 reason,
                 now,
             )
-            await self._event(db, message_id, str(Status.REJECTED), "gateway", f"{code}: {reason}", at=now)
+            await self._event(db, message_id, str(Status.REJECTED), actor, f"{code}: {reason}", at=now)
 
         await self._run(fn)
 

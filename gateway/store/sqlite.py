@@ -355,7 +355,16 @@ class SqliteStore:
 
         await self._write(fn)
 
-    async def accept(self, message_id: str, receivers: tuple[str, ...], receipt: bytes, canonical: bytes) -> None:
+    async def accept(
+        self,
+        message_id: str,
+        receivers: tuple[str, ...],
+        receipt: bytes,
+        canonical: bytes,
+        *,
+        actor: str = "gateway",
+        reason: str | None = None,
+    ) -> None:
         def fn(db: sqlite3.Connection) -> None:
             now = time.time()
             db.executemany(
@@ -370,20 +379,28 @@ class SqliteStore:
                 "UPDATE messages SET status = ?, receivers = ?, receipt = ?, canonical = ?, updated = ? WHERE id = ?",
                 (overall, ",".join(receivers), receipt, canonical, now, message_id),
             )
-            self._event(db, message_id, Status.ACCEPTED, "gateway", f"routed to {', '.join(receivers)}", now=now)
+            routed = f"routed to {', '.join(receivers)}"
+            self._event(db, message_id, Status.ACCEPTED, actor, f"{reason}; {routed}" if reason else routed, now=now)
 
         await self._write(fn)
 
     async def wait(
-        self, message_id: str, receivers: tuple[str, ...], receipt: bytes, canonical: bytes, reason: str
+        self,
+        message_id: str,
+        receivers: tuple[str, ...],
+        receipt: bytes,
+        canonical: bytes,
+        reason: str,
+        *,
+        status: Status = Status.WAITING,
     ) -> None:
         def fn(db: sqlite3.Connection) -> None:
             db.execute(
-                "UPDATE messages SET status = 'waiting', receivers = ?, receipt = ?, canonical = ?, reason = ?, "
+                "UPDATE messages SET status = ?, receivers = ?, receipt = ?, canonical = ?, reason = ?, "
                 "updated = ? WHERE id = ?",
-                (",".join(receivers), receipt, canonical, reason, time.time(), message_id),
+                (str(status), ",".join(receivers), receipt, canonical, reason, time.time(), message_id),
             )
-            self._event(db, message_id, Status.WAITING, "gateway", reason)
+            self._event(db, message_id, status, "gateway", reason)
 
         await self._write(fn)
 
@@ -405,6 +422,8 @@ class SqliteStore:
         message_type: str | None,
         code: str,
         reason: str,
+        *,
+        actor: str = "gateway",
     ) -> None:
         def fn(db: sqlite3.Connection) -> None:
             now = time.time()
@@ -415,7 +434,7 @@ class SqliteStore:
                 "updated = excluded.updated",
                 (message_id, sender, sender_message_id, message_type, code, reason, now, now),
             )
-            self._event(db, message_id, Status.REJECTED, "gateway", f"{code}: {reason}", now=now)
+            self._event(db, message_id, Status.REJECTED, actor, f"{code}: {reason}", now=now)
 
         await self._write(fn)
 

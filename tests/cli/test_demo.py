@@ -38,6 +38,7 @@ async def test_demo_generates_keys_and_shows_messages_flowing_both_ways(tmp_path
     shutil.copy(ROOT / "gateway.toml", tmp_path / "gateway.toml")
     shutil.copytree(ROOT / "partners", tmp_path / "partners", ignore=shutil.ignore_patterns("certs"))
     shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    shutil.copytree(ROOT / "watchlist", tmp_path / "watchlist")
     for name in ("nl-customs", "cn-nsw", "de-customs"):  # the simulated partners' inboxes, on free ports
         path = tmp_path / "partners" / f"{name}.toml"
         text = path.read_text()

@@ -4,8 +4,8 @@ The commands are read from the documents themselves: each ``$ ``-prompted line o
 continuation lines; the lines after it up to the next prompt are output the command must print), each line of a
 ```` ```sh ```` block, and each inline ```gateway ...``` span without placeholders (``ID``, ``FILE``, ``N``,
 ``a|b``, ``[...]``). They run in document order, README first, in a copy of the example configuration
-(``gateway.toml``, ``partners/``, ``examples/``, ``rules/``) with a real ``gateway run`` serving it and a real
-RabbitMQ. The only changes: the gateway listens on a free port (``127.0.0.1:8080`` in a command becomes that
+(``gateway.toml``, ``partners/``, ``examples/``, ``rules/``, ``watchlist/``) with a real ``gateway run`` serving it
+and a real RabbitMQ. The only changes: the gateway listens on a free port (``127.0.0.1:8080`` in a command becomes that
 port) and uses the tests' broker with queue names of its own; the partners' inboxes point at a local test receiver.
 
 What the documents describe in words rather than commands is done here, said where: the example keys (which
@@ -98,7 +98,7 @@ def _workspace(tmp_path: Path, inbox_url: str) -> Deployment:
     partners' keys and certificates."""
     folder = tmp_path / "gw"
     folder.mkdir()
-    for name in ("gateway.toml", "examples", "rules", "partners"):
+    for name in ("gateway.toml", "examples", "rules", "watchlist", "partners"):
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns("certs"))

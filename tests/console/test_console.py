@@ -5,6 +5,7 @@ test's tmp folder and their paths printed."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 from pathlib import Path
@@ -14,7 +15,8 @@ import pytest
 from gateway.app import build_app
 from tests.admin.support import Gateway
 from tests.conftest import remove_topology
-from tests.helpers import PartnerSpec, make_deployment
+from tests.controls.cbec import CbecSet
+from tests.helpers import ROOT, PartnerSpec, make_deployment, signed
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -37,7 +39,14 @@ pytestmark = [
 
 # What a page shows when a script printed a value it did not have: never acceptable on screen.
 BAD_WORDS = re.compile(r"\b(null|undefined|NaN)\b|\[object Object\]")
-PAGES = ["partners", "traffic", "charts", "messages", "failed", "audit"]
+PAGES = ["partners", "traffic", "charts", "messages", "failed", "watchlist", "audit"]
+
+
+def copy_screenshots(saved: list[Path], folder: str | None) -> None:
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for path in saved:
+            shutil.copy(path, Path(folder) / f"watchlist-{path.name}")
 
 
 async def assert_clean(page, where: str) -> None:
@@ -271,3 +280,96 @@ async def test_console_shows_no_placeholder_words_without_warnings_or_failures(
     finally:
         await client.close()
         await remove_topology(amqp, deployment, ["nl-customs", "de-customs"])
+
+
+async def test_watch_list_page_holds_a_hit_and_releases_it_from_the_console(
+    tmp_path, inbox_factory, amqp, aiohttp_client, browser, capsys
+):
+    """An inventory whose goods are on a regulator's list is held; the officer releases it from the Watch list
+    page: it is delivered, the decision is in its history under the officer's name, the shares are shown.
+    Screenshots also go to $CONSOLE_SCREENSHOTS when set."""
+    nsw, clearance = await inbox_factory(), await inbox_factory()
+    watch = tmp_path / "watchlist"
+    watch.mkdir()
+    shutil.copy(ROOT / "watchlist" / "samr-recalls.csv", watch)
+    deployment = make_deployment(
+        tmp_path,
+        [
+            PartnerSpec("cn-nsw", url=nsw.url, role="single-window", country="CN", sends=["inventory"],
+                        receives=["receipt"]),
+            PartnerSpec("cn-clearance", url=clearance.url, country="CN", sends=[], receives=["inventory"]),
+        ],
+        extra_toml=f'[controls]\nwatchlist_dir = "{watch}"\nsweep_interval = 3600\n',
+        rules='[[routing.rules]]\ntypes = ["inventory"]\nreceivers = ["cn-clearance"]\n',
+    )  # fmt: skip
+    client = await aiohttp_client(build_app(deployment.settings()))
+    gateway = Gateway(deployment, client)
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    saved: list[Path] = []
+    try:
+        spec = [(".//w:GoodsItem/w:Specification", "品牌:Brikko;型号:BK 7701")]
+        held = CbecSet(platform="P-RISKY", tweaks={"inventory": spec}).envelope("inventory")
+        clean = CbecSet(platform="P-CLEAN").envelope("inventory")
+        answers = []
+        for envelope in (held, clean):
+            response = await client.post(
+                "/v1/partners/cn-nsw/messages", data=signed(deployment.partners["cn-nsw"], envelope)
+            )
+            answers.append((response.headers["X-Gateway-Outcome"], response.headers["X-Gateway-Message-Id"]))
+        assert [a[0] for a in answers] == ["held", "accepted"]
+        held_id = answers[0][1]
+
+        page = await browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.set_default_timeout(15000)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+        async def shot(name: str) -> None:
+            path = shots / f"{name}.png"
+            await page.screenshot(path=str(path), full_page=True)
+            saved.append(path)
+
+        await page.goto(str(client.make_url("/console/")))
+        await page.fill("#token", gateway.runtime.token)
+        await page.click("#login-form button")
+        await page.wait_for_selector("#partners-table")
+        await page.click("nav a[data-page=watchlist]")
+        row = await page.wait_for_selector(f"#watch-held tr:has-text('{held_id}')")
+        text = await row.inner_text()
+        assert "SAMR-2026-0412" in text
+        assert "P-RISKY" in text
+        platforms = await (await page.wait_for_selector("#watch-platforms")).inner_text()
+        assert "P-RISKY\t1\t1\t0\t0\t100.0 %" in platforms  # 1 of 1 consignment held
+        assert "P-CLEAN" in platforms
+        await assert_clean(page, "watch list, one held")
+        await shot("1-watchlist-held")
+
+        await page.fill("#officer", "li.wei")
+        await page.fill(f"input.note[data-message='{held_id}']", "lab report: compliant batch")
+        await page.click(f"button.release[data-message='{held_id}']")
+        await page.wait_for_selector(f"#decision-result:has-text('{held_id}: released by console:li.wei')")
+        await page.wait_for_selector("#watch-none-held")
+        recent = await (await page.wait_for_selector("#watch-recent")).inner_text()
+        for shown in ("released", "console:li.wei", "lab report: compliant batch"):
+            assert shown in recent
+        await shot("2-watchlist-released")
+
+        record = await gateway.wait_status(held_id, "delivered")
+        await clearance.wait_for(2)
+        decided = [e for e in record["history"] if e["status"] == "accepted"]
+        assert decided[0]["actor"] == "console:li.wei"
+        await page.evaluate(f"location.hash = '#/message/{held_id}'")
+        history = await (await page.wait_for_selector("#message-history")).inner_text()
+        assert "held" in history
+        assert "console:li.wei" in history
+        await shot("3-message-history")
+        assert errors == []
+    finally:
+        with capsys.disabled():
+            print("\nwatch-list console screenshots:")
+            for path in saved:
+                print(f"  {path}")
+        copy_screenshots(saved, os.environ.get("CONSOLE_SCREENSHOTS"))
+        await client.close()
+        await remove_topology(amqp, deployment, ["cn-nsw", "cn-clearance"])

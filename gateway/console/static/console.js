@@ -2,9 +2,11 @@
 "use strict";
 
 const TOKEN_KEY = "gateway-admin-token";
+const OFFICER_KEY = "gateway-officer";  // the name decisions are recorded under (X-Gateway-Actor console:NAME)
 const TYPES = ["order", "payment", "logistics", "inventory", "declaration", "risk-alert", "receipt",
   "tax-payment", "inspection-result"];
-const STATUSES = ["received", "accepted", "delivering", "retrying", "delivered", "failed", "rejected"];
+const STATUSES = ["received", "waiting", "held", "accepted", "delivering", "retrying", "delivered", "failed",
+  "rejected"];
 let poller = null;
 
 // DOM helpers -------------------------------------------------------------------------------------------------
@@ -274,6 +276,79 @@ async function retry(id) {
   result.textContent = status < 300 ? `Message ${id}: ${body.message}` : `${body.code}: ${body.message}`;
 }
 
+// Watch list of non-compliant goods: held messages with Release / Refuse, decisions, shares per platform/seller
+
+function hitsText(hits) {
+  return hits.map((h) => `${h.entry} (${[h.brand, h.model].filter((x) => x).join(" ") || h.category || h.hs}; `
+    + `item ${h.item} by ${h.by}${h.hazard ? `; ${h.hazard}` : ""})`).join("; ");
+}
+
+function percent(share) {
+  return el("span", { class: share >= 0.05 ? "share high" : "share" }, `${(share * 100).toFixed(1)} %`);
+}
+
+async function watchlistPage() {
+  const { status, body: held } = await api("/v1/admin/watchlist/holds?state=held,releasing,refusing&limit=200",
+    { allowError: true });
+  if (status === 409) { view("Watch list", el("p", { class: "notice", id: "watchlist-off" }, held.message)); return; }
+  const { body: recent } = await api("/v1/admin/watchlist/holds?state=released,refused,alerted&limit=50");
+  const { body: list } = await api("/v1/admin/watchlist?limit=0");
+  const shares = {};
+  for (const by of ["platform", "seller"]) shares[by] = (await api(`/v1/admin/watchlist/monitoring?by=${by}&days=30`)).body;
+  const decision = (h) => {
+    if (h.state !== "held") return badge(h.state);
+    const note = el("input", { class: "note", placeholder: "note (kept with the decision)", "aria-label": "note",
+      "data-message": h.message_id });
+    return el("span", {}, note, " ",
+      el("button", { type: "button", class: "release", "data-message": h.message_id,
+        onclick: () => decide(h.message_id, "release", note.value) }, "Release"), " ",
+      el("button", { type: "button", class: "refuse", "data-message": h.message_id,
+        onclick: () => decide(h.message_id, "refuse", note.value) }, "Refuse"));
+  };
+  const shareTable = (by) => table(
+    [by === "platform" ? "Platform (ebpCode)" : "Seller", "Consignments", "Held", "Refused", "Alerted", "Held share",
+      "Refused share", "Alerted share"],
+    shares[by].groups.map((g) => [g[by] || "(none)", g.total, g.held, g.refused, g.alerted, percent(g.held_share),
+      percent(g.refused_share), percent(g.alerted_share)]), `watch-${by}s`);
+  const officer = el("input", { id: "officer", value: sessionStorage.getItem(OFFICER_KEY) || "", size: 20,
+    pattern: "[A-Za-z0-9._@$-]{1,64}", placeholder: "e.g. li.wei" });
+  officer.addEventListener("change", () => sessionStorage.setItem(OFFICER_KEY, officer.value.trim()));
+  view("Watch list of non-compliant goods",
+    el("p", {}, `${list.total} entries in force from ${list.folder}. Messages whose goods match a hold entry wait `,
+      "here for a decision: Release sends them on to their receivers, Refuse answers the sender with its rejection ",
+      "receipt (non-compliant). Each decision is recorded in the message's history under your name."),
+    el("label", {}, "Your name (decisions are recorded as console:NAME) ", officer),
+    el("p", { id: "decision-result" }),
+    el("h3", {}, "Held, awaiting a decision"),
+    held.holds.length ? table(["Gateway id", "Sender", "Type", "Platform", "Seller", "Watch-list hits", "Held since",
+      "Decision"], held.holds.map((h) => [el("a", { href: `#/message/${encodeURIComponent(h.message_id)}` },
+      h.message_id), h.sender, h.type, h.platforms.join(", "), h.sellers.join(", "), hitsText(h.hits),
+      when(h.created), decision(h)]), "watch-held") : el("p", { id: "watch-none-held" }, "None."),
+    el("h3", {}, "Recent decisions and alerts"),
+    recent.holds.length ? table(["Gateway id", "Sender", "Type", "State", "By", "Note", "Watch-list hits", "At"],
+      recent.holds.map((h) => [el("a", { href: `#/message/${encodeURIComponent(h.message_id)}` }, h.message_id),
+        h.sender, h.type, badge(h.state), h.decided_by || "", h.note || "", hitsText(h.hits), when(h.updated)]),
+    "watch-recent") : el("p", { id: "watch-none-recent" }, "None."),
+    el("h3", {}, "Per e-commerce platform, last 30 days"),
+    shareTable("platform"),
+    el("h3", {}, "Per seller, last 30 days"),
+    shareTable("seller"));
+}
+
+async function decide(id, decision, note) {
+  const name = (document.getElementById("officer")?.value || "").trim();
+  if (name) sessionStorage.setItem(OFFICER_KEY, name);
+  const actor = name ? { "X-Gateway-Actor": `console:${name}` } : {};
+  const { status, body } = await api(`/v1/admin/watchlist/holds/${encodeURIComponent(id)}/${decision}`, {
+    method: "POST", allowError: true, headers: { "Content-Type": "application/json", ...actor },
+    body: JSON.stringify(note ? { note } : {}),
+  });
+  await route();
+  const result = document.getElementById("decision-result");
+  result.className = status < 300 ? "notice" : "error";
+  result.textContent = status < 300 ? `Message ${id}: ${body.state} by ${body.decided_by}.` : `${body.error}: ${body.message}`;
+}
+
 async function auditPage() {
   const { body } = await api("/v1/admin/config-events?limit=200");
   const json = (value) => value ? el("details", {}, el("summary", {}, "show"),
@@ -287,7 +362,7 @@ async function auditPage() {
 // Navigation ------------------------------------------------------------------------------------------------
 
 const PAGES = { partners: partnersPage, traffic: trafficPage, charts: chartsPage, messages: messagesPage,
-  failed: failedPage, audit: auditPage };
+  failed: failedPage, watchlist: watchlistPage, audit: auditPage };
 
 async function route() {
   if (poller) { clearInterval(poller); poller = null; }
