@@ -12,6 +12,7 @@ import pytest
 
 from gateway.controls.model import WatchRecord
 from gateway.controls.store_postgres import PostgresControlsStore
+from gateway.controls.store_sql import SqlControlsStore
 from gateway.controls.store_sqlite import SqliteControlsStore
 from gateway.controls.watchlist import Goods, Index, Screened, WatchList, gtin14, load_dir, parse_file, screened
 from gateway.errors import ConfigError
@@ -138,7 +139,7 @@ def test_a_bad_change_keeps_the_entries_in_force(tmp_path):
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path):
     if request.param == "sqlite":
-        s = SqliteControlsStore(tmp_path / "c.db")
+        s: SqlControlsStore = SqliteControlsStore(tmp_path / "c.db")
         s.open()
         yield s
         s.close()
