@@ -21,7 +21,7 @@ from typing import Any
 import aio_pika
 
 from bench import floors, load, messages, profile
-from bench.deployment import RETRY_DELAYS, BenchDeployment, free_port, make_deployment
+from bench.deployment import LOADS, RETRY_DELAYS, BenchDeployment, free_port, make_deployment
 from bench.gateway_process import GatewayFailed, GatewayProcess, broker_pids, cpu_seconds
 from bench.load import Inbox, Sent, closed_loop, open_loop, summarize
 from bench.report import print_report
@@ -53,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=sorted(messages.PROFILES),
         default="signxml",
         help="how the partners sign (default: signxml's defaults; 'gateway': the gateway's own Signer)",
+    )
+    p.add_argument(
+        "--load",
+        choices=sorted(LOADS),
+        default="risk-alert",
+        help="what the senders send: canonical risk alerts (default), CEB311 orders or CEB621 inventories signed "
+        "SM2 (the inventories to a wco-dms receiver), DEC-DMS declarations; the latter three to one receiver",
     )
     p.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite", help="the gateway's store")
     p.add_argument("--postgres-url", default=PG_URL, help="PostgreSQL for --store postgres (a schema of the run's)")
@@ -197,6 +204,7 @@ async def _end_to_end(args: argparse.Namespace, folder: Path, pool_workers: int,
         delivery_base_url=inbox.base_url,
         amqp_url=args.amqp_url,
         store_url=store_url,
+        load=LOADS[args.load],
     )
     gateway = GatewayProcess(deployment.config_path, folder / "gateway.log", workers=args.workers)
     template = messages.fitted_template(args.message_bytes)
@@ -207,7 +215,7 @@ async def _end_to_end(args: argparse.Namespace, folder: Path, pool_workers: int,
     result: dict[str, Any] = {"gateway_prefix": deployment.prefix, "senders": senders, "receivers": receivers}
     pool = None
     try:
-        pool = messages.signing_pool(template, keys, pool_workers, args.signature)
+        pool = messages.signing_pool(template, keys, pool_workers, args.signature, args.load)
         print(f"  signing {args.count + 20} messages as {len(senders)} partners ({args.signature}) ...", flush=True)
         warmup = await messages.sign_all(pool, messages.plan(f"{run_tag}-w", 20, senders, receivers))
         load = await messages.sign_all(pool, messages.plan(f"{run_tag}-m", args.count, senders, receivers))
@@ -372,6 +380,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result["machine"] = machine_facts(await _rabbitmq_version(args.amqp_url))
     print(f"crypto floor: RSA-2048 sign and verify, {args.crypto_seconds:g} s each ...", flush=True)
     result["crypto_floor"] = floors.crypto_floor(args.crypto_seconds)
+    if LOADS[args.load].sm2:  # one SM2 verify + one SM2 sign (the receipt) + one RSA sign (the delivery)
+        sm2 = floors.sm2_costs(args.crypto_seconds / 2)
+        crypto = result["crypto_floor"]
+        crypto.update(sm2)
+        crypto["minimum_ms"] = round(sm2["sm2_verify_ms"] + sm2["sm2_sign_ms"] + crypto["sign_ms"], 4)
     print(f"broker floor: {args.broker_count} confirmed persistent publishes, then consume+ack ...", flush=True)
     result["broker_floor"] = await floors.broker_floor(
         args.amqp_url, args.broker_count, args.broker_in_flight, args.message_bytes
@@ -402,6 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.crypto_seconds = args.crypto_seconds or (1.0 if quick else 2.0)
     args.stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
     load.FRESH_CONNECTIONS = args.client_close
+    if LOADS[args.load].routed:
+        args.receivers = 1  # a routing rule sends each message to one receiver: one delivery per message
     try:
         result = asyncio.run(run(args))
     except (KeyboardInterrupt, asyncio.CancelledError):

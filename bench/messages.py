@@ -10,6 +10,10 @@ measurements, with one of the signature profiles partners use (``--signature``, 
 gateway's own :class:`gateway.security.signatures.Signer` (what ``gateway send`` uses: C14N 1.0, certificate in
 KeyInfo), or signxml's ``XMLSigner`` with its defaults (C14N 1.1, RSA-SHA256, certificate in KeyInfo), with
 C14N 1.0 or exclusive C14N instead, or with its KeyInfo removed (the partner's pinned certificate is used).
+
+``--load`` other than the risk alert (the per-format rows of issue 15): a CEB311 order or a CEB621 inventory
+from the single window signed SM2-SM3, or a DEC-DMS declaration (RSA, the gateway's Signer), each built by the
+test suite's builders with a business key of its own (order number, LRN).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from lxml import etree
 
 from gateway.security.certificates import load_certificate, load_private_key
 from gateway.security.signatures import Signer
+from gateway.security.sm2 import Sm2Signer, load_sm2_signer
 from gateway.security.xml import to_bytes
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "risk-alert.xml"
@@ -114,20 +119,37 @@ class _SignxmlSigner:
 
 
 # Worker-process state: one signer per sender, keys loaded once (as the gateway does).
-_signers: dict[str, Signer | _SignxmlSigner] = {}
+_signers: dict[str, Signer | _SignxmlSigner | Sm2Signer] = {}
 _template: bytes = b""
+_load = "risk-alert"
 
 
-def _init_worker(template: bytes, keys: dict[str, tuple[str, str]], profile: str = "gateway") -> None:
-    global _template
-    _template = template
+def _init_worker(
+    template: bytes, keys: dict[str, tuple[str, str]], profile: str = "gateway", load: str = "risk-alert"
+) -> None:
+    global _template, _load
+    _template, _load = template, load
     c14n, key_info = PROFILES[profile]
     for sender, (key_path, cert_path) in keys.items():
-        if c14n is None:
+        if load.startswith("ceb"):  # a CEB signing device: SM2-SM3
+            _signers[sender] = load_sm2_signer(Path(key_path), Path(cert_path))
+        elif c14n is None or load != "risk-alert":
             key = load_private_key(Path(key_path))
             _signers[sender] = Signer(key, load_certificate(Path(cert_path)).certificate)
         else:
             _signers[sender] = _SignxmlSigner(Path(key_path), Path(cert_path), c14n, key_info)
+
+
+def _format_message(message_id: str) -> etree._Element:
+    """A fresh message of the other loads, from the test suite's builders (unique business keys)."""
+    if _load == "dec-dms":
+        from tests.ingress.test_follow_ups import declaration
+
+        return declaration(message_id)  # its LRN (FunctionalReferenceID)
+    from tests.formats import ceb_samples
+
+    purchase = ceb_samples.Purchase(order_no=message_id, logistics_no=f"L{message_id}")
+    return ceb_samples.order(purchase) if _load == "ceb311-sm2" else ceb_samples.inventory(purchase)
 
 
 def _sign_chunk(jobs: list[tuple[str, str, str]]) -> list[bytes]:
@@ -135,6 +157,9 @@ def _sign_chunk(jobs: list[tuple[str, str, str]]) -> list[bytes]:
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
     bodies = []
     for sender, receiver, message_id in jobs:
+        if _load != "risk-alert":
+            bodies.append(to_bytes(_signers[sender].sign(_format_message(message_id))))
+            continue
         root = etree.fromstring(_template, parser)
         _header(root, "MessageID", message_id)
         _header(root, "Sender", sender)
@@ -145,14 +170,18 @@ def _sign_chunk(jobs: list[tuple[str, str, str]]) -> list[bytes]:
 
 
 def signing_pool(
-    template: bytes, keys: dict[str, tuple[Path, Path]], workers: int, profile: str = "gateway"
+    template: bytes,
+    keys: dict[str, tuple[Path, Path]],
+    workers: int,
+    profile: str = "gateway",
+    load: str = "risk-alert",
 ) -> ProcessPoolExecutor:
     """Worker processes that sign as the given senders ("spawn": nothing of this process's loop is copied)."""
     return ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(template, {s: (str(k), str(c)) for s, (k, c) in keys.items()}, profile),
+        initargs=(template, {s: (str(k), str(c)) for s, (k, c) in keys.items()}, profile, load),
     )
 
 

@@ -126,14 +126,18 @@ def _print_cpu_table(
     stack_usage = stack.get("usage", {})
     settings = result.get("settings", {})
     print()
-    print(f"CPU per message ({settings.get('signature')} signatures, store {settings.get('store')}):")
+    what = settings.get("load", "risk-alert")
+    signed = f"{settings.get('signature')} signatures" if what == "risk-alert" else "its own signatures"
+    print(f"CPU per message ({what}, {signed}, store {settings.get('store')}):")
     print(
         f"  stack floor (aiohttp + aio-pika publish/consume + aiohttp POST, no XML/crypto): "
         f"{stack_usage.get('gateway_cpu_ms_per_message')} ms  ({stack.get('delivered_per_s')} deliv/s, lost "
         f"{stack.get('lost')})"
     )
+    minimum = "SM2 verify + SM2 sign + RSA sign" if "sm2_sign_ms" in crypto else "1 RSA-2048 verify + 2 signs"
     print(
-        f"  crypto minimum (1 RSA-2048 verify + 2 signs): {crypto.get('minimum_ms')} ms;  floors' sum: "
+        f"  crypto minimum ({minimum}): "
+        f"{crypto.get('minimum_ms')} ms;  floors' sum: "
         f"{ratios.get('cpu_floors_sum_ms')} ms"
     )
     print(
