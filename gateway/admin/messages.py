@@ -91,7 +91,7 @@ async def retry_message(
 async def _take_out_dead(store: Store, broker: Broker, message_id: str, receiver: str) -> list[DeadCopy]:
     """The message's copies leave the receiver's dead-letter queue, with any of a message delivered since."""
 
-    async def settled(gateway_id: str) -> bool:
-        return gateway_id == message_id or await store.delivered_to(gateway_id, receiver)
+    async def settled(copy_id: str) -> bool:  # the message id a dead-lettered copy carries
+        return copy_id == message_id or await store.delivered_to(copy_id, receiver)
 
     return await take_out(broker.connection, broker.topology.dead_queue(receiver), settled, limit=broker.timeout)

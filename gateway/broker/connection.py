@@ -20,7 +20,7 @@ from gateway.errors import Unavailable
 
 # What aio-pika and aiormq raise when the broker, the connection or a channel fails: aio-pika's own tuple
 # (AMQPError, ConnectionError, OSError - TimeoutError among them -, RuntimeError for a closed channel, ...).
-# The one list every broker boundary of the gateway catches (tests/broker/test_errors.py checks it covers
+# The one list every broker boundary of the gateway catches (tests/test_errors.py checks it covers
 # every exception class the two libraries define).
 BROKER_ERRORS: tuple[type[BaseException], ...] = aio_pika.exceptions.CONNECTION_EXCEPTIONS
 
