@@ -45,6 +45,7 @@ MessageType = Literal[
     "notification",
 ]
 MESSAGE_TYPES: tuple[str, ...] = get_args(MessageType)
+URGENT_TYPES: tuple[MessageType, ...] = ("risk-alert", "receipt")  # the fast lane's default (issue 17)
 
 
 class _Section(BaseModel):
@@ -166,6 +167,34 @@ class DeliverySection(_Section):
         return value
 
 
+class QuotaSection(_Section):
+    """Every partner's quota unless its partner file's ``[quota]`` says otherwise (gateway.ingress.admission)."""
+
+    rate: float = Field(100.0, ge=0, description="messages per second a partner may send, sustained; 0: no limit")
+    burst: int = Field(200, ge=1, description="messages a partner may send at once above the rate (bucket size)")
+    max_in_flight: int = Field(
+        32, ge=0, description="requests of one partner handled at once by one gateway process; 0: no cap"
+    )
+
+
+class FairnessSection(_Section):
+    """Load shedding, ingress admission and the fast lane (gateway.ingress.admission, broker.topology)."""
+
+    urgent_types: list[MessageType] = Field(
+        default_factory=lambda: list(URGENT_TYPES),
+        description="message types that overtake the others: admitted first, own delivery queue per receiver",
+    )
+    admission_slots: int = Field(
+        8, ge=1, description="messages one gateway process checks and accepts at once; others wait, urgent first"
+    )
+    shed_in_flight: int = Field(
+        256, ge=0, description="requests in flight in one process past which the heaviest senders get 503; 0: off"
+    )
+    shed_wait: float = Field(
+        2.0, ge=0, description="seconds the oldest message may wait for admission before the heaviest get 503; 0: off"
+    )
+
+
 class SecuritySection(_Section):
     max_age_seconds: int = Field(86400, gt=0, description="oldest CreationDateTime accepted")
     max_future_seconds: int = Field(300, ge=0, description="clock skew tolerated for CreationDateTime")
@@ -257,6 +286,8 @@ class Settings(BaseSettings):
     admin: AdminSection = AdminSection()
     delivery: DeliverySection = DeliverySection()
     security: SecuritySection = SecuritySection()
+    quotas: QuotaSection = QuotaSection()
+    fairness: FairnessSection = FairnessSection()
     routing: RoutingSection = RoutingSection()
     controls: ControlsSection = ControlsSection()
     log: LogSection = LogSection()

@@ -14,6 +14,7 @@
     │   ├── TooLarge                   413 too-large
     │   ├── MalformedMultipart         400 malformed-multipart (a multipart/related body or part is cut or unreadable)
     │   ├── ImageInvalid               422 image-invalid (an image part disagrees with the signed message)
+    │   ├── RateLimited                429 rate-limited (over the partner's quota: send again after Retry-After)
     │   ├── SchemaInvalid              422 schema-invalid
     │   ├── MappingFailed              422 mapping-failed
     │   ├── NoRoute                    422 no-route
@@ -22,6 +23,7 @@
     │   ├── NonCompliant               422 non-compliant (held on the watch list, refused by an operator)
     │   └── Unavailable                503 unavailable (nothing accepted: send again)
     │       ├── Unconfirmed            sent, but neither confirmed nor refused: the broker may hold it
+    │       ├── Overloaded             the gateway is behind and this sender is among the heaviest (shed)
     │       └── PartnerSuspended       503 partner-suspended (the sender is suspended for now: send after resume)
     └── DeliveryError                  delivering to a receiver failed
         ├── TransientDeliveryError     retry with backoff, then dead-letter
@@ -137,6 +139,18 @@ class ImageInvalid(Rejection):
     http_status = 422
 
 
+class RateLimited(Rejection):
+    """Over the partner's quota (rate and burst, or requests in flight), decided before the body is parsed:
+    nothing was accepted; ``retry_after`` seconds is when sending again can succeed."""
+
+    code = "rate-limited"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int = 1, pointer: str | None = None) -> None:
+        super().__init__(message, pointer=pointer)
+        self.retry_after = retry_after
+
+
 class SchemaInvalid(Rejection):
     code = "schema-invalid"
     http_status = 422
@@ -189,6 +203,13 @@ class Unconfirmed(Unavailable):
     gateway message id must stay reserved for the resend (answered like any Unavailable)."""
 
 
+class Overloaded(Unavailable):
+    """Load shedding: the gateway is behind and the sender has more requests in flight than its fair share
+    (answered like any Unavailable, with a shorter Retry-After)."""
+
+    retry_after = 2
+
+
 class PartnerSuspended(Unavailable):
     """The sending partner is suspended by an operator: a temporary state, answered 503 with Retry-After."""
 
@@ -228,6 +249,7 @@ REJECTIONS: tuple[type[Rejection], ...] = (
     TooLarge,
     MalformedMultipart,
     ImageInvalid,
+    RateLimited,
     SchemaInvalid,
     MappingFailed,
     NoRoute,

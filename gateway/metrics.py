@@ -59,6 +59,20 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.ingress_refused = Counter(
+            "gateway_ingress_refused",
+            "Requests refused before their body was read, by partner and reason: rate (over rate and burst, 429), "
+            "in-flight (over max_in_flight, 429), shed (the gateway was behind, the partner among the heaviest, 503)",
+            ["partner", "reason"],
+            registry=self.registry,
+        )
+        self.ingress_in_flight = Gauge(
+            "gateway_ingress_in_flight",
+            "Requests of each partner being handled now (from before the body is read to the answer)",
+            ["partner"],
+            registry=self.registry,
+            multiprocess_mode="livesum",  # summed over the live workers
+        )
         self.deliveries = Counter(
             "gateway_deliveries",
             "Delivery attempts by receiver and outcome (delivered, retrying, failed, requeued)",
@@ -100,6 +114,12 @@ class Metrics:
             ["trigger", "outcome"],
             registry=self.registry,
         )
+
+    def refused(self, partner: str, reason: str) -> None:
+        self.ingress_refused.labels(partner, reason).inc()
+
+    def in_flight(self, partner: str, count: int) -> None:
+        self.ingress_in_flight.labels(partner).set(count)
 
     def observe_delivery(self, receiver: str, outcome: str, seconds: float) -> None:
         self.deliveries.labels(receiver, outcome).inc()

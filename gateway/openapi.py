@@ -25,8 +25,11 @@ REJECTIONS = {
     422: "schema-invalid, mapping-failed, no-route, matching-failed, matching-incomplete, image-invalid (an image "
     "part whose digest, size or magic bytes disagree with the signed message, a part it does not name, or an "
     "image it names that was not sent)",
-    503: "unavailable (nothing accepted: send again; Retry-After 5), partner-suspended (the sender is suspended for "
-    "now: send again after it is resumed; Retry-After 300)",
+    429: "rate-limited (over the partner's quota, rate and burst or requests in flight, decided before the body is "
+    "read: nothing accepted; send again after Retry-After seconds)",
+    503: "unavailable (nothing accepted: send again; Retry-After 5, or 2 when the gateway is overloaded and sheds "
+    "its heaviest senders), partner-suspended (the sender is suspended for now: send again after it is resumed; "
+    "Retry-After 300)",
 }
 
 
@@ -337,7 +340,7 @@ def _paths() -> dict[str, Any]:
                     **{
                         status: _receipt(
                             f"refused: {codes}; the signed rejection receipt names field and reason",
-                            retry_after=status == 503,
+                            retry_after=status in (429, 503),
                         )
                         for status, codes in REJECTIONS.items()
                     },

@@ -40,6 +40,7 @@ from gateway.formats import FormatAdapter, default_adapters
 from gateway.images import open_images
 from gateway.images.retention import Retention
 from gateway.images.store import ImageStore
+from gateway.ingress.admission import Admission
 from gateway.ingress.pipeline import Ingress
 from gateway.metrics import Metrics
 from gateway.partners import PartnerRegistry, load_partners
@@ -108,11 +109,22 @@ class Runtime:
         self.token = admin_token(settings.resolve(settings.admin.token_file))
         self.metrics = Metrics(settings.instance)
         self.topology = Topology(
-            settings.amqp.prefix, settings.amqp.delivery_limit, tuple(settings.delivery.retry_delays)
+            settings.amqp.prefix,
+            settings.amqp.delivery_limit,
+            tuple(settings.delivery.retry_delays),
+            frozenset(settings.fairness.urgent_types),
         )
         self.store: Store = open_store(settings.store.url, settings.sqlite_path)
         # Images of inspection results (claim check): files under [images] dir, or PostgreSQL.
         self.images: ImageStore = open_images(settings.resolve(settings.images.dir), settings.images.url)
+        # Quotas, shedding and the admission queue of this process (its state lives as long as the runtime).
+        self.admission = Admission(
+            self.store,
+            settings.quotas,
+            settings.fairness,
+            refused=self.metrics.refused,
+            in_flight_changed=self.metrics.in_flight,
+        )
         self.config_lock = asyncio.Lock()  # held by whoever changes partner files and reloads
         self.risk_rules = load_rules(settings)  # a bad rule file fails here, before serving
         self.watchlist = load_watchlist(settings)  # so does a bad watch-list file
@@ -410,6 +422,9 @@ class Runtime:
         for partner in self.registry.values():
             for message_type in partner.spec.sends:
                 self.metrics.ingress.labels(partner.id, message_type, "accepted")
+            if partner.spec.sends:
+                for reason in ("rate", "in-flight", "shed"):
+                    self.metrics.ingress_refused.labels(partner.id, reason)
             if partner.spec.receives:
                 for outcome in ("delivered", "retrying", "failed"):
                     self.metrics.deliveries.labels(partner.id, outcome)
@@ -444,6 +459,7 @@ class Runtime:
         for partner in self.registry.values():
             if partner.spec.receives:
                 queues[self.topology.deliver_queue(partner.id)] = (partner.id, "deliver")
+                queues[self.topology.urgent_queue(partner.id)] = (partner.id, "urgent")
                 queues[self.topology.dead_queue(partner.id)] = (partner.id, "dead")
         depths = await queue_depths(self._started.connection, list(queues))
         if depths:

@@ -241,6 +241,36 @@ class Count:
 
 
 @dataclass(frozen=True)
+class SenderLoad:
+    """One sending partner under its quota (issue 17): accepted, refused over quota, shed, in flight now."""
+
+    partner: str
+    accepted: float = 0
+    rate_limited: float = 0  # 429: over rate and burst, or over max_in_flight
+    shed: float = 0  # 503: the gateway was behind and the partner among its heaviest senders
+    in_flight: float = 0
+
+    @staticmethod
+    def of(
+        ingress: tuple[Count, ...], refused: tuple[Count, ...], in_flight: tuple[Count, ...]
+    ) -> tuple[SenderLoad, ...]:
+        rows: dict[str, dict[str, float]] = {}
+
+        def add(partner: str, field: str, value: float) -> None:
+            row = rows.setdefault(partner, {})
+            row[field] = row.get(field, 0) + value
+
+        for c in ingress:
+            if c.labels["outcome"] == "accepted":
+                add(c.labels["partner"], "accepted", c.count)
+        for c in refused:
+            add(c.labels["partner"], "shed" if c.labels["reason"] == "shed" else "rate_limited", c.count)
+        for c in in_flight:
+            add(c.labels["partner"], "in_flight", c.count)
+        return tuple(SenderLoad(partner, **rows[partner]) for partner in sorted(rows) if partner != "unknown")
+
+
+@dataclass(frozen=True)
 class TrafficView:
     """Counts since this process started (the same numbers /metrics exposes), for the console."""
 
@@ -248,6 +278,7 @@ class TrafficView:
     ingress: tuple[Count, ...]
     deliveries: tuple[Count, ...]
     queues: tuple[Count, ...]
+    senders: tuple[SenderLoad, ...] = ()
 
     @classmethod
     def of(cls, metrics: Metrics) -> TrafficView:
@@ -255,7 +286,14 @@ class TrafficView:
             return tuple(Count(labels, value) for labels, value in metrics.samples(metric))
 
         now = dt.datetime.now(dt.UTC).isoformat()
-        return cls(now, counts(metrics.ingress), counts(metrics.deliveries), counts(metrics.queue_depth))
+        ingress = counts(metrics.ingress)
+        return cls(
+            now,
+            ingress,
+            counts(metrics.deliveries),
+            counts(metrics.queue_depth),
+            SenderLoad.of(ingress, counts(metrics.ingress_refused), counts(metrics.ingress_in_flight)),
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -276,4 +314,5 @@ class TrafficView:
             "queues": [
                 {"receiver": c.labels["receiver"], "queue": c.labels["queue"], "depth": c.count} for c in self.queues
             ],
+            "senders": [dataclasses.asdict(s) for s in self.senders],
         }

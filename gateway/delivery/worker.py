@@ -2,6 +2,11 @@
 
 A suspended receiver's queue is declared but not consumed: what is routed to it is held there, and its
 consumer starts again when it is resumed (``consume`` is called after every reload).
+
+The fast lane (issue 17): each receiver has a second queue, ``<prefix>.urgent.<id>``, for the urgent types,
+with a consumer (and prefetch) of its own, so an urgent message never waits behind a bulk backlog in a queue.
+In the worker, a bulk delivery does not start while urgent ones are in hand: urgent work overtakes the bulk work
+waiting for the event loop (bulk deliveries already started carry on).
 """
 
 from __future__ import annotations
@@ -68,7 +73,10 @@ class DeliveryWorker:
         self.images = images
         self._channel: AbstractChannel | None = None
         self._declared: set[str] = set()
-        self._consumers: dict[str, tuple[AbstractQueue, str]] = {}  # receiver -> (queue, consumer tag)
+        self._consumers: dict[str, list[tuple[AbstractQueue, str]]] = {}  # receiver -> [(queue, consumer tag)]
+        self._urgent = 0  # urgent deliveries in hand
+        self._no_urgent = asyncio.Event()  # set while no urgent delivery is in hand: bulk ones may start
+        self._no_urgent.set()
         self._in_hand: dict[asyncio.Future[Any], str] = {}  # deliveries being worked on now -> their receiver
         self._delivering: dict[tuple[str, str], asyncio.Future[Any]] = {}  # (gateway id, receiver) in hand
         self._stopping = False
@@ -100,17 +108,21 @@ class DeliveryWorker:
             if self._suspended(receiver):
                 await self._hold(receiver)
             elif receiver not in self._consumers:
-                queue = await self._channel.get_queue(self.topology.deliver_queue(receiver))
-                tag = await queue.consume(self._handler(receiver))
-                self._consumers[receiver] = (queue, tag)
-                log.info("delivering to %s from queue %s", receiver, queue.name)
+                consumers = self._consumers[receiver] = []
+                for name, urgent in (
+                    (self.topology.urgent_queue(receiver), True),
+                    (self.topology.deliver_queue(receiver), False),
+                ):
+                    queue = await self._channel.get_queue(name)
+                    tag = await queue.consume(self._handler(receiver, urgent=urgent))
+                    consumers.append((queue, tag))
+                    log.info("delivering to %s from queue %s", receiver, queue.name)
 
     async def _hold(self, receiver: str) -> None:
         """Stop consuming a suspended receiver's queue and let its deliveries in hand finish: when this returns,
         nothing more is sent to it until it is resumed."""
-        entry = self._consumers.pop(receiver, None)  # popped first: a second caller finds nothing to cancel
-        if entry is not None:
-            queue, tag = entry
+        entries = self._consumers.pop(receiver, [])  # popped first: a second caller finds nothing to cancel
+        for queue, tag in entries:
             try:
                 await queue.cancel(tag, timeout=5)
             except BROKER_ERRORS as exc:
@@ -125,7 +137,7 @@ class DeliveryWorker:
         self._stopping = True
         if self._channel is None or self._channel.is_closed:
             return
-        for queue, tag in self._consumers.values():
+        for queue, tag in (entry for entries in self._consumers.values() for entry in entries):
             try:
                 await queue.cancel(tag, timeout=5)
             except BROKER_ERRORS as exc:
@@ -138,8 +150,22 @@ class DeliveryWorker:
                 log.warning("stopping: %d deliveries unfinished; the broker redelivers them", len(unfinished))
         await self._channel.close()
 
-    def _handler(self, receiver: str) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+    def _handler(self, receiver: str, *, urgent: bool = False) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
         async def on_message(message: AbstractIncomingMessage) -> None:
+            if urgent:
+                self._urgent += 1
+                self._no_urgent.clear()
+                try:
+                    await handle(message)
+                finally:
+                    self._urgent -= 1
+                    if not self._urgent:
+                        self._no_urgent.set()
+            else:
+                await self._no_urgent.wait()  # urgent deliveries in hand go first
+                await handle(message)
+
+        async def handle(message: AbstractIncomingMessage) -> None:
             if self._stopping:  # arrived between our cancel and the broker's cancel-ok: hand it back
                 await message.nack(requeue=True)
                 return

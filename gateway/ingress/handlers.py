@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import zlib
 
@@ -130,47 +131,56 @@ async def receive_message(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     partner_id = request.match_info["partner_id"]
     started = time.perf_counter()
-    unread = False
-    try:
-        # Mutual TLS: a client certificate must be the URL partner's (pinned, or issued by its CAs).
-        client_certificate = peer_certificate(request)
-        if client_certificate is not None:
-            partner = runtime.ingress.partners().get(partner_id)
-            check_client_certificate(partner, client_certificate, runtime.ingress.clock())
-        _check_headers(request)
-        if request.content_type == MULTIPART_RELATED:
-            # Images follow the message: a refusal may leave parts unread, so the connection closes after it.
+    partner = runtime.ingress.partners().get(partner_id)
+    async with contextlib.AsyncExitStack() as in_flight:
+        unread = False
+        try:
+            # Mutual TLS: a client certificate must be the URL partner's (pinned, or issued by its CAs).
+            client_certificate = peer_certificate(request)
+            if client_certificate is not None:
+                check_client_certificate(partner, client_certificate, runtime.ingress.clock())
+            _check_headers(request)
+            if partner is not None:  # quotas and shedding, before the body is read (gateway.ingress.admission)
+                await in_flight.enter_async_context(runtime.admission.enter(partner))
+            if request.content_type == MULTIPART_RELATED:
+                # Images follow the message: a refusal may leave parts unread, so the connection closes after it.
+                unread = True
+                body, parts = await open_parts(request, runtime.settings.http, runtime.settings.images)
+            else:
+                body = await read_body(
+                    request, runtime.settings.http.max_body_bytes, runtime.settings.http.body_timeout
+                )
+                parts = None
+        except Rejection as error:
             unread = True
-            body, parts = await open_parts(request, runtime.settings.http, runtime.settings.images)
+            answer = await runtime.ingress.refuse_unread(partner_id, error)
         else:
-            body = await read_body(request, runtime.settings.http.max_body_bytes, runtime.settings.http.body_timeout)
-            parts = None
-    except Rejection as error:
-        unread = True
-        answer = await runtime.ingress.refuse_unread(partner_id, error)
-    else:
-        answer = await runtime.ingress.receive(partner_id, body, parts)
-        unread = unread and answer.status >= 300
+            urgent = partner is not None and runtime.admission.urgent(partner, body)
+            async with runtime.admission.slot(partner_id, urgent):
+                answer = await runtime.ingress.receive(partner_id, body, parts)
+            unread = unread and answer.status >= 300
     runtime.metrics.ingress.labels(answer.partner or "unknown", answer.message_type or "unknown", answer.code).inc()
     runtime.metrics.ingress_seconds.labels(answer.code).observe(time.perf_counter() - started)
     response = _response(answer)
     if unread:
-        # The rest of the body is not wanted (too large, too slow, wrong type): answer with Connection: close.
-        # aiohttp then discards what is still in flight for at most its lingering time (10 s), so that the
-        # client can read this answer instead of a connection reset, and closes.
+        # The rest of the body is not wanted (too large, too slow, wrong type, over quota): answer with
+        # Connection: close. aiohttp then discards what is still in flight for at most its lingering time (10 s),
+        # so that the client can read this answer instead of a connection reset, and closes.
         response.force_close()
     return response
 
 
 # Seconds a client should wait before sending again, for the answers that say "not now" (RFC 9110 10.2.3).
-RETRY_AFTER = {"partner-suspended": "300", "unavailable": "5"}
+RETRY_AFTER = {"partner-suspended": "300", "unavailable": "5", "rate-limited": "1"}
 
 
 def _response(answer: Answer) -> web.Response:
     headers = {"X-Gateway-Message-Id": answer.message_id, "X-Gateway-Outcome": answer.code}
     if answer.follows:  # a follow-up: the gateway message id of what it follows (docs/DESIGN.md 8)
         headers["X-Gateway-Follows"] = answer.follows
-    if answer.code in RETRY_AFTER:
+    if answer.retry_after is not None:  # rate-limited: when the next token comes; shed: soon
+        headers["Retry-After"] = str(answer.retry_after)
+    elif answer.code in RETRY_AFTER:
         headers["Retry-After"] = RETRY_AFTER[answer.code]
     return web.Response(
         status=answer.status, body=answer.body, content_type="application/xml", charset="utf-8", headers=headers

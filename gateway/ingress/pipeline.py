@@ -20,7 +20,9 @@ from gateway.broker.topology import Topology
 from gateway.config import ImagesSection, RouteRule, SecuritySection, is_participant_id
 from gateway.errors import (
     MatchingFailed,
+    Overloaded,
     PartnerSuspended,
+    RateLimited,
     Rejection,
     Replayed,
     Unavailable,
@@ -56,6 +58,7 @@ class Answer:
     message_type: str | None = None
     message: str | None = None  # human-readable reason of a rejection
     follows: str | None = None  # the gateway id of the message this one follows (docs/DESIGN.md 8)
+    retry_after: int | None = None  # seconds, for a refusal that says "not now" with its own time (rate-limited)
 
 
 @dataclass
@@ -140,13 +143,16 @@ class Ingress:
             return answer
 
     async def refuse_unread(self, partner_id: str, error: Rejection) -> Answer:
-        """Answer a request refused before its body was read (too large, too slow, wrong content type).
+        """Answer a request refused before its body was read (too large, too slow, wrong content type, over
+        quota, shed).
 
         A known partner's refusal is recorded like any other, so operators find it by the receipt's id."""
         partner = self.partners().get(partner_id)
         adapter = self.adapters[partner.format] if partner else self.canonical
         answer = self._rejection(error, new_message_id(), partner, None, adapter)
-        if partner is not None:
+        # Over quota or shed: counted in the metrics, not written to the store, which would otherwise take a write
+        # for every request of a flood it is refusing in order to stay afloat.
+        if partner is not None and not isinstance(error, RateLimited | Overloaded):
             await self._record_rejection(answer, partner, None, error)
         return answer
 
@@ -395,6 +401,7 @@ class Ingress:
             partner.id if partner else None,
             info.message_type if info else None,
             error.message,
+            retry_after=getattr(error, "retry_after", None),
         )
 
     async def _record_rejection(

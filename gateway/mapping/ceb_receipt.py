@@ -47,6 +47,7 @@ CHAPTER_7: Mapping[str, tuple[str, str]] = {
     "non-compliant": ("2999", "其他业务逻辑错误"),  # refused after a watch-list hold (non-compliant goods)
     "unavailable": ("3001", "数据库、中间件等系统错误"),
     "partner-suspended": ("3999", "其他系统级错误"),
+    "rate-limited": ("3999", "其他系统级错误"),  # over the partner's quota (issue 17): send again later
 }
 OTHER = ("3999", "其他系统级错误")
 ACCEPTED = "2"  # 电子口岸申报中

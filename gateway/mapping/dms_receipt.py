@@ -57,6 +57,7 @@ VALIDATION_CODES: Mapping[str, str] = {
     "no-route": "GWROUTE",
     "unavailable": "GWUNAVAI",
     "partner-suspended": "GWSUSPND",
+    "rate-limited": "GWRATE",
     "matching-failed": "GWMATCH",
     "matching-incomplete": "GWMATINC",
     "non-compliant": "GWNONCMP",

@@ -72,6 +72,14 @@ class ImageLimits(_Frozen):
     max_images: int | None = Field(None, ge=0, description="most images in one message; default [images] max_images")
 
 
+class PartnerQuota(_Frozen):
+    """The partner's own quota; a key left out takes ``[quotas]`` of gateway.toml (gateway.ingress.admission)."""
+
+    rate: float | None = Field(None, ge=0, description="messages per second, sustained; 0: no limit")
+    burst: int | None = Field(None, ge=1, description="messages at once above the rate")
+    max_in_flight: int | None = Field(None, ge=0, description="requests handled at once per gateway process; 0: none")
+
+
 def _transport(value: object) -> str:
     """``[delivery] transport``, "http" when absent (partner files from before AS4 name none)."""
     if isinstance(value, dict):
@@ -115,6 +123,7 @@ class PartnerFile(_Frozen):
     samples_dir: Path | None = None
     as4: As4Partner | None = None
     images: ImageLimits = ImageLimits()
+    quota: PartnerQuota = Field(default_factory=PartnerQuota)
 
     @field_validator("legacy_algorithms")
     @classmethod

@@ -105,6 +105,22 @@ class Activity:
     delivered: tuple[ActivityRow, ...]  # deliveries, by receiver, with their latency
 
 
+@dataclass(frozen=True)
+class Tokens:
+    """What a take from a partner's shared token bucket gave: ``granted`` tokens, and ``left`` in the bucket."""
+
+    granted: int
+    left: float
+
+
+def take_from_bucket(tokens: float, at: float, *, now: float, want: int, rate: float, burst: int) -> Tokens:
+    """The token bucket's arithmetic, the same in every store: refill ``rate`` a second since ``at`` (never
+    above ``burst``; a clock that went back refills nothing), then grant up to ``want`` whole tokens."""
+    level = min(float(burst), tokens + max(0.0, now - at) * rate)
+    granted = max(0, min(want, int(level)))
+    return Tokens(granted, level - granted)
+
+
 class Store(Protocol):
     async def open(self) -> None: ...
 
@@ -244,4 +260,9 @@ class Store(Protocol):
 
     async def find_evidence(self, partner: str, kind: str, reference: str) -> Evidence | None:
         """The evidence of (partner, kind, reference): e.g. the receipt already given for an AS4 MessageId."""
+        ...
+
+    async def take_tokens(self, partner: str, want: int, *, rate: float, burst: int, now: float) -> Tokens:
+        """Take up to ``want`` tokens from the partner's bucket, shared by every process using this store, in
+        one transaction (``take_from_bucket``; a new bucket starts full). ``now``: epoch seconds."""
         ...

@@ -27,6 +27,8 @@ from gateway.store.base import (
     Evidence,
     MessageRecord,
     Status,
+    Tokens,
+    take_from_bucket,
 )
 from gateway.store.rows import (
     DELIVERY_COLUMNS,
@@ -116,6 +118,11 @@ CREATE TABLE IF NOT EXISTS evidence (
     UNIQUE (partner, kind, reference)
 );
 CREATE INDEX IF NOT EXISTS evidence_message ON evidence (message_id, seq);
+CREATE TABLE IF NOT EXISTS quota_buckets (
+    partner TEXT PRIMARY KEY,
+    tokens DOUBLE PRECISION NOT NULL,
+    at DOUBLE PRECISION NOT NULL
+);
 """
 
 # rows.CONFIG_EVENT_COLUMNS, with the JSONB columns read as JSON text.
@@ -618,3 +625,22 @@ class PostgresStore:
             return Evidence(r[0], r[1], r[2], r[3], r[4], bytes(r[5])) if r else None
 
         return await self._run(fn, tx=False)
+
+    async def take_tokens(self, partner: str, want: int, *, rate: float, burst: int, now: float) -> Tokens:
+        async def fn(db: asyncpg.Connection) -> Tokens:
+            # The row exists (full) before it is locked, so two instances taking the first tokens serialise too.
+            await db.execute(
+                "INSERT INTO quota_buckets (partner, tokens, at) VALUES ($1, $2, $3) ON CONFLICT (partner) DO NOTHING",
+                partner,
+                float(burst),
+                now,
+            )
+            row = await db.fetchrow("SELECT tokens, at FROM quota_buckets WHERE partner = $1 FOR UPDATE", partner)
+            at = float(row[1])
+            taken = take_from_bucket(float(row[0]), at, now=now, want=want, rate=rate, burst=burst)
+            await db.execute(
+                "UPDATE quota_buckets SET tokens = $2, at = $3 WHERE partner = $1", partner, taken.left, max(now, at)
+            )
+            return taken
+
+        return await self._run(fn)

@@ -21,6 +21,8 @@ from gateway.store.base import (
     Evidence,
     MessageRecord,
     Status,
+    Tokens,
+    take_from_bucket,
 )
 from gateway.store.rows import (
     CONFIG_EVENT_COLUMNS,
@@ -106,6 +108,11 @@ CREATE TABLE IF NOT EXISTS evidence (
     UNIQUE (partner, kind, reference)
 );
 CREATE INDEX IF NOT EXISTS evidence_message ON evidence (message_id, seq);
+CREATE TABLE IF NOT EXISTS quota_buckets (
+    partner TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    at REAL NOT NULL
+);
 """
 
 
@@ -638,3 +645,17 @@ class SqliteStore:
             return Evidence(r[0], r[1], r[2], r[3], _time(r[4]), bytes(r[5])) if r else None
 
         return await self._run(fn)
+
+    async def take_tokens(self, partner: str, want: int, *, rate: float, burst: int, now: float) -> Tokens:
+        def fn(db: sqlite3.Connection) -> Tokens:
+            row = db.execute("SELECT tokens, at FROM quota_buckets WHERE partner = ?", (partner,)).fetchone()
+            tokens, at = (float(row[0]), float(row[1])) if row else (float(burst), now)
+            taken = take_from_bucket(tokens, at, now=now, want=want, rate=rate, burst=burst)
+            db.execute(
+                "INSERT INTO quota_buckets (partner, tokens, at) VALUES (?, ?, ?) "
+                "ON CONFLICT (partner) DO UPDATE SET tokens = excluded.tokens, at = excluded.at",
+                (partner, taken.left, max(now, at)),
+            )
+            return taken
+
+        return await self._run(self._tx, fn)

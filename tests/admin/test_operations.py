@@ -73,6 +73,10 @@ async def test_metrics_show_queue_depth_counters_and_expiring_certificates(gatew
     # Every partner's series exist before any traffic.
     assert 'gateway_ingress_messages_total{outcome="accepted",partner="nl-customs",type="risk-alert"} 0.0' in text
     assert 'gateway_deliveries_total{outcome="failed",receiver="de-customs"} 0.0' in text
+    # Quotas (issue 17): refusals per partner and reason, and what is in flight now.
+    assert 'gateway_ingress_refused_total{partner="nl-customs",reason="rate"} 0.0' in text
+    assert 'gateway_ingress_refused_total{partner="nl-customs",reason="shed"} 0.0' in text
+    assert "# TYPE gateway_ingress_in_flight gauge" in text
     # 30-day test certificates inside a 45-day horizon: counted, warned in the log, shown by the API.
     assert 'gateway_certificates_expiring{partner="nl-customs"} 1.0' in text
     caplog.set_level(logging.WARNING, logger="gateway.runtime")
@@ -87,6 +91,10 @@ async def test_metrics_show_queue_depth_counters_and_expiring_certificates(gatew
 
     _, traffic = await gateway.admin("GET", "/traffic")
     assert {"receiver": "de-customs", "queue": "deliver", "depth": 0.0} in traffic["queues"]
+    assert {"receiver": "de-customs", "queue": "urgent", "depth": 0.0} in traffic["queues"]  # the fast lane
+    assert {"partner": "nl-customs", "accepted": 0.0, "rate_limited": 0.0, "shed": 0.0, "in_flight": 0.0} in traffic[
+        "senders"
+    ]
 
 
 async def test_conformance_test_through_the_api(gateway: Gateway):

@@ -159,6 +159,8 @@ async def test_console_pages_and_retry_of_a_dead_lettered_message(
         ingress = await page.wait_for_selector("#traffic-ingress")
         assert "nl-customs" in await ingress.inner_text()
         await page.wait_for_selector("#traffic-queues")
+        senders = await page.wait_for_selector("#traffic-senders")  # accepted, rate-limited, shed, in flight
+        assert "nl-customs" in await senders.inner_text()
         await shot("2-traffic")
 
         # Charts of the last hour: one message from nl-customs, none delivered yet (it failed).

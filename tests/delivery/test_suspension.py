@@ -32,12 +32,16 @@ async def gateway(tmp_path, inbox_factory, amqp, aiohttp_client):
 
 
 async def queue(amqp, gateway: Gateway) -> tuple[int, int]:
-    """(messages ready, consumers) of the receiver's delivery queue, as the broker counts them."""
+    """(messages ready, consumers) of the receiver's delivery queues (bulk and urgent: risk alerts travel in the
+    fast lane, issue 17), as the broker counts them."""
     channel = await amqp.channel()
+    messages = consumers = 0
     try:
-        declared = await channel.declare_queue(f"{gateway.deployment.prefix}.deliver.{RECEIVER}", passive=True)
-        result = declared.declaration_result
-        return result.message_count or 0, result.consumer_count or 0
+        for lane in ("deliver", "urgent"):
+            declared = await channel.declare_queue(f"{gateway.deployment.prefix}.{lane}.{RECEIVER}", passive=True)
+            messages += declared.declaration_result.message_count or 0
+            consumers += declared.declaration_result.consumer_count or 0
+        return messages, consumers
     finally:
         await channel.close()
 

@@ -102,7 +102,7 @@ class Flow:
         assert returncode == 0, f"gateway exit code {returncode} after SIGTERM\n{result.line()}"
         topology = self.deployment.settings()
         prefix = topology.amqp.prefix
-        queues = [f"{prefix}.deliver.{RECEIVER}"] + [
+        queues = [f"{prefix}.deliver.{RECEIVER}", f"{prefix}.urgent.{RECEIVER}"] + [
             f"{prefix}.retry.{n}" for n in range(len(topology.delivery.retry_delays))
         ]
         depths = await queue_depths(self.broker.url, queues)

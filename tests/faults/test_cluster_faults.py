@@ -77,7 +77,8 @@ def cluster_flow(
 
 
 def deliver_queue(flow: Flow) -> str:
-    return f"{flow.deployment.prefix}.deliver.{RECEIVER}"
+    """The queue the flows' risk alerts travel in: the receiver's fast lane (issue 17)."""
+    return f"{flow.deployment.prefix}.urgent.{RECEIVER}"
 
 
 async def test_quorum_queues_have_a_member_on_each_node(cluster_flow, running):

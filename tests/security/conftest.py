@@ -140,10 +140,14 @@ class Gate:
         return Reply(status, code, data, receipt)
 
     async def depth(self, receiver: str) -> int:
+        """Messages queued for ``receiver``, in its bulk and its urgent queue (the fast lane, issue 17)."""
         channel = await self.amqp.channel()
         try:
-            queue = await channel.declare_queue(self.topology.deliver_queue(receiver), passive=True)
-            return int(queue.declaration_result.message_count or 0)
+            count = 0
+            for name in (self.topology.deliver_queue(receiver), self.topology.urgent_queue(receiver)):
+                queue = await channel.declare_queue(name, passive=True)
+                count += int(queue.declaration_result.message_count or 0)
+            return count
         finally:
             await channel.close()
 

@@ -358,3 +358,19 @@ async def test_activity_counts_received_and_delivered_per_partner(store: Store) 
     for row in activity.delivered:
         assert 0 <= row.seconds_max <= row.seconds_total < 60
     assert (await store.activity(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1), 60)).received == ()
+
+
+async def test_a_token_bucket_is_shared_by_the_stores_on_one_database(stores: StoreFactory) -> None:
+    """Quotas (issue 17): a new bucket is full; takes are whole tokens; the refill is rate x time, capped at burst;
+    two stores (two workers, or two instances on PostgreSQL) take from the same bucket."""
+    first, second = await stores(), await stores()
+    assert (await first.take_tokens("nl", 3, now=100.0, rate=2.0, burst=5)).granted == 3
+    taken = await second.take_tokens("nl", 3, now=100.0, rate=2.0, burst=5)
+    assert (taken.granted, taken.left) == (2, 0.0)
+    assert (await first.take_tokens("nl", 1, now=100.25, rate=2.0, burst=5)).granted == 0  # half a token
+    assert (await second.take_tokens("nl", 1, now=100.5, rate=2.0, burst=5)).granted == 1
+    assert (await first.take_tokens("nl", 10, now=1000.0, rate=2.0, burst=5)).granted == 5  # never more than burst
+    assert (await first.take_tokens("de", 1, now=1000.0, rate=2.0, burst=5)).granted == 1  # each partner its own bucket
+    # A clock that went back (another instance's) refills nothing and does not move the bucket's time back.
+    assert (await second.take_tokens("nl", 1, now=999.0, rate=2.0, burst=5)).granted == 0
+    assert (await second.take_tokens("nl", 1, now=1000.5, rate=2.0, burst=5)).granted == 1
