@@ -86,6 +86,10 @@ ID_TYPE = CodeList("CEB identity document type", "gateway identity document type
 TAX_STATUS = CodeList(
     "CEB tax bill status", "gateway tax bill status", {"1": "generated", "2": "summarised", "3": "void"}
 )
+DECLARATION_MODE = CodeList(
+    "CEB statisticsFlag", "gateway export declaration mode", {"A": "simplified", "B": "summary"}
+)
+CHARGE_BASIS = CodeList("CEB fFlag/iFlag", "gateway charge basis", {"1": "rate", "2": "unit-price", "3": "total"})
 BUSINESS_MODEL = CodeList(
     "China customs supervision mode (CEB tradeMode)",
     "gateway CBEC business model",
@@ -282,6 +286,119 @@ REFUND_LINE = Table((
     NOTE,
 ))  # fmt: skip
 
+# CEB603 export clearance list (申报清单, spec 2.11, table 2-38): no buyer, consignee or surety; the producer,
+# destination country and port, and how freight and insurance are given (each with its own currency).
+EXPORT_INVENTORY_HEAD = Table((
+    *HEADER,
+    Field("customsCode", "DeclarationOfficeID"),
+    Field("ebpName", "Platform/Name"),
+    Field("ebpCode", "Platform/ID"),
+    Field("orderNo", "OrderID"),
+    Field("logisticsName", "Carrier/Name"),
+    Field("logisticsCode", "Carrier/ID"),
+    Field("logisticsNo", "WaybillID"),
+    Field("copNo", "TraderReferenceID"),
+    Field("preNo", "PreEntryID"),
+    Field("invtNo", "DeclarationID"),
+    Field("ieFlag", "TypeCode", Code(DIRECTION)),
+    Field("portCode", "BorderOfficeID"),
+    Field("ieDate", "BorderCrossingDate", LocalDate()),
+    Field("statisticsFlag", "DeclarationModeCode", Code(DECLARATION_MODE)),
+    Field("agentName", "Declarant/Name"),
+    Field("agentCode", "Declarant/ID"),
+    Field("ebcName", "Seller/Name"),
+    Field("ebcCode", "Seller/ID"),
+    Field("ownerName", "Producer/Name"),
+    Field("ownerCode", "Producer/ID"),
+    Field("iacName", "WarehouseKeeper/Name"),
+    Field("iacCode", "WarehouseKeeper/ID"),
+    Field("emsNo", "BondedAccountID"),
+    Field("tradeMode", "BusinessModelCode", Code(BUSINESS_MODEL)),
+    Field("trafName", "BorderTransportMeans/Name"),
+    Field("trafMode", "BorderTransportMeans/ModeCode", Code(TRANSPORT_MODE, keep_national=True)),
+    Field("voyageNo", "BorderTransportMeans/JourneyID"),
+    Field("billNo", "TransportDocumentID"),
+    Field("totalPackageNo", "ConsolidationID"),
+    Field("loctNo", "GoodsLocationID"),
+    Field("licenseNo", "LicenceID"),
+    Field("country", "DestinationCountryCode", Code(COUNTRY)),
+    Field("POD", "DestinationPortID"),
+    Field("freight", "FreightChargeAmount", Amount("fCurrency")),
+    Field("fFlag", "FreightChargeBasisCode", Code(CHARGE_BASIS)),
+    Field("insuredFee", "InsuranceAmount", Amount("iCurrency")),
+    Field("iFlag", "InsuranceBasisCode", Code(CHARGE_BASIS)),
+    Field("wrapType", "PackagingTypeCode", Code(PACKAGING, keep_national=True)),
+    Field("packNo", "TotalPackageQuantity"),
+    Field("grossWeight", "TotalGrossMassMeasure", FixedUnit("KGM")),
+    Field("netWeight", "TotalNetMassMeasure", FixedUnit("KGM")),
+    NOTE,
+))  # fmt: skip
+EXPORT_INVENTORY_LINE = Table((
+    Field("gnum", "SequenceNumeric"),
+    Field("itemRecordNo", "ItemRecordID"),
+    Field("itemNo", "ItemID"),
+    Field("itemName", "ItemName"),
+    Field("gname", "Description"),
+    Field("gmodel", "Specification"),
+    Field("barCode", "BarcodeID"),
+    Field("gcode", "Classification/ID"),
+    Field("country", "DestinationCountryCode", Code(COUNTRY)),
+    Field("qty", "Quantity", Measure("unit")),
+    Field("qty1", "TariffQuantity", Measure("unit1")),
+    Field("qty2", "SupplementaryQuantity", Measure("unit2")),
+    _amount("price", "UnitPriceAmount"),
+    _amount("totalPrice", "ItemChargeAmount"),
+    NOTE,
+))  # fmt: skip
+
+# CEB505 export waybill (物流运单, spec 2.7, table 2-22): no order number and no consignee; the sender instead.
+EXPORT_WAYBILL = Table((
+    *HEADER,
+    Field("logisticsName", "Carrier/Name"),
+    Field("logisticsCode", "Carrier/ID"),
+    Field("logisticsNo", "WaybillID"),
+    _amount("freight", "FreightChargeAmount"),
+    _amount("insuredFee", "InsuranceAmount"),
+    Field("grossWeight", "TotalGrossMassMeasure", FixedUnit("KGM")),
+    Field("packNo", "TotalPackageQuantity"),
+    Field("goodsInfo", "GoodsDescription"),
+    Field("ebcName", "Consignor/Name"),
+    Field("ebcCode", "Consignor/ID"),
+    Field("ebcTelephone", "Consignor/Communication", Telephone()),
+    NOTE,
+))  # fmt: skip
+
+# CEB403 payment receipt of an export order (收款单, spec 2.5, table 2-14): the e-commerce enterprise's money in.
+PAYMENT_RECEIPT = Table((
+    *HEADER,
+    Field("ebpName", "Platform/Name"),
+    Field("ebpCode", "Platform/ID"),
+    Field("ebcName", "Seller/Name"),
+    Field("ebcCode", "Seller/ID"),
+    Field("orderNo", "OrderID"),
+    Field("payName", "PaymentProvider/Name"),
+    Field("payCode", "PaymentProvider/ID"),
+    Field("payNo", "PaymentTransactionID"),
+    _amount("charge", "PaymentAmount"),
+    Field("accountingDate", "PaymentDateTime", TIME),
+    NOTE,
+))  # fmt: skip
+
+# CEB605 request to cancel an export clearance list (撤销申请单, spec 2.13, table 2-44).
+EXPORT_CANCEL = Table((
+    *HEADER,
+    Field("customsCode", "DeclarationOfficeID"),
+    Field("copNo", "TraderReferenceID"),
+    Field("preNo", "PreEntryID"),
+    Field("invtNo", "DeclarationID"),
+    Field("reason", "Reason"),
+    Field("agentName", "Declarant/Name"),
+    Field("agentCode", "Declarant/ID"),
+    Field("ebcName", "Seller/Name"),
+    Field("ebcCode", "Seller/ID"),
+    NOTE,
+))  # fmt: skip
+
 # CEB513 waybill status (运单状态, spec 3.7, table 3-24): the carrier reports a parcel signed for (logisticsStatus S).
 WAYBILL_STATUS = Table((
     *HEADER,
@@ -435,6 +552,33 @@ _CANCEL = _sequence(
     "reason note?"
 )
 _REFUND_LIST = _sequence("gnum gcode gname qty unit note?")
+_EXPORT_INVENTORY_HEAD = _sequence(
+    "guid appType appTime appStatus customsCode ebpCode ebpName orderNo logisticsCode logisticsName logisticsNo "
+    "copNo preNo? invtNo? ieFlag portCode ieDate statisticsFlag agentCode agentName ebcCode ebcName ownerCode "
+    "ownerName iacCode? iacName? emsNo? tradeMode trafMode trafName? voyageNo? billNo? totalPackageNo? loctNo? "
+    "licenseNo? country POD freight fCurrency fFlag insuredFee iCurrency iFlag wrapType packNo grossWeight "
+    "netWeight note?"
+)
+_EXPORT_INVENTORY_LIST = _sequence(
+    "gnum itemNo itemRecordNo? itemName? gcode gname gmodel barCode country currency qty qty1 qty2? unit unit1 "
+    "unit2? price totalPrice note?"
+)
+_EXPORT_WAYBILL = _sequence(
+    "guid appType appTime appStatus logisticsCode logisticsName logisticsNo freight insuredFee currency "
+    "grossWeight packNo goodsInfo ebcCode? ebcName? ebcTelephone? note?"
+)
+_PAYMENT_RECEIPT = _sequence(
+    "guid appType appTime appStatus ebpCode ebpName ebcCode ebcName orderNo payCode? payName payNo? charge "
+    "currency accountingDate note?"
+)
+_PAYMENT_RECEIPT_RETURN = _sequence("guid ebcCode orderNo payNo? returnStatus returnTime returnInfo")
+_EXPORT_CANCEL = _sequence(
+    "guid appType appTime appStatus customsCode copNo preNo? invtNo reason agentCode agentName ebcCode ebcName note?"
+)
+_EXPORT_CANCEL_RETURN = _sequence("guid agentCode copNo preNo invtNo returnStatus returnTime returnInfo")
+_EXPORT_INVENTORY_RETURN = _sequence(
+    "guid agentCode copNo preNo invtNo ebcCode ebpCode orderNo statisticsFlag returnStatus returnTime returnInfo"
+)
 _WAYBILL_STATUS = _sequence(
     "guid appType appTime appStatus logisticsCode logisticsName logisticsNo logisticsStatus logisticsTime note?"
 )
@@ -505,6 +649,34 @@ KINDS: Mapping[str, Kind] = {
             lines="InvtRefundList", line_fields=_REFUND_LIST, line_table=REFUND_LINE,
             payload="InventoryReturn", canonical_record="ReturnRequest", direction="IM",
             receipt="CEB626Message", receipt_record="InvtRefundReturn", receipt_fields=_CANCEL_RETURN,
+        ),
+        Kind(
+            root="CEB603Message", schema=EXPORT, message_type="inventory", record="Inventory",
+            head="InventoryHead", head_fields=_EXPORT_INVENTORY_HEAD, head_table=EXPORT_INVENTORY_HEAD,
+            lines="InventoryList", line_fields=_EXPORT_INVENTORY_LIST, line_table=EXPORT_INVENTORY_LINE,
+            payload="Inventory", canonical_record="ExportClearanceList", direction="EX",
+            receipt="CEB604Message", receipt_record="InventoryReturn", receipt_fields=_EXPORT_INVENTORY_RETURN,
+        ),
+        Kind(
+            root="CEB605Message", schema=EXPORT, message_type="inventory-cancellation", record="InvtCancel",
+            head="InvtCancel", head_fields=_EXPORT_CANCEL, head_table=EXPORT_CANCEL,
+            lines=None, line_fields=(), line_table=None,
+            payload="InventoryCancellation", canonical_record="ExportCancellationRequest", direction="EX",
+            receipt="CEB606Message", receipt_record="InvtCancelReturn", receipt_fields=_EXPORT_CANCEL_RETURN,
+        ),
+        Kind(
+            root="CEB505Message", schema=EXPORT, message_type="logistics", record="Logistics",
+            head="Logistics", head_fields=_EXPORT_WAYBILL, head_table=EXPORT_WAYBILL,
+            lines=None, line_fields=(), line_table=None,
+            payload="Logistics", canonical_record="ExportWaybill", direction="EX",
+            receipt="CEB506Message", receipt_record="LogisticsReturn", receipt_fields=_LOGISTICS_RETURN,
+        ),
+        Kind(
+            root="CEB403Message", schema=EXPORT, message_type="payment", record="Receipts",
+            head="Receipts", head_fields=_PAYMENT_RECEIPT, head_table=PAYMENT_RECEIPT,
+            lines=None, line_fields=(), line_table=None,
+            payload="Payment", canonical_record="PaymentReceipt", direction="EX",
+            receipt="CEB404Message", receipt_record="ReceiptsReturn", receipt_fields=_PAYMENT_RECEIPT_RETURN,
         ),
         Kind(
             root="CEB513Message", schema=IMPORT, message_type="logistics-status", record="LogisticsStatus",
@@ -601,6 +773,10 @@ _BUSINESS_KEYS: Mapping[str, tuple[str, tuple[str, ...]]] = {
     "CEB411Message": ("payment", ("payCode", "payTransactionId")),
     "CEB511Message": ("waybill", ("logisticsCode", "logisticsNo")),
     "CEB621Message": ("inventory", ("ebpCode", "orderNo")),
+    "CEB603Message": ("export-inventory", ("agentCode", "copNo")),
+    "CEB605Message": ("export-inventory", ("agentCode", "copNo")),
+    "CEB505Message": ("export-waybill", ("logisticsCode", "logisticsNo")),
+    "CEB403Message": ("payment-receipt", ("ebcCode", "orderNo")),
     "CEB623Message": ("inventory", ("ebpCode", "orderNo")),
     "CEB625Message": ("inventory", ("ebpCode", "orderNo")),
     "CEB513Message": ("waybill", ("logisticsCode", "logisticsNo")),
@@ -608,7 +784,7 @@ _BUSINESS_KEYS: Mapping[str, tuple[str, tuple[str, ...]]] = {
     "CEB816Message": ("tax", ("taxNo",)),
     "CEB818Message": ("tax", ("taxNo",)),
 }
-_ALWAYS_FOLLOW = frozenset({"CEB513Message", "CEB623Message", "CEB625Message", "CEB818Message"})
+_ALWAYS_FOLLOW = frozenset({"CEB513Message", "CEB605Message", "CEB623Message", "CEB625Message", "CEB818Message"})
 
 
 def business_key(kind: Kind, head: Mapping[str, str]) -> tuple[str | None, str | None]:
@@ -751,21 +927,29 @@ class Transfer:
 
 
 def kind_for(payload: etree._Element, pointer: str) -> Kind:
-    """The CEB message for a canonical payload: by payload element and the records' TypeCode (IM / EX)."""
+    """The CEB message for a canonical payload: by payload element, its records' element (an Inventory holds
+    ClearanceList or ExportClearanceList records) and the records' TypeCode (IM / EX) where they have one."""
     name = etree.QName(payload).localname
-    directions = {(r.findtext(W + "TypeCode") or "IM").strip() for r in payload}
-    if len(directions) > 1:
+    records = [r for r in payload if isinstance(r.tag, str)]
+    directions = {(r.findtext(W + "TypeCode") or "").strip() for r in records} - {""}
+    record_names = {etree.QName(r).localname for r in records}
+    if len(directions) > 1 or len(record_names) > 1:
         raise MappingFailed(
-            f"{pointer}: one CEB message carries imports or exports, not both (TypeCode {sorted(directions)})",
+            f"{pointer}: one CEB message carries one kind of record, imports or exports, not both "
+            f"({', '.join(sorted(record_names))}; TypeCode {sorted(directions)})",
             pointer=pointer,
         )
-    direction = directions.pop() if directions else "IM"
     for kind in KINDS.values():
-        if kind.payload == name and kind.direction == direction:
+        if (
+            kind.payload == name
+            and (not record_names or kind.canonical_record in record_names)
+            and (not directions or kind.direction in directions)
+        ):
             return kind
     raise MappingFailed(
-        f"{pointer}: the ceb format has no message for a wco:{name} payload with TypeCode {direction!r}; "
-        f"supported: {', '.join(f'{k.payload}/{k.direction} -> {k.root}' for k in KINDS.values())}",
+        f"{pointer}: the ceb format has no message for a wco:{name} payload of {', '.join(sorted(record_names))} "
+        f"with TypeCode {sorted(directions)}; supported: "
+        f"{', '.join(f'{k.payload}/{k.canonical_record}/{k.direction} -> {k.root}' for k in KINDS.values())}",
         pointer=pointer,
     )
 

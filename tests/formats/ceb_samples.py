@@ -436,3 +436,119 @@ def warehouse_entry(p: Purchase, parcels: int = 1) -> etree._Element:
     numbers = [p.logistics_no, *(f"{p.logistics_no}-{n}" for n in range(2, parcels + 1))]
     lines = [{"gnum": n, "logisticsNo": number} for n, number in enumerate(numbers, 1)]
     return _message("CEB711Message", [(head, lines)])
+
+
+def export_inventory(p: Purchase) -> etree._Element:
+    """CEB603: the purchase's goods declared for export (9610) on a clearance list (spec table 2-38)."""
+    head = {
+        **_common(p),
+        "customsCode": "0101",
+        "ebpCode": p.ebp_code,
+        "ebpName": p.ebp_name,
+        "orderNo": p.order_no,
+        "logisticsCode": p.logistics_code,
+        "logisticsName": p.logistics_name,
+        "logisticsNo": p.logistics_no,
+        "copNo": "EXP-COP-000123",
+        "ieFlag": "E",
+        "portCode": "0101",
+        "ieDate": p.when.strftime("%Y%m%d"),
+        "statisticsFlag": "A",
+        "agentCode": p.ebc_code,
+        "agentName": p.ebc_name,
+        "ebcCode": p.ebc_code,
+        "ebcName": p.ebc_name,
+        "ownerCode": p.ebc_code,
+        "ownerName": p.ebc_name,
+        "tradeMode": "9610",
+        "trafMode": 5,
+        "trafName": "CA925",
+        "voyageNo": "20261127",
+        "billNo": "999-12345675",
+        "country": "502",
+        "POD": "3101",  # China customs port code of the final port (spec: C3..4)
+        "freight": p.freight,
+        "fCurrency": "142",
+        "fFlag": 3,
+        "insuredFee": 0,
+        "iCurrency": "142",
+        "iFlag": 3,
+        "wrapType": 2,
+        "packNo": 1,
+        "grossWeight": "2.4",
+        "netWeight": "2.1",
+    }
+    lines = [
+        {
+            "gnum": n,
+            "itemNo": f"SKU-{n}",
+            "gcode": line.hs,
+            "gname": line.name,
+            "gmodel": f"{line.name} 规格{n}",
+            "barCode": "无",
+            "country": "502",
+            "currency": "142",
+            "qty": line.qty,
+            "qty1": line.qty,
+            "unit": line.unit,
+            "unit1": line.unit,
+            "price": line.price,
+            "totalPrice": line.total,
+        }
+        for n, line in enumerate(p.lines, 1)
+    ]
+    return _message("CEB603Message", [(head, lines)])
+
+
+def export_cancellation(p: Purchase, invt_no: str = "010120261000000077") -> etree._Element:
+    """CEB605: cancel the purchase's export clearance list (spec table 2-44)."""
+    head = {
+        **_common(p),
+        "customsCode": "0101",
+        "copNo": "EXP-COP-000123",
+        "invtNo": invt_no,
+        "reason": "订单取消",
+        "agentCode": p.ebc_code,
+        "agentName": p.ebc_name,
+        "ebcCode": p.ebc_code,
+        "ebcName": p.ebc_name,
+    }
+    return _message("CEB605Message", [(head, [])])
+
+
+def export_waybill(p: Purchase) -> etree._Element:
+    """CEB505: the export parcel's waybill (spec table 2-22)."""
+    head = {
+        **_common(p),
+        "logisticsCode": p.logistics_code,
+        "logisticsName": p.logistics_name,
+        "logisticsNo": p.logistics_no,
+        "freight": p.freight,
+        "insuredFee": 0,
+        "currency": "142",
+        "grossWeight": "2.4",
+        "packNo": 1,
+        "goodsInfo": "奶粉2罐 纸尿裤3件",
+        "ebcCode": p.ebc_code,
+        "ebcName": p.ebc_name,
+        "ebcTelephone": "010-12345678",
+    }
+    return _message("CEB505Message", [(head, [])])
+
+
+def payment_receipt(p: Purchase) -> etree._Element:
+    """CEB403: the e-commerce enterprise received the export order's payment (spec table 2-14)."""
+    head = {
+        **_common(p),
+        "ebpCode": p.ebp_code,
+        "ebpName": p.ebp_name,
+        "ebcCode": p.ebc_code,
+        "ebcName": p.ebc_name,
+        "orderNo": p.order_no,
+        "payName": "Overseas Pay Ltd",
+        "payNo": p.pay_tx,
+        "charge": p.goods_value,
+        "currency": "502",
+        "accountingDate": p.app_time,
+    }
+    return _message("CEB403Message", [(head, [])])

@@ -29,6 +29,7 @@ TYPES = [
     "logistics",
     "logistics-status",
     "warehouse-entry",
+    "payment",
 ]
 
 
@@ -64,6 +65,14 @@ def test_identity_opens_and_follows_the_business_key():
         (ceb_samples.logistics(purchase), f"waybill:{purchase.logistics_code}:{purchase.logistics_no}", None),
         (ceb_samples.waybill_status(purchase), None, f"waybill:{purchase.logistics_code}:{purchase.logistics_no}"),
         (ceb_samples.warehouse_entry(purchase), "warehouse-entry:1101110326:RKD-COP-000042", None),
+        (ceb_samples.export_inventory(purchase), f"export-inventory:{purchase.ebc_code}:EXP-COP-000123", None),
+        (ceb_samples.export_cancellation(purchase), None, f"export-inventory:{purchase.ebc_code}:EXP-COP-000123"),
+        (
+            ceb_samples.export_waybill(purchase),
+            f"export-waybill:{purchase.logistics_code}:{purchase.logistics_no}",
+            None,
+        ),
+        (ceb_samples.payment_receipt(purchase), f"payment-receipt:{purchase.ebc_code}:{purchase.order_no}", None),
         (ceb_samples.order(purchase), f"order:{purchase.ebp_code}:{purchase.order_no}", None),
         (ceb_samples.tax_status(purchase), None, "tax:TAX-0101-2026-000042"),
     ):
@@ -205,3 +214,40 @@ async def test_a_waybill_status_follows_its_waybill_and_an_entry_list_is_answere
         f"{purchase.logistics_no}-2",
         f"{purchase.logistics_no}-3",
     ]
+
+
+async def test_export_messages_are_answered_in_their_receipts_and_a_cancellation_follows_its_list(flow):
+    deployment, client, inbox = flow
+    nsw = deployment.partners["cn-nsw"]
+    purchase = ceb_samples.Purchase()
+    answers = {}
+    for build in (ceb_samples.export_inventory, ceb_samples.export_cancellation, ceb_samples.export_waybill,
+                  ceb_samples.payment_receipt):  # fmt: skip
+        response, answer = await post(deployment, client, signed(nsw, build(purchase)))
+        assert response.status == 202, (build.__name__, response.headers["X-Gateway-Outcome"], answer)
+        verified = XMLVerifier().verify(answer, x509_cert=deployment.gateway.cert).signed_xml
+        answers[build.__name__] = (response.headers, ceb_samples.carried(verified))
+    listed_id = answers["export_inventory"][0]["X-Gateway-Message-Id"]
+    assert answers["export_cancellation"][0]["X-Gateway-Follows"] == listed_id
+    # CEB604 needs the list's customs number (invtNo), which a list just lodged does not have: CEB900 answers it.
+    roots = {name: etree.QName(document).localname for name, (_, document) in answers.items()}
+    assert roots == {"export_inventory": "CEB900Message", "export_cancellation": "CEB606Message",
+                     "export_waybill": "CEB506Message", "payment_receipt": "CEB404Message"}  # fmt: skip
+    cancelled = ceb.fields_of(answers["export_cancellation"][1].find(C + "InvtCancelReturn"))
+    assert (cancelled["invtNo"], cancelled["copNo"], cancelled["returnStatus"]) == (
+        "010120261000000077", "EXP-COP-000123", "2")  # fmt: skip
+
+    await inbox.wait_for(4)
+    delivered = [XMLVerifier().verify(b, x509_cert=deployment.gateway.cert).signed_xml for _, b in inbox.received]
+    types = [d.findtext("e:Header/e:MessageType", namespaces=NS) for d in delivered]
+    assert types.index("inventory") < types.index("inventory-cancellation")
+    records = {}
+    for message in delivered:
+        CanonicalAdapter().validate(message)
+        (record,) = body_payload(message)
+        records[etree.QName(record).localname] = record
+    assert set(records) == {"ExportClearanceList", "ExportCancellationRequest", "ExportWaybill", "PaymentReceipt"}
+    listed = records["ExportClearanceList"]
+    assert (listed.findtext(W + "TypeCode"), listed.findtext(W + "DestinationCountryCode")) == ("EX", "US")
+    assert listed.find(W + "FreightChargeAmount").get("currencyID") == "CNY"
+    assert records["PaymentReceipt"].find(W + "PaymentAmount").get("currencyID") == "USD"
