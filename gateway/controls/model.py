@@ -12,6 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 from gateway.controls.facts import InventoryFacts, Money, plain
+from gateway.formats.base import ReceiptError
+from gateway.store.base import Status
 
 DAY = 86400.0
 Counts = dict[tuple[str, str], int]  # (destination, channel) -> consignments
@@ -124,6 +126,17 @@ def dimensions(consignment: Consignment) -> list[tuple[str, str]]:
 
 
 # Three-list matching and alerts -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Ingress records the message ``status`` with this reason and answers 202 (``X-Gateway-Outcome``
+    ``outcome``); ``errors``: what the receipt says why (a watch-list hold's receipt carries the code held)."""
+
+    reason: str
+    status: Status = Status.WAITING
+    outcome: str = "waiting"
+    errors: tuple[ReceiptError, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Protocol
 
 from lxml import etree
@@ -48,7 +47,7 @@ from gateway.broker.topology import Topology
 from gateway.config import ControlsSection, Settings
 from gateway.controls import alerts, facts
 from gateway.controls.matching import Outcome, Verdict, check
-from gateway.controls.model import SEP, AlertRecord, Consignment, StoredConsignment, Waiting, WatchRecord
+from gateway.controls.model import SEP, AlertRecord, Consignment, Hold, StoredConsignment, Waiting, WatchRecord
 from gateway.controls.monitoring import consignments_of
 from gateway.controls.rules import Finding, RuleBook
 from gateway.controls.store import ControlsStore, controls_store
@@ -70,17 +69,6 @@ RETRY_RELEASE_AFTER = 60.0  # seconds before the sweep retries a release that di
 
 class Signing(Protocol):
     def sign(self, root: etree._Element) -> etree._Element: ...
-
-
-@dataclass(frozen=True)
-class Hold:
-    """Ingress records the message ``status`` with this reason and answers 202 (``X-Gateway-Outcome``
-    ``outcome``); ``errors``: what the receipt says why (a watch-list hold's receipt carries the code held)."""
-
-    reason: str
-    status: Status = Status.WAITING
-    outcome: str = "waiting"
-    errors: tuple[ReceiptError, ...] = ()
 
 
 def mismatch(verdicts: list[Verdict], error: type[MatchingFailed] = MatchingFailed) -> MatchingFailed:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from gateway.controls.model import DAY, WatchRecord, day_of
+from gateway.controls.model import DAY, Hold, WatchRecord, day_of
 from gateway.controls.watchlist import Hit, WatchList, screened
 from gateway.errors import NonCompliant
 from gateway.formats.base import ReceiptError
@@ -33,7 +33,7 @@ from gateway.store.base import Status
 from gateway.text import shorten
 
 if TYPE_CHECKING:
-    from gateway.controls.service import Controls, Hold
+    from gateway.controls.service import Controls
     from gateway.controls.store import ControlsStore
 
 log = logging.getLogger(__name__)
@@ -103,8 +103,6 @@ class Watch:
         body: bytes,
         receivers: tuple[str, ...],
     ) -> Hold | None:
-        from gateway.controls.service import Hold
-
         if message_type not in WATCHED:
             return None
         screening = self.look(canonical, message_type)

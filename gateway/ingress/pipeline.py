@@ -43,7 +43,8 @@ from gateway.store.base import MessageRecord, Status, Store
 from gateway.text import shorten
 
 if TYPE_CHECKING:
-    from gateway.controls.service import Controls, Hold
+    from gateway.controls.model import Hold
+    from gateway.controls.service import Controls
 
 log = logging.getLogger(__name__)
 
