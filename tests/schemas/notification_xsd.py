@@ -24,6 +24,19 @@ RES_DS = "urn:wco:datamodel:WCO:Response_DS:DMS:2"
 _X = f"{{{XS}}}"
 
 
+def _original_declaration_annotation() -> etree._Element:
+    """The WCO annotation of ``OriginalDeclaration``: RES refers to DEC's Declaration (42A) without one."""
+    annotation = etree.Element(_X + "annotation")
+    wco = etree.SubElement(annotation, _X + "documentation", {"{http://www.w3.org/XML/1998/namespace}lang": "EN"})
+    for name, text in (("WCOID", "42A"), ("WCOName", "Declaration")):
+        etree.SubElement(wco, name).text = text
+    remark = etree.SubElement(annotation, _X + "documentation")
+    etree.SubElement(
+        remark, "Remark"
+    ).text = "The declaration the response is about, whole (RES od:Declaration): a canonical Declaration."
+    return annotation
+
+
 def date_time_types() -> set[str]:
     """The RES DS types that are a DateTimeString choice (their names end in DateTimeType)."""
     ds = etree.parse(str(RES_XSD.parent / "WCO_DS" / "WCO_RES_DS_2_DMS.xsd")).getroot()
@@ -64,6 +77,7 @@ def generate() -> bytes:
             del element.attrib["ref"]
             element.set("name", "OriginalDeclaration")
             element.set("type", "DeclarationType")
+            element.insert(0, _original_declaration_annotation())
             continue
         kind = element.get("type", "")
         if kind.startswith("ds:") and kind[3:] in dates:

@@ -21,7 +21,7 @@ SCHEMA_DIR = ROOT / "schemas" / "canonical"
 ENVELOPE_XSD = SCHEMA_DIR / "envelope.xsd"
 WCO_XSD = SCHEMA_DIR / "wco.xsd"
 # wco.xsd and the Declaration generated from the HMRC DEC schema that it includes.
-PAYLOAD_XSDS = [WCO_XSD, SCHEMA_DIR / "declaration.xsd", SCHEMA_DIR / "inspection.xsd"]
+PAYLOAD_XSDS = [WCO_XSD, SCHEMA_DIR / "declaration.xsd", SCHEMA_DIR / "notification.xsd", SCHEMA_DIR / "inspection.xsd"]
 EXAMPLES_DIR = ROOT / "examples"
 HMRC_SCHEMAS = FIXTURES / "wco-dec-dms" / "schemas"
 
