@@ -285,7 +285,7 @@ SCHEMAS: dict[str, Any] = {
         receivers=STRINGS,
         state={
             "type": "string",
-            "enum": ["pending", "held", "releasing", "refusing", "released", "refused", "alerted"],
+            "enum": ["pending", "dropped", "held", "releasing", "refusing", "released", "refused", "alerted"],
         },
         reason=STRING,
         hits={"type": "array", "items": ANY_OBJECT},

@@ -99,7 +99,7 @@ def _watch(request: web.Request) -> Any:
 
 
 WATCH_OFF = "the watch list is off: set [controls] watchlist_dir"
-WATCH_STATES = ("pending", "held", "releasing", "refusing", "released", "refused", "alerted")
+WATCH_STATES = ("pending", "dropped", "held", "releasing", "refusing", "released", "refused", "alerted")
 
 
 async def watchlist(request: web.Request) -> web.Response:

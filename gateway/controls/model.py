@@ -181,7 +181,8 @@ def waiting_keys(inventory: InventoryFacts) -> list[tuple[str, str]]:
 @dataclass(frozen=True)
 class WatchRecord:
     """A message with watch-list hits: held for a decision (``pending`` until its answer is recorded, then
-    ``held``; ``releasing`` / ``refusing`` while a decision is carried out; ``released`` / ``refused``), or
+    ``held``; ``dropped`` when that answer was never recorded; ``releasing`` / ``refusing`` while a decision is
+    carried out; ``released`` / ``refused``), or
     ``alerted`` (forwarded, the hit recorded)."""
 
     message_id: str

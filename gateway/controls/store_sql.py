@@ -651,7 +651,11 @@ class SqlControlsStore:
         with self.transaction() as db:
             db.execute(
                 f"INSERT INTO watch_holds ({self.WATCH_COLUMNS}) "  # noqa: S608
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO UPDATE SET "
+                # A resend that takes over an unfinished claim (same gateway id) screens it again.
+                "state = excluded.state, hits = excluded.hits, reason = excluded.reason, records = excluded.records, "
+                "day = excluded.day, canonical = excluded.canonical, updated = excluded.updated "
+                "WHERE watch_holds.state IN ('pending', 'dropped')",
                 (
                     record.message_id,
                     record.sender,
@@ -767,8 +771,9 @@ class SqlControlsStore:
     # Housekeeping -------------------------------------------------------------------------------------------
 
     def prune(self, *, lists_before: float, consignments_before: float) -> dict[str, int]:
-        """Drop lists older than the matching window, consignments (and their counts, hits) older than the
-        monitoring history. Alerts stay (they are the record of what was raised)."""
+        """Drop lists older than the matching window, consignments (and their counts, hits, the watch list's
+        counts and decided records) older than the monitoring history. Alerts stay (the record of what was
+        raised), and so do messages still held."""
         removed: dict[str, int] = {}
         with self.transaction() as db:
             for table in ("cbec_orders", "cbec_payments", "cbec_waybills"):
@@ -783,6 +788,13 @@ class SqlControlsStore:
             ).rowcount
             db.execute("DELETE FROM consignment_counts WHERE day < ?", (day_of(consignments_before),))
             db.execute("DELETE FROM rule_hits WHERE at < ?", (consignments_before,))
+            # The watch list's counts, and its decided and alerted records, follow the monitoring history; a
+            # message still held stays until an officer decides.
+            db.execute("DELETE FROM watch_counts WHERE day < ?", (day_of(consignments_before),))
+            removed["watch_holds"] = db.execute(
+                "DELETE FROM watch_holds WHERE state IN ('released', 'refused', 'alerted') AND updated < ?",
+                (consignments_before,),
+            ).rowcount
         self._all.clear()
         return removed
 

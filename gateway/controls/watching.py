@@ -235,7 +235,17 @@ class Watch:
         )
 
     async def sweep(self) -> int:
+        """Finish decisions left half-done, and park holds whose ``held`` answer was recorded by a request that
+        died before parking them (a ``pending`` record whose message is not held was never answered held: the
+        sender sends it again; it is dropped)."""
         done = 0
+        for record in self.store.watches(state="pending", before=time.time() - RETRY_DECISION_AFTER):
+            message = await self.controls.messages.get(record.message_id)
+            if message is not None and message.status == Status.HELD:
+                self.parked(record.message_id)
+            else:
+                self.store.set_watch_state(record.message_id, "dropped", expect=("pending",))
+            done += 1
         for record in self.store.watches(state="releasing,refusing", before=time.time() - RETRY_DECISION_AFTER):
             await self._carry_out(record)
             done += 1

@@ -87,3 +87,66 @@ async def test_interleaved_lists_at_two_instances_release_each_inventory_exactly
         for gateway in (first, second):
             await gateway.terminate()
             gateway.close()
+
+
+async def test_officers_at_two_instances_decide_each_held_message_once(tmp_path, inbox_factory, pg_url):
+    """The watch list on PostgreSQL across two gateway processes: messages held at either instance are listed by
+    both; a release and a refusal sent at once to the two instances for the same message: one decides (200), the
+    other is told who did (409 not-held); a released message is delivered once, a refused one answered once."""
+    from tests.controls.test_watchlist_flow import WATCHED_SPEC, inventory
+
+    nsw_inbox, clearance_inbox = await inbox_factory(), await inbox_factory()
+    watch = tmp_path / "watchlist"
+    watch.mkdir()
+    (watch / "samr.csv").write_text("id,brand,model,action\nSAMR-1,Brikko,BK-7701,hold\n")
+    deployment = make_deployment(
+        tmp_path,
+        [
+            PartnerSpec("cn-nsw", url=nsw_inbox.url, role="single-window", country="CN", sends=["inventory"],
+                        receives=["receipt"]),
+            PartnerSpec("cn-clearance", url=clearance_inbox.url, country="CN", sends=[], receives=["inventory"]),
+        ],
+        extra_toml=f'[controls]\nwatchlist_dir = "{watch}"\n',
+        rules='[[routing.rules]]\ntypes = ["inventory"]\nreceivers = ["cn-clearance"]\n',
+    )  # fmt: skip
+    first = Supervised(deployment, workers=1, store__url=pg_url, gateway__instance="a")
+    second = Supervised(deployment, workers=1, store__url=pg_url, gateway__instance="b")
+    identity = deployment.partners["cn-nsw"]
+    try:
+        await first.start()
+        await second.start()
+        held = []
+        for n in range(6):
+            gateway = (first, second)[n % 2]
+            body = signed(identity, inventory(WATCHED_SPEC))
+            status, _, headers = await gateway.request("POST", "/v1/partners/cn-nsw/messages", data=body, token=False)
+            assert (status, headers["X-Gateway-Outcome"]) == (202, "held")
+            held.append(headers["X-Gateway-Message-Id"])
+        status, body, _ = await second.request("GET", "/v1/admin/watchlist/holds?state=held")
+        assert sorted(h["message_id"] for h in json.loads(body)["holds"]) == sorted(held)
+
+        decided: dict[str, str] = {}
+        for n, message_id in enumerate(held):
+            answers = await asyncio.gather(
+                first.request("POST", f"/v1/admin/watchlist/holds/{message_id}/release", json={}),
+                second.request("POST", f"/v1/admin/watchlist/holds/{message_id}/refuse", json={"note": f"n{n}"}),
+            )
+            statuses = sorted(status for status, _, _ in answers)
+            assert statuses == [200, 409], answers
+            winner = next(json.loads(body) for status, body, _ in answers if status == 200)
+            loser = next(json.loads(body) for status, body, _ in answers if status == 409)
+            assert loser["error"] == "not-held"
+            assert winner["state"] in loser["message"]
+            decided[message_id] = winner["state"]
+        released = [m for m, state in decided.items() if state == "released"]
+        refused = [m for m, state in decided.items() if state == "refused"]
+        await clearance_inbox.wait_for(len(released), timeout=30)
+        await nsw_inbox.wait_for(len(refused), timeout=30)
+        await asyncio.sleep(0.5)  # anything sent twice would arrive now
+        assert sorted(h["X-Gateway-Message-Id"] for h, _ in clearance_inbox.received) == sorted(released)
+        assert len(nsw_inbox.received) == len(refused)
+        print(f"decisions: {len(released)} released, {len(refused)} refused")
+    finally:
+        for gateway in (first, second):
+            await gateway.terminate()
+            gateway.close()

@@ -157,7 +157,7 @@ def test_prune_drops_old_lists_and_consignments(store):
             )
         )
     removed = store.prune(lists_before=NOW - 3600, consignments_before=NOW - 50 * 86400)
-    assert removed == {"cbec_orders": 1, "cbec_payments": 1, "cbec_waybills": 1, "consignments": 1}
+    assert removed == {"cbec_orders": 1, "cbec_payments": 1, "cbec_waybills": 1, "consignments": 1, "watch_holds": 0}
     assert store.find(inventory(old)).order is None
     assert check(inventory(new), store.find(inventory(new))).outcome is Outcome.MATCHED
     assert find(store, Query(days=365), now=at).total == 1

@@ -171,8 +171,9 @@ def record(message_id: str, state: str = "held") -> WatchRecord:
 
 
 def test_watch_records_and_counts(store):
-    store.add_watch(record("m1"))
-    store.add_watch(record("m1", "alerted"))  # the first one stays
+    store.add_watch(record("m1", "pending"))
+    store.add_watch(record("m1"))  # a resend taking over an unfinished claim: screened again
+    store.add_watch(record("m1", "alerted"))  # once held, it stays
     assert store.watch("m1").state == "held"
     assert store.watch("m1").records == (("P1", "S1", "held"), ("P1", "S2", "clear"))
     assert store.set_watch_state("m1", "releasing", expect=("held",), decided_by="console:a", note="ok")
@@ -221,3 +222,60 @@ def test_four_postgresql_stores_racing_one_decision_take_it_once():
         finally:
             for s in stores:
                 s.close()
+
+
+def test_the_held_receipt_in_every_format_is_valid_and_carries_the_held_code():
+    """What a held sender gets back: canonical FunctionCode held, RES FunctionCode 05 (DMSCTL) with the held
+    errors, ICS a SuccessResponse saying held; each valid against its format's schema (CEB: the flow tests)."""
+    from gateway.formats.base import Receipt, ReceiptError
+    from gateway.formats.canonical import CanonicalAdapter
+    from gateway.formats.ics_ens import IcsEnsAdapter
+    from gateway.formats.wco_dms import WcoDmsAdapter
+    from gateway.mapping import ics_receipt
+
+    note = ReceiptError("held", "watch-list entry B (Brikko BK-7701) matched goods item 1 by brand-model", "/x")
+    receipt = Receipt(
+        accepted=True,
+        held=True,
+        issued=dt.datetime(2026, 12, 3, 8, 0, tzinfo=dt.UTC),
+        gateway_message_id="0f9c7a52-6a4e-4f55-9d2e-1c8b7e5a3d21",
+        sender="gw-test",
+        receiver="cn-nsw",
+        referenced_message_id="ABCDE",
+        referenced_message_type="declaration",
+        errors=(note,),
+    )
+    w = "{urn:customs-gateway:wco:1}"
+    canonical = CanonicalAdapter()
+    document = canonical.render_receipt(receipt)
+    canonical.validate(document)
+    assert document.findtext(f".//{w}Receipt/{w}FunctionCode") == "held"
+    assert document.findtext(f".//{w}Receipt/{w}Error/{w}ValidationCode") == "held"
+
+    dms = WcoDmsAdapter()
+    document = dms.render_receipt(receipt)
+    dms.validate(document)
+    res = "{urn:wco:datamodel:WCO:RES-DMS:2}"
+    assert document.findtext(f"{res}Response/{res}FunctionCode") == "05"
+    assert document.findtext(f"{res}Response/{res}Error/{res}ValidationCode") == "held"
+
+    ics = IcsEnsAdapter()
+    document = ics.render_receipt(receipt)
+    ics.validate(document)
+    message = document.findtext(f"{{{ics_receipt.SUCCESS_NS}}}Message")
+    assert message.startswith("held as gateway message 0f9c7a52")
+    assert "Brikko BK-7701" in message
+
+
+def test_prune_drops_old_watch_counts_and_decided_records_but_keeps_what_is_held(store):
+    old = record("old-held")
+    store.add_watch(old)
+    store.add_watch(record("old-released", "released"))
+    store.add_watch(record("old-alerted", "alerted"))
+    store.count_watch(20000, [("P1", "S1", "held")])
+    store.count_watch(20400, [("P1", "S1", "clear")])
+    later = dt.datetime.now(dt.UTC).timestamp() + 10
+    removed = store.prune(lists_before=0, consignments_before=later)
+    assert removed["watch_holds"] == 2
+    assert [r.message_id for r in store.watches()] == ["old-held"]
+    assert store.watch_counts("platform", 0, 10**6) == []

@@ -5,7 +5,9 @@ restart, and the monitoring counts per platform and seller."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
+import uuid
 
 import pytest
 from lxml import etree
@@ -236,3 +238,57 @@ async def test_monitoring_gives_the_share_held_refused_and_alerted_per_platform_
     assert by_seller["groups"][0]["total"] == 6
     status, body = await gateway.admin("GET", "/watchlist/monitoring?by=country")
     assert (status, body["error"]) == (400, "bad-request")
+
+
+async def test_a_declaration_is_held_by_hs_and_keywords_and_counted_under_its_exporter(setup):
+    gateway, *_, watch = setup
+    (watch / "toys.csv").write_text("id,hs,keywords,hazard,action\nTOYS-1,9503,construction toy,Small parts,hold\n")
+
+    async def loaded() -> bool:
+        _, body = await gateway.admin("GET", "/watchlist")
+        return body["total"] == 4
+
+    await wait_until(loaded, "the new file loaded")
+    declaration = etree.fromstring((ROOT / "examples" / "declaration.xml").read_bytes())
+    header = declaration.find(f"{E}Header")
+    header.find(f"{E}MessageID").text = f"DEC-{uuid.uuid4().hex[:16]}"
+    header.find(f"{E}Sender").text = "cn-nsw"
+    header.find(f"{E}Receiver").text = "cn-clearance"
+    header.find(f"{E}CreationDateTime").text = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    status, outcome, gateway_id, receipt = await send(gateway, "cn-nsw", declaration)
+    assert (status, outcome) == (202, "held")
+    errors = verified(gateway, receipt).findall(f"{E}Body/{W}Receipt/{W}Error")
+    assert [e.findtext(f"{W}Pointer") for e in errors] == ["/Envelope/Body/Declaration/GoodsItem[1]"]
+    assert "TOYS-1" in errors[0].findtext(f"{W}Description")
+    assert "hs-keywords" in errors[0].findtext(f"{W}Description")
+    _, body = await gateway.admin("GET", "/watchlist/monitoring?by=seller")
+    (group,) = [g for g in body["groups"] if g["seller"] == "91440300MA5XXXXX0T"]  # the declaration's exporter
+    assert (group["total"], group["held"]) == (1, 1)
+    status, body = await gateway.admin("POST", f"/watchlist/holds/{gateway_id}/release")
+    assert (status, body["state"]) == (200, "released")
+    await gateway.wait_status(gateway_id, "delivered")
+
+
+async def test_the_sweep_finishes_what_a_dead_process_left_half_done(setup):
+    """A hold whose request died before parking it, and a release whose process died before carrying it out:
+    the sweep parks the first (an officer can decide it) and finishes the second (delivered)."""
+    gateway, _nsw, clearance, _ = setup
+    controls = gateway.runtime.controls
+    assert controls is not None
+    store = controls.store
+    first = (await send(gateway, "cn-nsw", inventory(WATCHED_SPEC)))[2]
+    second = (await send(gateway, "cn-nsw", inventory(WATCHED_SPEC)))[2]
+    await gateway.wait_status(second, "held")
+    store.set_watch_state(first, "pending")  # as if the request had died before parking it
+    store.set_watch_state(second, "releasing", expect=("held",), decided_by="console:li.wei")  # and never went on
+    with store.transaction() as db:  # both a minute old
+        db.execute("UPDATE watch_holds SET updated = updated - 120")
+    done = await controls.sweep()
+    assert done["decisions"] == 2
+    assert store.watch(first).state == "held"
+    assert store.watch(second).state == "released"
+    record = await gateway.wait_status(second, "delivered")
+    assert [e["actor"] for e in record["history"] if e["status"] == "accepted"] == ["console:li.wei"]
+    status, body = await gateway.admin("POST", f"/watchlist/holds/{first}/refuse")
+    assert (status, body["state"]) == (200, "refused")
+    await clearance.wait_for(1)
