@@ -10,23 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
-import secrets
-import stat
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
 
+from gateway import health
 from gateway.admin.messages import Broker
-from gateway.admin.partners import PartnerAdmin, audit, expiry_warnings
+from gateway.admin.partners import PartnerAdmin, audit
+from gateway.admin.token import admin_token
 from gateway.as4.inbox import As4Inbox, load_credentials
 from gateway.broker.announce import Announcements
 from gateway.broker.connection import connect
-from gateway.broker.depth import queue_depths
 from gateway.broker.publisher import Publisher
 from gateway.broker.topology import Topology
 from gateway.config import Settings
@@ -48,37 +45,10 @@ from gateway.partners.files import PartnerFolder
 from gateway.partners.model import Partner
 from gateway.partners.registry import RegistryChanges, compare
 from gateway.partners.watch import FolderWatcher, fingerprint
-from gateway.security.certificates import load_certificate, load_private_key
 from gateway.security.keyring import Keyring, load_keyring
-from gateway.security.signatures import Signer
 from gateway.store import Store, open_store
 
 log = logging.getLogger(__name__)
-
-
-def load_signer(settings: Settings) -> Signer:
-    key = load_private_key(settings.resolve(settings.gateway.signing_key))
-    cert = load_certificate(settings.resolve(settings.gateway.signing_cert))
-    return Signer(key, cert.certificate)
-
-
-def admin_token(path: Path) -> str:
-    """The admin bearer token; a random one is written (mode 600) on first start."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(32) + "\n")
-        log.info("admin token written to %s", path)
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):  # a secret, like the private keys (certificates.load_private_key)
-        raise ConfigError(
-            f"{path}: admin token file is accessible to group or others (mode {stat.filemode(mode)}); "
-            f"run: chmod 600 {path}"
-        )
-    token = path.read_text().strip()
-    if len(token) < 16:
-        raise ConfigError(f"{path}: the admin token must be at least 16 characters")
-    return token
 
 
 class NotStarted(Unavailable):
@@ -406,66 +376,24 @@ class Runtime:
     # Health and gauges -------------------------------------------------------------------------------------
 
     def warn_expiring(self) -> None:
-        now = dt.datetime.now(dt.UTC)
-        horizon = self.settings.admin.certificate_warning_days
-        self.metrics.certificates_expiring.clear()
-        for partner in self.registry.values():
-            count = sum(1 for c in partner.certificates if c.days_left(now) < horizon)
-            self.metrics.certificates_expiring.labels(partner.id).set(count)
-        for line in expiry_warnings(self.registry.values(), horizon, now):
-            log.warning("certificate expiry: %s", line)
-        for line in self.keyring.expiry_warnings(horizon, now):  # the gateway's own certificates
-            log.warning("certificate expiry: %s", line)
+        health.warn_expiring(
+            self.metrics, self.registry.values(), self.keyring, self.settings.admin.certificate_warning_days
+        )
 
     def _prime_counters(self) -> None:
-        """Every partner's series exist from the start (at zero): dashboards and alerts see them early."""
-        for partner in self.registry.values():
-            for message_type in partner.spec.sends:
-                self.metrics.ingress.labels(partner.id, message_type, "accepted")
-            if partner.spec.sends:
-                for reason in ("rate", "in-flight", "shed"):
-                    self.metrics.ingress_refused.labels(partner.id, reason)
-            if partner.spec.receives:
-                for outcome in ("delivered", "retrying", "failed"):
-                    self.metrics.deliveries.labels(partner.id, outcome)
+        health.prime_counters(self.metrics, self.registry.values())
 
     async def readiness(self) -> dict[str, str]:
-        checks: dict[str, str] = {}
-        try:
-            await self.store.ping()
-            checks["store"] = "ok"
-        except Unavailable as exc:
-            checks["store"] = exc.message
-        if self._started is None:
-            checks["broker"] = "not started"
-        else:
-            # A robust connection is not "closed" while it reconnects: ``connected`` tells whether it is up now.
-            connection = self._started.connection
-            up = not connection.is_closed and connection.connected.is_set()
-            checks["broker"] = "ok" if up else "not connected"
-        return checks
+        return await health.readiness(self.store, self._started.connection if self._started else None)
 
     def refresh_gauges(self) -> None:
-        now = dt.datetime.now(dt.UTC)
-        self.metrics.certificate_days.clear()  # a removed partner or certificate leaves no stale series
-        for partner in self.registry.values():
-            for cert in partner.certificates:
-                self.metrics.certificate_days.labels(partner.id, cert.path.name).set(round(cert.days_left(now), 2))
+        health.certificate_gauges(self.metrics, self.registry.values())
 
     async def refresh_queue_depths(self) -> None:
-        if self._started is None:
-            return
-        queues = {}
-        for partner in self.registry.values():
-            if partner.spec.receives:
-                queues[self.topology.deliver_queue(partner.id)] = (partner.id, "deliver")
-                queues[self.topology.urgent_queue(partner.id)] = (partner.id, "urgent")
-                queues[self.topology.dead_queue(partner.id)] = (partner.id, "dead")
-        depths = await queue_depths(self._started.connection, list(queues))
-        if depths:
-            self.metrics.queue_depth.clear()
-        for name, depth in depths.items():
-            self.metrics.queue_depth.labels(*queues[name]).set(depth)
+        if self._started is not None:
+            await health.queue_depth_gauges(
+                self.metrics, self.topology, self.registry.values(), self._started.connection
+            )
 
 
 RUNTIME = web.AppKey("runtime", Runtime)  # the runtime of an aiohttp application (gateway.app)

@@ -28,9 +28,9 @@ from typing import Any
 from prometheus_client import multiprocess
 
 from gateway import logs
+from gateway.admin.token import admin_token
 from gateway.config import Settings, load_settings
 from gateway.metrics import MULTIPROCESS_DIR
-from gateway.runtime import admin_token
 
 log = logging.getLogger(__name__)
 

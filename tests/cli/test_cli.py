@@ -34,10 +34,10 @@ def test_private_key_readable_by_others_is_refused(tmp_path, capsys):
     text = config.config_path.read_text().replace("keys/gw-test.key", str(key))
     config.config_path.write_text(text)
     from gateway.errors import ConfigError
-    from gateway.runtime import load_signer
+    from gateway.security.keyring import load_keyring
 
     with pytest.raises(ConfigError) as refused:  # a world-readable key is refused
-        load_signer(config.settings())
+        load_keyring(config.settings())
     assert "chmod 600" in refused.value.message
 
 
