@@ -535,6 +535,34 @@ def _paths() -> dict[str, Any]:
                 parameters=[MESSAGE],
             )
         },
+        "/v1/admin/messages/{message_id}/inspection": {
+            "get": _admin(
+                "An inspection result's fields and its images (id, type, media type, size, sha256) for the console",
+                {
+                    200: _json("the inspection result", {"type": "object"}),
+                    404: _error("no-inspection-result: not a stored inspection result"),
+                },
+                parameters=[MESSAGE],
+            )
+        },
+        "/v1/admin/images/{sha256}": {
+            "get": _admin(
+                "A stored image by its SHA-256: the original bytes, or with ?preview=N a PNG at most N pixels a side",
+                {
+                    200: {
+                        "description": "the image (image/png, image/jpeg or image/tiff; a preview is image/png)",
+                        "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                    400: _error("bad-request: not a digest, or a preview size outside 16..4096"),
+                    404: _error("unknown-image: not in the store (never stored, or removed by retention)"),
+                    422: _error("no-preview: the image cannot be decoded, or has too many pixels for a preview"),
+                },
+                parameters=[
+                    _param("sha256", description="the image's SHA-256, 64 lower-case hex digits"),
+                    _param("preview", "query", "a PNG preview at most this many pixels a side", {"type": "integer"}),
+                ],
+            )
+        },
         "/v1/admin/consignments": {
             "get": _admin(
                 "Integrated monitoring: consignments by commodity, consignor, destination, channel",

@@ -16,11 +16,14 @@ from aiohttp import web
 
 from gateway.activity import MAX_MINUTES, history
 from gateway.admin import ping as connectivity
+from gateway.admin.inspection import inspection_view
 from gateway.admin.messages import retry_message
 from gateway.admin.partners import Change
 from gateway.admin.views import ConfigEventView, EvidenceView, MessageDetail, MessageView, PartnerView, TrafficView
 from gateway.conformance import Conditions, run_conformance, samples_folder
 from gateway.errors import ConfigError, GatewayError
+from gateway.images.magic import sniff
+from gateway.images.thumbnail import NoPreview, thumbnail
 from gateway.runtime import RUNTIME
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,9 @@ def actor_of(request: web.Request) -> str:
     """The actor to record: ``X-Gateway-Actor`` (checked by ``require_token``), else ``admin-api``."""
     actor: str = request.get(ACTOR_KEY, ADMIN_API)
     return actor
+
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @web.middleware
@@ -138,6 +144,50 @@ async def show_evidence(request: web.Request) -> web.Response:
     message_id = request.match_info["message_id"]
     kept = await runtime.store.evidence(message_id)
     return web.json_response({"message_id": message_id, "evidence": [EvidenceView.of(e).as_json() for e in kept]})
+
+
+async def show_inspection(request: web.Request) -> web.Response:
+    """An inspection result's fields and its images (digest, size, media type) for the console."""
+    runtime = request.app[RUNTIME]
+    message_id = request.match_info["message_id"]
+    canonical = await runtime.store.canonical(message_id)
+    view = inspection_view(canonical) if canonical is not None else None
+    if view is None:
+        return _error(404, "no-inspection-result", f"message {message_id!r} is not a stored inspection result")
+    return web.json_response({"message_id": message_id, **view})
+
+
+async def show_image(request: web.Request) -> web.StreamResponse:
+    """A stored image: the original bytes (streamed), or ``?preview=N`` a PNG of at most N pixels a side."""
+    runtime = request.app[RUNTIME]
+    digest = request.match_info["sha256"]
+    if not _SHA256.match(digest):
+        return _error(400, "bad-request", "the image is named by its SHA-256 digest: 64 lower-case hex digits")
+    size = await runtime.images.size(digest)
+    if size is None:
+        return _error(404, "unknown-image", f"no image sha256:{digest} in the store (never stored, or removed)")
+    preview = request.query.get("preview")
+    if preview is not None:
+        if not preview.isdigit() or not 16 <= int(preview) <= 4096:
+            return _error(400, "bad-request", "preview: a size in pixels from 16 to 4096")
+        try:
+            png = await thumbnail(runtime.images, digest, int(preview))
+        except NoPreview as exc:
+            return _error(422, "no-preview", str(exc))
+        return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+    response = web.StreamResponse(
+        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
+    )
+    response.content_length = size
+    first = True
+    async for chunk in runtime.images.read(digest):
+        if first:
+            response.content_type = sniff(chunk) or "application/octet-stream"
+            await response.prepare(request)
+            first = False
+        await response.write(chunk)
+    await response.write_eof()
+    return response
 
 
 async def retry(request: web.Request) -> web.Response:
@@ -337,3 +387,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/admin/messages/{message_id}", show_message)
     app.router.add_get("/v1/admin/messages/{message_id}/evidence", show_evidence)
     app.router.add_post("/v1/admin/messages/{message_id}/retry", retry)
+    app.router.add_get("/v1/admin/messages/{message_id}/inspection", show_inspection)
+    app.router.add_get("/v1/admin/images/{sha256}", show_image)

@@ -375,3 +375,96 @@ async def test_watch_list_page_holds_a_hit_and_releases_it_from_the_console(
         copy_screenshots(saved, os.environ.get("CONSOLE_SCREENSHOTS"))
         await client.close()
         await remove_topology(amqp, deployment, ["cn-nsw", "cn-clearance"])
+
+
+async def test_console_shows_an_inspection_result_with_thumbnails_and_full_size_on_click(
+    tmp_path, amqp, aiohttp_client, browser, capsys
+):
+    """An inspection result with an X-ray scan (TIFF, 16-bit, which browsers cannot show: previewed by the
+    gateway) and a photograph (PNG): thumbnails on the message page, the image full size on click."""
+    import io
+    import uuid
+
+    from PIL import Image, ImageDraw
+
+    from tests.helpers import EXAMPLES, signed
+    from tests.images.support import content_type, image_part, inspection_envelope, multipart_body, real_image
+
+    scan = Image.new("I;16", (1200, 800), 9000)
+    draw = ImageDraw.Draw(scan)
+    draw.ellipse((350, 120, 850, 700), fill=30000)
+    for x, y in ((520, 300), (640, 420), (560, 520)):
+        draw.ellipse((x - 40, y - 40, x + 40, y + 40), fill=62000)
+    tiff = io.BytesIO()
+    scan.save(tiff, format="TIFF")
+    photo = (EXAMPLES / "images" / "SH2200-PH-20261126-0042.png").read_bytes()
+    images = [real_image("xray-1", "image/tiff", tiff.getvalue()), real_image("photo-1", "image/png", photo, "photo")]
+    types = ["inspection-result", "receipt"]
+    deployment = make_deployment(
+        tmp_path,
+        [
+            PartnerSpec("cn-nsw", url="http://127.0.0.1:9/never", sends=types, receives=["receipt"]),
+            PartnerSpec("nl-customs", url="http://127.0.0.1:9/down", sends=types, receives=types),
+        ],
+        extra_toml='[images]\ndir = "state/images"\n',
+    )
+    client = await aiohttp_client(build_app(deployment.settings()))
+    gateway = Gateway(deployment, client)
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    saved: list[Path] = []
+    try:
+        boundary = f"b-{uuid.uuid4().hex}"
+        message = signed(deployment.partners["cn-nsw"], inspection_envelope("cn-nsw", "nl-customs", images))
+        response = await client.post(
+            "/v1/partners/cn-nsw/messages",
+            data=multipart_body(message, [image_part(i) for i in images], boundary),
+            headers={"Content-Type": content_type(boundary)},
+        )
+        assert response.status == 202, await response.text()
+        message_id = response.headers["X-Gateway-Message-Id"]
+
+        page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(15000)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        base = str(client.make_url("/console/"))
+        await page.goto(base)
+        await page.fill("#token", gateway.runtime.token)
+        await page.click("#login-form button")
+        await page.wait_for_selector("#partners-table")
+        await page.evaluate(f"location.hash = '#/message/{message_id}'")
+        summary = await (await page.wait_for_selector("#inspection-summary")).inner_text()
+        assert "seized" in summary
+        assert "xray-scan" in summary
+        findings = await (await page.wait_for_selector("#inspection-findings")).inner_text()
+        assert "CONCEALED-DRUGS" in findings
+        for image_id in ("xray-1", "photo-1"):
+            thumb = await page.wait_for_selector(f"figure.thumb[data-image={image_id}] img")
+            width = await thumb.evaluate("img => img.naturalWidth")
+            assert 0 < width <= 240  # a thumbnail, decoded by the browser
+        await assert_clean(page, "inspection result")
+        path = shots / "inspection-result.png"
+        await page.screenshot(path=str(path), full_page=True)
+        saved.append(path)
+
+        await page.click("figure.thumb[data-image=photo-1] img")
+        full = await page.wait_for_selector("#image-full-img")
+        assert await full.evaluate("img => img.naturalWidth") == 320  # the original PNG, full size
+        await page.click("#image-full")
+        await page.click("figure.thumb[data-image=xray-1] img")
+        await page.wait_for_selector("#image-full-img[alt='xray-1 full size']")
+        full = await page.query_selector("#image-full-img")
+        assert full is not None
+        assert await full.evaluate("img => img.naturalWidth") == 1200  # TIFF: a full-size PNG rendering
+        path = shots / "inspection-result-full-size.png"
+        await page.screenshot(path=str(path), full_page=False)
+        saved.append(path)
+        assert errors == []
+    finally:
+        with capsys.disabled():
+            print("\ninspection console screenshots:")
+            for path in saved:
+                print(f"  {path}")
+        await client.close()
+        await remove_topology(amqp, deployment, ["cn-nsw", "nl-customs"])

@@ -35,8 +35,12 @@ class FakeImage:
     seed: bytes = field(default_factory=lambda: uuid.uuid4().bytes)
     type_code: str = "xray"
     bytes_as: str | None = None  # the format whose magic number the bytes really start with (a liar's image)
+    content: bytes | None = None  # a real image's bytes instead of made-up ones (size must be its length)
 
     def blocks(self) -> Iterator[bytes]:
+        if self.content is not None:
+            yield self.content
+            return
         block = (hashlib.sha256(self.seed).digest() * (BLOCK // 32))[:BLOCK]
         magic = MAGIC[self.bytes_as or self.media_type]
         sent = 0
@@ -97,6 +101,10 @@ class Part:
 
     headers: dict[str, str]
     chunks: list[bytes] | FakeImage
+
+
+def real_image(image_id: str, media_type: str, content: bytes, type_code: str = "xray") -> FakeImage:
+    return FakeImage(image_id, media_type, len(content), type_code=type_code, content=content)
 
 
 def image_part(image: FakeImage, **headers: str) -> Part:

@@ -240,3 +240,41 @@ async def test_a_tampered_manifest_fails_the_signature_before_any_part_is_read(f
     assert response.status == 401
     assert response.headers["X-Gateway-Outcome"] == "signature-invalid"
     assert _stored(_store(client)) == []
+
+
+async def test_admin_api_shows_the_inspection_result_and_streams_its_images(flow):
+    deployment, client, _ = flow
+    xray = FakeImage("xray-1", "image/png", 700_001)
+    message = signed(deployment.partners["cn-nsw"], inspection_envelope("cn-nsw", "nl-customs", [xray]))
+    response = await _post(client, message, [image_part(xray)])
+    assert response.status == 202, await response.text()
+    gateway_id = response.headers["X-Gateway-Message-Id"]
+    token = deployment.settings().resolve(deployment.settings().admin.token_file).read_text().strip()
+    auth = {"Authorization": f"Bearer {token}"}
+
+    view = await (await client.get(f"/v1/admin/messages/{gateway_id}/inspection", headers=auth)).json()
+    assert view["outcome"] == "seized"
+    assert view["images"] == [
+        {
+            "id": "xray-1",
+            "type": "xray",
+            "media_type": "image/png",
+            "size": 700_001,
+            "sha256": xray.sha256.hex(),
+            "file_name": "",
+            "description": "",
+        }
+    ]
+    image = await client.get(f"/v1/admin/images/{xray.sha256.hex()}", headers=auth)
+    assert image.status == 200
+    assert image.headers["Content-Type"] == "image/png"
+    assert await image.read() == xray.data()
+    # Made-up bytes after a PNG signature: no preview, said so.
+    preview = await client.get(f"/v1/admin/images/{xray.sha256.hex()}?preview=200", headers=auth)
+    assert preview.status == 422
+    assert (await preview.json())["error"] == "no-preview"
+    assert (await client.get("/v1/admin/images/../../etc", headers=auth)).status in (400, 404)
+    assert (await client.get("/v1/admin/images/" + "0" * 64, headers=auth)).status == 404
+    assert (await client.get(f"/v1/admin/images/{xray.sha256.hex()}")).status == 401
+    other = await client.get("/v1/admin/messages/not-a-message/inspection", headers=auth)
+    assert other.status == 404

@@ -260,7 +260,64 @@ async function messagePage(id) {
     el("h3", {}, "History"),
     table(["At", "Status", "Actor", "Receiver", "Reason"],
       body.history.map((e) => [when(e.at), badge(e.status), e.actor, e.receiver || "", e.reason || ""]),
-      "message-history"));
+      "message-history"),
+    body.type === "inspection-result" ? el("section", { id: "inspection" }) : null);
+  if (body.type === "inspection-result") await inspectionSection(body.id);
+}
+
+// Inspection results: the fields, then the images as thumbnails (PNG previews made by the gateway, so TIFF
+// scans show too); a click shows the image full size (the original for PNG/JPEG, a large preview for TIFF).
+// Images are fetched with the token and shown through blob: URLs (an <img src> cannot send the token).
+
+async function imageURL(path) {
+  const response = await fetch(path, { headers: { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY)}` } });
+  if (!response.ok) throw new Error(`${response.status}`);
+  return URL.createObjectURL(await response.blob());
+}
+
+function kb(bytes) { return bytes >= 1048576 ? `${(bytes / 1048576).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`; }
+
+async function showFull(image) {
+  const overlay = document.getElementById("image-full") || document.body.appendChild(
+    el("div", { id: "image-full", class: "overlay", onclick: () => { overlay.hidden = true; } }));
+  overlay.replaceChildren(el("p", {}, `Loading ${image.id} (${kb(image.size)})…`));
+  overlay.hidden = false;
+  const original = image.media_type !== "image/tiff";
+  const url = await imageURL(`/v1/admin/images/${image.sha256}${original ? "" : "?preview=2048"}`);
+  overlay.replaceChildren(
+    el("p", {}, `${image.id}: ${image.type}, ${image.media_type}, ${kb(image.size)}`,
+      original ? "" : " (TIFF: shown as a 2048-pixel preview)", ". Click to close."),
+    el("img", { src: url, alt: `${image.id} full size`, id: "image-full-img", class: "full" }));
+}
+
+async function inspectionSection(id) {
+  const section = document.getElementById("inspection");
+  const { status, body } = await api(`/v1/admin/messages/${encodeURIComponent(id)}/inspection`, { allowError: true });
+  if (status !== 200) { section.replaceChildren(el("p", { class: "error" }, body.message)); return; }
+  const gallery = el("div", { id: "inspection-images", class: "gallery" });
+  section.replaceChildren(
+    el("h3", {}, `Inspection result ${body.reference}`),
+    table(["Inspected", "Where", "Methods", "Declaration", "Waybill", "Outcome", "Officer", "Authority"],
+      [[when(body.inspected), body.location || "", body.methods.join(", "), body.declaration || "",
+        body.waybill || "", badge(body.outcome), body.officer || "", body.authority || ""]], "inspection-summary"),
+    body.outcome_description ? el("p", {}, body.outcome_description) : null,
+    table(["Finding", "Description", "Images"],
+      body.findings.map((f) => [f.code, f.description, f.images.join(", ")]), "inspection-findings"),
+    el("h3", {}, `Images (${body.images.length})`),
+    gallery);
+  for (const image of body.images) {
+    const figure = el("figure", { class: "thumb", "data-image": image.id },
+      el("figcaption", {}, `${image.id} · ${image.type} · ${image.media_type} · ${kb(image.size)}`),
+      el("p", { class: "digest" }, `sha256 ${image.sha256.slice(0, 16)}…`));
+    gallery.append(figure);
+    try {
+      const url = await imageURL(`/v1/admin/images/${image.sha256}?preview=240`);
+      figure.prepend(el("img", { src: url, alt: `${image.id} thumbnail`, title: "click: full size",
+        onclick: () => showFull(image) }));
+    } catch (error) {
+      figure.prepend(el("p", { class: "error" }, `no preview (${error.message})`));
+    }
+  }
 }
 
 async function failedPage() {
