@@ -278,3 +278,42 @@ async def test_admin_api_shows_the_inspection_result_and_streams_its_images(flow
     assert (await client.get(f"/v1/admin/images/{xray.sha256.hex()}")).status == 401
     other = await client.get("/v1/admin/messages/not-a-message/inspection", headers=auth)
     assert other.status == 404
+
+
+async def test_images_in_postgresql_are_delivered_and_removed_by_retention(tmp_path, amqp, aiohttp_client):
+    """[images] url: the same flow with the images in PostgreSQL (instances sharing one image store)."""
+    from tests.store.support import postgres_schema
+
+    async with postgres_schema() as url:
+        deployment = make_deployment(
+            tmp_path,
+            [
+                PartnerSpec("cn-nsw", url="http://127.0.0.1:9/never", sends=TYPES, receives=["receipt"]),
+                PartnerSpec("nl-customs", url="http://127.0.0.1:9/later", sends=TYPES, receives=TYPES),
+            ],
+            extra_toml=f'[images]\nurl = "{url}"\n',
+        )
+        inbox = ImageInbox(deployment.gateway.cert)
+        app = web.Application()
+        app.router.add_post("/inbox", inbox.handle)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        partner_file = deployment.folder / "partners" / "nl-customs.toml"
+        partner_file.write_text(partner_file.read_text().replace("http://127.0.0.1:9/later", str(server.make_url("/inbox"))))
+        client = await aiohttp_client(build_app(deployment.settings()))
+        try:
+            xray = FakeImage("xray-1", "image/png", 2 * MB + 1)
+            photo = FakeImage("photo-1", "image/jpeg", 1_500_000, type_code="photo")
+            message = signed(deployment.partners["cn-nsw"], inspection_envelope("cn-nsw", "nl-customs", [xray, photo]))
+            response = await _post(client, message, [image_part(xray), image_part(photo)])
+            assert response.status == 202, await response.text()
+            await inbox.wait_for(1)
+            assert inbox.received[0].verified == {"xray-1": True, "photo-1": True}
+            images = client.server.app[RUNTIME].images
+            assert await images.size(xray.sha256.hex()) == xray.size
+            assert await images.expire(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)) == 2
+            assert await images.size(xray.sha256.hex()) is None
+        finally:
+            await client.close()
+            await server.close()
+            await remove_topology(amqp, deployment, ["cn-nsw", "nl-customs"])
