@@ -299,7 +299,8 @@ async def test_images_in_postgresql_are_delivered_and_removed_by_retention(tmp_p
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         partner_file = deployment.folder / "partners" / "nl-customs.toml"
-        partner_file.write_text(partner_file.read_text().replace("http://127.0.0.1:9/later", str(server.make_url("/inbox"))))
+        inbox_url = str(server.make_url("/inbox"))
+        partner_file.write_text(partner_file.read_text().replace("http://127.0.0.1:9/later", inbox_url))
         client = await aiohttp_client(build_app(deployment.settings()))
         try:
             xray = FakeImage("xray-1", "image/png", 2 * MB + 1)
