@@ -41,6 +41,7 @@ MessageType = Literal[
     "inventory-return",
     "logistics-status",
     "warehouse-entry",
+    "cargo-report",
     "inspection-result",
     "notification",
 ]

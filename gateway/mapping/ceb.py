@@ -399,6 +399,69 @@ EXPORT_CANCEL = Table((
     NOTE,
 ))  # fmt: skip
 
+# CEB507 arrival, CEB607 master/house list, CEB509 departure of export parcels (运抵单, 清单总分单, 离境单; spec
+# 2.8, 2.14, 2.9): a cargo report each, its parcels as Parcel lines; split reports number their messages.
+_REPORT_TAIL = (
+    Field("msgCount", "MessageCount"),
+    Field("msgSeqNo", "MessageSequenceNumeric"),
+    NOTE,
+)
+ARRIVAL = Table((
+    *HEADER,
+    Field("customsCode", "DeclarationOfficeID"),
+    Field("copNo", "TraderReferenceID"),
+    Field("preNo", "PreEntryID"),
+    Field("operatorName", "WarehouseKeeper/Name"),
+    Field("operatorCode", "WarehouseKeeper/ID"),
+    Field("loctNo", "GoodsLocationID"),
+    Field("ieFlag", "DirectionCode", Code(DIRECTION)),
+    Field("trafMode", "BorderTransportMeans/ModeCode", Code(TRANSPORT_MODE, keep_national=True)),
+    Field("billNo", "TransportDocumentID"),
+    Field("domesticTrafNo", "DomesticTransportMeansID"),
+    Field("logisticsName", "Carrier/Name"),
+    Field("logisticsCode", "Carrier/ID"),
+    *_REPORT_TAIL,
+))  # fmt: skip
+CONSIGNMENT_LIST = Table((
+    *HEADER,
+    Field("customsCode", "DeclarationOfficeID"),
+    Field("copNo", "TraderReferenceID"),
+    Field("preNo", "PreEntryID"),
+    Field("agentName", "Declarant/Name"),
+    Field("agentCode", "Declarant/ID"),
+    Field("loctNo", "GoodsLocationID"),
+    Field("trafName", "BorderTransportMeans/Name"),
+    Field("trafMode", "BorderTransportMeans/ModeCode", Code(TRANSPORT_MODE, keep_national=True)),
+    Field("voyageNo", "BorderTransportMeans/JourneyID"),
+    Field("billNo", "TransportDocumentID"),
+    Field("domesticTrafNo", "DomesticTransportMeansID"),
+    Field("grossWeight", "TotalGrossMassMeasure", FixedUnit("KGM")),
+    Field("logisticsName", "Carrier/Name"),
+    Field("logisticsCode", "Carrier/ID"),
+    *_REPORT_TAIL,
+))  # fmt: skip
+DEPARTURE = Table((
+    *HEADER,
+    Field("customsCode", "DeclarationOfficeID"),
+    Field("copNo", "TraderReferenceID"),
+    Field("preNo", "PreEntryID"),
+    Field("logisticsName", "Carrier/Name"),
+    Field("logisticsCode", "Carrier/ID"),
+    Field("trafName", "BorderTransportMeans/Name"),
+    Field("trafMode", "BorderTransportMeans/ModeCode", Code(TRANSPORT_MODE, keep_national=True)),
+    Field("voyageNo", "BorderTransportMeans/JourneyID"),
+    Field("billNo", "TransportDocumentID"),
+    Field("leaveTime", "DepartureDateTime", TIME),
+    *_REPORT_TAIL,
+))  # fmt: skip
+PARCEL = Table((
+    Field("gnum", "SequenceNumeric"),
+    Field("totalPackageNo", "ConsolidationID"),
+    Field("logisticsNo", "WaybillID"),
+    Field("invtNo", "DeclarationID"),
+    NOTE,
+))  # fmt: skip
+
 # CEB513 waybill status (运单状态, spec 3.7, table 3-24): the carrier reports a parcel signed for (logisticsStatus S).
 WAYBILL_STATUS = Table((
     *HEADER,
@@ -495,6 +558,7 @@ class Kind:
     max_records: int | None = MAX_RECORDS  # None: unbounded
     canonical_line: str = "GoodsItem"  # the canonical element of one line (EnteredWaybill for a CEB711)
     max_lines: int | None = MAX_LINES  # lines per record; None: unbounded (CEB711 DeliveryList)
+    lines_required: bool = True  # False: a record may have no lines (CEB507 ArrivalList)
 
     @property
     def receipt_keys(self) -> tuple[str, ...]:
@@ -576,6 +640,28 @@ _EXPORT_CANCEL = _sequence(
     "guid appType appTime appStatus customsCode copNo preNo? invtNo reason agentCode agentName ebcCode ebcName note?"
 )
 _EXPORT_CANCEL_RETURN = _sequence("guid agentCode copNo preNo invtNo returnStatus returnTime returnInfo")
+_ARRIVAL_HEAD = _sequence(
+    "guid appType appTime appStatus customsCode copNo preNo? operatorCode operatorName loctNo? ieFlag trafMode "
+    "billNo? domesticTrafNo logisticsCode logisticsName msgCount msgSeqNo note?"
+)
+_ARRIVAL_LIST = _sequence("gnum logisticsNo totalPackageNo? note?")
+_ARRIVAL_RETURN = _sequence(
+    "guid operatorCode logisticsCode preNo copNo billNo msgSeqNo returnStatus returnTime returnInfo"
+)
+_CONSIGNMENT_HEAD = _sequence(
+    "guid appType appTime appStatus customsCode copNo preNo? agentCode agentName loctNo? trafMode trafName "
+    "voyageNo billNo domesticTrafNo? grossWeight logisticsCode logisticsName msgCount msgSeqNo note?"
+)
+_CONSIGNMENT_LIST = _sequence("gnum totalPackageNo? logisticsNo invtNo? note?")
+_CONSIGNMENT_RETURN = _sequence(
+    "guid agentCode logisticsCode copNo preNo billNo msgSeqNo returnStatus returnTime returnInfo"
+)
+_DEPARTURE_HEAD = _sequence(
+    "guid appType appTime appStatus customsCode copNo preNo? logisticsCode logisticsName trafMode trafName? "
+    "voyageNo? billNo? leaveTime msgCount msgSeqNo note?"
+)
+_DEPARTURE_LIST = _sequence("gnum totalPackageNo? logisticsNo note?")
+_DEPARTURE_RETURN = _sequence("guid logisticsCode copNo preNo msgSeqNo returnStatus returnTime returnInfo")
 _EXPORT_INVENTORY_RETURN = _sequence(
     "guid agentCode copNo preNo invtNo ebcCode ebpCode orderNo statisticsFlag returnStatus returnTime returnInfo"
 )
@@ -678,6 +764,24 @@ KINDS: Mapping[str, Kind] = {
             payload="Payment", canonical_record="PaymentReceipt", direction="EX",
             receipt="CEB404Message", receipt_record="ReceiptsReturn", receipt_fields=_PAYMENT_RECEIPT_RETURN,
         ),
+        *(
+            Kind(
+                root=root, schema=EXPORT, message_type="cargo-report", record=record,
+                head=f"{record}Head", head_fields=head_fields, head_table=table,
+                lines=f"{record}List", line_fields=line_fields, line_table=PARCEL,
+                payload="CargoReport", canonical_record=canonical, direction="EX",
+                receipt=receipt, receipt_record=f"{record}Return", receipt_fields=receipt_fields,
+                canonical_line="Parcel", max_lines=None, lines_required=root != "CEB507Message",
+            )
+            for root, record, canonical, table, head_fields, line_fields, receipt, receipt_fields in (
+                ("CEB507Message", "Arrival", "ArrivalReport", ARRIVAL, _ARRIVAL_HEAD, _ARRIVAL_LIST,
+                 "CEB508Message", _ARRIVAL_RETURN),
+                ("CEB607Message", "WayBill", "ConsignmentList", CONSIGNMENT_LIST, _CONSIGNMENT_HEAD,
+                 _CONSIGNMENT_LIST, "CEB608Message", _CONSIGNMENT_RETURN),
+                ("CEB509Message", "Departure", "DepartureReport", DEPARTURE, _DEPARTURE_HEAD, _DEPARTURE_LIST,
+                 "CEB510Message", _DEPARTURE_RETURN),
+            )
+        ),
         Kind(
             root="CEB513Message", schema=IMPORT, message_type="logistics-status", record="LogisticsStatus",
             head="LogisticsStatus", head_fields=_WAYBILL_STATUS, head_table=WAYBILL_STATUS,
@@ -777,6 +881,9 @@ _BUSINESS_KEYS: Mapping[str, tuple[str, tuple[str, ...]]] = {
     "CEB605Message": ("export-inventory", ("agentCode", "copNo")),
     "CEB505Message": ("export-waybill", ("logisticsCode", "logisticsNo")),
     "CEB403Message": ("payment-receipt", ("ebcCode", "orderNo")),
+    "CEB507Message": ("export-arrival", ("operatorCode", "copNo")),
+    "CEB607Message": ("export-consignment-list", ("agentCode", "copNo")),
+    "CEB509Message": ("export-departure", ("logisticsCode", "copNo")),
     "CEB623Message": ("inventory", ("ebpCode", "orderNo")),
     "CEB625Message": ("inventory", ("ebpCode", "orderNo")),
     "CEB513Message": ("waybill", ("logisticsCode", "logisticsNo")),
@@ -1006,7 +1113,7 @@ def _render_record(root: etree._Element, record: etree._Element, kind: Kind, whe
     if kind.lines is None or kind.line_table is None:
         problems.losses.extend(_beyond(items, 0, f"{where}/{kind.canonical_line}"))
         return
-    if not items:
+    if not items and kind.lines_required:
         problems.missing.append((f"{where}/{kind.canonical_line}", kind.lines))
     max_lines = kind.max_lines or len(items)
     problems.losses.extend(_beyond(items, max_lines, f"{where}/{kind.canonical_line}"))

@@ -53,6 +53,10 @@ OTHER = ("3999", "其他系统级错误")
 ACCEPTED = "2"  # 电子口岸申报中
 HELD = "300"  # 人工审核: held on the watch list of non-compliant goods for an officer's decision
 FORMAT_CHECK = "CEB900Message"
+# The receipt records that require the E-Port's preNo (and copNo), which the gateway gives in the E-Port's place.
+_NEEDS_PRE_ENTRY = frozenset(
+    {"InventoryReturn", "InvtCancelReturn", "InvtRefundReturn", "ArrivalReturn", "WayBillReturn", "DepartureReturn"}
+)
 _BY_TYPE = {k.message_type: k.root for k in reversed(list(KINDS.values()))}  # import messages win for a bare type
 
 
@@ -105,9 +109,9 @@ def business_receipt(receipt: Receipt) -> etree._Element | None:
 
 def _return(kind: Kind, ref: RecordRef, receipt: Receipt, status: str, info: str) -> etree._Element | None:
     keys = dict(ref.keys)
-    # CEB622, 624 and 626 require copNo (optional in CEB621) and an 18-character preNo, the E-Port's number for
-    # the list: the gateway stands in for the E-Port, so it gives its own message id, cut to 18 characters.
-    if kind.receipt_record in ("InventoryReturn", "InvtCancelReturn", "InvtRefundReturn"):
+    # CEB622, 624, 626 and the export receipts require copNo (optional in CEB621) and an 18-character preNo, the
+    # E-Port's number for the list: the gateway stands in for the E-Port, so it gives its own message id, cut to 18.
+    if kind.receipt_record in _NEEDS_PRE_ENTRY:
         keys.setdefault("copNo", keys.get("guid", "")[:20])
         if len(keys.get("preNo", "")) != 18:
             keys["preNo"] = receipt.gateway_message_id.replace("-", "").upper()[:18]

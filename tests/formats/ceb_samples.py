@@ -552,3 +552,35 @@ def payment_receipt(p: Purchase) -> etree._Element:
         "accountingDate": p.app_time,
     }
     return _message("CEB403Message", [(head, [])])
+
+
+def _report(p: Purchase, **extra: object) -> dict[str, object]:
+    return {**_common(p), "customsCode": "0101", "copNo": "RPT-COP-000042", **extra}
+
+
+def _tail(head: dict[str, object], p: Purchase) -> dict[str, object]:
+    return {**head, "logisticsCode": p.logistics_code, "logisticsName": p.logistics_name, "msgCount": 1, "msgSeqNo": 1}
+
+
+def export_arrival(p: Purchase) -> etree._Element:
+    """CEB507: the export parcel arrived at the supervised site (spec 2.8)."""
+    head = _report(p, operatorCode="1101110326", operatorName="首都机场监管仓库", ieFlag="E", trafMode=5,
+                   billNo="999-12345675", domesticTrafNo="京A12345")  # fmt: skip
+    return _message("CEB507Message", [(_tail(head, p), [{"gnum": 1, "logisticsNo": p.logistics_no}])])
+
+
+def consignment_list(p: Purchase, invt_no: str = "010120261000000077") -> etree._Element:
+    """CEB607: the parcel and its clearance list under the master air waybill (spec 2.14)."""
+    head = _report(p, agentCode=p.ebc_code, agentName=p.ebc_name, trafMode=5, trafName="CA925",
+                   voyageNo="20261127", billNo="999-12345675", grossWeight="2.4")  # fmt: skip
+    line = {"gnum": 1, "totalPackageNo": "ULD-AKE12345CA", "logisticsNo": p.logistics_no, "invtNo": invt_no}
+    return _message("CEB607Message", [(_tail(head, p), [line])])
+
+
+def export_departure(p: Purchase) -> etree._Element:
+    """CEB509: the parcel left the country on the flight (spec 2.9)."""
+    head = _report(p, trafMode=5, trafName="CA925", voyageNo="20261127", billNo="999-12345675")
+    head = {**_tail(head, p), "leaveTime": p.app_time}
+    order = [n for n, _ in KINDS["CEB509Message"].head_fields]
+    head = {name: head[name] for name in order if name in head}
+    return _message("CEB509Message", [(head, [{"gnum": 1, "logisticsNo": p.logistics_no}])])

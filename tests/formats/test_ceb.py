@@ -405,7 +405,7 @@ def test_shipped_cbec_examples_render_as_ceb(adapter):
                             ("tax-assessment", "CEB816Message"), ("tax-payment", "CEB818Message"),
                             ("inventory-cancellation", "CEB623Message"),
                             ("inventory-return", "CEB625Message"), ("logistics-status", "CEB513Message"),
-                            ("warehouse-entry", "CEB711Message")):  # fmt: skip
+                            ("warehouse-entry", "CEB711Message"), ("cargo-report", "CEB607Message")):  # fmt: skip
         envelope = etree.fromstring((ROOT / "examples" / f"{name}.xml").read_bytes())
         document = adapter.from_canonical(envelope, "cn-nsw")
         assert etree.QName(document).localname == root_name

@@ -129,6 +129,7 @@ def test_only_payloads_are_global_elements() -> None:
     # The envelope's Body takes any global element of the wco namespace: keep that set deliberate.
     names = _parse(WCO_XSD).xpath("/xs:schema/xs:element/@name", namespaces=NS)
     assert sorted(names) == [
+        "CargoReport",
         "Declaration",
         "Inventory",
         "InventoryCancellation",
@@ -229,6 +230,7 @@ def test_example_message_type_matches_payload(path: Path) -> None:
         "inventory-return": "InventoryReturn",
         "logistics-status": "LogisticsStatus",
         "warehouse-entry": "WarehouseEntry",
+        "cargo-report": "CargoReport",
         "tax-payment": "TaxPayment",
         "inspection-result": "InspectionResult",
     }
