@@ -1,6 +1,6 @@
 """A fired rule -> one canonical RiskAlert (``schemas/canonical/wco.xsd``) and the partners it goes to.
 
-Pure: the envelope is built from a :class:`~gateway.controls.rules.Finding`; publishing, signing and
+Pure: the envelope is built from a :class:`~gateway.controls.findings.Finding`; publishing, signing and
 recording are the service's. The consignments concerned travel as an attachment (``consignments.csv``:
 time, channel, reference, consignor, route, HS codes, declared brands), digested with SHA-256, since the
 RiskAlert has no element per consignment; indicators summarise them.
@@ -25,8 +25,8 @@ from decimal import Decimal
 from lxml import etree
 
 from gateway.controls.facts import plain
+from gateway.controls.findings import Finding
 from gateway.controls.model import StoredConsignment
-from gateway.controls.rules import Finding
 from gateway.formats.canonical import WCO_NS, format_datetime, new_envelope
 from gateway.partners.model import Partner
 from gateway.text import shorten

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
-from gateway.controls.rules import DelegatingHistory, Finding, RuleBook
+from gateway.controls.findings import Finding
+from gateway.controls.rules import DelegatingHistory, RuleBook
 from gateway.controls.store import ControlsStore
 
 

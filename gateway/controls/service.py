@@ -46,10 +46,11 @@ from gateway.broker.routed import Publishing, RoutedMessage, publish_routed
 from gateway.broker.topology import Topology
 from gateway.config import ControlsSection, Settings
 from gateway.controls import alerts, facts
+from gateway.controls.findings import Finding
 from gateway.controls.matching import Outcome, Verdict, check
 from gateway.controls.model import SEP, AlertRecord, Consignment, Hold, StoredConsignment, Waiting, WatchRecord
 from gateway.controls.monitoring import consignments_of
-from gateway.controls.rules import Finding, RuleBook
+from gateway.controls.rules import RuleBook
 from gateway.controls.store import ControlsStore, controls_store
 from gateway.controls.watching import Watch
 from gateway.controls.watchlist import WatchList

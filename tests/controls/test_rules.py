@@ -13,8 +13,9 @@ import pytest
 
 from gateway.controls.facts import Money
 from gateway.controls.model import Consignment, Item
+from gateway.controls.patterns import flags
 from gateway.controls.rule_files import BrandRule, WatchEntry, load_dir, load_file
-from gateway.controls.rules import RuleBook, flags
+from gateway.controls.rules import RuleBook
 from gateway.controls.service import stored
 from gateway.controls.store_sqlite import SqliteControlsStore as ControlsStore
 from gateway.errors import ConfigError
