@@ -11,9 +11,11 @@ fly, block by block), in two phases:
    delivery goes through the retry queue and is streamed from the store again.
 
 Figures: the gateway's RSS (VmRSS of its process, sampled every 50 ms) before each phase and at its peak, and
-its VmHWM; seconds and MB/s from the first POST to the last verified delivery; the floor measured in the same
-run: SHA-256 over the same bytes in this process (one core), the least work an image needs at each of the
-three places that hash it (ingress, delivery, receiver). The target (issue 16): RSS growth under 64 MB.
+its VmHWM; seconds and MB/s from the first POST to the last verified delivery; the gateway's CPU seconds (all
+its threads, from /proc) per MB of images; the floor measured in the same run: SHA-256 over the same bytes in
+this process (one core), the least work an image needs at each of the places that hash it (ingress, delivery;
+and the receiver). The gateway's floor is two SHA-256 passes per MB: ``2 / floor`` ms per MB. The target
+(issue 16): RSS growth under 64 MB.
 """
 
 from __future__ import annotations
@@ -111,12 +113,14 @@ async def _phase(
                 await asyncio.wait_for(stop.wait(), 0.05)
 
     sampler = asyncio.create_task(sample())
+    cpu_before = gateway.cpu_seconds()
     started = time.perf_counter()
     async with aiohttp.ClientSession() as session:
         statuses = await asyncio.gather(*(_send(session, url, sender, "nl-customs", b) for b in batches))
     accepted = time.perf_counter() - started
     await inbox.wait_for(done_before + args.messages, timeout=1800)
     seconds = time.perf_counter() - started
+    cpu = gateway.cpu_seconds() - cpu_before
     stop.set()
     await sampler
     delivered = inbox.received[done_before:]
@@ -135,6 +139,8 @@ async def _phase(
         "seconds_all_delivered": round(seconds, 1),
         "image_mb": total_mb,
         "mb_per_s": round(total_mb / seconds, 1),
+        "gateway_cpu_seconds": round(cpu, 1),
+        "gateway_cpu_ms_per_mb": round(cpu * 1000 / total_mb, 2),
     }
 
 
@@ -204,6 +210,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "sha256_floor_mb_per_s": round(floor, 1),
         "phases": phases,
         "ratio_to_floor": {p["phase"]: round(p["mb_per_s"] / floor, 3) for p in phases},
+        "gateway_cpu_floor_ms_per_mb": round(2000 / floor, 2),
+        "gateway_cpu_ratio_to_floor": {
+            p["phase"]: round(p["gateway_cpu_ms_per_mb"] / (2000 / floor), 2) for p in phases
+        },
         "target_rss_growth_under_mb": 64,
         "gateway_log": problems,
     }

@@ -126,13 +126,20 @@ def cmd_send(args: argparse.Namespace) -> int:
         return 2
     options: dict[str, Any] = {"fresh": args.fresh, "sender": args.as_ if args.fresh else None, "receiver": args.to}
     if args.out is not None:
-        from gateway.sender import sign_file
+        from gateway.sender import sign_file, sign_with_images
 
-        Path(args.out).write_bytes(sign_file(Path(args.file), Path(args.key), Path(args.cert), **options))
+        if args.images is not None:
+            signed, _ = sign_with_images(Path(args.file), Path(args.key), Path(args.cert), Path(args.images), **options)
+        else:
+            signed = sign_file(Path(args.file), Path(args.key), Path(args.cert), **options)
+        Path(args.out).write_bytes(signed)
         print(f"signed as {args.as_}: {args.out} (not sent)")
         return 0
     url = args.url or f"http://127.0.0.1:8080/v1/partners/{args.as_}/messages"
-    status, body = asyncio.run(send_file(Path(args.file), Path(args.key), Path(args.cert), url, **options))
+    images = Path(args.images) if args.images is not None else None
+    status, body = asyncio.run(
+        send_file(Path(args.file), Path(args.key), Path(args.cert), url, images=images, **options)
+    )
     print(f"HTTP {status}")
     print(body.decode("utf-8", "replace"))
     return 0 if status < 300 else 1
@@ -295,6 +302,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", metavar="RECEIVER", help="with --fresh: set a canonical Envelope's Receiver to this participant"
     )
     send.add_argument("--out", metavar="PATH", help="write the signed document to PATH instead of sending it")
+    send.add_argument(
+        "--images",
+        metavar="DIR",
+        help="an inspection result's image files (each Image's FileName, in DIR): their sizes and SHA-256 are "
+        "written into the message before it is signed, and it is sent as multipart/related with them",
+    )
     send.add_argument("file", help="the message (XML); any signature it has is replaced")
     send.set_defaults(func=cmd_send)
 

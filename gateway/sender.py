@@ -6,9 +6,13 @@ the CEB profile (what a CEB partner's signing device does)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
+import hashlib
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from lxml import etree
@@ -110,9 +114,90 @@ async def send_file(
     fresh: bool = False,
     sender: str | None = None,
     receiver: str | None = None,
+    images: Path | None = None,
 ) -> tuple[int, bytes]:
+    if images is not None:
+        body, parts = await asyncio.to_thread(
+            sign_with_images, file, key, cert, images, fresh=fresh, sender=sender, receiver=receiver
+        )
+        return await post_multipart(url, body, parts)
     body = await asyncio.to_thread(sign_file, file, key, cert, fresh=fresh, sender=sender, receiver=receiver)
     return await post(url, body)
 
 
-__all__ = ["post", "refresh", "refresh_envelope", "send_file", "sign_document", "sign_file"]
+# Inspection results with images (docs/DESIGN.md 8) -------------------------------------------------------------
+
+_W = "{urn:customs-gateway:wco:1}"
+READ = 256 * 1024
+
+
+def fill_images(root: etree._Element, folder: Path) -> list[tuple[str, str, Path]]:
+    """Each ``InspectionResult/Image`` of ``root``: its file (``FileName`` in ``folder``), whose size and SHA-256
+    are written into ``SizeMeasure`` and ``DigestValue`` (read in chunks: images may be large). Returns (ID,
+    MediaType, path) per image, in order."""
+    parts = []
+    for image in root.iter(f"{_W}Image"):
+        image_id, name = image.findtext(f"{_W}ID") or "", image.findtext(f"{_W}FileName") or ""
+        if not name or Path(name).name != name:
+            raise UnsupportedMessage(f"Image {image_id!r}: a FileName (no folder part) is needed to find its file")
+        path = folder / name
+        digest, size = hashlib.sha256(), 0
+        with path.open("rb") as file:
+            while chunk := file.read(READ):
+                digest.update(chunk)
+                size += len(chunk)
+        for field, value in (("SizeMeasure", str(size)), ("DigestValue", base64.b64encode(digest.digest()).decode())):
+            element = image.find(_W + field)
+            if element is None:
+                raise UnsupportedMessage(f"Image {image_id!r} has no {field} element to fill in")
+            element.text = value
+        parts.append((image_id, image.findtext(f"{_W}MediaType") or "application/octet-stream", path))
+    return parts
+
+
+def sign_with_images(
+    file: Path, key: Path, cert: Path, folder: Path, **options: Any
+) -> tuple[bytes, list[tuple[str, str, Path]]]:
+    root = parse_xml(file.read_bytes())
+    parts = fill_images(root, folder)
+    return sign_document(to_bytes(root), load_any_signer(key, cert), **options), parts
+
+
+async def post_multipart(
+    url: str,
+    body: bytes,
+    parts: list[tuple[str, str, Path]],
+    timeout: float = 600,  # noqa: ASYNC109 - aiohttp's timeout
+) -> tuple[int, bytes]:
+    """The signed message and its image files as one multipart/related body, the files streamed."""
+    boundary = f"gw-{uuid.uuid4().hex}"
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield f"--{boundary}\r\nContent-Type: application/xml\r\nContent-ID: <message>\r\n\r\n".encode() + body
+        for image_id, media_type, path in parts:
+            yield f"\r\n--{boundary}\r\nContent-Type: {media_type}\r\nContent-ID: <{image_id}>\r\n\r\n".encode()
+            with path.open("rb") as file:
+                while chunk := file.read(READ):
+                    yield chunk
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    kind = f'multipart/related; type="application/xml"; start="<message>"; boundary="{boundary}"'
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            url, data=stream(), headers={"Content-Type": kind}, timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as response,
+    ):
+        return response.status, await response.read()
+
+
+__all__ = [
+    "fill_images",
+    "post",
+    "post_multipart",
+    "refresh",
+    "refresh_envelope",
+    "send_file",
+    "sign_document",
+    "sign_file",
+]

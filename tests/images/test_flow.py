@@ -318,3 +318,34 @@ async def test_images_in_postgresql_are_delivered_and_removed_by_retention(tmp_p
             await client.close()
             await server.close()
             await remove_topology(amqp, deployment, ["cn-nsw", "nl-customs"])
+
+
+async def test_gateway_send_with_images_fills_in_digests_and_sends_multipart(flow, tmp_path):
+    """``gateway send --images DIR``: the files named by each Image's FileName are measured and hashed into the
+    message before it is signed, then sent with it as multipart/related (the example and its two images)."""
+    import subprocess
+    import sys
+
+    from tests.helpers import EXAMPLES
+
+    deployment, client, inbox = flow
+    # What the tool fills in starts wrong: the X-ray's size and digest are placeholders.
+    example = (EXAMPLES / "inspection-result.xml").read_text()
+    example = example.replace("<SizeMeasure>1174</SizeMeasure>", "<SizeMeasure>1</SizeMeasure>")
+    example = example.replace("OEkpU4elHJ1s0bhjg2Yvau+Ke+Cv8Ia0X0Px7rOs54U=", "A" * 43 + "=")
+    message = tmp_path / "inspection.xml"
+    message.write_text(example)
+    sender = deployment.partners["cn-nsw"]
+    url = str(client.make_url("/v1/partners/cn-nsw/messages"))
+    command = [
+        sys.executable, "-m", "gateway", "send", "--fresh", "--as", "cn-nsw", "--to", "nl-customs",
+        "--key", str(sender.key_path), "--cert", str(sender.cert_path), str(message),
+        "--images", str(EXAMPLES / "images"), "--url", url,
+    ]  # fmt: skip
+    done = await __import__("asyncio").to_thread(subprocess.run, command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("HTTP 202")
+    await inbox.wait_for(1)
+    assert inbox.received[0].verified == {"xray-1": True, "photo-1": True}
+    photo = (EXAMPLES / "images" / "SH2200-PH-20261126-0042.png").read_bytes()
+    assert inbox.received[0].images["photo-1"][1] == len(photo)
