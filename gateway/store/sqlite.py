@@ -258,6 +258,11 @@ class SqliteStore:
     ) -> list[tuple[Exception | None, Any]]:
         """One transaction, a savepoint per write: (error, result) of each; raises when nothing was kept."""
         db = self.db
+        if len(group) == 1:  # alone: its own transaction, as _tx (no savepoint to pay for)
+            try:
+                return [(None, self._tx(group[0][0]))]
+            except Exception as exc:  # rolled back by _tx; handed to its caller as in a group
+                return [(exc, None)]
         db.execute("BEGIN IMMEDIATE")
         outcomes: list[tuple[Exception | None, Any]] = []
         try:

@@ -87,3 +87,10 @@ async def test_a_group_that_cannot_commit_fails_every_write_in_it(store: SqliteS
     assert committed(store.path, "SELECT id FROM messages") == []
     await claim(store, 3)  # the store works again once the lock is free
     assert [r[0] for r in committed(store.path, "SELECT id FROM messages")] == ["gw-3"]
+
+
+async def test_a_write_alone_keeps_its_own_outcome(store: SqliteStore) -> None:
+    with pytest.raises(Unavailable, match="FOREIGN KEY"):
+        await store.record_delivery("gw-none", "r1", Status.DELIVERED, attempt=1)
+    await claim(store, 1)
+    assert [r[0] for r in committed(store.path, "SELECT id FROM messages")] == ["gw-1"]
