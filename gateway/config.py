@@ -42,6 +42,7 @@ MessageType = Literal[
     "logistics-status",
     "warehouse-entry",
     "cargo-report",
+    "summary-application",
     "inspection-result",
     "notification",
 ]

@@ -90,6 +90,7 @@ DECLARATION_MODE = CodeList(
     "CEB statisticsFlag", "gateway export declaration mode", {"A": "simplified", "B": "summary"}
 )
 CHARGE_BASIS = CodeList("CEB fFlag/iFlag", "gateway charge basis", {"1": "rate", "2": "unit-price", "3": "total"})
+SUMMARY_MODE = CodeList("CEB summaryFlag", "gateway summary mode", {"1": "consignor", "2": "consignor-producer"})
 BUSINESS_MODEL = CodeList(
     "China customs supervision mode (CEB tradeMode)",
     "gateway CBEC business model",
@@ -462,6 +463,28 @@ PARCEL = Table((
     NOTE,
 ))  # fmt: skip
 
+# CEB701 summary application (汇总申请单, spec 2.21, table 2-73): export lists to sum up into goods declarations.
+SUMMARY = Table((
+    *HEADER,
+    Field("customsCode", "DeclarationOfficeID"),
+    Field("copNo", "TraderReferenceID"),
+    Field("preNo", "PreEntryID"),
+    Field("sumNo", "DeclarationID"),
+    Field("agentName", "Declarant/Name"),
+    Field("agentCode", "Declarant/ID"),
+    Field("ebcName", "Seller/Name"),
+    Field("ebcCode", "Seller/ID"),
+    Field("declAgentName", "CustomsBroker/Name"),
+    Field("declAgentCode", "CustomsBroker/ID"),
+    Field("startTime", "StartDateTime", TIME),
+    Field("endTime", "EndDateTime", TIME),
+    Field("loctNo", "GoodsLocationID"),
+    Field("summaryFlag", "SummaryModeCode", Code(SUMMARY_MODE)),
+    Field("itemNameFlag", "ItemNameModeCode"),
+    *_REPORT_TAIL,
+))  # fmt: skip
+SUMMARY_LINE = Table((Field("invtNo", "DeclarationID"),))
+
 # CEB513 waybill status (运单状态, spec 3.7, table 3-24): the carrier reports a parcel signed for (logisticsStatus S).
 WAYBILL_STATUS = Table((
     *HEADER,
@@ -662,6 +685,12 @@ _DEPARTURE_HEAD = _sequence(
 )
 _DEPARTURE_LIST = _sequence("gnum totalPackageNo? logisticsNo note?")
 _DEPARTURE_RETURN = _sequence("guid logisticsCode copNo preNo msgSeqNo returnStatus returnTime returnInfo")
+_SUMMARY_HEAD = _sequence(
+    "guid appType appTime appStatus customsCode copNo preNo? sumNo? agentCode agentName ebcCode ebcName "
+    "declAgentCode declAgentName startTime? endTime? loctNo? summaryFlag itemNameFlag msgCount msgSeqNo note?"
+)
+_SUMMARY_LIST = _sequence("invtNo")
+_SUMMARY_RETURN = _sequence("guid agentCode ebcCode copNo preNo sumNo? msgSeqNo returnStatus returnTime returnInfo")
 _EXPORT_INVENTORY_RETURN = _sequence(
     "guid agentCode copNo preNo invtNo ebcCode ebpCode orderNo statisticsFlag returnStatus returnTime returnInfo"
 )
@@ -783,6 +812,14 @@ KINDS: Mapping[str, Kind] = {
             )
         ),
         Kind(
+            root="CEB701Message", schema=EXPORT, message_type="summary-application", record="SummaryApply",
+            head="SummaryApplyHead", head_fields=_SUMMARY_HEAD, head_table=SUMMARY,
+            lines="SummaryApplyList", line_fields=_SUMMARY_LIST, line_table=SUMMARY_LINE,
+            payload="SummaryApplication", canonical_record="SummaryRequest", direction="EX",
+            receipt="CEB702Message", receipt_record="SummaryReturn", receipt_fields=_SUMMARY_RETURN,
+            canonical_line="SummarisedClearanceList", max_lines=None, lines_required=False,
+        ),
+        Kind(
             root="CEB513Message", schema=IMPORT, message_type="logistics-status", record="LogisticsStatus",
             head="LogisticsStatus", head_fields=_WAYBILL_STATUS, head_table=WAYBILL_STATUS,
             lines=None, line_fields=(), line_table=None,
@@ -884,6 +921,7 @@ _BUSINESS_KEYS: Mapping[str, tuple[str, tuple[str, ...]]] = {
     "CEB507Message": ("export-arrival", ("operatorCode", "copNo")),
     "CEB607Message": ("export-consignment-list", ("agentCode", "copNo")),
     "CEB509Message": ("export-departure", ("logisticsCode", "copNo")),
+    "CEB701Message": ("summary-application", ("agentCode", "copNo")),
     "CEB623Message": ("inventory", ("ebpCode", "orderNo")),
     "CEB625Message": ("inventory", ("ebpCode", "orderNo")),
     "CEB513Message": ("waybill", ("logisticsCode", "logisticsNo")),

@@ -55,7 +55,15 @@ HELD = "300"  # 人工审核: held on the watch list of non-compliant goods for 
 FORMAT_CHECK = "CEB900Message"
 # The receipt records that require the E-Port's preNo (and copNo), which the gateway gives in the E-Port's place.
 _NEEDS_PRE_ENTRY = frozenset(
-    {"InventoryReturn", "InvtCancelReturn", "InvtRefundReturn", "ArrivalReturn", "WayBillReturn", "DepartureReturn"}
+    {
+        "InventoryReturn",
+        "InvtCancelReturn",
+        "InvtRefundReturn",
+        "ArrivalReturn",
+        "WayBillReturn",
+        "DepartureReturn",
+        "SummaryReturn",
+    }
 )
 _BY_TYPE = {k.message_type: k.root for k in reversed(list(KINDS.values()))}  # import messages win for a bare type
 

@@ -584,3 +584,23 @@ def export_departure(p: Purchase) -> etree._Element:
     order = [n for n, _ in KINDS["CEB509Message"].head_fields]
     head = {name: head[name] for name in order if name in head}
     return _message("CEB509Message", [(head, [{"gnum": 1, "logisticsNo": p.logistics_no}])])
+
+
+def summary_application(p: Purchase, lists: tuple[str, ...] = ("010120261000000077",)) -> etree._Element:
+    """CEB701: sum up the enterprise's export clearance lists (summary mode) into goods declarations (spec 2.21)."""
+    head = {
+        **_common(p),
+        "customsCode": "0101",
+        "copNo": "SUM-COP-000042",
+        "agentCode": p.ebc_code,
+        "agentName": p.ebc_name,
+        "ebcCode": p.ebc_code,
+        "ebcName": p.ebc_name,
+        "declAgentCode": "1101980001",
+        "declAgentName": "报关行北京有限公司",
+        "summaryFlag": 1,
+        "itemNameFlag": 1,
+        "msgCount": 1,
+        "msgSeqNo": 1,
+    }
+    return _message("CEB701Message", [(head, [{"invtNo": number} for number in lists])])

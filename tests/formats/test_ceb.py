@@ -75,15 +75,20 @@ def sample(path: Path) -> etree._Element:
 def test_export_samples_as_published_are_schema_invalid_or_carry_placeholders(adapter):
     kinds = [p for p in SUPPORTED if p.parent.name == "export"]
     assert {p.stem for p in kinds} >= {"CEB303Message", "CEB403Message", "CEB505Message", "CEB603Message"}
+    usable = []
     for path in kinds:
         root = load(path)
         if len(root.findall(C + "BaseTransfer")) > 1:
             with pytest.raises(SchemaInvalid, match="BaseTransfer"):
                 adapter.validate(root)
-        else:
-            adapter.validate(root)
-            with pytest.raises(MappingFailed):
-                to_canonical(adapter, root)
+            continue
+        adapter.validate(root)
+        try:
+            to_canonical(adapter, root)
+        except MappingFailed:  # a placeholder code (ieFlag "a", unit "aaa" ...), named with its field
+            continue
+        usable.append(path.stem)
+    assert usable == ["CEB701Message"]  # the one export business sample valid and with real codes as published
 
 
 def to_canonical(adapter: CebAdapter, root: etree._Element, sender: str = "cn-nsw") -> etree._Element:
@@ -405,7 +410,8 @@ def test_shipped_cbec_examples_render_as_ceb(adapter):
                             ("tax-assessment", "CEB816Message"), ("tax-payment", "CEB818Message"),
                             ("inventory-cancellation", "CEB623Message"),
                             ("inventory-return", "CEB625Message"), ("logistics-status", "CEB513Message"),
-                            ("warehouse-entry", "CEB711Message"), ("cargo-report", "CEB607Message")):  # fmt: skip
+                            ("warehouse-entry", "CEB711Message"), ("cargo-report", "CEB607Message"),
+                            ("summary-application", "CEB701Message")):  # fmt: skip
         envelope = etree.fromstring((ROOT / "examples" / f"{name}.xml").read_bytes())
         document = adapter.from_canonical(envelope, "cn-nsw")
         assert etree.QName(document).localname == root_name

@@ -31,6 +31,7 @@ TYPES = [
     "warehouse-entry",
     "payment",
     "cargo-report",
+    "summary-application",
 ]
 
 
@@ -77,6 +78,7 @@ def test_identity_opens_and_follows_the_business_key():
         (ceb_samples.export_arrival(purchase), "export-arrival:1101110326:RPT-COP-000042", None),
         (ceb_samples.consignment_list(purchase), f"export-consignment-list:{purchase.ebc_code}:RPT-COP-000042", None),
         (ceb_samples.export_departure(purchase), f"export-departure:{purchase.logistics_code}:RPT-COP-000042", None),
+        (ceb_samples.summary_application(purchase), f"summary-application:{purchase.ebc_code}:SUM-COP-000042", None),
         (ceb_samples.order(purchase), f"order:{purchase.ebp_code}:{purchase.order_no}", None),
         (ceb_samples.tax_status(purchase), None, "tax:TAX-0101-2026-000042"),
     ):
@@ -262,21 +264,28 @@ async def test_export_cargo_reports_are_answered_with_their_ceb_receipts(flow):
     nsw = deployment.partners["cn-nsw"]
     purchase = ceb_samples.Purchase()
     roots = []
-    for build in (ceb_samples.export_arrival, ceb_samples.consignment_list, ceb_samples.export_departure):
-        response, answer = await post(deployment, client, signed(nsw, build(purchase)))
+    for build in (ceb_samples.export_arrival, ceb_samples.consignment_list, ceb_samples.export_departure,
+                  ceb_samples.summary_application):  # fmt: skip
+        message = build(purchase)
+        response, answer = await post(deployment, client, signed(nsw, message))
         assert response.status == 202, (build.__name__, answer)
         receipt = ceb_samples.carried(XMLVerifier().verify(answer, x509_cert=deployment.gateway.cert).signed_xml)
         roots.append(etree.QName(receipt).localname)
         (returned,) = [ceb.fields_of(r) for r in receipt if isinstance(r.tag, str)]
-        assert (returned["copNo"], returned["msgSeqNo"], returned["returnStatus"]) == ("RPT-COP-000042", "1", "2")
-        assert len(returned["preNo"]) == 18  # the gateway's number for it, as CEB508/608/510 require one
-    assert roots == ["CEB508Message", "CEB608Message", "CEB510Message"]
-    await inbox.wait_for(3)
+        copied = ceb_samples.ceb_head(message)["copNo"]
+        assert (returned["copNo"], returned["msgSeqNo"], returned["returnStatus"]) == (copied, "1", "2")
+        assert len(returned["preNo"]) == 18  # the gateway's number for it, as CEB508/608/510/702 require one
+    assert roots == ["CEB508Message", "CEB608Message", "CEB510Message", "CEB702Message"]
+    await inbox.wait_for(4)
     delivered = [XMLVerifier().verify(b, x509_cert=deployment.gateway.cert).signed_xml for _, b in inbox.received]
     names = set()
     for message in delivered:
         CanonicalAdapter().validate(message)
         (record,) = body_payload(message)
         names.add(etree.QName(record).localname)
-        assert record.findtext(f"{W}Parcel/{W}WaybillID") == purchase.logistics_no
-    assert names == {"ArrivalReport", "ConsignmentList", "DepartureReport"}
+        if etree.QName(record).localname == "SummaryRequest":
+            listed = record.findtext(f"{W}SummarisedClearanceList/{W}DeclarationID")
+            assert (listed, record.findtext(W + "SummaryModeCode")) == ("010120261000000077", "consignor")
+        else:
+            assert record.findtext(f"{W}Parcel/{W}WaybillID") == purchase.logistics_no
+    assert names == {"ArrivalReport", "ConsignmentList", "DepartureReport", "SummaryRequest"}

@@ -140,6 +140,7 @@ def test_only_payloads_are_global_elements() -> None:
         "Payment",
         "Receipt",
         "RiskAlert",
+        "SummaryApplication",
         "TaxAssessment",
         "TaxPayment",
         "WarehouseEntry",
@@ -231,6 +232,7 @@ def test_example_message_type_matches_payload(path: Path) -> None:
         "logistics-status": "LogisticsStatus",
         "warehouse-entry": "WarehouseEntry",
         "cargo-report": "CargoReport",
+        "summary-application": "SummaryApplication",
         "tax-payment": "TaxPayment",
         "inspection-result": "InspectionResult",
     }
