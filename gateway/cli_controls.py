@@ -74,7 +74,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
         return 0
     print(f"{len(findings)} alert(s) would have been raised:")
     for finding in findings:
-        to = alerts.receivers(partners, finding.destinations, gateway_id=settings.gateway.id)
+        to = alerts.receivers(partners, finding.destinations, participant_id=settings.gateway.id)
         print(f"\n{finding.at:%Y-%m-%d %H:%M} {finding.rule.id} [{finding.pattern}]")
         print(f"  {finding.summary}")
         for code, description in finding.indicators:

@@ -154,7 +154,7 @@ def envelope(
     *,
     message_id: str,
     alert_reference: str,
-    gateway_id: str,
+    participant_id: str,
     issued: dt.datetime,
     authority_name: str,
     country: str,
@@ -164,26 +164,26 @@ def envelope(
         alert_reference=alert_reference,
         issued=issued,
         authority_name=authority_name,
-        authority_id=gateway_id,
+        authority_id=participant_id,
         country=country,
     )
     return new_envelope(
         message_id=message_id,
         message_type="risk-alert",
-        sender=gateway_id,
+        sender=participant_id,
         receiver=None,
         created=issued,
         payload=payload,
     )
 
 
-def receivers(partners: Mapping[str, Partner], destinations: Sequence[str], *, gateway_id: str) -> tuple[str, ...]:
+def receivers(partners: Mapping[str, Partner], destinations: Sequence[str], *, participant_id: str) -> tuple[str, ...]:
     """The administrations of the destination countries, and the single window."""
     wanted = set(destinations)
     chosen = []
     for partner in partners.values():
         spec = partner.spec
-        if partner.id == gateway_id or spec.delivery is None or not partner.accepts("risk-alert"):
+        if partner.id == participant_id or spec.delivery is None or not partner.accepts("risk-alert"):
             continue
         if spec.role == "single-window" or (spec.role == "customs" and spec.country in wanted):
             chosen.append(partner.id)

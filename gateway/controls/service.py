@@ -229,14 +229,14 @@ class Controls:
         until = dt.datetime.fromtimestamp(now + self.settings.matching_window, dt.UTC)
         return Hold(f"waiting for {described} (until {until:%Y-%m-%dT%H:%M:%SZ})")
 
-    async def held(self, gateway_id: str) -> None:
+    async def held(self, message_id: str) -> None:
         """The ``waiting`` answer is recorded: park it, then look once more (a list may have come). A ``held``
         answer: the message waits for an officer."""
-        if self.watch is not None and self.watch.parked(gateway_id):
+        if self.watch is not None and self.watch.parked(message_id):
             return
         with self.store.transaction():
-            self.store.set_state(gateway_id, "parked", expect="pending")
-            taken = self._take_if_ready(gateway_id)
+            self.store.set_state(message_id, "parked", expect="pending")
+            taken = self._take_if_ready(message_id)
         if taken is not None:
             await self._settle(*taken)
 
@@ -274,28 +274,28 @@ class Controls:
         except Exception:  # the message is accepted already: nothing here may turn that into an error answer
             log.exception("controls after accepting %s (%s from %s) failed", message_id, info.message_type, sender)
 
-    async def _keep_lists(self, gateway_id: str, message_type: str, canonical: etree._Element) -> None:
+    async def _keep_lists(self, message_id: str, message_type: str, canonical: etree._Element) -> None:
         at = time.time()
         taken: list[tuple[Waiting, list[Verdict]]] = []
         keys: list[tuple[str, str]] = []
         with self.store.transaction():
             if message_type == "order":
                 for order in facts.orders(canonical):
-                    self.store.put_order(order, gateway_id, at)
+                    self.store.put_order(order, message_id, at)
                     keys.append(("order", order.order_id))
             elif message_type == "payment":
                 for payment in facts.payments(canonical):
-                    self.store.put_payment(payment, gateway_id, at)
+                    self.store.put_payment(payment, message_id, at)
                     keys.append(("order", payment.order_id))
             else:
                 for waybill in facts.waybills(canonical):
-                    self.store.put_waybill(waybill, gateway_id, at)
+                    self.store.put_waybill(waybill, message_id, at)
                     keys += [
                         ("order", waybill.order_id),
                         ("waybill", f"{waybill.carrier}{SEP}{waybill.waybill}"),
                     ]
-            for message_id in self.store.waiting_for(keys):
-                ready = self._take_if_ready(message_id)
+            for waiting_id in self.store.waiting_for(keys):  # inventories these lists may complete
+                ready = self._take_if_ready(waiting_id)
                 if ready is not None:
                     taken.append(ready)
         for waiting, verdicts in taken:
@@ -486,12 +486,12 @@ class Controls:
 
     # Monitoring and rules -----------------------------------------------------------------------------------
 
-    async def _monitor(self, gateway_id: str, message_type: str, sender: str, canonical: etree._Element) -> None:
+    async def _monitor(self, message_id: str, message_type: str, sender: str, canonical: etree._Element) -> None:
         found = consignments_of(
             canonical,
             message_type,
             sender=sender,
-            message_id=gateway_id,
+            message_id=message_id,
             own_country=self.settings.country,
             sender_channels=self.settings.sender_channels,
             now=self.clock(),
@@ -518,13 +518,13 @@ class Controls:
                 finding,
                 message_id=message_id,
                 alert_reference=reference,
-                gateway_id=self.participant_id,
+                participant_id=self.participant_id,
                 issued=issued,
                 authority_name=self.settings.authority_name or self.participant_id,
                 country=country,
             )
             set_header(envelope, "GatewayMessageID", message_id)
-            receivers = alerts.receivers(self.partners(), finding.destinations, gateway_id=self.participant_id)
+            receivers = alerts.receivers(self.partners(), finding.destinations, participant_id=self.participant_id)
             body = to_bytes(envelope)
             record = AlertRecord(
                 id=message_id,

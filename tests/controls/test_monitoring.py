@@ -151,14 +151,14 @@ def test_alert_receivers_are_the_destinations_administrations_and_the_single_win
             partner("gw-test", "customs", "NL", ["risk-alert"]),  # the gateway itself
         ]
     }
-    assert alerts.receivers(partners, ["NL", "DE", "PL"], gateway_id="gw-test") == ("cn-nsw", "nl-customs")
+    assert alerts.receivers(partners, ["NL", "DE", "PL"], participant_id="gw-test") == ("cn-nsw", "nl-customs")
 
 
 def test_a_suspended_administration_still_gets_its_alert_held_until_it_is_resumed():
     """Like every message routed to a suspended receiver, the alert is queued and held (delivery.worker)."""
     suspended = partner("nl-customs", "customs", "NL", ["risk-alert"])
     suspended = Partner(suspended.spec.model_copy(update={"suspended": True}), suspended.path, ())
-    assert alerts.receivers({"nl-customs": suspended}, ["NL"], gateway_id="gw-test") == ("nl-customs",)
+    assert alerts.receivers({"nl-customs": suspended}, ["NL"], participant_id="gw-test") == ("nl-customs",)
 
 
 def test_a_finding_becomes_a_schema_valid_signed_ready_alert(store):
@@ -174,7 +174,7 @@ def test_a_finding_becomes_a_schema_valid_signed_ready_alert(store):
         finding,
         message_id="m-1",
         alert_reference=alerts.reference(issued),
-        gateway_id="a-gateway-id-longer-than-17",
+        participant_id="a-gateway-id-longer-than-17",
         issued=issued,
         authority_name="General Administration of Customs of the People's Republic of China (GACC)",
         country="CN",
