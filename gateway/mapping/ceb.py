@@ -485,6 +485,65 @@ SUMMARY = Table((
 ))  # fmt: skip
 SUMMARY_LINE = Table((Field("invtNo", "DeclarationID"),))
 
+# CEB213 request to return exported goods (退货申请单, spec 2.17, table 2-58) and CEB215 tally of the returned parcel
+# at the supervised site (理货明细单, spec 2.19, table 2-64).
+EXPORT_REFUND = Table((
+    *HEADER,
+    Field("customsCode", "DeclarationOfficeID"),
+    Field("loctNo", "GoodsLocationID"),
+    Field("ebpName", "Platform/Name"),
+    Field("ebpCode", "Platform/ID"),
+    Field("ebcName", "Seller/Name"),
+    Field("ebcCode", "Seller/ID"),
+    Field("logisticsName", "Carrier/Name"),
+    Field("logisticsCode", "Carrier/ID"),
+    Field("logisticsNo", "WaybillID"),
+    Field("coElNo", "TraderReferenceID"),
+    Field("preNo", "PreEntryID"),
+    Field("invtNo", "DeclarationID"),
+    Field("tradeMode", "ReturnProcedureCode"),
+    Field("agentName", "Declarant/Name"),
+    Field("agentCode", "Declarant/ID"),
+    Field("billNo", "TransportDocumentID"),
+    Field("ieFlag", "DirectionCode", Code(DIRECTION)),
+    Field("trafName", "BorderTransportMeans/Name"),
+    Field("trafMode", "BorderTransportMeans/ModeCode", Code(TRANSPORT_MODE, keep_national=True)),
+    Field("voyageNo", "BorderTransportMeans/JourneyID"),
+    Field("portCode", "BorderOfficeID"),
+    Field("reason", "Reason"),
+    Field("country", "DispatchCountryCode", Code(COUNTRY)),
+    NOTE,
+))  # fmt: skip
+EXPORT_REFUND_LINE = Table((
+    Field("gnum", "SequenceNumeric"),
+    Field("gname", "Description"),
+    Field("gmodel", "Specification"),
+    Field("gcode", "Classification/ID"),
+    Field("qty", "Quantity", Measure("unit")),
+    Field("qty1", "TariffQuantity", Measure("unit1")),
+    Field("qty2", "SupplementaryQuantity", Measure("unit2")),
+    NOTE,
+))  # fmt: skip
+RETURN_TALLY = Table((
+    *HEADER,
+    Field("customsCode", "DeclarationOfficeID"),
+    Field("operatorName", "WarehouseKeeper/Name"),
+    Field("operatorCode", "WarehouseKeeper/ID"),
+    Field("logisticsName", "Carrier/Name"),
+    Field("logisticsCode", "Carrier/ID"),
+    Field("logisticsNo", "WaybillID"),
+    Field("invtNo", "DeclarationID"),
+    Field("coElNo", "TraderReferenceID"),
+    Field("preNo", "PreEntryID"),
+    Field("billNo", "TransportDocumentID"),
+    Field("ieFlag", "DirectionCode", Code(DIRECTION)),
+    Field("trafName", "BorderTransportMeans/Name"),
+    Field("trafMode", "BorderTransportMeans/ModeCode", Code(TRANSPORT_MODE, keep_national=True)),
+    Field("voyageNo", "BorderTransportMeans/JourneyID"),
+    Field("location", "UnloadingLocation"),
+    NOTE,
+))  # fmt: skip
+
 # CEB513 waybill status (运单状态, spec 3.7, table 3-24): the carrier reports a parcel signed for (logisticsStatus S).
 WAYBILL_STATUS = Table((
     *HEADER,
@@ -691,6 +750,22 @@ _SUMMARY_HEAD = _sequence(
 )
 _SUMMARY_LIST = _sequence("invtNo")
 _SUMMARY_RETURN = _sequence("guid agentCode ebcCode copNo preNo sumNo? msgSeqNo returnStatus returnTime returnInfo")
+_EXPORT_REFUND_HEAD = _sequence(
+    "guid appType appTime appStatus customsCode loctNo? ebpCode ebpName ebcCode ebcName logisticsNo logisticsCode "
+    "logisticsName coElNo preNo? invtNo tradeMode? agentCode agentName billNo ieFlag trafMode trafName portCode "
+    "reason country voyageNo note?"
+)
+_EXPORT_REFUND_LIST = _sequence("gnum gcode gname gmodel qty qty1 unit unit1 qty2? unit2? note?")
+_EXPORT_REFUND_RETURN = _sequence(
+    "guid ebpCode? ebcCode? agentCode coElNo preNo? invtNo returnStatus returnTime returnInfo"
+)
+_RETURN_TALLY = _sequence(
+    "guid appType appTime appStatus customsCode operatorCode operatorName logisticsCode logisticsName logisticsNo "
+    "invtNo? coElNo preNo? billNo ieFlag trafMode trafName voyageNo location? note?"
+)
+_RETURN_TALLY_RETURN = _sequence(
+    "guid operatorCode logisticsCode logisticsNo coElNo preNo? returnStatus returnTime returnInfo"
+)
 _EXPORT_INVENTORY_RETURN = _sequence(
     "guid agentCode copNo preNo invtNo ebcCode ebpCode orderNo statisticsFlag returnStatus returnTime returnInfo"
 )
@@ -820,6 +895,20 @@ KINDS: Mapping[str, Kind] = {
             canonical_line="SummarisedClearanceList", max_lines=None, lines_required=False,
         ),
         Kind(
+            root="CEB213Message", schema=EXPORT, message_type="inventory-return", record="InvtRefund",
+            head="InvtRefundHead", head_fields=_EXPORT_REFUND_HEAD, head_table=EXPORT_REFUND,
+            lines="InvtRefundList", line_fields=_EXPORT_REFUND_LIST, line_table=EXPORT_REFUND_LINE,
+            payload="InventoryReturn", canonical_record="ExportReturnRequest", direction="EX",
+            receipt="CEB214Message", receipt_record="RefundReturn", receipt_fields=_EXPORT_REFUND_RETURN,
+        ),
+        Kind(
+            root="CEB215Message", schema=EXPORT, message_type="cargo-report", record="InvtRefundDetail",
+            head="InvtRefundDetail", head_fields=_RETURN_TALLY, head_table=RETURN_TALLY,
+            lines=None, line_fields=(), line_table=None,
+            payload="CargoReport", canonical_record="ReturnTallyReport", direction="EX",
+            receipt="CEB216Message", receipt_record="InvtRefundDetailReturn", receipt_fields=_RETURN_TALLY_RETURN,
+        ),
+        Kind(
             root="CEB513Message", schema=IMPORT, message_type="logistics-status", record="LogisticsStatus",
             head="LogisticsStatus", head_fields=_WAYBILL_STATUS, head_table=WAYBILL_STATUS,
             lines=None, line_fields=(), line_table=None,
@@ -922,6 +1011,8 @@ _BUSINESS_KEYS: Mapping[str, tuple[str, tuple[str, ...]]] = {
     "CEB607Message": ("export-consignment-list", ("agentCode", "copNo")),
     "CEB509Message": ("export-departure", ("logisticsCode", "copNo")),
     "CEB701Message": ("summary-application", ("agentCode", "copNo")),
+    "CEB213Message": ("export-return", ("agentCode", "coElNo")),
+    "CEB215Message": ("export-return-tally", ("operatorCode", "coElNo")),
     "CEB623Message": ("inventory", ("ebpCode", "orderNo")),
     "CEB625Message": ("inventory", ("ebpCode", "orderNo")),
     "CEB513Message": ("waybill", ("logisticsCode", "logisticsNo")),
