@@ -187,7 +187,7 @@ class FairnessSection(_Section):
         description="message types that overtake the others: admitted first, own delivery queue per receiver",
     )
     admission_slots: int = Field(
-        8, ge=1, description="messages one gateway process checks and accepts at once; others wait, urgent first"
+        4, ge=1, description="messages one gateway process checks and accepts at once; others wait, urgent first"
     )
     shed_in_flight: int = Field(
         256, ge=0, description="requests in flight in one process past which the heaviest senders get 503; 0: off"

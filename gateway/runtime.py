@@ -24,6 +24,7 @@ from gateway.admin.token import admin_token
 from gateway.as4.inbox import As4Inbox, load_credentials
 from gateway.broker.announce import Announcements
 from gateway.broker.connection import connect
+from gateway.broker.lane import FastLane
 from gateway.broker.publisher import Publisher
 from gateway.broker.topology import Topology
 from gateway.config import Settings
@@ -87,6 +88,7 @@ class Runtime:
         self.store: Store = open_store(settings.store.url, settings.sqlite_path)
         # Images of inspection results (claim check): files under [images] dir, or PostgreSQL.
         self.images: ImageStore = open_images(settings.resolve(settings.images.dir), settings.images.url)
+        self.lane = FastLane()  # urgent work in hand in this process: bulk ingress and delivery give way to it
         # Quotas, shedding and the admission queue of this process (its state lives as long as the runtime).
         self.admission = Admission(
             self.store,
@@ -94,6 +96,7 @@ class Runtime:
             settings.fairness,
             refused=self.metrics.refused,
             in_flight_changed=self.metrics.in_flight,
+            lane=self.lane,
         )
         self.config_lock = asyncio.Lock()  # held by whoever changes partner files and reloads
         self.risk_rules = load_rules(settings)  # a bad rule file fails here, before serving
@@ -220,6 +223,7 @@ class Runtime:
                 publisher=publisher,
                 settings=self.settings.delivery,
                 observe=self.metrics.observe_delivery,
+                lane=self.lane,
                 images=self.images,
             )
             await worker.start()

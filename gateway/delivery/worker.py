@@ -5,8 +5,9 @@ consumer starts again when it is resumed (``consume`` is called after every relo
 
 The fast lane (issue 17): each receiver has a second queue, ``<prefix>.urgent.<id>``, for the urgent types,
 with a consumer (and prefetch) of its own, so an urgent message never waits behind a bulk backlog in a queue.
-In the worker, a bulk delivery does not start while urgent ones are in hand: urgent work overtakes the bulk work
-waiting for the event loop (bulk deliveries already started carry on).
+In the worker, a bulk delivery does not start while urgent work is in hand in this process (urgent deliveries, or
+urgent messages in the ingress pipeline: ``gateway.broker.lane``), for a bounded time; bulk deliveries already
+started carry on.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
 from gateway.broker.connection import BROKER_ERRORS
+from gateway.broker.lane import FastLane
 from gateway.broker.publisher import Publisher
 from gateway.broker.routed import RoutedMessage
 from gateway.broker.settle import REQUEUE_PAUSE, Delivery, Settlement
@@ -59,6 +61,7 @@ class DeliveryWorker:
         settings: DeliverySection,
         observe: Callable[[str, str, float], None] = lambda receiver, outcome, seconds: None,
         images: ImageStore | None = None,  # the images of inspection results (streamed after the document)
+        lane: FastLane | None = None,
     ) -> None:
         self.connection = connection
         self.topology = topology
@@ -74,9 +77,7 @@ class DeliveryWorker:
         self._channel: AbstractChannel | None = None
         self._declared: set[str] = set()
         self._consumers: dict[str, list[tuple[AbstractQueue, str]]] = {}  # receiver -> [(queue, consumer tag)]
-        self._urgent = 0  # urgent deliveries in hand
-        self._no_urgent = asyncio.Event()  # set while no urgent delivery is in hand: bulk ones may start
-        self._no_urgent.set()
+        self.lane = lane or FastLane()  # urgent work in hand in this process (ingress too): bulk gives way
         self._in_hand: dict[asyncio.Future[Any], str] = {}  # deliveries being worked on now -> their receiver
         self._delivering: dict[tuple[str, str], asyncio.Future[Any]] = {}  # (gateway id, receiver) in hand
         self._stopping = False
@@ -153,16 +154,10 @@ class DeliveryWorker:
     def _handler(self, receiver: str, *, urgent: bool = False) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
         async def on_message(message: AbstractIncomingMessage) -> None:
             if urgent:
-                self._urgent += 1
-                self._no_urgent.clear()
-                try:
+                with self.lane.urgent():
                     await handle(message)
-                finally:
-                    self._urgent -= 1
-                    if not self._urgent:
-                        self._no_urgent.set()
             else:
-                await self._no_urgent.wait()  # urgent deliveries in hand go first
+                await self.lane.give_way()  # urgent work in hand goes first (a bounded wait: never starved)
                 await handle(message)
 
         async def handle(message: AbstractIncomingMessage) -> None:

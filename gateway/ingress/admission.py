@@ -22,7 +22,8 @@ After the body is read, :meth:`Admission.slot` lets ``admission_slots`` messages
 pipeline (parse, verify, validate, map, publish); the others wait, ordered by urgency (a message whose type is
 in ``urgent_types``, known from the partner's ``sends`` or, for the canonical envelope, from an unverified peek
 at ``MessageType``: it only orders the queue), then by how many requests their partner has in flight (the
-lighter first), then by arrival.
+lighter first), then by arrival. A bulk message also gives way, for a bounded time, while urgent work is in hand
+in this process (``gateway.broker.lane``): runnable bulk tasks would otherwise delay each step of the urgent one.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+from gateway.broker.lane import FastLane
 from gateway.config import FairnessSection, QuotaSection
 from gateway.errors import Overloaded, RateLimited
 from gateway.partners.model import Partner
@@ -91,6 +93,7 @@ class Admission:
         clock: Callable[[], float] = time.time,
         refused: Callable[[str, str], None] = _nothing,  # (partner, "rate" | "in-flight" | "shed")
         in_flight_changed: Callable[[str, int], None] = lambda partner, count: None,
+        lane: FastLane | None = None,
     ) -> None:
         self.store = store
         self.quotas = quotas
@@ -99,6 +102,7 @@ class Admission:
         self.clock = clock
         self.refused = refused
         self.in_flight_changed = in_flight_changed
+        self.lane = lane or FastLane()  # shared with the delivery worker of this process
         self.in_flight: dict[str, int] = {}
         self._leases: dict[str, _Lease] = {}
         self._busy = 0  # admission slots in use
@@ -156,9 +160,9 @@ class Admission:
         return None
 
     def _heaviest(self, pid: str) -> bool:
-        """At least its fair share of the requests in flight (so a partner with none is never shed)."""
+        """At least its fair share of the requests in flight; a partner sending one at a time is never shed."""
         mine = self.in_flight.get(pid, 0)
-        if not mine:
+        if mine < 2:
             return False
         return mine * len(self.in_flight) >= sum(self.in_flight.values())
 
@@ -203,6 +207,8 @@ class Admission:
     @contextlib.asynccontextmanager
     async def slot(self, partner_id: str, urgent: bool) -> AsyncIterator[None]:
         """One of ``admission_slots`` places in the pipeline, urgent and light senders first."""
+        if not urgent:
+            await self.lane.give_way()  # urgent messages in hand (ingress or delivery) go first, for a bounded time
         if self._busy < self.fairness.admission_slots and not self._queue:
             self._busy += 1
         else:
@@ -220,7 +226,11 @@ class Admission:
             finally:
                 self._since.pop(waiter, None)
         try:
-            yield
+            if urgent:
+                with self.lane.urgent():
+                    yield
+            else:
+                yield
         finally:
             self._release()
 

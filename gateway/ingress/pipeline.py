@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -70,6 +71,9 @@ class Attempt:
     published: bool = False  # once true, a failure must not mark the message rejected: it is on its way
 
 
+REFUSAL_REUSE = 1.0  # seconds one signed over-quota (or shed) receipt answers a partner again
+
+
 def new_message_id() -> str:
     return str(uuid.uuid4())
 
@@ -107,6 +111,7 @@ class Ingress:
         self.images = images
         self.image_settings = image_settings or ImagesSection()
         self._inflight: dict[tuple[str, str, str], asyncio.Future[None]] = {}  # (partner, key|reference, value)
+        self._refusals: dict[tuple[str, str, int], tuple[float, Answer]] = {}  # (partner, code, retry-after)
 
     async def receive(self, partner_id: str, body: bytes, parts: PartSource | None = None) -> Answer:
         """``body``: the signed document; ``parts``: the image parts that followed it in a multipart/related body."""
@@ -150,11 +155,24 @@ class Ingress:
         A known partner's refusal is recorded like any other, so operators find it by the receipt's id."""
         partner = self.partners().get(partner_id)
         adapter = self.adapters[partner.format] if partner else self.canonical
+        if partner is not None and isinstance(error, RateLimited | Overloaded):
+            return self._refusal(error, partner, adapter)
         answer = self._rejection(error, new_message_id(), partner, None, adapter)
-        # Over quota or shed: counted in the metrics, not written to the store, which would otherwise take a write
-        # for every request of a flood it is refusing in order to stay afloat.
-        if partner is not None and not isinstance(error, RateLimited | Overloaded):
+        if partner is not None:
             await self._record_rejection(answer, partner, None, error)
+        return answer
+
+    def _refusal(self, error: RateLimited | Overloaded, partner: Partner, adapter: FormatAdapter) -> Answer:
+        """Over quota or shed (gateway.ingress.admission): counted in the metrics, not written to the store, and
+        the same signed receipt answers the partner's refusals of one kind for ``REFUSAL_REUSE`` seconds, so that
+        a flood being refused costs neither a store write nor a signature per request."""
+        key = (partner.id, error.code, error.retry_after)
+        now = time.monotonic()
+        cached = self._refusals.get(key)
+        if cached is not None and now - cached[0] < REFUSAL_REUSE:
+            return cached[1]
+        answer = self._rejection(error, new_message_id(), partner, None, adapter)
+        self._refusals[key] = (now, answer)
         return answer
 
     async def _take_in(

@@ -69,6 +69,8 @@ def spec_data(spec: PartnerFile) -> dict[str, Any]:
             data.pop(key, None)
     if not data.get("suspended"):
         data.pop("suspended", None)
+    if not data.get("quota"):  # every key at the [quotas] default: no [quota] table
+        data.pop("quota", None)
     if data.get("delivery"):
         data["delivery"] = {k: v for k, v in data["delivery"].items() if v is not None}
     return data

@@ -12,7 +12,8 @@ import tomllib
 import pytest
 
 from gateway.app import build_app
-from gateway.partners.files import render_partner, set_key
+from gateway.partners.files import render_partner, set_key, spec_data
+from gateway.partners.model import PartnerFile
 from gateway.server import serve
 from gateway.store.sqlite import SqliteStore
 from tests.admin.support import Gateway
@@ -29,6 +30,22 @@ def test_partner_file_writer_round_trips_awkward_values():
         "delivery": {"transport": "http", "url": "http://h/x", "timeout": 2.5},
     }
     assert tomllib.loads(render_partner(data, comment="two\nlines")) == data
+
+
+def test_a_partner_quota_is_written_only_when_it_says_something():
+    """Partner files written by the API or the CLI (issue 17): ``[quota]`` with the keys set, or no table at all."""
+    base = {
+        "id": "fr-customs",
+        "name": "Douane",
+        "role": "customs",
+        "country": "FR",
+        "certificates": ["certs/a.crt"],
+        "sends": ["risk-alert"],
+    }
+    plain = render_partner(spec_data(PartnerFile(**base)))
+    assert "[quota]" not in plain
+    limited = render_partner(spec_data(PartnerFile(**base, quota={"rate": 5, "max_in_flight": 2})))
+    assert tomllib.loads(limited)["quota"] == {"rate": 5.0, "max_in_flight": 2}
 
 
 def test_set_key_keeps_comments_and_handles_multiline_arrays():

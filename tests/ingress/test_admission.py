@@ -67,3 +67,31 @@ async def test_a_waiter_that_gives_up_passes_its_turn_on(tmp_path):
     async with admission.slot("d", False):  # the slot is free again: nothing leaked
         order.append("d")
     assert order == ["a", "c", "d"]
+
+
+async def test_bulk_gives_way_while_an_urgent_message_is_in_hand(tmp_path):
+    """Free slots or not, a bulk message waits while an urgent one is in the pipeline (gateway.broker.lane)."""
+    admission = Admission(SqliteStore(tmp_path / "store.db"), QuotaSection(), FairnessSection(admission_slots=4))
+    release = asyncio.Event()
+    order: list[str] = []
+
+    async def urgent() -> None:
+        async with admission.slot("quiet", True):
+            order.append("urgent in")
+            await release.wait()
+            order.append("urgent out")
+
+    async def bulk() -> None:
+        async with admission.slot("flood", False):
+            order.append("bulk in")
+
+    first = asyncio.create_task(urgent())
+    await asyncio.sleep(0)
+    second = asyncio.create_task(bulk())
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert order == ["urgent in"]  # three slots free, and still the bulk message waits
+    assert admission.lane.in_hand == 1
+    release.set()
+    await asyncio.gather(first, second)
+    assert order == ["urgent in", "urgent out", "bulk in"]
