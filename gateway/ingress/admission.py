@@ -18,12 +18,13 @@ Before a request's body is read (so before any parse or verification):
    to (P-1) leases more than ``burst`` in one instant; never more than ``rate`` over time. Over it:
    ``429 rate-limited`` with Retry-After = the seconds until the next whole token.
 
-After the body is read, :meth:`Admission.slot` lets ``admission_slots`` messages at a time through the
-pipeline (parse, verify, validate, map, publish); the others wait, ordered by urgency (a message whose type is
-in ``urgent_types``, known from the partner's ``sends`` or, for the canonical envelope, from an unverified peek
-at ``MessageType``: it only orders the queue), then by how many requests their partner has in flight (the
-lighter first), then by arrival. A bulk message also gives way, for a bounded time, while urgent work is in hand
-in this process (``gateway.broker.lane``): runnable bulk tasks would otherwise delay each step of the urgent one.
+After the body is read, :meth:`Admission.slot` lets ``admission_slots`` messages at a time (and as many urgent
+ones again, on places of their own) through the pipeline (parse, verify, validate, map, publish); the others
+wait, ordered by urgency (a message whose type is in ``urgent_types``, known from the partner's ``sends`` or, for
+the canonical envelope, from an unverified peek at ``MessageType``: it only orders the queue), then by how many
+requests their partner has in flight (the lighter first), then by arrival. A bulk message also gives way, for a
+bounded time, while urgent work is in hand in this process (``gateway.broker.lane``): runnable bulk tasks would
+otherwise delay each step of the urgent one.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ class Admission:
         self.in_flight: dict[str, int] = {}
         self._leases: dict[str, _Lease] = {}
         self._busy = 0  # admission slots in use
+        self._urgent_reserve = 0  # urgent messages in the pipeline on their own places
         self._queue: list[tuple[int, int, int, asyncio.Future[None]]] = []  # (not urgent, in flight, seq, waiter)
         self._since: dict[asyncio.Future[None], float] = {}  # waiter -> when it started waiting (monotonic)
         self._seq = itertools.count()
@@ -206,7 +208,16 @@ class Admission:
 
     @contextlib.asynccontextmanager
     async def slot(self, partner_id: str, urgent: bool) -> AsyncIterator[None]:
-        """One of ``admission_slots`` places in the pipeline, urgent and light senders first."""
+        """One of ``admission_slots`` places in the pipeline, urgent and light senders first. Urgent messages have
+        as many places again of their own: they do not wait for a bulk message to leave the pipeline."""
+        if urgent and self._urgent_reserve < self.fairness.admission_slots:
+            self._urgent_reserve += 1
+            try:
+                with self.lane.urgent():
+                    yield
+            finally:
+                self._urgent_reserve -= 1
+            return
         if not urgent:
             await self.lane.give_way()  # urgent messages in hand (ingress or delivery) go first, for a bounded time
         if self._busy < self.fairness.admission_slots and not self._queue:

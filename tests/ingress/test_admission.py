@@ -29,13 +29,13 @@ async def test_urgent_and_light_senders_overtake_a_queued_flood(tmp_path):
     waiting.append(asyncio.create_task(through("flood-alert", "flood", True)))
     for _ in range(3):  # each task runs to its wait
         await asyncio.sleep(0)
-    assert admission.waiting == len(waiting)
+    assert admission.waiting == len(waiting) - 2  # the urgent ones went in on their own places
     release.set()
     await asyncio.gather(first, *waiting)
     assert order == [
         "first",
-        "quiet-alert",  # urgent, and its partner has less in flight
-        "flood-alert",  # urgent
+        "quiet-alert",  # urgent: not held up by the bulk message in the only slot
+        "flood-alert",
         "light-bulk",  # bulk from a partner with 2 in flight
         *(f"flood-{n}" for n in range(5)),  # the flood, in its own order
     ]
@@ -95,3 +95,34 @@ async def test_bulk_gives_way_while_an_urgent_message_is_in_hand(tmp_path):
     release.set()
     await asyncio.gather(first, second)
     assert order == ["urgent in", "urgent out", "bulk in"]
+
+
+async def test_urgent_messages_beyond_their_own_places_queue_first(tmp_path):
+    admission = Admission(SqliteStore(tmp_path / "store.db"), QuotaSection(), FairnessSection(admission_slots=1))
+    admission.in_flight.update({"flood": 40, "quiet": 1})
+    release = asyncio.Event()
+    order: list[str] = []
+
+    async def through(name: str, partner: str, urgent: bool, hold: bool = False) -> None:
+        async with admission.slot(partner, urgent):
+            order.append(name)
+            if hold:
+                await release.wait()
+
+    held = [
+        asyncio.create_task(through("bulk-held", "flood", False, hold=True)),
+        asyncio.create_task(through("urgent-held", "flood", True, hold=True)),  # takes the one urgent place
+    ]
+    await asyncio.sleep(0)
+    queued = [
+        asyncio.create_task(through("flood-bulk", "flood", False)),
+        asyncio.create_task(through("flood-urgent", "flood", True)),
+        asyncio.create_task(through("quiet-urgent", "quiet", True)),
+    ]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert order == ["bulk-held", "urgent-held"]
+    assert admission.waiting == 2  # the two urgent ones; the bulk one gives way to the urgent work in hand
+    release.set()
+    await asyncio.gather(*held, *queued)
+    assert order[2:] == ["quiet-urgent", "flood-urgent", "flood-bulk"]
