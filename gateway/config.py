@@ -192,6 +192,9 @@ class FairnessSection(_Section):
     shed_in_flight: int = Field(
         256, ge=0, description="requests in flight in one process past which the heaviest senders get 503; 0: off"
     )
+    refusal_delay: float = Field(
+        1.0, ge=0, le=30, description="seconds (at most Retry-After) before a 429/503 refusal is answered; 0: at once"
+    )
     shed_wait: float = Field(
         2.0, ge=0, description="seconds the oldest message may wait for admission before the heaviest get 503; 0: off"
     )

@@ -228,6 +228,8 @@ class DeliveryWorker:
         await self.store.record_delivery(
             delivery.message_id, delivery.receiver, Status.DELIVERING, attempt=delivery.attempt
         )
+        if delivery.message.message_type not in self.topology.urgent_types:
+            await self.lane.give_way()  # rendering and signing are CPU work: urgent work in hand goes first
         body = self.render(delivery.message.body, partner, delivery.message)
         images = self.images_of(delivery.message.body) if delivery.message.message_type == "inspection-result" else ()
         return await transport.send(

@@ -10,7 +10,7 @@ import zlib
 from aiohttp import hdrs, web
 from aiohttp.web_urldispatcher import _default_expect_handler
 
-from gateway.errors import MalformedXml, Rejection, TooLarge, UnsupportedMessage
+from gateway.errors import MalformedXml, Overloaded, RateLimited, Rejection, TooLarge, UnsupportedMessage
 from gateway.ingress.multipart import MULTIPART_RELATED, open_parts
 from gateway.ingress.pipeline import Answer
 from gateway.runtime import RUNTIME
@@ -154,6 +154,10 @@ async def receive_message(request: web.Request) -> web.Response:
         except Rejection as error:
             unread = True
             answer = await runtime.ingress.refuse_unread(partner_id, error)
+            if isinstance(error, RateLimited | Overloaded) and runtime.settings.fairness.refusal_delay:
+                # A client that ignores Retry-After must not turn refusals into a busy loop: answer after a pause
+                # (it costs an open connection, no CPU).
+                await asyncio.sleep(min(float(error.retry_after), runtime.settings.fairness.refusal_delay))
         else:
             urgent = partner is not None and runtime.admission.urgent(partner, body)
             async with runtime.admission.slot(partner_id, urgent):
