@@ -63,9 +63,9 @@ def samples() -> list[tuple[str, FormatAdapter, bytes]]:
 
 
 def ceb_samples() -> list[tuple[str, FormatAdapter, bytes]]:
-    """Every CEB message the gateway maps: the GACC samples where they exist (CEB311/411/511/513/621/623/625/711),
-    the tax messages CEB816/818 as the tests generate them from the XSD (no official sample), and one CEB816 of 99 goods
-    lines (the XSD's maximum per bill)."""
+    """Every CEB message the gateway maps: the GACC import samples (CEB311/411/511/513/621/623/625/711), the export
+    messages and the tax messages CEB816/818 as the tests generate them from the XSDs (most GACC export samples are
+    invalid as published; there is no tax sample), and one CEB816 of 99 goods lines (the XSD's maximum per bill)."""
     from tests.formats import ceb_samples as generated  # the generator lives with the CEB tests
 
     adapter = CebAdapter()
@@ -77,6 +77,14 @@ def ceb_samples() -> list[tuple[str, FormatAdapter, bytes]]:
     for name, root in (
         ("CEB816Message", generated.tax_bill(purchase)),
         ("CEB818Message", generated.tax_status(purchase)),
+        ("CEB603Message", generated.export_inventory(purchase)),
+        ("CEB605Message", generated.export_cancellation(purchase)),
+        ("CEB505Message", generated.export_waybill(purchase)),
+        ("CEB403Message", generated.payment_receipt(purchase)),
+        ("CEB507Message", generated.export_arrival(purchase)),
+        ("CEB607Message", generated.consignment_list(purchase)),
+        ("CEB509Message", generated.export_departure(purchase)),
+        ("CEB701Message", generated.summary_application(purchase)),
     ):
         out.append((f"ceb {name} (generated)", adapter, etree.tostring(root, xml_declaration=True, encoding="UTF-8")))
     lines = tuple(generated.Line(f"商品{n}", "0402290000", "122", Decimal(1), Decimal(10)) for n in range(1, 100))
