@@ -43,6 +43,7 @@ MessageType = Literal[
     "warehouse-entry",
     "cargo-report",
     "summary-application",
+    "summary-result",
     "inspection-result",
     "notification",
 ]

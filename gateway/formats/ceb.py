@@ -1,11 +1,12 @@
 """The ``ceb`` format: China Customs' cross-border e-commerce messages (GACC CEB 2022-05), as the national
 single window sends and receives them.
 
-Supported: every import message of the 2022-05 XSD (CEB311 orders, 411 payment vouchers, 511 waybills, 513
-waybill statuses, 621 inventories, 623 cancellations, 625 return requests, 711 warehouse entry lists, 816/818 tax
-bills) and the export messages in ``gateway.mapping.ceb.KINDS`` (:mod:`gateway.mapping.ceb`), answered with
-their CEB receipts (CEB312/412/512/514/622/624/626/712/304 ...) or, when a message cannot be read that far, CEB900
-(:mod:`gateway.mapping.ceb_receipt`). CEB receipts from the partner are canonical receipts.
+Supported: every business message of the 2022-05 import and export XSDs (CEB311 orders, 411 payment vouchers, 511
+waybills, 513 waybill statuses, 621 inventories, 623 cancellations, 625 return requests, 711 warehouse entry lists,
+816/818 tax bills; export 303, 403, 505, 507, 509, 603, 605, 607, 213, 215, 701, 792: ``gateway.mapping.ceb.KINDS``),
+answered with their CEB receipts (CEB312/412/512/514/622/624/626/712, 304/404/506/508/510/604/606/608/214/216/702)
+or, when a message has no receipt or cannot be read that far, CEB900 (:mod:`gateway.mapping.ceb_receipt`). CEB
+receipts from the partner are canonical receipts.
 
 The message id is the root's ``guid``; the creation time the latest ``appTime`` of its records (China time).
 Signatures are enveloped ``ds:Signature`` children of the root, checked by the gateway's verifier before any

@@ -98,6 +98,7 @@ BUSINESS_MODEL = CodeList(
 )
 
 TIME = LocalDateTime(CHINA)
+RETURN_TIME = LocalDateTime(CHINA, millis=True, shown="yyyyMMddHHmmssSSS")  # receipts, tax bills
 HEADER = (
     Field("guid", "FunctionalReferenceID", ExactLength(36)),
     Field("appType", "FunctionCode", Code(APP_TYPE)),
@@ -544,6 +545,36 @@ RETURN_TALLY = Table((
     NOTE,
 ))  # fmt: skip
 
+# CEB792 summary result (汇总结果单, spec 2.23, table 2-80), customs -> enterprise: each goods declaration customs
+# generated from a summary application and the list lines it sums up (no BaseTransfer, no receipt).
+SUMMARY_RESULT = Table((
+    Field("guid", "FunctionalReferenceID", ExactLength(36)),
+    Field("opDate", "IssueDateTime", RETURN_TIME),
+    Field("customsCode", "DeclarationOfficeID"),
+    Field("sumNo", "SummaryApplicationID"),
+    Field("declSeqNo", "SummaryID"),
+    Field("decTmpNo", "StoredDeclarationID"),
+    Field("decPreNo", "PreEntryID"),
+    Field("entryId", "DeclarationID"),
+    Field("decState", "DeclarationStatusCode"),
+    Field("agentName", "Declarant/Name"),
+    Field("agentCode", "Declarant/ID"),
+    Field("ebcName", "Seller/Name"),
+    Field("ebcCode", "Seller/ID"),
+    Field("declAgentName", "CustomsBroker/Name"),
+    Field("declAgentCode", "CustomsBroker/ID"),
+    Field("grossWeight", "TotalGrossMassMeasure", FixedUnit("KGM")),
+    Field("netWeight", "TotalNetMassMeasure", FixedUnit("KGM")),
+    *_REPORT_TAIL,
+))  # fmt: skip
+SUMMARY_RESULT_LINE = Table((
+    Field("gseqno", "SequenceNumeric"),
+    Field("invtNo", "DeclarationID"),
+    Field("logisticsNo", "WaybillID"),
+    Field("gnum", "ItemSequenceNumeric"),
+    Field("gcode", "Classification/ID"),
+))  # fmt: skip
+
 # CEB513 waybill status (运单状态, spec 3.7, table 3-24): the carrier reports a parcel signed for (logisticsStatus S).
 WAYBILL_STATUS = Table((
     *HEADER,
@@ -585,7 +616,6 @@ ENTRY_LINE = Table((
 # customs -> the trader's side. Duties on WCO DutyTaxFee (50A): customs duty, VAT and consumption tax as
 # UN/EDIFACT 5153 duty/tax/fee types CUD, VAT and EXC (China's 消费税 is an excise), each assessed amount a
 # Payment/TaxAssessedAmount (120) in CNY (the bill has no currency field: amounts in RMB).
-RETURN_TIME = LocalDateTime(CHINA, millis=True, shown="yyyyMMddHHmmssSSS")
 _DUTIES = (("customsTax", "CUD"), ("valueAddedTax", "VAT"), ("consumptionTax", "EXC"))
 TAX_HEAD = Table((
     Field("guid", "FunctionalReferenceID", ExactLength(36)),
@@ -766,6 +796,11 @@ _RETURN_TALLY = _sequence(
 _RETURN_TALLY_RETURN = _sequence(
     "guid operatorCode logisticsCode logisticsNo coElNo preNo? returnStatus returnTime returnInfo"
 )
+_SUMMARY_RESULT_HEAD = _sequence(
+    "guid customsCode sumNo opDate declSeqNo decTmpNo? decPreNo? entryId? decState agentCode agentName ebcCode "
+    "ebcName declAgentCode declAgentName grossWeight netWeight msgCount msgSeqNo note?"
+)
+_SUMMARY_RESULT_LIST = _sequence("invtNo logisticsNo gseqno gnum gcode")
 _EXPORT_INVENTORY_RETURN = _sequence(
     "guid agentCode copNo preNo invtNo ebcCode ebpCode orderNo statisticsFlag returnStatus returnTime returnInfo"
 )
@@ -907,6 +942,15 @@ KINDS: Mapping[str, Kind] = {
             lines=None, line_fields=(), line_table=None,
             payload="CargoReport", canonical_record="ReturnTallyReport", direction="EX",
             receipt="CEB216Message", receipt_record="InvtRefundDetailReturn", receipt_fields=_RETURN_TALLY_RETURN,
+        ),
+        Kind(
+            root="CEB792Message", schema=EXPORT, message_type="summary-result", record="SummaryResult",
+            head="SummaryResultHead", head_fields=_SUMMARY_RESULT_HEAD, head_table=SUMMARY_RESULT,
+            lines="SummaryResultList", line_fields=_SUMMARY_RESULT_LIST, line_table=SUMMARY_RESULT_LINE,
+            payload="SummaryResult", canonical_record="SummaryDeclaration", direction="EX",
+            receipt=None, receipt_record=None, receipt_fields=(),
+            time_field="opDate", transfer=False, canonical_line="SummarisedItem", max_lines=None,
+            lines_required=False,
         ),
         Kind(
             root="CEB513Message", schema=IMPORT, message_type="logistics-status", record="LogisticsStatus",

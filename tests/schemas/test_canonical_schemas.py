@@ -141,6 +141,7 @@ def test_only_payloads_are_global_elements() -> None:
         "Receipt",
         "RiskAlert",
         "SummaryApplication",
+        "SummaryResult",
         "TaxAssessment",
         "TaxPayment",
         "WarehouseEntry",
@@ -233,6 +234,7 @@ def test_example_message_type_matches_payload(path: Path) -> None:
         "warehouse-entry": "WarehouseEntry",
         "cargo-report": "CargoReport",
         "summary-application": "SummaryApplication",
+        "summary-result": "SummaryResult",
         "tax-payment": "TaxPayment",
         "inspection-result": "InspectionResult",
     }
