@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Protocol
 
+from gateway.errors import Unavailable
+
 CHUNK = 256 * 1024  # bytes read from the store at a time
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _MESSAGE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -90,13 +92,19 @@ class _FileStaged:
     def __init__(self, store: FileImageStore) -> None:
         self._store = store
         self._path = store.root / "staging" / uuid.uuid4().hex
-        self._file = self._path.open("xb")
+        try:
+            self._file = self._path.open("xb")
+        except OSError as exc:
+            raise Unavailable(f"the image store cannot take an image now: {exc}") from exc
         self._hash = hashlib.sha256()
         self.size = 0
 
     async def write(self, chunk: bytes) -> None:
         self._hash.update(chunk)
-        self._file.write(chunk)
+        try:
+            self._file.write(chunk)
+        except OSError as exc:  # disk full, I/O error: nothing accepted, the sender tries again later
+            raise Unavailable(f"the image store cannot take the image now: {exc}") from exc
         self.size += len(chunk)
 
     @property
@@ -115,7 +123,10 @@ class _FileStaged:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(self._path, target)  # same content under the same name: replacing is harmless
 
-        await asyncio.to_thread(settle)
+        try:
+            await asyncio.to_thread(settle)
+        except OSError as exc:
+            raise Unavailable(f"the image store cannot file the image now: {exc}") from exc
         return digest
 
     async def discard(self) -> None:

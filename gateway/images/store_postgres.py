@@ -19,6 +19,8 @@ from gateway.errors import Unavailable
 from gateway.images.store import ImageMissing, Staged, check_digest, check_message_id
 
 PG_CHUNK = 1024 * 1024
+# What asyncpg and the network can raise: the image store is down for now (503 at ingress, a requeue in delivery).
+DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS image_blobs (
     digest TEXT PRIMARY KEY,
@@ -65,9 +67,12 @@ class _PgStaged:
             del self._buffer[:PG_CHUNK]
 
     async def _flush(self, data: bytes) -> None:
-        await self._pool.execute(
-            "INSERT INTO image_chunks (key, seq, data) VALUES ($1, $2, $3)", self._key, self._seq, data
-        )
+        try:
+            await self._pool.execute(
+                "INSERT INTO image_chunks (key, seq, data) VALUES ($1, $2, $3)", self._key, self._seq, data
+            )
+        except DB_ERRORS as exc:
+            raise Unavailable(f"the image store cannot take the image now: {exc}") from exc
         self._seq += 1
 
     async def commit(self) -> str:
@@ -75,16 +80,19 @@ class _PgStaged:
             await self._flush(bytes(self._buffer))
             self._buffer.clear()
         digest = self.sha256
-        async with self._pool.acquire() as connection, connection.transaction():
-            created = await connection.fetchval(
-                "INSERT INTO image_blobs (digest, size) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING digest",
-                digest,
-                self.size,
-            )
-            if created:
-                await connection.execute("UPDATE image_chunks SET key = $1 WHERE key = $2", digest, self._key)
-            else:
-                await connection.execute("DELETE FROM image_chunks WHERE key = $1", self._key)
+        try:
+            async with self._pool.acquire() as connection, connection.transaction():
+                created = await connection.fetchval(
+                    "INSERT INTO image_blobs (digest, size) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING digest",
+                    digest,
+                    self.size,
+                )
+                if created:
+                    await connection.execute("UPDATE image_chunks SET key = $1 WHERE key = $2", digest, self._key)
+                else:
+                    await connection.execute("DELETE FROM image_chunks WHERE key = $1", self._key)
+        except DB_ERRORS as exc:
+            raise Unavailable(f"the image store cannot file the image now: {exc}") from exc
         return digest
 
     async def discard(self) -> None:
@@ -135,15 +143,21 @@ class PostgresImageStore:
             seq += 1
 
     async def size(self, sha256: str) -> int | None:
-        value = await self.pool.fetchval("SELECT size FROM image_blobs WHERE digest = $1", check_digest(sha256))
+        try:
+            value = await self.pool.fetchval("SELECT size FROM image_blobs WHERE digest = $1", check_digest(sha256))
+        except DB_ERRORS as exc:
+            raise Unavailable(f"the image store does not answer: {exc}") from exc
         return int(value) if value is not None else None
 
     async def keep(self, message_id: str, digests: Iterable[str]) -> None:
         check_message_id(message_id)
         rows = [(message_id, check_digest(d)) for d in digests]
-        await self.pool.executemany(
-            "INSERT INTO image_refs (message_id, digest) VALUES ($1, $2) ON CONFLICT DO NOTHING", rows
-        )
+        try:
+            await self.pool.executemany(
+                "INSERT INTO image_refs (message_id, digest) VALUES ($1, $2) ON CONFLICT DO NOTHING", rows
+            )
+        except DB_ERRORS as exc:
+            raise Unavailable(f"the image store cannot record the message's images now: {exc}") from exc
 
     async def release(self, message_id: str) -> int:
         check_message_id(message_id)
