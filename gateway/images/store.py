@@ -177,6 +177,7 @@ class FileImageStore:
             return None
 
     async def keep(self, message_id: str, digests: Iterable[str]) -> None:
+        # No await in here nor in release(): within one process they cannot interleave.
         check_message_id(message_id)
         listed = [check_digest(d) for d in digests]
         for digest in listed:
@@ -184,6 +185,12 @@ class FileImageStore:
             refs.mkdir(parents=True, exist_ok=True)
             (refs / message_id).touch()
         (self.root / "messages" / message_id).write_text("\n".join(listed) + "\n")
+        # Retention may have removed an image between its commit and now (the same bytes, kept by a message that
+        # just expired): then this message cannot be accepted now; the sender sends it again.
+        missing = [d for d in listed if not self.blob(d).exists()]
+        if missing:
+            await self.release(message_id)
+            raise Unavailable(f"image sha256:{missing[0]} was removed while this message was accepted; send again")
 
     async def release(self, message_id: str) -> int:
         check_message_id(message_id)

@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS image_refs (
     recorded TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (message_id, digest)
 );
+ALTER TABLE image_chunks ADD COLUMN IF NOT EXISTS written TIMESTAMPTZ NOT NULL DEFAULT now();
 CREATE INDEX IF NOT EXISTS image_refs_digest ON image_refs (digest);
 CREATE INDEX IF NOT EXISTS image_refs_recorded ON image_refs (recorded);
 """
@@ -177,6 +178,11 @@ class PostgresImageStore:
         return removed
 
     async def expire(self, before: dt.datetime) -> int:
+        """Also drops staged chunks older than a day: what an instance that crashed mid-upload left behind (an
+        upload in progress is bounded by ``[images] part_timeout`` per part)."""
+        await self.pool.execute(
+            "DELETE FROM image_chunks WHERE key LIKE 'staging:%' AND written < now() - interval '1 day'"
+        )
         messages = await self.pool.fetch("SELECT DISTINCT message_id FROM image_refs WHERE recorded < $1", before)
         removed = 0
         for (message_id,) in messages:

@@ -113,3 +113,34 @@ async def test_the_retention_sweep_removes_images_older_than_retention_days(tmp_
     assert await retention.sweep() == 0  # accepted just now: kept
     assert await retention.sweep(now=dt.datetime.now(dt.UTC) + dt.timedelta(days=91)) == 1
     assert await store.size(digest) is None
+
+
+async def test_postgresql_drops_staged_chunks_a_crash_left_behind():
+    async with postgres_schema() as url:
+        store = open_images(__import__("pathlib").Path("."), url)
+        await store.open()
+        try:
+            staged = await store.stage()
+            await staged.write(os.urandom(2 * 1024 * 1024 + 10))  # two chunks written, then the "crash"
+            pool = getattr(store, "pool")  # noqa: B009 - PostgresImageStore's, not the protocol's
+            assert await pool.fetchval("SELECT count(*) FROM image_chunks WHERE key LIKE 'staging:%'") == 2
+            await store.expire(dt.datetime.now(dt.UTC))
+            assert await pool.fetchval("SELECT count(*) FROM image_chunks WHERE key LIKE 'staging:%'") == 2  # fresh
+            await pool.execute("UPDATE image_chunks SET written = now() - interval '2 days'")
+            await store.expire(dt.datetime.now(dt.UTC))
+            assert await pool.fetchval("SELECT count(*) FROM image_chunks") == 0
+        finally:
+            await store.close()
+
+
+async def test_an_image_removed_between_commit_and_keep_refuses_the_message_for_now(tmp_path):
+    from gateway.errors import Unavailable
+    from gateway.images.store import FileImageStore
+
+    store = FileImageStore(tmp_path / "images")
+    await store.open()
+    digest = await _put(store, os.urandom(3000))
+    store.blob(digest).unlink()  # what a retention sweep of an older message with the same bytes does
+    with pytest.raises(Unavailable, match="was removed while this message was accepted"):
+        await store.keep("msg-new", [digest])
+    assert not (store.root / "messages" / "msg-new").exists()
