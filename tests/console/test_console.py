@@ -344,6 +344,10 @@ async def test_watch_list_page_holds_a_hit_and_releases_it_from_the_console(
         platforms = await (await page.wait_for_selector("#watch-platforms")).inner_text()
         assert "P-RISKY\t1\t1\t0\t0\t100.0 %" in platforms  # 1 of 1 consignment held
         assert "P-CLEAN" in platforms
+        # Over time: the share held per platform and day (today: P-RISKY 100 %, P-CLEAN 0 %).
+        legend = await assert_chart(page, "chart-watch-held", ["P-RISKY", "P-CLEAN"])
+        assert "(100.0 % of 1)" in legend
+        await assert_chart(page, "chart-watch-refused", ["P-RISKY"])
         await assert_clean(page, "watch list, one held")
         await shot("1-watchlist-held")
 

@@ -140,7 +140,7 @@ function niceMax(value) {
 }
 
 // One line per series over the window; a gap where a value is absent (null). ``label`` formats the y axis.
-function lineChart(id, title, series, window, label) {
+function lineChart(id, title, series, window, label, xLabel) {
   const [width, height, left, right, top, bottom] = [900, 230, 64, 16, 14, 30];
   const n = window.buckets;
   const max = niceMax(Math.max(0, ...series.flatMap((s) => s.values.filter((v) => v !== null))));
@@ -155,7 +155,7 @@ function lineChart(id, title, series, window, label) {
   const start = Date.parse(window.since);
   for (const [i, anchor] of [[0, "start"], [Math.floor((n - 1) / 2), "middle"], [n - 1, "end"]]) {
     chart.append(svg("text", { x: x(i), y: height - 10, "text-anchor": anchor, "font-size": 11, fill: "#55606b" },
-      `${hhmm(start + i * window.bucket_seconds * 1000)} UTC`));
+      (xLabel || ((ms) => `${hhmm(ms)} UTC`))(start + i * window.bucket_seconds * 1000)));
   }
   series.forEach((s, k) => {
     const color = COLORS[k % COLORS.length];
@@ -374,6 +374,21 @@ async function watchlistPage() {
   const officer = el("input", { id: "officer", value: sessionStorage.getItem(OFFICER_KEY) || "", size: 20,
     pattern: "[A-Za-z0-9._@$-]{1,64}", placeholder: "e.g. li.wei" });
   officer.addEventListener("change", () => sessionStorage.setItem(OFFICER_KEY, officer.value.trim()));
+  // Over time: one line per platform (the five riskiest), its share per day; null where it had no consignment.
+  const days = shares.platform.days;
+  const since = Date.parse(`${shares.platform.since}T00:00:00Z`);
+  const window = { buckets: days, since: shares.platform.since, bucket_seconds: 86400 };
+  const dayOf = (iso) => Math.round((Date.parse(`${iso}T00:00:00Z`) - since) / 86400000);
+  const overTime = (measure) => shares.platform.groups.slice(0, 5).map((g) => {
+    const values = new Array(days).fill(null);
+    for (const d of g.days) values[dayOf(d.day)] = d[`${measure}_share`];
+    return { name: g.platform || "(none)", values, note: `(${(g[`${measure}_share`] * 100).toFixed(1)} % of ${g.total})` };
+  });
+  const pct = (v) => `${Math.round(v * 100)} %`;
+  const date = (ms) => new Date(ms).toISOString().slice(5, 10);
+  const charts = shares.platform.groups.length ? ["held", "refused", "alerted"].map((m) =>
+    lineChart(`chart-watch-${m}`, `Share of consignments ${m} per platform and day`, overTime(m), window, pct, date))
+    : [el("p", { id: "watch-no-traffic", class: "notice" }, "No consignment screened in the last 30 days.")];
   view("Watch list of non-compliant goods",
     el("p", {}, `${list.total} entries in force from ${list.folder}. Messages whose goods match a hold entry wait `,
       "here for a decision: Release sends them on to their receivers, Refuse answers the sender with its rejection ",
@@ -392,6 +407,7 @@ async function watchlistPage() {
     "watch-recent") : el("p", { id: "watch-none-recent" }, "None."),
     el("h3", {}, "Per e-commerce platform, last 30 days"),
     shareTable("platform"),
+    ...charts,
     el("h3", {}, "Per seller, last 30 days"),
     shareTable("seller"));
 }
