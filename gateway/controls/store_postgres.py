@@ -160,16 +160,16 @@ CREATE TABLE IF NOT EXISTS watch_holds (
     note TEXT
 );
 CREATE INDEX IF NOT EXISTS watch_holds_state ON watch_holds (state, created);
-CREATE TABLE IF NOT EXISTS watch_counts (
+CREATE TABLE IF NOT EXISTS watch_tallies (
+    dim TEXT NOT NULL,              -- platform (CEB ebpCode; "" for declarations) | seller (ebcCode, exporter)
+    key TEXT NOT NULL,
     day INTEGER NOT NULL,
-    platform TEXT NOT NULL,         -- CEB ebpCode; "" for declarations
-    seller TEXT NOT NULL,           -- CEB ebcCode; a declaration's exporter
-    total BIGINT NOT NULL,
-    held BIGINT NOT NULL,
+    total BIGINT NOT NULL,          -- consignments screened
+    held BIGINT NOT NULL,           -- ... held (whatever was decided since)
     alerted BIGINT NOT NULL,
     released BIGINT NOT NULL,
     refused BIGINT NOT NULL,
-    PRIMARY KEY (day, platform, seller)
+    PRIMARY KEY (dim, day, key)
 );
 """
 

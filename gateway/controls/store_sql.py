@@ -9,8 +9,9 @@ the schema and the transaction (:mod:`gateway.controls.store_sqlite`, :mod:`gate
     rule_hits                                     consignments a rule flagged, per pattern
     alerts                                        risk alerts raised, one per rule, pattern and alert window
     watch_holds                                   messages with watch-list hits: held for a decision, or alerted
-    watch_counts                                  per day, platform and seller: consignments screened against
-                                                  the watch list, held, alerted, released, refused
+    watch_tallies                                 per platform and day, per seller and day: consignments
+                                                  screened against the watch list, held, alerted, released,
+                                                  refused (what the monitoring of the platforms sums)
 
 Decisions that must not race (park a waiting inventory, take it for release, raise an alert once) run in one
 :meth:`SqlControlsStore.transaction`, which each database makes exclusive across processes and instances
@@ -725,46 +726,46 @@ class SqlControlsStore:
             return cursor.rowcount > 0
 
     def count_watch(self, day: int, rows: Iterable[tuple[str, str, str]]) -> None:
-        """Count consignments per (platform, seller) on ``day``: ``screened`` adds to the total, ``held`` /
-        ``alerted`` to the total and to that outcome, ``released`` / ``refused`` to that outcome only."""
+        """Count consignments per platform and per seller on ``day``: ``screened`` / ``clear`` add to the total,
+        ``held`` / ``alerted`` to the total and to that outcome, ``released`` / ``refused`` to that outcome only.
+        Two tallies (by platform, by seller) rather than one by both: the monitoring reads one of them over a
+        window, a few rows per day, however many sellers a platform has."""
         increments: dict[tuple[str, str], dict[str, int]] = {}
         for platform, seller, outcome in rows:
-            counts = increments.setdefault((platform, seller), dict.fromkeys(("total", *self.WATCH_OUTCOMES), 0))
-            if outcome in ("screened", "clear", "held", "alerted"):
-                counts["total"] += 1
-            if outcome in self.WATCH_OUTCOMES:
-                counts[outcome] += 1
+            for key in (("platform", platform), ("seller", seller)):
+                counts = increments.setdefault(key, dict.fromkeys(("total", *self.WATCH_OUTCOMES), 0))
+                if outcome in ("screened", "clear", "held", "alerted"):
+                    counts["total"] += 1
+                if outcome in self.WATCH_OUTCOMES:
+                    counts[outcome] += 1
         if not increments:
             return
         with self.transaction() as db:
             db.executemany(
-                "INSERT INTO watch_counts (day, platform, seller, total, held, alerted, released, refused) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (day, platform, seller) DO UPDATE SET "
-                "total = watch_counts.total + excluded.total, held = watch_counts.held + excluded.held, "
-                "alerted = watch_counts.alerted + excluded.alerted, "
-                "released = watch_counts.released + excluded.released, "
-                "refused = watch_counts.refused + excluded.refused",
+                "INSERT INTO watch_tallies (dim, key, day, total, held, alerted, released, refused) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dim, day, key) DO UPDATE SET "
+                "total = watch_tallies.total + excluded.total, held = watch_tallies.held + excluded.held, "
+                "alerted = watch_tallies.alerted + excluded.alerted, "
+                "released = watch_tallies.released + excluded.released, "
+                "refused = watch_tallies.refused + excluded.refused",
                 [
-                    (day, platform, seller, c["total"], c["held"], c["alerted"], c["released"], c["refused"])
-                    for (platform, seller), c in increments.items()
+                    (dim, key, day, c["total"], c["held"], c["alerted"], c["released"], c["refused"])
+                    for (dim, key), c in sorted(increments.items())
                 ],
             )
 
     def watch_counts(self, by: str, first_day: int, last_day: int) -> list[tuple[str, int, dict[str, int]]]:
         """(platform or seller, day, counts) for the days from ``first_day`` to ``last_day``."""
-        column = {"platform": "platform", "seller": "seller"}[by]
+        if by not in ("platform", "seller"):
+            raise ValueError(f"by: {by!r}; allowed: platform, seller")
         with self.reading() as db:
             rows = db.execute(
-                f"SELECT {column}, day, SUM(total), SUM(held), SUM(alerted), SUM(released), SUM(refused) "  # noqa: S608
-                f"FROM watch_counts WHERE day BETWEEN ? AND ? GROUP BY {column}, day ORDER BY {column}, day",
-                (first_day, last_day),
+                "SELECT key, day, total, held, alerted, released, refused FROM watch_tallies "
+                "WHERE dim = ? AND day BETWEEN ? AND ? ORDER BY key, day",
+                (by, first_day, last_day),
             ).fetchall()
         return [
-            (
-                r[0],
-                int(r[1]),
-                dict(zip(("total", *self.WATCH_OUTCOMES), (int(x) for x in r[2:]), strict=True)),
-            )
+            (r[0], int(r[1]), dict(zip(("total", *self.WATCH_OUTCOMES), (int(x) for x in r[2:]), strict=True)))
             for r in rows
         ]
 
@@ -790,7 +791,7 @@ class SqlControlsStore:
             db.execute("DELETE FROM rule_hits WHERE at < ?", (consignments_before,))
             # The watch list's counts, and its decided and alerted records, follow the monitoring history; a
             # message still held stays until an officer decides.
-            db.execute("DELETE FROM watch_counts WHERE day < ?", (day_of(consignments_before),))
+            db.execute("DELETE FROM watch_tallies WHERE day < ?", (day_of(consignments_before),))
             removed["watch_holds"] = db.execute(
                 "DELETE FROM watch_holds WHERE state IN ('released', 'refused', 'alerted') AND updated < ?",
                 (consignments_before,),

@@ -149,16 +149,16 @@ CREATE TABLE IF NOT EXISTS watch_holds (
     note TEXT
 );
 CREATE INDEX IF NOT EXISTS watch_holds_state ON watch_holds (state, created);
-CREATE TABLE IF NOT EXISTS watch_counts (
+CREATE TABLE IF NOT EXISTS watch_tallies (
+    dim TEXT NOT NULL,              -- platform (CEB ebpCode; "" for declarations) | seller (ebcCode, exporter)
+    key TEXT NOT NULL,
     day INTEGER NOT NULL,
-    platform TEXT NOT NULL,         -- CEB ebpCode; "" for declarations
-    seller TEXT NOT NULL,           -- CEB ebcCode; a declaration's exporter
-    total INTEGER NOT NULL,
-    held INTEGER NOT NULL,
+    total INTEGER NOT NULL,          -- consignments screened
+    held INTEGER NOT NULL,           -- ... held (whatever was decided since)
     alerted INTEGER NOT NULL,
     released INTEGER NOT NULL,
     refused INTEGER NOT NULL,
-    PRIMARY KEY (day, platform, seller)
+    PRIMARY KEY (dim, day, key)
 );
 """
 
