@@ -228,7 +228,17 @@ SCHEMAS: dict[str, Any] = {
         sender_message_id=NULLABLE_STRING,
         type=NULLABLE_STRING,
         status={
-            "enum": ["received", "waiting", "accepted", "delivering", "retrying", "delivered", "failed", "rejected"]
+            "enum": [
+                "received",
+                "waiting",
+                "held",
+                "accepted",
+                "delivering",
+                "retrying",
+                "delivered",
+                "failed",
+                "rejected",
+            ]
         },
         receivers=STRINGS,
         code=NULLABLE_STRING,
@@ -609,6 +619,7 @@ def _paths() -> dict[str, Any]:
                 parameters=[
                     _param("by", "query", "platform (default) or seller"),
                     _param("days", "query", "the last N days (default 30)", {"type": "integer", "minimum": 1}),
+                    _param("limit", "query", "the N riskiest (default 50, at most 1000)", {"type": "integer"}),
                 ],
             )
         },

@@ -10,8 +10,9 @@ GET /v1/admin/watchlist/holds?state=&limit=
     messages with watch-list hits, newest first: held (awaiting a decision), released, refused, alerted
 POST /v1/admin/watchlist/holds/{message_id}/release, .../refuse   (JSON body, optional: {"note": "..."})
     an officer's decision on a held message, recorded with the actor (X-Gateway-Actor, else admin-api)
-GET /v1/admin/watchlist/monitoring?by=platform|seller&days=
-    per e-commerce platform (ebpCode) or seller: consignments screened, and the share held, refused, alerted
+GET /v1/admin/watchlist/monitoring?by=platform|seller&days=&limit=
+    per e-commerce platform (ebpCode) or seller, the riskiest first: consignments screened, and the share held,
+    refused, alerted
 """
 
 from __future__ import annotations
@@ -176,9 +177,10 @@ async def watch_monitoring(request: web.Request) -> web.Response:
         return _error(400, "bad-request", f"by: {by[:40]!r} is unknown; allowed: platform, seller")
     try:
         days = int(_number(request, "days", 30, 1, 3660))
+        limit = int(_number(request, "limit", 50, 1, 1000))
     except ValueError as exc:
         return _error(400, "bad-request", str(exc))
-    return web.json_response(watch.shares(by, days))
+    return web.json_response(watch.shares(by, days, limit=limit))
 
 
 def add_routes(app: web.Application) -> None:

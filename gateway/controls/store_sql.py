@@ -754,15 +754,41 @@ class SqlControlsStore:
                 ],
             )
 
-    def watch_counts(self, by: str, first_day: int, last_day: int) -> list[tuple[str, int, dict[str, int]]]:
-        """(platform or seller, day, counts) for the days from ``first_day`` to ``last_day``."""
+    def watch_totals(
+        self, by: str, first_day: int, last_day: int, *, limit: int = 50
+    ) -> list[tuple[str, dict[str, int]]]:
+        """The ``limit`` platforms or sellers with the highest share held, refused or alerted over the days from
+        ``first_day`` to ``last_day`` (then the most consignments), with their sums; summed by the database."""
         if by not in ("platform", "seller"):
             raise ValueError(f"by: {by!r}; allowed: platform, seller")
         with self.reading() as db:
             rows = db.execute(
-                "SELECT key, day, total, held, alerted, released, refused FROM watch_tallies "
-                "WHERE dim = ? AND day BETWEEN ? AND ? ORDER BY key, day",
-                (by, first_day, last_day),
+                "SELECT key, SUM(total), SUM(held), SUM(alerted), SUM(released), SUM(refused) FROM watch_tallies "
+                "WHERE dim = ? AND day BETWEEN ? AND ? GROUP BY key "
+                "ORDER BY (SUM(held) + SUM(refused) + SUM(alerted)) * 1.0 / (SUM(total) + 1) DESC, SUM(total) DESC, "
+                "key LIMIT ?",
+                (by, first_day, last_day, limit),
+            ).fetchall()
+        return [(r[0], dict(zip(("total", *self.WATCH_OUTCOMES), (int(x) for x in r[1:]), strict=True))) for r in rows]
+
+    def watch_counts(
+        self, by: str, first_day: int, last_day: int, keys: Sequence[str] | None = None
+    ) -> list[tuple[str, int, dict[str, int]]]:
+        """(platform or seller, day, counts) for the days from ``first_day`` to ``last_day`` (of ``keys`` only,
+        when given)."""
+        if by not in ("platform", "seller"):
+            raise ValueError(f"by: {by!r}; allowed: platform, seller")
+        only, args = "", list[str]()
+        if keys is not None:
+            if not keys:
+                return []
+            only = f" AND key IN ({','.join('?' * len(keys))})"
+            args = list(keys)
+        with self.reading() as db:
+            rows = db.execute(
+                "SELECT key, day, total, held, alerted, released, refused FROM watch_tallies "  # noqa: S608
+                f"WHERE dim = ? AND day BETWEEN ? AND ?{only} ORDER BY key, day",
+                (by, first_day, last_day, *args),
             ).fetchall()
         return [
             (r[0], int(r[1]), dict(zip(("total", *self.WATCH_OUTCOMES), (int(x) for x in r[2:]), strict=True)))

@@ -159,7 +159,7 @@ CREATE TABLE IF NOT EXISTS watch_tallies (
     released INTEGER NOT NULL,
     refused INTEGER NOT NULL,
     PRIMARY KEY (dim, day, key)
-);
+) WITHOUT ROWID;
 """
 
 

@@ -253,38 +253,25 @@ class Watch:
 
     # Monitoring ---------------------------------------------------------------------------------------------
 
-    def shares(self, by: str, days: int, now: dt.datetime | None = None) -> dict[str, Any]:
+    def shares(self, by: str, days: int, now: dt.datetime | None = None, *, limit: int = 50) -> dict[str, Any]:
         """Per platform (ebpCode) or seller: consignments screened and the share held, refused, alerted, per
-        day over the last ``days`` days and in total (what a co-governance agreement is reviewed on)."""
+        day over the last ``days`` days and in total (what a co-governance agreement is reviewed on): the
+        ``limit`` riskiest, the highest share first."""
         moment = (now or self.clock()).timestamp()
         last = day_of(moment)
         first = last - days + 1
         groups: dict[str, dict[str, Any]] = {}
-        for key, day, counts in self.store.watch_counts(by, first, last):
-            group = groups.setdefault(
-                key,
-                {
-                    by: key,
-                    "days": [],
-                    **dict.fromkeys(("total", "held", "alerted", "released", "refused"), 0),
-                },
-            )
-            for name, value in counts.items():
-                group[name] += value
-            group["days"].append(
-                {"day": dt.datetime.fromtimestamp(day * DAY, dt.UTC).date().isoformat(), **counts, **_shares(counts)}
-            )
-        rows = []
-        for group in groups.values():
-            group.update(_shares(group))
-            rows.append(group)
-        rows.sort(key=lambda g: (-(g["held_share"] + g["refused_share"] + g["alerted_share"]), -g["total"], g[by]))
+        for key, counts in self.store.watch_totals(by, first, last, limit=limit):
+            groups[key] = {by: key, **counts, **_shares(counts), "days": []}
+        for key, day, counts in self.store.watch_counts(by, first, last, list(groups)):
+            when = dt.datetime.fromtimestamp(day * DAY, dt.UTC).date().isoformat()
+            groups[key]["days"].append({"day": when, **counts, **_shares(counts)})
         return {
             "by": by,
             "days": days,
             "since": dt.datetime.fromtimestamp(first * DAY, dt.UTC).date().isoformat(),
             "until": dt.datetime.fromtimestamp(moment, dt.UTC).isoformat(),
-            "groups": rows,
+            "groups": list(groups.values()),
         }
 
 
