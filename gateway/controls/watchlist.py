@@ -18,8 +18,8 @@ An item of an inventory (CEB621 ClearanceList) or declaration matches an entry b
 Each entry says what a match does (``action``): ``hold`` (default: the message is held for an operator's
 release or refusal) or ``alert`` (forwarded; the hit is recorded and shown to the operators).
 
-Matching is in memory: three dictionaries built at load (GTIN -> entries, brand -> model -> entries, HS
-prefix -> entries with keywords), so a message costs a few lookups per item whatever the size of the list
+Matching is in memory: dictionaries built at load (GTIN -> entries, brand -> model -> entries, HS prefix -> a
+keyword's first word -> entries), so a message costs a few lookups per item whatever the size of the list
 (``python -m bench.controls`` measures it with 100,000 entries).
 """
 
@@ -323,7 +323,10 @@ class Index:
     entries: list[Entry] = field(default_factory=list)
     by_gtin: dict[str, list[Entry]] = field(default_factory=dict)
     by_brand: dict[str, dict[str, list[Entry]]] = field(default_factory=dict)
-    by_hs: dict[str, list[Entry]] = field(default_factory=dict)
+    # HS prefix -> the first word of a keyword in Latin script -> (entry, keyword): an item looks up its own words
+    # only, however many entries share its HS heading; keywords in scripts written without spaces are scanned.
+    by_hs_word: dict[str, dict[str, list[tuple[Entry, str]]]] = field(default_factory=dict)
+    by_hs_scan: dict[str, list[tuple[Entry, str]]] = field(default_factory=dict)
     hs_lengths: tuple[int, ...] = ()
 
     @classmethod
@@ -336,9 +339,13 @@ class Index:
             brand, model = squeeze(entry.brand), squeeze(entry.model)
             if brand and model:
                 index.by_brand.setdefault(brand, {}).setdefault(model, []).append(entry)
-            if entry.hs and entry.keywords:
-                index.by_hs.setdefault(entry.hs, []).append(entry)
-        index.hs_lengths = tuple(sorted({len(k) for k in index.by_hs}))
+            for keyword in entry.keywords if entry.hs else ():
+                if keyword.isascii():
+                    first = keyword.split(" ", 1)[0]
+                    index.by_hs_word.setdefault(entry.hs, {}).setdefault(first, []).append((entry, keyword))
+                else:
+                    index.by_hs_scan.setdefault(entry.hs, []).append((entry, keyword))
+        index.hs_lengths = tuple(sorted({len(k) for k in (*index.by_hs_word, *index.by_hs_scan)}))
         return index
 
     def match(self, records: Sequence[Screened]) -> list[Hit]:
@@ -377,20 +384,27 @@ class Index:
                         if entry.id not in found:
                             found.add(entry.id)
                             yield entry, "brand-model"
-        if goods.hs and self.by_hs:
-            text = words(goods.text)
-            for length in self.hs_lengths:
-                if length > len(goods.hs):
-                    break
-                for entry in self.by_hs.get(goods.hs[:length], ()):
-                    if entry.id not in found and any(_has(text, k) for k in entry.keywords):
-                        found.add(entry.id)
-                        yield entry, "hs-keywords"
+        if goods.hs and self.hs_lengths:
+            yield from self._keywords(goods, found)
 
-
-def _has(text: str, keyword: str) -> bool:
-    """A keyword as whole words in Latin script; anywhere in scripts written without spaces (积木)."""
-    return f" {keyword} " in text if keyword.isascii() else keyword in text
+    def _keywords(self, goods: Goods, found: set[str]) -> Iterator[tuple[Entry, str]]:
+        """Keywords in Latin script as whole words (looked up by the item's words), others anywhere (积木)."""
+        text = words(goods.text)
+        tokens = list(dict.fromkeys(text.split()))  # in text order: the same hits in the same order every run
+        for length in self.hs_lengths:
+            if length > len(goods.hs):
+                break
+            prefix = goods.hs[:length]
+            by_word = self.by_hs_word.get(prefix, {})
+            candidates = [c for token in tokens for c in by_word.get(token, ())]
+            for entry, keyword in candidates:
+                if entry.id not in found and f" {keyword} " in text:
+                    found.add(entry.id)
+                    yield entry, "hs-keywords"
+            for entry, keyword in self.by_hs_scan.get(prefix, ()):
+                if entry.id not in found and keyword in text:
+                    found.add(entry.id)
+                    yield entry, "hs-keywords"
 
 
 class WatchList:
