@@ -1,5 +1,6 @@
 """Partners that send a body slowly, stall, or hang up half-way: the read timeout ([http] body_timeout) cuts
-them off, and everyone else is served meanwhile (issue 5, fault test 7; DESIGN.md 7)."""
+them off, and everyone else is served meanwhile (issue 5, fault test 7; DESIGN.md 7). The slow partner's own
+requests beyond its in-flight quota ([quotas] max_in_flight, issue 17) are refused at once with 429."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import time
 
 import pytest
 
-from tests.faults.conftest import SENDER
+from tests.faults.conftest import RECEIVER
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
+# The slow partner is another partner than the flow's sender: what one partner does must not cost another.
+SLOW = RECEIVER
+MAX_IN_FLIGHT = 32  # gateway.toml's default [quotas] max_in_flight
 HEAD = (
-    f"POST /v1/partners/{SENDER}/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    f"POST /v1/partners/{SLOW}/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
     "Content-Type: application/xml\r\nContent-Length: 1000\r\n\r\n"
 ).encode()
 
@@ -54,7 +58,7 @@ async def slow_request(port: int, how: str) -> tuple[int | None, str]:
 
 
 async def test_slow_and_incomplete_bodies_are_cut_off_without_blocking_others(make_flow):
-    flow = make_flow(http__body_timeout=2.0)
+    flow = make_flow(http__body_timeout=2.0, quotas__max_in_flight=MAX_IN_FLIGHT)
     await flow.gateway.start()
     sender = flow.sender(200)
     deadline = time.monotonic() + 90
@@ -70,7 +74,9 @@ async def test_slow_and_incomplete_bodies_are_cut_off_without_blocking_others(ma
     answers = await asyncio.gather(*slow)
     # Everyone else was served: all accepted while 60 bodies hung on the gateway.
     assert len(sender.accepted) == 200
-    assert all(answer == (400, "malformed-xml") for answer in answers[:60]), answers[:60]
+    # The slow partner's bodies were cut off with 400, or refused at once with 429 beyond its in-flight quota.
+    assert set(answers[:60]) <= {(400, "malformed-xml"), (429, "rate-limited")}, answers[:60]
+    assert 0 < answers[:60].count((400, "malformed-xml")) <= MAX_IN_FLIGHT, answers[:60]
     await flow.finish(sender, deadline=deadline, notes="60 slow + 20 incomplete bodies cut off meanwhile")
     # Hung-up and slow partners are bad input, answered or logged in one line each: never a stack trace.
     log = flow.gateway.log_file.read_text()
