@@ -29,9 +29,15 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import remove_topology
 from tests.helpers import AMQP_URL, ROOT, Deployment, make_identity
 from tests.multiworker import Supervised
+
+# ~30 commands, each a Python process starting the gateway's CLI: 80 s on a quiet machine, several minutes on a
+# loaded one (the default 120 s per test is not enough there).
+pytestmark = pytest.mark.timeout(900)
 
 DOCS = [ROOT / "README.md", ROOT / "docs" / "ADMIN.md"]
 PLACEHOLDERS = {"ID", "N", "FILE", "NEW.crt", "C.crt", "URL", "T", "F", "RECEIVER", "PATH", "..", "..."}
@@ -136,7 +142,12 @@ async def _run(argv: list[str], cwd: Path, port: int) -> tuple[int, str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    out, _ = await asyncio.wait_for(process.communicate(), 120)
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), 120)
+    finally:
+        if process.returncode is None:  # timed out or cancelled: no command outlives the test
+            process.kill()
+            await process.wait()
     assert process.returncode is not None
     return process.returncode, out.decode(errors="replace")
 
