@@ -494,6 +494,7 @@ class Sender:
     concurrency: int = 16
     request_timeout: float = 30.0
     unavailable: int = 0  # 503 answers
+    rate_limited: int = 0  # 429 answers (the partner's quota, issue 17): resent like 503s
     unreachable: int = 0  # connection errors and timeouts
     accepted_at: list[float] = field(default_factory=list)  # when each acceptance came (monotonic)
     other: Counter[int] = field(default_factory=Counter)
@@ -539,6 +540,10 @@ class Sender:
                 timeout=aiohttp.ClientTimeout(total=self.request_timeout),
             ) as response:
                 await response.read()
+                if response.status == 429:  # over its quota (issue 17): nothing accepted, send again later
+                    self.rate_limited += 1
+                    await asyncio.sleep(0.1)
+                    return
                 if response.status == 503:
                     assert response.headers.get("X-Gateway-Outcome") == "unavailable", response.headers
                     self.unavailable += 1
