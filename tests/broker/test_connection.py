@@ -55,14 +55,23 @@ async def test_a_lost_node_fails_over_to_the_next_and_consumers_come_back():
 
         await queue.consume(on_message)
         first.cut()  # the node goes away and stays away
-        for _ in range(200):
+        for _ in range(600):  # 30 s: a loaded machine reconnects slowly
             if connection.connected.is_set() and node(connection) == second.port:
                 break
             await asyncio.sleep(0.05)
         assert node(connection) == second.port
         assert second.connections >= 1
-        await channel.default_exchange.publish(aio_pika.Message(b"after failover"), routing_key=name)
-        assert await asyncio.wait_for(got.get(), 10) == b"after failover"
+        # The channel, its auto-delete queue and its consumer are restored after the connection: publish until the
+        # consumer has it (a message published before the queue is declared again goes nowhere).
+        received = None
+        for _ in range(30):
+            try:
+                await channel.default_exchange.publish(aio_pika.Message(b"after failover"), routing_key=name)
+                received = await asyncio.wait_for(got.get(), 1)
+                break
+            except (TimeoutError, aio_pika.exceptions.AMQPError, RuntimeError):  # not restored yet
+                await asyncio.sleep(0.2)
+        assert received == b"after failover"
     finally:
         await connection.close()
         await first.close()
