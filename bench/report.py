@@ -129,20 +129,26 @@ def _print_cpu_table(
     what = settings.get("load", "risk-alert")
     signed = f"{settings.get('signature')} signatures" if what == "risk-alert" else "its own signatures"
     print(f"CPU per message ({what}, {signed}, store {settings.get('store')}):")
-    print(
-        f"  stack floor (aiohttp + aio-pika publish/consume + aiohttp POST, no XML/crypto): "
-        f"{stack_usage.get('gateway_cpu_ms_per_message')} ms  ({stack.get('delivered_per_s')} deliv/s, lost "
-        f"{stack.get('lost')})"
-    )
+    if stack_usage:
+        print(
+            f"  stack floor (aiohttp + aio-pika publish/consume + aiohttp POST, no XML/crypto): "
+            f"{stack_usage.get('gateway_cpu_ms_per_message')} ms  ({stack.get('delivered_per_s')} deliv/s, lost "
+            f"{stack.get('lost')})"
+        )
+    else:
+        print("  stack floor: not measured (--no-stack-floor)")
     minimum = "SM2 verify + SM2 sign + RSA sign" if "sm2_sign_ms" in crypto else "1 RSA-2048 verify + 2 signs"
+    floors = ratios.get("cpu_floors_sum_ms")
     print(
-        f"  crypto minimum ({minimum}): "
-        f"{crypto.get('minimum_ms')} ms;  floors' sum: "
-        f"{ratios.get('cpu_floors_sum_ms')} ms"
+        f"  crypto minimum ({minimum}): {crypto.get('minimum_ms')} ms"
+        + (f";  floors' sum: {floors} ms" if floors else "")
     )
+    gateway = f"  gateway (all its processes): {usage.get('gateway_cpu_ms_per_message')} ms"
+    if ratios.get("cpu_vs_floors_sum") is None:
+        print(f"{gateway}  (no ratio: the stack floor was not measured)")
+        return
     print(
-        f"  gateway (all its processes): {usage.get('gateway_cpu_ms_per_message')} ms  ->  "
-        f"{ratios.get('cpu_vs_floors_sum')}x the floors' sum (goal <= 1.5: "
+        f"{gateway}  ->  {ratios.get('cpu_vs_floors_sum')}x the floors' sum (goal <= 1.5: "
         f"{'met' if targets.get('cpu_at_most_1_5_floors_sum') else 'not met'})"
     )
 
