@@ -5,8 +5,9 @@ return element trees (or raise :class:`~gateway.errors.MappingFailed` naming the
 
     codes      China customs code lists <-> ISO / UN/ECE codes (tables in code)
     records    a flat partner record <-> a nested canonical record, driven by a field table
-    ceb        the GACC CEB 2022-05 messages (orders, payments, waybills, inventories) as field tables
-    ceb_receipt  CEB receipts (CEB312/412/512/622, CEB900) and the spec's chapter 7 error codes
+    ceb        the GACC CEB 2022-05 messages as field tables, one module per message family (orders,
+               payments, waybills, inventories ...) and the shared code that reads, renders and answers them
+    ceb_receipt  the gateway's CEB receipts (CEB312/412/512/622 ..., CEB900) and the spec's chapter 7 codes
     structure  what a schema allows where (element paths, order, attributes), read from the local XSDs
     wco_dms    HMRC CDS WCO DM 3.6 DEC-DMS declarations, path for path with the canonical Declaration
     dms_receipt  RES-DMS notifications (DMSRCV, DMSREJ) <-> canonical receipts

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from gateway.mapping.ceb import CEB_NS, CHINA, KINDS, C, Kind, guid_for
+from gateway.mapping.ceb import CEB_NS, CHINA, KINDS, C, Kind, flat, guid_for
 from gateway.text import shorten
 
 if TYPE_CHECKING:  # the interface types only; mapping does not import the formats package at run time
@@ -127,13 +127,7 @@ def _return(kind: Kind, ref: RecordRef, receipt: Receipt, status: str, info: str
     values = {"returnStatus": status, "returnTime": return_time(receipt.issued), "returnInfo": info, **keys}
     assert kind.receipt_record is not None  # business_receipt answers kinds with a receipt only
     element = etree.Element(C + kind.receipt_record)
-    for name, required in kind.receipt_fields:
-        value = values.get(name)
-        if value:
-            etree.SubElement(element, C + name).text = value
-        elif required:
-            return None
-    return element
+    return None if flat.write(element, kind.receipt_fields, values) else element
 
 
 def format_check_receipt(receipt: Receipt) -> etree._Element:
