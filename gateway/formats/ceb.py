@@ -233,9 +233,10 @@ class CebAdapter:
 
     def render_receipt(self, receipt: Receipt) -> etree._Element:
         document = ceb_receipt.business_receipt(receipt)
-        if document is not None:
-            try:
-                self.validate(document)
-            except SchemaInvalid:
-                document = None  # keys too long or malformed for the receipt: answer with the format check
-        return document if document is not None else ceb_receipt.format_check_receipt(receipt)
+        if isinstance(document, str):  # no CEB receipt answers these records: the format check, saying why
+            return ceb_receipt.format_check_receipt(receipt, document)
+        try:
+            self.validate(document)
+        except SchemaInvalid:  # keys too long or malformed for the receipt: answer with the format check
+            return ceb_receipt.format_check_receipt(receipt)
+        return document

@@ -95,27 +95,34 @@ def return_time(issued: dt.datetime) -> str:
     return local.strftime("%Y%m%d%H%M%S") + f"{local.microsecond // 1000:03d}"
 
 
-def business_receipt(receipt: Receipt) -> etree._Element | None:
-    """The CEBx12/x22/304 receipt answering each record, or None when the records do not allow one."""
+def business_receipt(receipt: Receipt) -> etree._Element | str:
+    """The CEBx12/x22/304 ... receipt answering each record, or why none can: a sentence naming the field a
+    record does not give that the receipt requires (CEB604 the export list's invtNo, CEB508 the billNo), or ""
+    when the records name no one message with a CEB receipt. The CEB900 that answers instead carries the
+    sentence (:func:`format_check_receipt`)."""
     kinds = {ref.kind for ref in receipt.records}
     if len(kinds) != 1:
-        return None
+        return ""
     kind = KINDS.get(kinds.pop())
     if kind is None or kind.receipt is None:
-        return None
+        return ""
     root = etree.Element(C + kind.receipt, nsmap={None: CEB_NS})
     root.set("guid", guid_for(receipt.gateway_message_id))
     root.set("version", "1.0")
     status, info = status_and_info(receipt, 1000)
-    for ref in receipt.records[:100]:
-        element = _return(kind, ref, receipt, status, info)
-        if element is None:
-            return None
+    for number, ref in enumerate(receipt.records[:100], 1):
+        element, missing = _return(kind, ref, receipt, status, info)
+        if missing:
+            return (
+                f"no {kind.receipt}: its {kind.receipt_record} requires {', '.join(missing)}, which record {number} "
+                f"of the {kind.root} does not give"
+            )
         root.append(element)
     return root
 
 
-def _return(kind: Kind, ref: RecordRef, receipt: Receipt, status: str, info: str) -> etree._Element | None:
+def _return(kind: Kind, ref: RecordRef, receipt: Receipt, status: str, info: str) -> tuple[etree._Element, list[str]]:
+    """The receipt record answering one record, and the fields it requires that the record does not give."""
     keys = dict(ref.keys)
     # CEB622, 624, 626 and the export receipts require copNo (optional in CEB621) and an 18-character preNo, the
     # E-Port's number for the list: the gateway stands in for the E-Port, so it gives its own message id, cut to 18.
@@ -127,18 +134,21 @@ def _return(kind: Kind, ref: RecordRef, receipt: Receipt, status: str, info: str
     values = {"returnStatus": status, "returnTime": return_time(receipt.issued), "returnInfo": info, **keys}
     assert kind.receipt_record is not None  # business_receipt answers kinds with a receipt only
     element = etree.Element(C + kind.receipt_record)
-    return None if flat.write(element, kind.receipt_fields, values) else element
+    return element, flat.write(element, kind.receipt_fields, values)
 
 
-def format_check_receipt(receipt: Receipt) -> etree._Element:
-    """CEB900: the answer to a message whose records could not be read."""
+def format_check_receipt(receipt: Receipt, why: str = "") -> etree._Element:
+    """CEB900: the answer to a message whose records could not be read, or that no CEB receipt can answer
+    (``why``, added to the returnInfo, says what that receipt would need)."""
     root = etree.Element(C + FORMAT_CHECK, nsmap={None: CEB_NS})
     root.set("guid", guid_for(receipt.gateway_message_id))
     root.set("version", "1.0")
     answered = receipt.referenced_message_id or ""
     kinds = [ref.kind for ref in receipt.records]
     original = kinds[0] if kinds else _BY_TYPE.get(receipt.referenced_message_type or "", "Unknown")
-    status, info = status_and_info(receipt, 5000)
+    status, info = status_and_info(receipt, 5000 - (len(why) + 2 if why else 0))
+    if why:
+        info = f"{info}; {why}"
     element = etree.SubElement(root, C + "MessageReturn")
     for name, value in (
         ("guid", answered if len(answered) == 36 else guid_for(receipt.gateway_message_id)),

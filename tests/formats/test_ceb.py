@@ -549,6 +549,39 @@ def test_a_summary_result_has_no_ceb_receipt_and_is_answered_with_ceb900(adapter
     assert document.findtext(f"{C}MessageReturn/{C}oriMessageType") == "CEB792Message"
 
 
+@pytest.mark.parametrize(
+    ("build", "field", "receipt", "record"),
+    [(ceb_samples.export_inventory, "invtNo", "CEB604Message", "InventoryReturn"),
+     (ceb_samples.export_arrival, "billNo", "CEB508Message", "ArrivalReturn")],
+    ids=["CEB603-invtNo", "CEB507-billNo"],
+)  # fmt: skip
+def test_an_export_record_without_what_its_receipt_requires_gets_a_ceb900_naming_the_field(
+    adapter, build, field, receipt, record
+):
+    root = build(ceb_samples.Purchase())
+    head = next(root.iter(C + "appType")).getparent()
+    given = head.find(C + field)
+    if given is not None:  # the export list just lodged has no invtNo; the arrival has its billNo
+        head.remove(given)
+    adapter.validate(root)  # optional in the message (CEB603 invtNo?, CEB507 billNo?), required in its receipt
+    document = adapter.render_receipt(receipt_for(root, True))
+    adapter.validate(document)
+    assert etree.QName(document).localname == "CEB900Message"
+    answer = ceb.fields_of(document.find(C + "MessageReturn"))
+    assert answer["returnStatus"] == "2"  # accepted all the same
+    assert answer["oriMessageType"] == etree.QName(root).localname
+    assert answer["returnInfo"].endswith(
+        f"; no {receipt}: its {record} requires {field}, which record 1 of the {etree.QName(root).localname} "
+        "does not give"
+    )
+
+    etree.SubElement(head, C + field).text = "010120261000000077" if field == "invtNo" else "999-12345675"
+    document = adapter.render_receipt(receipt_for(root, True))  # given (the order in the head does not matter)
+    adapter.validate(document)
+    assert etree.QName(document).localname == receipt
+    assert ceb.fields_of(document.find(C + record))[field] == head.findtext(C + field)
+
+
 def test_inventory_receipt_fills_what_ceb622_requires(adapter):
     root = ceb_samples.inventory(ceb_samples.Purchase())
     head = root.find("c:Inventory/c:InventoryHead", NS)
