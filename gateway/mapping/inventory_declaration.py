@@ -152,6 +152,12 @@ def inventory_to_declaration(inventory: etree._Element, pointer: str = _INVENTOR
 
     ``mapping-failed`` naming the field when the Inventory holds what a Declaration cannot carry (other than
     :data:`OMITTED` and :data:`ITEM_OMITTED`) or a value without a Declaration form."""
+    if inventory.find(W + "ExportClearanceList") is not None:
+        raise _refuse(
+            f"{pointer}/ExportClearanceList",
+            "an export clearance list (CEB603) is not mapped to a declaration; only import clearance lists "
+            "(ClearanceList, TypeCode IM) are",
+        )
     lists = inventory.findall(W + "ClearanceList")
     if len(lists) != 1:
         raise _refuse(

@@ -22,6 +22,7 @@ from gateway.app import build_app
 from gateway.errors import ConfigError, MappingFailed
 from gateway.formats import default_adapters
 from gateway.formats.canonical import body_payload
+from gateway.formats.ceb import CebAdapter
 from gateway.formats.schemas import check_canonical_payload
 from gateway.formats.wco_dms import WcoDmsAdapter
 from gateway.mapping import ceb
@@ -204,6 +205,42 @@ def test_what_a_declaration_cannot_declare_is_mapping_failed(mutate, text):
     mutate(inventory.find("w:ClearanceList", NS))
     with pytest.raises(MappingFailed, match=text):
         inventory_to_declaration(inventory)
+
+
+def test_an_export_clearance_list_is_refused_as_one():
+    adapter = CebAdapter()
+    root = ceb_samples.export_inventory(ceb_samples.Purchase())
+    inventory = payload(adapter.to_canonical(root, adapter.identify(root), "cn-nsw"))
+    with pytest.raises(
+        MappingFailed, match=r"export clearance list \(CEB603\) is not mapped to a declaration"
+    ) as caught:
+        inventory_to_declaration(inventory)
+    assert caught.value.pointer == "/Envelope/Body/Inventory/ExportClearanceList"
+
+
+async def test_an_export_list_for_a_wco_dms_receiver_is_refused_at_ingress_and_not_forwarded(nsw_and_foreign):
+    deployment, client, _, customs_inbox = nsw_and_foreign
+    export_list = ceb_samples.export_inventory(ceb_samples.Purchase())
+    response = await client.post(
+        "/v1/partners/cn-nsw/messages", data=signed(deployment.partners["cn-nsw"], export_list)
+    )
+    answer = await response.read()
+    assert (response.status, response.headers["X-Gateway-Outcome"]) == (422, "mapping-failed"), answer
+    receipt = ceb_samples.carried(XMLVerifier().verify(answer, x509_cert=deployment.gateway.cert).signed_xml)
+    info = receipt.findtext(".//c:returnInfo", namespaces=NS)
+    assert receipt.findtext(".//c:returnStatus", namespaces=NS) == "-2999"
+    assert "receiver gb-customs (wco-dms) cannot take this inventory" in info
+    assert "ExportClearanceList: an export clearance list (CEB603) is not mapped to a declaration" in info
+
+    # Nothing was forwarded: the import list sent next is the first and only thing gb-customs gets.
+    response = await client.post(
+        "/v1/partners/cn-nsw/messages",
+        data=signed(deployment.partners["cn-nsw"], ceb_samples.inventory(ceb_samples.Purchase())),
+    )
+    assert response.status == 202, await response.read()
+    await customs_inbox.wait_for(1)
+    assert len(customs_inbox.received) == 1
+    assert customs_inbox.received[0][0]["X-Gateway-Message-Id"] == response.headers["X-Gateway-Message-Id"]
 
 
 def test_a_field_neither_mapped_nor_deliberately_omitted_is_reported():
