@@ -5,13 +5,24 @@ and one database.
 settings, so ``?search_path=gateway`` keeps the tables in their own schema. Instances may race on anything:
 the (sender, message id) claim is one INSERT ... ON CONFLICT against a unique index, and the statements that
 derive a message's status from its deliveries lock the message row first.
+
+Cost per message (issue 15): every write is one round trip. The three writes of every message (claim, accept,
+record_delivery) are PL/pgSQL functions created by :meth:`PostgresStore.open` (``gw_store_*_v1``): one call
+locks, writes and derives the status, each statement inside with a fresh snapshot (READ COMMITTED), as the
+separate statements did before. Calls of one function queued while its previous batch is on the wire go
+together as the next batch (``delivered_to``, a read, too): one pipelined ``fetchmany`` in one implicit
+transaction (one round trip, one commit), ordered by the rows they lock so that batches of two instances
+never deadlock. A batch is atomic; when a statement of it fails, nothing of it was kept and each call runs
+again alone, so it fails alone. The other writes are one statement each (a CTE writes the event), and
+connections go back to the pool without asyncpg's reset query (the store keeps no session state: no session
+locks, LISTEN, cursors or SET).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -35,6 +46,7 @@ from gateway.store.rows import (
     EVENT_COLUMNS,
     MESSAGE_COLUMNS,
     MIGRATE_FOLLOW_UPS,
+    PRECEDENCE,
     REFERENCE_INDEX,
     config_event_record,
     config_json,
@@ -43,7 +55,6 @@ from gateway.store.rows import (
     event_record,
     message_filter,
     message_record,
-    overall_status,
     received_text,
 )
 
@@ -125,6 +136,95 @@ CREATE TABLE IF NOT EXISTS quota_buckets (
 );
 """
 
+# A message's status from its deliveries' (rows.overall_status in SQL, the precedence written from rows.PRECEDENCE),
+# or the fallback when no delivery has one of these statuses.
+_OVERALL = (  # noqa: S608 - fixed fragments and the Status names
+    "SELECT p.s FROM unnest(ARRAY[{}]) WITH ORDINALITY AS p (s, n) "
+    "WHERE p.s IN (SELECT d.status FROM deliveries d WHERE d.message_id = p_id) ORDER BY p.n LIMIT 1"
+).format(", ".join(f"'{s}'" for s in PRECEDENCE))
+
+# The per-message writes, one round trip each (see the module docstring). Parameters are prefixed p_ so that
+# they never shadow a column. A change of behaviour gets a new name (_v2): instances of two versions may share
+# the database during an upgrade, each calling its own.
+FUNCTIONS = f"""
+CREATE OR REPLACE FUNCTION gw_store_claim_v1(
+    p_id TEXT, p_sender TEXT, p_sender_message_id TEXT, p_type TEXT, p_digest TEXT, p_now TIMESTAMPTZ,
+    p_key TEXT, p_reference TEXT, p_follows TEXT, p_event TEXT
+) RETURNS SETOF messages LANGUAGE plpgsql AS $$
+DECLARE
+    r messages%ROWTYPE;
+BEGIN
+    LOOP
+        INSERT INTO messages (id, sender, sender_message_id, message_type, digest, status, created, updated,
+                              unique_key, reference, follows)
+        VALUES (p_id, p_sender, p_sender_message_id, p_type, p_digest, 'received', p_now, p_now,
+                p_key, p_reference, p_follows)
+        ON CONFLICT (sender, unique_key) WHERE status <> 'rejected' DO NOTHING
+        RETURNING * INTO r;
+        IF FOUND THEN
+            INSERT INTO events (message_id, at, status, actor, reason)
+            VALUES (p_id, p_now, 'received', p_sender, p_event);
+            RETURN NEXT r;
+            RETURN;
+        END IF;
+        SELECT * INTO r FROM messages m
+        WHERE m.sender = p_sender AND m.unique_key = p_key AND m.status <> 'rejected';
+        IF FOUND THEN
+            RETURN NEXT r;
+            RETURN;
+        END IF;
+        -- The holder was released between the two statements: insert again.
+    END LOOP;
+END $$;
+
+CREATE OR REPLACE FUNCTION gw_store_accept_v1(
+    p_id TEXT, p_receivers TEXT[], p_receipt BYTEA, p_canonical BYTEA, p_now TIMESTAMPTZ, p_actor TEXT,
+    p_event TEXT
+) RETURNS INTEGER LANGUAGE plpgsql AS $$
+DECLARE
+    overall TEXT;
+BEGIN
+    -- Locked first, so that the statements below (each with a fresh snapshot) see every delivery recorded
+    -- before: a worker may record its delivery as soon as the broker confirms, before this runs.
+    PERFORM 1 FROM messages m WHERE m.id = p_id FOR UPDATE;
+    INSERT INTO deliveries (message_id, receiver, status, updated)
+    SELECT p_id, r, 'accepted', p_now FROM unnest(p_receivers) AS r
+    ON CONFLICT (message_id, receiver) DO NOTHING;
+    overall := ({_OVERALL});
+    UPDATE messages m SET status = coalesce(overall, 'accepted'), receivers = array_to_string(p_receivers, ','),
+        receipt = p_receipt, canonical = p_canonical, updated = p_now
+    WHERE m.id = p_id;
+    INSERT INTO events (message_id, at, status, actor, reason) VALUES (p_id, p_now, 'accepted', p_actor, p_event);
+    RETURN 1;
+END $$;
+
+CREATE OR REPLACE FUNCTION gw_store_record_delivery_v1(
+    p_id TEXT, p_receiver TEXT, p_status TEXT, p_attempt INTEGER, p_reason TEXT, p_next TIMESTAMPTZ,
+    p_now TIMESTAMPTZ, p_actor TEXT, p_event TEXT
+) RETURNS INTEGER LANGUAGE plpgsql AS $$
+DECLARE
+    overall TEXT;
+BEGIN
+    PERFORM 1 FROM messages m WHERE m.id = p_id FOR UPDATE;  -- as in gw_store_accept_v1
+    INSERT INTO deliveries (message_id, receiver, status, attempts, reason, next_attempt, updated)
+    VALUES (p_id, p_receiver, p_status, p_attempt, p_reason, p_next, p_now)
+    ON CONFLICT (message_id, receiver) DO UPDATE SET
+        status = excluded.status, attempts = excluded.attempts, reason = excluded.reason,
+        next_attempt = excluded.next_attempt, updated = excluded.updated;
+    overall := ({_OVERALL});
+    UPDATE messages m SET status = coalesce(overall, p_status), reason = p_reason, updated = p_now WHERE m.id = p_id;
+    INSERT INTO events (message_id, at, status, actor, receiver, reason)
+    VALUES (p_id, p_now, p_status, p_actor, p_receiver, p_event);
+    RETURN 1;
+END $$;
+"""  # noqa: S608 - fixed fragments (_OVERALL); the values are the functions' parameters
+
+_CLAIM = f"SELECT {MESSAGE_COLUMNS} FROM gw_store_claim_v1($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"  # noqa: S608
+_ACCEPT = "SELECT gw_store_accept_v1($1, $2, $3, $4, $5, $6, $7)"
+_RECORD_DELIVERY = "SELECT gw_store_record_delivery_v1($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+# One row for every call, as a batch needs (NULL when there is no delivery yet).
+_DELIVERED = "SELECT (SELECT status FROM deliveries WHERE message_id = $1 AND receiver = $2)"
+
 # rows.CONFIG_EVENT_COLUMNS, with the JSONB columns read as JSON text.
 _CONFIG_COLUMNS = "seq, at, actor, action, partner, detail, before::text, after::text"
 
@@ -151,6 +251,110 @@ def safe_url(url: str) -> str:
     return str(parsed.with_password("***")) if parsed.password else url
 
 
+async def _keep_session(db: asyncpg.Connection) -> None:
+    """The pool's reset: nothing to undo (asyncpg still rolls back a transaction left open). The default runs
+    a query per release (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL), a round trip per store call."""
+
+
+class _Call:
+    __slots__ = ("args", "done", "order")
+
+    def __init__(self, order: Any, args: Sequence[Any], done: asyncio.Future[asyncpg.Record]) -> None:
+        self.order, self.args, self.done = order, args, done
+
+
+class _Batch:
+    """The calls of one statement that returns one row per call, sent in batches (see the module docstring).
+
+    A call waits for the batch on the wire, if any, then goes with every call queued meanwhile: at one call at a
+    time nothing waits longer than a turn of the loop, and under load a batch holds what arrived during one round
+    trip. A caller's outcome is as if it ran alone: its row once committed, or ``Unavailable`` with nothing of
+    it kept. A caller cancelled before its batch is sent is left out; once sent, its call may be committed."""
+
+    def __init__(self, store: PostgresStore, query: str) -> None:
+        self.store, self.query = store, query
+        self._queued: list[_Call] = []
+        self._sender: asyncio.Task[None] | None = None
+
+    async def call(self, order: Any, *args: Any) -> asyncpg.Record:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[asyncpg.Record] = loop.create_future()
+        self._queued.append(_Call(order, args, done))
+        if self._sender is None:
+            self._sender = loop.create_task(self._send())
+        return await done
+
+    async def drained(self) -> None:
+        """Wait until every queued call has its outcome (the store closes after)."""
+        while self._sender is not None:
+            await asyncio.shield(self._sender)
+
+    async def _send(self) -> None:
+        try:
+            while self._queued:
+                calls, self._queued = self._queued, []
+                calls = [c for c in calls if not c.done.cancelled()]
+                if calls:
+                    # One order for every instance: two batches lock the rows they share in the same order.
+                    calls.sort(key=lambda c: c.order)
+                    await self._one_batch(calls)
+        finally:
+            self._sender = None
+            for call in self._queued:  # only when this task itself was cancelled (loop closing)
+                if not call.done.done():
+                    call.done.set_exception(Unavailable("the message store is closing"))
+            self._queued = []
+
+    async def _one_batch(self, calls: list[_Call]) -> None:
+        try:
+            if len(calls) == 1:
+                rows = [await self.store._run(lambda db: db.fetchrow(self.query, *calls[0].args), tx=False)]
+            else:
+                rows = await self.store._run(
+                    lambda db: db.fetchmany(self.query, [c.args for c in calls]), tx=False, translate=False
+                )
+        except (asyncpg.PostgresError, ValueError):
+            # A statement failed (a foreign key, a deadlock with another instance...) or one call's values could
+            # not be sent (asyncpg's DataError is a ValueError): the batch was rolled back as a whole, so each
+            # call runs again alone and gets its own outcome.
+            for call in calls:
+                await self._alone(call)
+            return
+        except Unavailable as error:  # a single call, or the store is closed or unreachable: nothing was kept
+            self._fail(calls, error)
+            return
+        except _DB_ERRORS as exc:  # the connection failed: whether anything was kept is unknown, as for one call
+            self._fail(calls, Unavailable(f"the message store failed: {exc}"), exc)
+            return
+        except BaseException as exc:  # a bug, or the loop is closing: no caller is left waiting
+            self._fail(calls, Unavailable(f"the message store failed: {exc!r}"), exc)
+            raise
+        for call, row in zip(calls, rows, strict=True):
+            if not call.done.done():
+                call.done.set_result(row)
+
+    async def _alone(self, call: _Call) -> None:
+        try:
+            row = await self.store._run(lambda db: db.fetchrow(self.query, *call.args), tx=False)
+        except Unavailable as error:
+            self._fail([call], error)
+        except BaseException as exc:  # asyncpg's DataError (the call's own values), a bug, the loop closing
+            self._fail([call], Unavailable(f"the message store failed: {exc}"), exc)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            if not call.done.done():
+                call.done.set_result(row)
+
+    @staticmethod
+    def _fail(calls: list[_Call], error: Unavailable, cause: BaseException | None = None) -> None:
+        if cause is not None:
+            error.__cause__ = cause
+        for call in calls:
+            if not call.done.done():
+                call.done.set_exception(error)
+
+
 class PostgresStore:
     POOL_SIZE = 10
     TIMEOUT = 10.0  # seconds for connecting, for a free connection and for one statement
@@ -158,6 +362,10 @@ class PostgresStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self._pool: asyncpg.Pool | None = None
+        self._claims = _Batch(self, _CLAIM)
+        self._accepts = _Batch(self, _ACCEPT)
+        self._deliveries = _Batch(self, _RECORD_DELIVERY)
+        self._delivered = _Batch(self, _DELIVERED)  # a read, asked once per delivery: batched too
 
     async def open(self) -> None:
         try:
@@ -167,6 +375,7 @@ class PostgresStore:
                 max_size=self.POOL_SIZE,
                 timeout=self.TIMEOUT,
                 command_timeout=self.TIMEOUT,
+                reset=_keep_session,
             )
         except (*_DB_ERRORS, ValueError) as exc:
             raise Unavailable(f"cannot open the message store at {safe_url(self.url)}: {exc}") from exc
@@ -180,6 +389,7 @@ class PostgresStore:
                     for statement in MIGRATE_FOLLOW_UPS:
                         await db.execute(statement)
                 await db.execute(REFERENCE_INDEX)
+                await db.execute(FUNCTIONS)
         except _DB_ERRORS as exc:
             await pool.close()
             raise Unavailable(f"cannot create the store's tables at {safe_url(self.url)}: {exc}") from exc
@@ -187,10 +397,16 @@ class PostgresStore:
 
     async def close(self) -> None:
         if self._pool is not None:
+            for batch in (self._claims, self._accepts, self._deliveries, self._delivered):  # finish what is queued
+                await batch.drained()
             pool, self._pool = self._pool, None
             await pool.close()
 
-    async def _run(self, fn: Callable[[asyncpg.Connection], Awaitable[T]], *, tx: bool = True) -> T:
+    async def _run(
+        self, fn: Callable[[asyncpg.Connection], Awaitable[T]], *, tx: bool = True, translate: bool = True
+    ) -> T:
+        """``fn`` on a pooled connection, in a transaction unless ``tx`` is false; the database's errors become
+        ``Unavailable`` unless ``translate`` is false (a batch tells a failed statement from a failed link)."""
         if self._pool is None:
             raise Unavailable("the store is not open")
         try:
@@ -200,32 +416,13 @@ class PostgresStore:
                 async with db.transaction():
                     return await fn(db)
         except _DB_ERRORS as exc:
+            if not translate:
+                raise
             raise Unavailable(f"the message store failed: {exc}") from exc
 
-    @staticmethod
-    async def _event(
-        db: asyncpg.Connection,
-        message_id: str,
-        status: str,
-        actor: str,
-        reason: str | None,
-        receiver: str | None = None,
-        at: dt.datetime | None = None,
-    ) -> None:
-        await db.execute(
-            "INSERT INTO events (message_id, at, status, actor, receiver, reason) VALUES ($1, $2, $3, $4, $5, $6)",
-            message_id,
-            at or _now(),
-            status,
-            actor,
-            receiver,
-            reason,
-        )
-
-    @staticmethod
-    async def _lock(db: asyncpg.Connection, message_id: str) -> None:
-        """Serialise the changes to one message (its status is derived from all its deliveries)."""
-        await db.execute("SELECT 1 FROM messages WHERE id = $1 FOR UPDATE", message_id)
+    async def _execute(self, query: str, *args: Any) -> None:
+        """One statement, its own transaction (a CTE writes the row and its event together)."""
+        await self._run(lambda db: db.execute(query, *args), tx=False)
 
     async def ping(self) -> None:
         await self._run(lambda db: db.fetchval("SELECT 1"), tx=False)
@@ -243,47 +440,20 @@ class PostgresStore:
         follows: str | None = None,
     ) -> MessageRecord:
         unique = sender_message_id if key is None else key
-
-        async def fn(db: asyncpg.Connection) -> MessageRecord:
-            now = _now()
-            while True:
-                row = await db.fetchrow(
-                    "INSERT INTO messages (id, sender, sender_message_id, message_type, digest, status, "  # noqa: S608
-                    "created, updated, unique_key, reference, follows) "
-                    "VALUES ($1, $2, $3, $4, $5, 'received', $6, $6, $7, $8, $9) "
-                    "ON CONFLICT (sender, unique_key) WHERE status <> 'rejected' DO NOTHING "
-                    f"RETURNING {MESSAGE_COLUMNS}",
-                    message_id,
-                    sender,
-                    sender_message_id,
-                    message_type,
-                    digest,
-                    now,
-                    unique,
-                    reference,
-                    follows,
-                )
-                if row is not None:
-                    await self._event(
-                        db,
-                        message_id,
-                        str(Status.RECEIVED),
-                        sender,
-                        received_text(message_type, unique, follows),
-                        at=now,
-                    )
-                    return _record(row)
-                held = await db.fetchrow(
-                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender = $1 AND unique_key = $2 "  # noqa: S608
-                    "AND status <> 'rejected'",
-                    sender,
-                    unique,
-                )
-                if held is not None:
-                    return _record(held)
-                # The holder was released between the two statements: try the insert again.
-
-        return await self._run(fn)
+        row = await self._claims.call(
+            (sender, unique),
+            message_id,
+            sender,
+            sender_message_id,
+            message_type,
+            digest,
+            _now(),
+            unique,
+            reference,
+            follows,
+            received_text(message_type, unique, follows),
+        )
+        return _record(row)
 
     async def opened(self, sender: str, reference: str) -> MessageRecord | None:
         row = await self._run(
@@ -298,13 +468,15 @@ class PostgresStore:
         return None if row is None else _record(row)
 
     async def retake(self, message_id: str, digest: str) -> None:
-        async def fn(db: asyncpg.Connection) -> None:
-            await db.execute("UPDATE messages SET digest = $1, updated = $2 WHERE id = $3", digest, _now(), message_id)
-            await self._event(
-                db, message_id, str(Status.RECEIVED), "gateway", "received again after an unfinished attempt"
-            )
-
-        await self._run(fn)
+        await self._execute(
+            "WITH m AS (UPDATE messages SET digest = $1, updated = $2 WHERE id = $3) "
+            "INSERT INTO events (message_id, at, status, actor, receiver, reason) "
+            "VALUES ($3, $2, 'received', 'gateway', NULL, $4)",
+            digest,
+            _now(),
+            message_id,
+            "received again after an unfinished attempt",
+        )
 
     async def accept(
         self,
@@ -316,33 +488,9 @@ class PostgresStore:
         actor: str = "gateway",
         reason: str | None = None,
     ) -> None:
-        async def fn(db: asyncpg.Connection) -> None:
-            now = _now()
-            await self._lock(db, message_id)
-            await db.executemany(
-                "INSERT INTO deliveries (message_id, receiver, status, updated) "
-                "VALUES ($1, $2, 'accepted', $3) ON CONFLICT (message_id, receiver) DO NOTHING",
-                [(message_id, r, now) for r in receivers],
-            )
-            # A worker may consume the message as soon as the broker confirms it and record its delivery
-            # before this runs: the message then shows its deliveries' state, not "accepted" over "delivered".
-            overall = overall_status(await self._statuses(db, message_id)) or Status.ACCEPTED
-            await db.execute(
-                "UPDATE messages SET status = $1, receivers = $2, receipt = $3, canonical = $4, updated = $5 "
-                "WHERE id = $6",
-                str(overall),
-                ",".join(receivers),
-                receipt,
-                canonical,
-                now,
-                message_id,
-            )
-            routed = f"routed to {', '.join(receivers)}"
-            await self._event(
-                db, message_id, str(Status.ACCEPTED), actor, f"{reason}; {routed}" if reason else routed, at=now
-            )
-
-        await self._run(fn)
+        routed = f"routed to {', '.join(receivers)}"
+        event = f"{reason}; {routed}" if reason else routed
+        await self._accepts.call(message_id, message_id, list(receivers), receipt, canonical, _now(), actor, event)
 
     async def wait(
         self,
@@ -354,36 +502,30 @@ class PostgresStore:
         *,
         status: Status = Status.WAITING,
     ) -> None:
-        async def fn(db: asyncpg.Connection) -> None:
-            now = _now()
-            await db.execute(
-                "UPDATE messages SET status = $7, receivers = $1, receipt = $2, canonical = $3, "
-                "reason = $4, updated = $5 WHERE id = $6",
-                ",".join(receivers),
-                receipt,
-                canonical,
-                reason,
-                now,
-                message_id,
-                str(status),
-            )
-            await self._event(db, message_id, str(status), "gateway", reason, at=now)
-
-        await self._run(fn)
+        await self._execute(
+            "WITH m AS (UPDATE messages SET status = $7, receivers = $1, receipt = $2, canonical = $3, "
+            "reason = $4, updated = $5 WHERE id = $6) "
+            "INSERT INTO events (message_id, at, status, actor, receiver, reason) "
+            "VALUES ($6, $5, $7, 'gateway', NULL, $4)",
+            ",".join(receivers),
+            receipt,
+            canonical,
+            reason,
+            _now(),
+            message_id,
+            str(status),
+        )
 
     async def release(self, message_id: str, reason: str) -> None:
-        async def fn(db: asyncpg.Connection) -> None:
-            now = _now()
-            await db.execute(
-                "UPDATE messages SET status = 'rejected', code = 'unavailable', reason = $1, updated = $2 "
-                "WHERE id = $3",
-                reason,
-                now,
-                message_id,
-            )
-            await self._event(db, message_id, str(Status.REJECTED), "gateway", f"unavailable: {reason}", at=now)
-
-        await self._run(fn)
+        await self._execute(
+            "WITH m AS (UPDATE messages SET status = 'rejected', code = 'unavailable', reason = $1, updated = $2 "
+            "WHERE id = $3) INSERT INTO events (message_id, at, status, actor, receiver, reason) "
+            "VALUES ($3, $2, 'rejected', 'gateway', NULL, $4)",
+            reason,
+            _now(),
+            message_id,
+            f"unavailable: {reason}",
+        )
 
     async def reject(
         self,
@@ -396,29 +538,23 @@ class PostgresStore:
         *,
         actor: str = "gateway",
     ) -> None:
-        async def fn(db: asyncpg.Connection) -> None:
-            now = _now()
-            await db.execute(
-                "INSERT INTO messages (id, sender, sender_message_id, message_type, status, code, reason, "
-                "created, updated) VALUES ($1, $2, $3, $4, 'rejected', $5, $6, $7, $7) "
-                "ON CONFLICT (id) DO UPDATE SET status = 'rejected', code = excluded.code, "
-                "reason = excluded.reason, updated = excluded.updated",
-                message_id,
-                sender,
-                sender_message_id,
-                message_type,
-                code,
-                reason,
-                now,
-            )
-            await self._event(db, message_id, str(Status.REJECTED), actor, f"{code}: {reason}", at=now)
-
-        await self._run(fn)
-
-    @staticmethod
-    async def _statuses(db: asyncpg.Connection, message_id: str) -> set[Status]:
-        rows = await db.fetch("SELECT status FROM deliveries WHERE message_id = $1", message_id)
-        return {Status(r["status"]) for r in rows}
+        await self._execute(
+            "WITH m AS (INSERT INTO messages (id, sender, sender_message_id, message_type, status, code, reason, "
+            "created, updated) VALUES ($1, $2, $3, $4, 'rejected', $5, $6, $7, $7) "
+            "ON CONFLICT (id) DO UPDATE SET status = 'rejected', code = excluded.code, "
+            "reason = excluded.reason, updated = excluded.updated) "
+            "INSERT INTO events (message_id, at, status, actor, receiver, reason) "
+            "VALUES ($1, $7, 'rejected', $8, NULL, $9)",
+            message_id,
+            sender,
+            sender_message_id,
+            message_type,
+            code,
+            reason,
+            _now(),
+            actor,
+            f"{code}: {reason}",
+        )
 
     async def record_delivery(
         self,
@@ -431,44 +567,22 @@ class PostgresStore:
         next_attempt: dt.datetime | None = None,
         actor: str = "gateway",
     ) -> None:
-        async def fn(db: asyncpg.Connection) -> None:
-            now = _now()
-            await self._lock(db, message_id)
-            await db.execute(
-                "INSERT INTO deliveries (message_id, receiver, status, attempts, reason, next_attempt, "
-                "updated) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-                "ON CONFLICT (message_id, receiver) DO UPDATE SET "
-                "status = excluded.status, attempts = excluded.attempts, reason = excluded.reason, "
-                "next_attempt = excluded.next_attempt, updated = excluded.updated",
-                message_id,
-                receiver,
-                str(status),
-                attempt,
-                reason,
-                next_attempt,
-                now,
-            )
-            overall = overall_status(await self._statuses(db, message_id)) or status
-            await db.execute(
-                "UPDATE messages SET status = $1, reason = $2, updated = $3 WHERE id = $4",
-                str(overall),
-                reason,
-                now,
-                message_id,
-            )
-            detail = delivery_detail(attempt, reason, next_attempt)
-            await self._event(db, message_id, str(status), actor, detail, receiver=receiver, at=now)
-
-        await self._run(fn)
+        await self._deliveries.call(
+            (message_id, receiver),
+            message_id,
+            receiver,
+            str(status),
+            attempt,
+            reason,
+            next_attempt,
+            _now(),
+            actor,
+            delivery_detail(attempt, reason, next_attempt),
+        )
 
     async def delivered_to(self, message_id: str, receiver: str) -> bool:
-        async def fn(db: asyncpg.Connection) -> bool:
-            status = await db.fetchval(
-                "SELECT status FROM deliveries WHERE message_id = $1 AND receiver = $2", message_id, receiver
-            )
-            return bool(status == Status.DELIVERED)
-
-        return await self._run(fn, tx=False)
+        row = await self._delivered.call((message_id, receiver), message_id, receiver)
+        return bool(row[0] == Status.DELIVERED)
 
     async def get(self, message_id: str) -> MessageRecord | None:
         async def fn(db: asyncpg.Connection) -> MessageRecord | None:

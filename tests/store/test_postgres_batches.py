@@ -1,0 +1,173 @@
+"""PostgreSQL batches (issue 15): the calls of one write queued while the previous batch is on the wire go as one
+pipelined batch in one transaction, and each keeps its own outcome: committed when its ``await`` returns, or
+``Unavailable`` with nothing of it kept. Instances sharing the database still give one key one holder.
+
+PostgreSQL: 127.0.0.1:5432 (tests/store/support.py), skipped with the reason shown when nothing answers there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import asyncpg
+import pytest
+
+from gateway.errors import Unavailable
+from gateway.store import Status
+from gateway.store.postgres import PostgresStore
+from tests.store.support import postgres_schema
+
+Opener = Callable[[], Awaitable[PostgresStore]]
+
+
+@pytest.fixture
+async def url() -> AsyncIterator[str]:
+    async with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture
+async def stores(url: str) -> AsyncIterator[Opener]:
+    opened: list[PostgresStore] = []
+
+    async def make() -> PostgresStore:
+        store = PostgresStore(url)
+        await store.open()
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        await store.close()
+
+
+@pytest.fixture
+async def store(stores: Opener) -> PostgresStore:
+    return await stores()
+
+
+async def committed(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    """What another connection (another gateway instance) sees: committed rows only."""
+    other = await asyncpg.connect(url, timeout=10)
+    try:
+        return list(await other.fetch(sql, *args))
+    finally:
+        await other.close()
+
+
+async def claim(store: PostgresStore, n: int, key: str | None = None, message_id: str | None = None) -> str:
+    record = await store.claim(message_id or f"gw-{n}", "p1", key or f"m-{n}", "risk-alert", "d")
+    return record.id
+
+
+async def test_concurrent_writes_go_in_one_transaction_and_are_committed_when_awaited(
+    store: PostgresStore, url: str
+) -> None:
+    holders = await asyncio.gather(*(claim(store, n) for n in range(10)))
+    assert holders == [f"gw-{n}" for n in range(10)]
+    rows = await committed(url, "SELECT id, xmin::text AS tx FROM messages")
+    assert sorted(r["id"] for r in rows) == sorted(holders)
+    assert len({r["tx"] for r in rows}) == 1  # ten claims, one transaction
+    events = await committed(url, "SELECT message_id FROM events WHERE status = 'received'")
+    assert sorted(r["message_id"] for r in events) == sorted(holders)
+
+    await asyncio.gather(*(store.accept(f"gw-{n}", ("r1", "r2"), b"receipt", b"canonical") for n in range(10)))
+    await asyncio.gather(
+        *(store.record_delivery(f"gw-{n}", r, Status.DELIVERED, attempt=1) for n in range(10) for r in ("r1", "r2"))
+    )
+    deliveries = await committed(url, "SELECT status, xmin::text AS tx FROM deliveries")
+    assert len(deliveries) == 20
+    assert {r["status"] for r in deliveries} == {"delivered"}
+    assert len({r["tx"] for r in deliveries}) == 1  # twenty deliveries recorded in one transaction
+    assert {r["status"] for r in await committed(url, "SELECT status FROM messages")} == {"delivered"}
+
+
+async def test_one_key_twice_in_one_batch_has_one_holder(store: PostgresStore) -> None:
+    holders = await asyncio.gather(*(claim(store, n, key="same") for n in range(5)))
+    assert len(set(holders)) == 1
+    record = await store.get(holders[0])
+    assert record is not None
+    assert record.key == "same"
+
+
+async def test_a_failing_claim_fails_alone(store: PostgresStore, url: str) -> None:
+    """The second claim reuses a gateway message id (the primary key refuses it): the batch is rolled back and
+    each claim runs again alone."""
+    results = await asyncio.gather(
+        claim(store, 1, key="a", message_id="gw-1"),
+        claim(store, 2, key="b", message_id="gw-1"),
+        claim(store, 3, key="c", message_id="gw-3"),
+        return_exceptions=True,
+    )
+    assert results[0] == "gw-1"
+    assert results[2] == "gw-3"
+    assert isinstance(results[1], Unavailable)
+    assert "messages_pkey" in results[1].message
+    rows = await committed(url, "SELECT id, unique_key FROM messages ORDER BY id")
+    assert [(r["id"], r["unique_key"]) for r in rows] == [("gw-1", "a"), ("gw-3", "c")]
+    assert len(await committed(url, "SELECT 1 FROM events")) == 2
+
+
+async def test_a_failing_accept_or_delivery_fails_alone(store: PostgresStore, url: str) -> None:
+    """An unknown message (the deliveries' foreign key refuses it) among real ones: only it fails, and nothing
+    of it is kept; no message is recorded accepted without its deliveries and event."""
+    for n in (1, 2):
+        await claim(store, n)
+    accepted = await asyncio.gather(
+        store.accept("gw-1", ("r1",), b"r", b"c"),
+        store.accept("gw-none", ("r1",), b"r", b"c"),
+        store.accept("gw-2", ("r1",), b"r", b"c"),
+        return_exceptions=True,
+    )
+    assert accepted[0] is None
+    assert accepted[2] is None
+    assert isinstance(accepted[1], Unavailable)
+    assert "foreign key" in accepted[1].message
+    recorded = await asyncio.gather(
+        store.record_delivery("gw-1", "r1", Status.DELIVERED, attempt=1),
+        store.record_delivery("gw-none", "r1", Status.DELIVERED, attempt=1),
+        store.record_delivery("gw-2", "r1", Status.DELIVERED, attempt=1),
+        return_exceptions=True,
+    )
+    assert recorded[0] is None
+    assert recorded[2] is None
+    assert isinstance(recorded[1], Unavailable)
+    assert await committed(url, "SELECT 1 FROM events WHERE message_id = 'gw-none'") == []
+    assert await committed(url, "SELECT 1 FROM deliveries WHERE message_id = 'gw-none'") == []
+    statuses = await committed(url, "SELECT id, status FROM messages ORDER BY id")
+    assert [(r["id"], r["status"]) for r in statuses] == [("gw-1", "delivered"), ("gw-2", "delivered")]
+    assert [e.status for e in await store.events("gw-1")] == ["received", "accepted", "delivered"]
+
+
+async def test_instances_claiming_in_opposite_orders_agree_on_every_holder(stores: Opener, url: str) -> None:
+    """Two gateways share the database and receive the same thirty messages in opposite orders (a partner
+    sending to both): every key has one holder, the same for both, and nothing is left half done."""
+    first, second = await stores(), await stores()
+    keys = [f"k-{n:02}" for n in range(30)]
+    answers = await asyncio.gather(
+        asyncio.gather(*(claim(first, n, key=k, message_id=f"a-{k}") for n, k in enumerate(keys))),
+        asyncio.gather(*(claim(second, n, key=k, message_id=f"b-{k}") for n, k in reversed(list(enumerate(keys))))),
+    )
+    by_first = dict(zip(keys, answers[0], strict=True))
+    by_second = dict(zip(reversed(keys), answers[1], strict=True))
+    assert by_first == by_second
+    rows = await committed(url, "SELECT unique_key, id FROM messages")
+    assert {r["unique_key"]: r["id"] for r in rows} == by_first
+    assert len(await committed(url, "SELECT 1 FROM events")) == 30
+
+
+async def test_a_cancelled_write_is_not_made(store: PostgresStore, url: str) -> None:
+    task = asyncio.ensure_future(claim(store, 1))
+    await asyncio.sleep(0)  # queued for the next batch
+    task.cancel()
+    await claim(store, 2)
+    assert [r["id"] for r in await committed(url, "SELECT id FROM messages")] == ["gw-2"]
+
+
+async def test_writes_queued_at_close_are_committed(store: PostgresStore, url: str) -> None:
+    task = asyncio.ensure_future(claim(store, 1))
+    await asyncio.sleep(0)
+    await store.close()
+    assert await task == "gw-1"
+    assert [r["id"] for r in await committed(url, "SELECT id FROM messages")] == ["gw-1"]
