@@ -199,6 +199,7 @@ class Runtime:
                 pipeline=ingress,
                 store=self.store,
                 max_depth=self.settings.security.max_depth,
+                max_body_bytes=self.settings.http.max_body_bytes,
             )
         worker = None
         if deliver:

@@ -7,6 +7,7 @@ evidence, and a repeated MessageId gets that same receipt again (duplicate elimi
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
@@ -16,19 +17,23 @@ from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway.as4 import signals
+from gateway.as4 import mime, signals
+from gateway.as4.attachments import MimeParts, Opening, SignedImages, read_opening
 from gateway.as4.errors import (
     EbmsError,
     FailedAuthentication,
     FeatureNotSupported,
+    InvalidHeader,
     Other,
+    PolicyNoncompliance,
     ProcessingModeMismatch,
     ValueInconsistent,
 )
-from gateway.as4.message import Expectation, Limits, UserMessage, parse
+from gateway.as4.message import Expectation, Head, Limits, UserMessage, check, peek_message_id
 from gateway.as4.wss import Credentials
 from gateway.config import As4Section, Settings
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, Rejection
+from gateway.images.intake import PartSource
 from gateway.ingress.pipeline import Answer
 from gateway.partners.model import Partner
 from gateway.security.certificates import load_certificate, load_private_key
@@ -42,7 +47,14 @@ ACCEPTED = frozenset({"accepted", "duplicate", "waiting", "held"})
 
 
 class Pipeline(Protocol):
-    async def receive(self, partner_id: str, body: bytes) -> Answer: ...
+    async def receive(self, partner_id: str, body: bytes, parts: PartSource | None = None) -> Answer: ...
+
+
+# How a refusal of the business document (or of its images) is signalled: the gateway's code says what it was.
+REFUSALS: dict[str, type[EbmsError]] = {
+    "too-large": PolicyNoncompliance,
+    "malformed-multipart": InvalidHeader,
+}
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,7 @@ class As4Inbox:
         pipeline: Pipeline,
         store: Store,
         max_depth: int = 64,
+        max_body_bytes: int = 10 * 1024 * 1024,  # the SOAP envelope and the parts other than images together
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.section = section
@@ -99,6 +112,7 @@ class As4Inbox:
         self.pipeline = pipeline
         self.store = store
         self.limits = Limits(section.max_payload_bytes, max_depth)
+        self.max_body_bytes = max_body_bytes
         self.clock = clock
 
     def agreements(self, um: UserMessage) -> Expectation:
@@ -134,35 +148,85 @@ class As4Inbox:
         except EbmsError as error:
             return self.refuse(error)
 
+    async def receive_parts(
+        self,
+        start: str | None,
+        parts: MimeParts,
+        *,
+        declared_length: int | None = None,
+        timeout: float = 30.0,  # noqa: ASYNC109 - the opening parts' reading time, answered as an ebMS error
+    ) -> As4Answer:
+        """A multipart/related UserMessage read part by part: the envelope and the business document whole (at
+        most ``max_body_bytes`` together, within ``timeout``), an inspection result's images streamed into the
+        image store's staging by the pipeline (docs/AS4.md, "Images")."""
+        opening: Opening | None = None
+        try:
+            try:
+                async with asyncio.timeout(timeout):
+                    opening = await read_opening(
+                        start,
+                        parts,
+                        max_bytes=self.max_body_bytes,
+                        max_depth=self.limits.max_depth,
+                        declared_length=declared_length,
+                    )
+            except TimeoutError:
+                raise InvalidHeader(f"the SOAP envelope and business document took more than {timeout:g} s") from None
+            except Rejection as error:  # cut short, unreadable (gateway.ingress.multipart)
+                raise REFUSALS.get(error.code, InvalidHeader)(f"{error.code}: {error.message}") from None
+            head = check(
+                opening.parts,
+                opening.pending,
+                agreements=self.agreements,
+                credentials=self.decrypting,
+                limits=self.limits,
+            )
+            images = SignedImages(opening, head, parts) if opening.pending else None
+            return await self._pass_on(head, opening.parts.soap, images)
+        except EbmsError as error:
+            if error.ref_to_message_id is None and opening is not None:
+                error.ref_to_message_id = peek_message_id(opening.parts.soap)
+            return self.refuse(error)
+
     async def _receive(self, content_type: str, body: bytes) -> As4Answer:
-        received = parse(
-            content_type, body, agreements=self.agreements, credentials=self.decrypting, limits=self.limits
-        )
-        um, partner = received.user_message, received.expectation.partner
-        if len(received.payloads) != 1:
+        parts = mime.parse(content_type, body)
+        head = check(parts, frozenset(), agreements=self.agreements, credentials=self.decrypting, limits=self.limits)
+        return await self._pass_on(head, parts.soap, None)
+
+    async def _pass_on(self, head: Head, soap: bytes, images: SignedImages | None) -> As4Answer:
+        um, partner = head.user_message, head.expectation.partner
+        if len(head.payloads) != 1:
             raise FeatureNotSupported(
-                f"the UserMessage carries {len(received.payloads)} payloads; one business document per message",
+                f"the UserMessage carries {len(head.payloads)} payloads besides images; one business document per "
+                "message",
                 ref_to_message_id=um.message_id,
             )
         earlier = await self.store.find_evidence(partner, RECEIPT_SENT, um.message_id)
         if earlier is not None:
             log.info("AS4 %s from %s again: the original receipt", um.message_id, partner)
             return As4Answer(earlier.document, "duplicate", partner, earlier.message_id)
-        answer = await self.pipeline.receive(partner, received.payloads[0].data)
+        try:
+            # Images stream from here into the image store's staging; an attachment that fails the AS4 checks
+            # (undeclared, missing, not decrypting) raises its EbmsError through the pipeline, nothing kept.
+            answer = await self.pipeline.receive(partner, head.payloads[0].data, images)
+        except EbmsError as error:
+            error.ref_to_message_id = error.ref_to_message_id or um.message_id
+            raise
         if answer.code not in ACCEPTED:
-            raise Other(
+            refusal = REFUSALS.get(answer.code, Other)
+            raise refusal(
                 f"the business document was refused: {answer.code}: {answer.message}", ref_to_message_id=um.message_id
             )
-        if answer.message_type != received.expectation.message_type:
+        if answer.message_type != head.expectation.message_type:
             log.warning(
                 "AS4 %s from %s: action says %s, the document is a %s",
                 um.message_id,
                 partner,
-                received.expectation.message_type,
+                head.expectation.message_type,
                 answer.message_type,
             )
-        receipt = signals.receipt(um.message_id, received.references, self.credentials)
-        await self.store.record_evidence(answer.message_id, partner, MESSAGE_RECEIVED, um.message_id, received.soap)
+        receipt = signals.receipt(um.message_id, head.references, self.credentials)
+        await self.store.record_evidence(answer.message_id, partner, MESSAGE_RECEIVED, um.message_id, soap)
         await self.store.record_evidence(answer.message_id, partner, RECEIPT_SENT, um.message_id, receipt)
         kept = await self.store.find_evidence(partner, RECEIPT_SENT, um.message_id)  # a concurrent twin may have won
         return As4Answer(kept.document if kept else receipt, answer.code, partner, answer.message_id)

@@ -6,9 +6,10 @@ Parsing takes the partner lookup as a function (``Agreements``): the core never 
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -44,6 +45,20 @@ class Payload:
     cid: str
     data: bytes  # as the business document is: decompressed, decrypted
     mime_type: str = "application/xml"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A payload too large to hold in memory (an inspection result's image): sent as it is, not compressed (images
+    are compressed already; the AS4 compression feature is optional per part), its SHA-256 known beforehand (the
+    content-addressed store's address, which is also its SwA signature digest), its bytes read from ``chunks``
+    while the message is sent."""
+
+    cid: str
+    mime_type: str
+    size: int
+    sha256: str  # hex
+    chunks: AsyncIterator[bytes] = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -84,6 +99,18 @@ class Outgoing:
 
 
 @dataclass(frozen=True)
+class StreamedOutgoing:
+    """A UserMessage whose body is read while it is sent (:func:`build_streamed`)."""
+
+    content_type: str
+    length: int
+    body: AsyncIterator[bytes] = field(repr=False)
+    message_id: str
+    references: tuple[wss.Reference, ...]
+    soap: bytes = field(repr=False, default=b"")
+
+
+@dataclass(frozen=True)
 class Received:
     user_message: UserMessage
     expectation: Expectation
@@ -116,7 +143,9 @@ def _party(parent: etree._Element, name: str, party: Party) -> None:
     _sub(element, "Role", party.role)
 
 
-def envelope_for(user_message: UserMessage, payloads: list[Payload], *, compressed: bool) -> etree._Element:
+def envelope_for(
+    user_message: UserMessage, payloads: list[Payload], *, compressed: bool, attachments: Sequence[Attachment] = ()
+) -> etree._Element:
     envelope = etree.Element(q(c.S12, "Envelope"), nsmap={"S12": c.S12, "eb": c.EB, "wsu": c.WSU})
     header = etree.SubElement(envelope, q(c.S12, "Header"))
     messaging = etree.SubElement(header, q(c.EB, "Messaging"))
@@ -148,6 +177,9 @@ def envelope_for(user_message: UserMessage, payloads: list[Payload], *, compress
         _sub(props, "Property", payload.mime_type, name="MimeType")
         if compressed:
             _sub(props, "Property", c.GZIP, name="CompressionType")
+    for attachment in attachments:
+        part = _sub(payload_info, "PartInfo", href=f"cid:{attachment.cid}")
+        _sub(_sub(part, "PartProperties"), "Property", attachment.mime_type, name="MimeType")
     etree.SubElement(envelope, q(c.S12, "Body"))
     return envelope
 
@@ -174,6 +206,45 @@ def build(
     soap = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
     content_type, body = mime.build(soap, [mime.Part(cid, types[cid], data) for cid, data in sent.items()])
     return Outgoing(content_type, body, user_message.message_id, references, soap)
+
+
+def build_streamed(
+    user_message: UserMessage,
+    payloads: list[Payload],
+    attachments: Sequence[Attachment],
+    credentials: wss.Credentials,
+    *,
+    encrypt_for: x509.Certificate | None = None,
+    ciphertext_type: str = "application/octet-stream",
+) -> StreamedOutgoing:
+    """As :func:`build`, with ``attachments`` streamed after the (compressed) payloads: signed by their known
+    digests, each encrypted while it is sent under the message's one session key when ``encrypt_for`` is given.
+    Nothing of an attachment is read before the body is iterated; the body can be iterated once."""
+    cids = [p.cid for p in payloads] + [a.cid for a in attachments]
+    if len(set(cids)) != len(cids):
+        raise ValueError(f"build_streamed: two parts share a Content-ID among {cids}")
+    envelope = envelope_for(user_message, payloads, compressed=True, attachments=attachments)
+    sent = {p.cid: compress(p.data) for p in payloads}
+    digests = {a.cid: base64.b64encode(bytes.fromhex(a.sha256)).decode() for a in attachments}
+    references = wss.sign(envelope, sent, credentials, digests=digests)
+    types = dict.fromkeys(sent, c.GZIP)
+    streamed = [mime.StreamedPart(a.cid, a.mime_type, a.size, a.chunks) for a in attachments]
+    if encrypt_for is not None:
+        sealer = encryption.Sealer(envelope, encrypt_for)
+        sent = {cid: sealer.seal(cid, types[cid], data) for cid, data in sent.items()}
+        types = dict.fromkeys(sent, ciphertext_type)
+        streamed = [
+            mime.StreamedPart(
+                a.cid,
+                ciphertext_type,
+                a.size + encryption.OVERHEAD,
+                sealer.seal_stream(a.cid, a.mime_type).encrypt(a.chunks),
+            )
+            for a in attachments
+        ]
+    soap = etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+    body = mime.build_streamed(soap, [mime.Part(cid, types[cid], data) for cid, data in sent.items()], streamed)
+    return StreamedOutgoing(body.content_type, body.length, body.body, user_message.message_id, references, soap)
 
 
 # -- parsing ------------------------------------------------------------------------------------------------
@@ -275,6 +346,43 @@ def parse(
 ) -> Received:
     """Everything checked, or an :class:`EbmsError` naming what is wrong (with the MessageId when known)."""
     parts = mime.parse(content_type, body)
+    head = check(parts, frozenset(), agreements=agreements, credentials=credentials, limits=limits)
+    return Received(
+        head.user_message,
+        head.expectation,
+        head.payloads,
+        head.references,
+        head.signer,
+        head.encrypted,
+        parts.soap,
+    )
+
+
+@dataclass(frozen=True)
+class Head:
+    """A UserMessage checked up to its pending attachments (images read later): what :func:`check` returns."""
+
+    user_message: UserMessage
+    expectation: Expectation
+    payloads: tuple[Payload, ...]  # the attachments in hand, decrypted, decompressed
+    references: tuple[wss.Reference, ...]
+    signer: x509.Certificate
+    encrypted: bool
+    decrypted: encryption.Decrypted
+    signed: dict[str, wss.Reference]  # by Content-ID: the signature's reference of each attachment
+    part_properties: dict[str, dict[str, str]]  # by Content-ID: eb:PartProperties of each declared part
+
+
+def check(
+    parts: mime.Mime,
+    pending: frozenset[str],
+    *,
+    agreements: Agreements,
+    credentials: wss.Credentials,
+    limits: Limits = Limits(),
+) -> Head:
+    """Decrypt, verify and read ``parts``; ``pending`` Content-IDs are declared attachments still to be read (an
+    inspection result's images): their signed digests and decryption are returned for the reader to check."""
     message_id: str | None = None
     try:
         root, messaging, soap_body = _envelope(parts.soap, limits.max_depth)
@@ -282,7 +390,7 @@ def parse(
         message_id = user_message.message_id
         expectation = agreements(user_message)
         raw = {cid: part.data for cid, part in parts.parts.items()}
-        decrypted = encryption.decrypt(root, raw, credentials.key)
+        decrypted = encryption.decrypt(root, raw, credentials.key, pending=pending)
         signed_bytes = {**raw, **decrypted.data}
 
         def trust(certificate: x509.Certificate) -> None:
@@ -292,18 +400,43 @@ def parse(
                     f"certificate of partner {expectation.partner} (From {user_message.from_party.id!r})"
                 )
 
-        verified = wss.verify(root, signed_bytes, trust)
+        verified = wss.verify(root, signed_bytes, trust, pending=pending)
         if not verified.covers(messaging):
             raise FailedAuthentication("the signature does not cover the eb:Messaging header that is processed")
         if not verified.covers(soap_body):
             raise FailedAuthentication("the signature does not cover the SOAP Body")
-        payloads = _payloads(messaging, parts, decrypted, verified, expectation, limits)
+        payloads = _payloads(messaging, parts, decrypted, verified, expectation, limits, pending)
     except EbmsError as error:
         error.ref_to_message_id = error.ref_to_message_id or message_id
         raise
-    return Received(
-        user_message, expectation, payloads, verified.references, verified.certificate, bool(decrypted.data), parts.soap
+    return Head(
+        user_message,
+        expectation,
+        payloads,
+        verified.references,
+        verified.certificate,
+        bool(decrypted.data or decrypted.streams),
+        decrypted,
+        {r.uri[4:]: r for r in verified.references if r.uri.startswith("cid:")},
+        part_properties(messaging),
     )
+
+
+def part_properties(messaging: etree._Element) -> dict[str, dict[str, str]]:
+    """eb:PartProperties of each declared ``cid:`` part, by Content-ID."""
+    return {
+        (info.get("href") or "")[4:]: {
+            p.get("name") or "": (p.text or "").strip() for p in info.iterfind("eb:PartProperties/eb:Property", c.NSMAP)
+        }
+        for info in messaging.iterfind("eb:UserMessage/eb:PayloadInfo/eb:PartInfo", c.NSMAP)
+        if (info.get("href") or "").startswith("cid:")
+    }
+
+
+def declared_parts(soap: bytes, max_depth: int) -> dict[str, dict[str, str]]:
+    """The parts the envelope declares (unverified: only to tell which parts to stream while reading)."""
+    _, messaging, _ = _envelope(soap, max_depth)
+    return part_properties(messaging)
 
 
 def _payloads(
@@ -313,6 +446,7 @@ def _payloads(
     verified: wss.Verified,
     expectation: Expectation,
     limits: Limits,
+    pending: frozenset[str] = frozenset(),
 ) -> tuple[Payload, ...]:
     infos = messaging.findall("eb:UserMessage/eb:PayloadInfo/eb:PartInfo", c.NSMAP)
     if not infos:
@@ -325,12 +459,14 @@ def _payloads(
             raise FeatureNotSupported(f"payload href {href[:100]!r}: only MIME attachments (cid:) are accepted")
         cid = href[4:]
         declared.add(cid)
-        if cid not in parts.parts:
+        if cid not in parts.parts and cid not in pending:
             raise ExternalPayloadError(f"the payload {href[:100]!r} is declared but not attached")
         if cid not in verified.signed_attachments:
             raise FailedAuthentication(f"the payload {href[:100]!r} is not covered by the signature")
-        if expectation.encryption_required and cid not in decrypted.data:
+        if expectation.encryption_required and cid not in decrypted.data and cid not in decrypted.streams:
             raise PolicyNoncompliance(f"partner {expectation.partner} must encrypt its payloads; {href[:100]!r} is not")
+        if cid in pending:
+            continue  # read later, checked while it is read (gateway.as4.attachments)
         props = {p.get("name"): (p.text or "").strip() for p in info.iterfind("eb:PartProperties/eb:Property", c.NSMAP)}
         data = decrypted.data.get(cid, parts.parts[cid].data)
         compression = props.get("CompressionType")

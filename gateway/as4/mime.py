@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import uuid
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from email.message import Message
 
 from gateway.as4.errors import ExternalPayloadError, InvalidHeader
+from gateway.images.store import closing
 
 MAX_PARTS = 32
 SOAP_TYPE = "application/soap+xml"
@@ -32,6 +34,11 @@ def _params(content_type: str) -> tuple[str, dict[str, str]]:
     header["Content-Type"] = content_type
     params = {k.lower(): v for k, v in header.get_params(failobj=[], header="Content-Type")[1:] if isinstance(v, str)}
     return header.get_content_type(), params
+
+
+def start_of(content_type: str) -> str | None:
+    """The ``start`` parameter of a multipart/related Content-Type (the root part's Content-ID), if any."""
+    return _params(content_type)[1].get("start", "").strip().strip("<>") or None
 
 
 def _headers(block: bytes) -> dict[str, str]:
@@ -102,7 +109,12 @@ def _cid(headers: dict[str, str]) -> str:
 
 
 def _decode(headers: dict[str, str], data: bytes) -> bytes:
-    encoding = headers.get("content-transfer-encoding", "binary").strip().lower()
+    return decode(headers.get("content-transfer-encoding", "binary"), data)
+
+
+def decode(encoding: str, data: bytes) -> bytes:
+    """A part's content from its Content-Transfer-Encoding (binary, 8bit, 7bit or base64)."""
+    encoding = encoding.strip().lower() or "binary"
     if encoding in ("binary", "8bit", "7bit"):
         return data
     if encoding == "base64":
@@ -113,23 +125,85 @@ def _decode(headers: dict[str, str], data: bytes) -> bytes:
     raise InvalidHeader(f"Content-Transfer-Encoding {encoding[:50]!r}; allowed: binary, 8bit, 7bit, base64")
 
 
+def _root_head(boundary: str, root_id: str) -> bytes:
+    return (
+        f"--{boundary}\r\nContent-Type: {SOAP_TYPE}; charset=UTF-8\r\nContent-Transfer-Encoding: binary\r\n"
+        f"Content-ID: <{root_id}>\r\n\r\n"
+    ).encode()
+
+
+def _part_head(boundary: str, content_id: str, content_type: str) -> bytes:
+    return (
+        f"--{boundary}\r\nContent-Type: {content_type}\r\nContent-Transfer-Encoding: binary\r\n"
+        f"Content-ID: <{content_id}>\r\n\r\n"
+    ).encode()
+
+
+def _content_type(boundary: str, root_id: str) -> str:
+    return f'multipart/related; boundary="{boundary}"; type="{SOAP_TYPE}"; start="<{root_id}>"'
+
+
+def _ids() -> tuple[str, str]:
+    return f"MIMEBoundary_{uuid.uuid4().hex}", f"root.{uuid.uuid4().hex}@gateway"
+
+
 def build(soap: bytes, parts: list[Part]) -> tuple[str, bytes]:
     """(Content-Type header, body): the envelope first, then each attachment in binary encoding."""
-    boundary = f"MIMEBoundary_{uuid.uuid4().hex}"
-    root_id = f"root.{uuid.uuid4().hex}@gateway"
-    chunks = [
-        f"--{boundary}\r\nContent-Type: {SOAP_TYPE}; charset=UTF-8\r\nContent-Transfer-Encoding: binary\r\n"
-        f"Content-ID: <{root_id}>\r\n\r\n".encode(),
-        soap,
-        b"\r\n",
-    ]
+    boundary, root_id = _ids()
+    chunks = [_root_head(boundary, root_id), soap, b"\r\n"]
     for part in parts:
-        chunks += [
-            f"--{boundary}\r\nContent-Type: {part.content_type}\r\nContent-Transfer-Encoding: binary\r\n"
-            f"Content-ID: <{part.content_id}>\r\n\r\n".encode(),
-            part.data,
-            b"\r\n",
-        ]
+        chunks += [_part_head(boundary, part.content_id, part.content_type), part.data, b"\r\n"]
     chunks.append(f"--{boundary}--\r\n".encode())
-    content_type = f'multipart/related; boundary="{boundary}"; type="{SOAP_TYPE}"; start="<{root_id}>"'
-    return content_type, b"".join(chunks)
+    return _content_type(boundary, root_id), b"".join(chunks)
+
+
+@dataclass(frozen=True)
+class StreamedPart:
+    """An attachment sent while it is read (an image from the store): its exact length is known beforehand."""
+
+    content_id: str
+    content_type: str
+    length: int
+    chunks: AsyncIterator[bytes] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Streamed:
+    content_type: str
+    length: int  # the whole body's, for the Content-Length header
+    body: AsyncIterator[bytes] = field(repr=False)
+
+
+def build_streamed(soap: bytes, parts: list[Part], streamed: list[StreamedPart]) -> Streamed:
+    """As :func:`build`, with ``streamed`` attachments after the in-memory ones, each read only while it is sent;
+    a part that yields another number of bytes than its ``length`` stops the body (the receiver would read a
+    different message)."""
+    boundary, root_id = _ids()
+    first = [_root_head(boundary, root_id), soap, b"\r\n"]
+    for part in parts:
+        first += [_part_head(boundary, part.content_id, part.content_type), part.data, b"\r\n"]
+    opening = b"".join(first)
+    close = f"--{boundary}--\r\n".encode()
+    length = (
+        len(opening)
+        + sum(len(_part_head(boundary, p.content_id, p.content_type)) + p.length + 2 for p in streamed)
+        + len(close)
+    )
+
+    async def body() -> AsyncIterator[bytes]:
+        yield opening
+        for part in streamed:
+            yield _part_head(boundary, part.content_id, part.content_type)
+            sent = 0
+            async with closing(part.chunks):
+                async for chunk in part.chunks:
+                    sent += len(chunk)
+                    if sent > part.length:
+                        break
+                    yield chunk
+            if sent != part.length:
+                raise ValueError(f"attachment {part.content_id!r} does not have the {part.length} bytes announced")
+            yield b"\r\n"
+        yield close
+
+    return Streamed(_content_type(boundary, root_id), length, body())

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -153,8 +153,18 @@ def str_reference(parent: etree._Element, uri: str, *, value_type: str | None, t
         ref.set("ValueType", value_type)
 
 
-def sign(envelope: etree._Element, attachments: Mapping[str, bytes], credentials: Credentials) -> tuple[Reference, ...]:
-    """Sign eb:Messaging, S12:Body and every attachment (its bytes as sent, after compression)."""
+def sign(
+    envelope: etree._Element,
+    attachments: Mapping[str, bytes],
+    credentials: Credentials,
+    *,
+    digests: Mapping[str, str] | None = None,
+) -> tuple[Reference, ...]:
+    """Sign eb:Messaging, S12:Body and every attachment (its bytes as sent, after compression).
+
+    ``digests`` are attachments too large to hold (images), by their SHA-256 (base64) already known: the SwA
+    Attachment-Content-Signature-Transform canonicalizes only XML and text/* content, so for a binary attachment
+    the digest input is its octets as they are, and the content-addressed image store's digest is that digest."""
     header = envelope.find(q(c.S12, "Header"))
     body = envelope.find(q(c.S12, "Body"))
     messaging = header.find(q(c.EB, "Messaging")) if header is not None else None
@@ -169,6 +179,8 @@ def sign(envelope: etree._Element, attachments: Mapping[str, bytes], credentials
         references.append(Reference(uri, (c.EXC_C14N,), c.SHA256, _digest(c.SHA256, exc_c14n(element))))
     for cid, data in attachments.items():
         references.append(Reference(f"cid:{cid}", (c.SWA_CONTENT_SIGNATURE,), c.SHA256, _digest(c.SHA256, data)))
+    for cid, digest in (digests or {}).items():
+        references.append(Reference(f"cid:{cid}", (c.SWA_CONTENT_SIGNATURE,), c.SHA256, digest))
     signature = etree.SubElement(security, q(c.DS, "Signature"), nsmap={"ds": c.DS})
     signature.set("Id", new_id("SIG"))
     signed_info = etree.SubElement(signature, q(c.DS, "SignedInfo"))
@@ -221,7 +233,10 @@ def _certificate(security: etree._Element, signature: etree._Element) -> x509.Ce
 
 
 def _check_reference(
-    ref: etree._Element, ids: Mapping[str, etree._Element], attachments: Mapping[str, bytes]
+    ref: etree._Element,
+    ids: Mapping[str, etree._Element],
+    attachments: Mapping[str, bytes],
+    pending: Collection[str] = (),
 ) -> tuple[Reference, etree._Element | str]:
     reference = Reference.from_xml(ref)
     if reference.digest_method not in _DIGESTS:
@@ -235,6 +250,8 @@ def _check_reference(
                 f"transforms {list(reference.transforms)} on {reference.uri[:100]!r}; "
                 f"allowed: {c.SWA_CONTENT_SIGNATURE}"
             )
+        if cid in pending:  # streamed after this check: the caller compares its bytes with the signed digest
+            return reference, cid
         if cid not in attachments:
             raise FailedAuthentication(f"the signed attachment {reference.uri[:100]!r} is not in the message")
         if _digest(reference.digest_method, attachments[cid]) != reference.digest_value:
@@ -267,9 +284,13 @@ def verify(
     envelope: etree._Element,
     attachments: Mapping[str, bytes],
     trust: Callable[[x509.Certificate], None],
+    *,
+    pending: Collection[str] = (),
 ) -> Verified:
     """Check the one ds:Signature of the wsse:Security header; ``trust`` raises if the certificate is not the
-    sender's. Attachments are the bytes as signed (decrypted, still compressed)."""
+    sender's. Attachments are the bytes as signed (decrypted, still compressed); ``pending`` Content-IDs are
+    attachments still to be read (images streamed later): their references are returned unchecked, and the caller
+    must compare their bytes with the signed digests."""
     security = security_header(envelope)
     if security is None or security.find(q(c.DS, "Signature")) is None:
         raise FailedAuthentication("the message is not signed (no wsse:Security header with a ds:Signature)")
@@ -300,7 +321,7 @@ def verify(
     if not refs:
         raise FailedAuthentication("the signature references nothing")
     for ref in refs:
-        reference, target = _check_reference(ref, ids, attachments)
+        reference, target = _check_reference(ref, ids, attachments, pending)
         references.append(reference)
         if isinstance(target, str):
             cids.add(target)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 from cryptography import x509
@@ -17,12 +17,14 @@ from cryptography import x509
 from gateway.as4 import constants as c
 from gateway.as4 import signals
 from gateway.as4.errors import EbmsError
-from gateway.as4.message import Party, Payload, UserMessage, build
+from gateway.as4.message import Attachment, Party, Payload, UserMessage, build, build_streamed
 from gateway.as4.wss import Credentials
 from gateway.config import As4Section
 from gateway.delivery.http import is_retryable
-from gateway.delivery.transport import Outbound
+from gateway.delivery.transport import Outbound, stored_images
 from gateway.errors import PermanentDeliveryError, TransientDeliveryError
+from gateway.images.multipart import ImageCorrupt, read_checked
+from gateway.images.store import ImageMissing, closing
 from gateway.partners.model import As4Delivery
 from gateway.store.base import Store
 
@@ -32,6 +34,7 @@ RECEIPT_RECEIVED = "as4-receipt-received"
 MESSAGE_SENT = "as4-message-sent"
 # Errors a resend cannot cure: the receiver refuses our identity, keys, algorithms or the agreement itself.
 PERMANENT_CODES = frozenset({"EBMS:0001", "EBMS:0003", "EBMS:0010", "EBMS:0101", "EBMS:0102", "EBMS:0103"})
+DOCUMENT_CID = "payload@gateway"  # the business document's part; images go under their Image IDs
 
 
 class As4Transport:
@@ -89,26 +92,36 @@ class As4Transport:
         return um, partner.as4_encryption_certificate if as4.encryption_required else None, str(delivery.url)
 
     async def send(self, outbound: Outbound) -> str:
-        if outbound.images:
-            # AS4 attachments are built whole in memory by gateway.as4 (signed, optionally encrypted); images of
-            # tens of MB are not sent that way: an HTTP receiver gets them as multipart/related (docs/AS4.md).
-            raise PermanentDeliveryError(
-                f"receiver {outbound.partner.id} takes AS4: images of an inspection result are not delivered over "
-                "AS4 yet; give the partner an HTTP [delivery] for inspection results"
-            )
         um, encrypt_for, url = self.user_message(outbound)
         partner = outbound.partner
-        timeout = partner.spec.delivery.timeout if isinstance(partner.spec.delivery, As4Delivery) else None
-        out = build(um, [Payload("payload@gateway", outbound.body)], self.credentials, encrypt_for=encrypt_for)
-        headers = {"Content-Type": out.content_type, "MIME-Version": "1.0"}
-        try:
-            async with self.session.post(
-                url, data=out.body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout or self.timeout)
-            ) as response:
-                answer = await response.read()
-                status, content_type = response.status, response.headers.get("Content-Type", "")
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise TransientDeliveryError(f"AS4 POST to {url} failed: {exc!r}") from exc
+        delivery = partner.spec.delivery
+        timeout = (delivery.timeout if isinstance(delivery, As4Delivery) else None) or self.timeout
+        document = Payload(DOCUMENT_CID, outbound.body)
+        headers = {"MIME-Version": "1.0"}
+        body: bytes | AsyncIterator[bytes]
+        if outbound.images:
+            # The images go as attachments streamed from the store, each signed by its known digest and, for a
+            # partner that must get everything encrypted, encrypted while it is sent (docs/AS4.md, "Images").
+            store = await stored_images(outbound)
+            attachments = [
+                Attachment(i.id, i.media_type, i.size, i.sha256, read_checked(store, i)) for i in outbound.images
+            ]
+            try:
+                streamed = build_streamed(um, [document], attachments, self.credentials, encrypt_for=encrypt_for)
+            except ValueError as exc:
+                raise PermanentDeliveryError(f"receiver {partner.id}: {exc}") from exc
+            body, references, soap = streamed.body, streamed.references, streamed.soap
+            headers |= {"Content-Type": streamed.content_type, "Content-Length": str(streamed.length)}
+            timeout += streamed.length / 1_000_000  # tens of MB need more than a small message's timeout
+        else:
+            out = build(um, [document], self.credentials, encrypt_for=encrypt_for)
+            body, references, soap = out.body, out.references, out.soap
+            headers["Content-Type"] = out.content_type
+        if isinstance(body, bytes):
+            status, content_type, answer = await self.post(url, body, headers, timeout)
+        else:
+            async with closing(body):  # the receiver may answer before it read everything
+                status, content_type, answer = await self.post(url, body, headers, timeout)
         if status >= 300 and not answer.strip().startswith((b"<", b"--")):
             error = f"AS4 POST to {url}: HTTP {status} without an ebMS signal"
             raise TransientDeliveryError(error) if is_retryable(status) else PermanentDeliveryError(error)
@@ -117,7 +130,7 @@ class As4Transport:
                 content_type,
                 answer,
                 sent_message_id=um.message_id,
-                sent=out.references,
+                sent=references,
                 signers=partner_certificates(outbound),
             )
         except EbmsError as exc:  # a bad receipt proves nothing: not delivered
@@ -126,9 +139,40 @@ class As4Transport:
             first = signal.errors[0]
             reason = f"AS4 {um.message_id} refused by {partner.id}: {first.code} {first.short}: {first.detail}"
             raise PermanentDeliveryError(reason) if first.code in PERMANENT_CODES else TransientDeliveryError(reason)
-        await self.store.record_evidence(routed_id(outbound), partner.id, MESSAGE_SENT, um.message_id, out.soap)
+        await self.store.record_evidence(routed_id(outbound), partner.id, MESSAGE_SENT, um.message_id, soap)
         await self.store.record_evidence(routed_id(outbound), partner.id, RECEIPT_RECEIVED, um.message_id, answer)
-        return f"AS4 receipt {signal.message_id} from {url}"
+        images = f" with {len(outbound.images)} images" if outbound.images else ""
+        return f"AS4 receipt {signal.message_id} from {url}{images}"
+
+    async def post(
+        self,
+        url: str,
+        body: bytes | AsyncIterator[bytes],
+        headers: dict[str, str],
+        timeout: float,  # noqa: ASYNC109 - the partner's own aiohttp request timeout, handed on
+    ) -> tuple[int, str, bytes]:
+        """(status, Content-Type, body) of the partner's answer; aiohttp's errors translated here."""
+        try:
+            async with self.session.post(
+                url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as response:
+                answer = await response.read()
+                return response.status, response.headers.get("Content-Type", ""), answer
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            cause = _image_failure(exc)
+            if cause is not None:  # the store's bytes are not the signed image, or retention removed it
+                raise PermanentDeliveryError(f"AS4 POST to {url} stopped: {cause}") from exc
+            raise TransientDeliveryError(f"AS4 POST to {url} failed: {exc!r}") from exc
+
+
+def _image_failure(exc: BaseException) -> BaseException | None:
+    """The image store's failure behind a failed upload (aiohttp wraps what the body generator raised)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ImageCorrupt | ImageMissing):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def routed_id(outbound: Outbound) -> str:

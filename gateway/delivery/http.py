@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 
-from gateway.delivery.transport import Outbound
+from gateway.delivery.transport import Outbound, stored_images
 from gateway.errors import PermanentDeliveryError, TransientDeliveryError
 from gateway.images import multipart
-from gateway.images.store import ImageStore
+from gateway.images.store import ImageStore, closing
 from gateway.partners.model import HttpDelivery
 from gateway.text import shorten
 
@@ -55,8 +55,7 @@ class HttpTransport:
             "X-Message-Type": message.message_type,
         }
         if outbound.images:
-            assert outbound.image_store is not None
-            status = await self.post_images(url, outbound, headers, outbound.image_store, delivery.timeout)
+            status = await self.post_images(url, outbound, headers, await stored_images(outbound), delivery.timeout)
             return f"HTTP {status} from {url} (multipart/related with {len(outbound.images)} images)"
         status = await self.post(url, outbound.body, headers, delivery.timeout)
         return f"HTTP {status} from {url}"
@@ -70,23 +69,17 @@ class HttpTransport:
         timeout: float | None = None,  # noqa: ASYNC109 - the partner's own aiohttp request timeout, handed on
     ) -> int:
         """The signed document and its images as one multipart/related body, streamed from the store."""
-        for image in outbound.images:
-            if await store.size(image.sha256) != image.size:
-                raise PermanentDeliveryError(
-                    f"image {image.id!r} (sha256:{image.sha256}) of message {outbound.message.message_id} is no "
-                    "longer in the image store (removed by retention?)"
-                )
         boundary = multipart.new_boundary()
         length = multipart.body_length(outbound.body, outbound.images, boundary)
-        body = multipart.stream(outbound.body, outbound.images, store, boundary)
         # A whole image at this pace: tens of MB need more than a small message's timeout.
         seconds = (timeout or self.default_timeout) + length / 1_000_000
-        return await self.post(
-            url,
-            body,
-            {**headers, "Content-Type": multipart.content_type(boundary), "Content-Length": str(length)},
-            seconds,
-        )
+        async with closing(multipart.stream(outbound.body, outbound.images, store, boundary)) as body:
+            return await self.post(
+                url,
+                body,
+                {**headers, "Content-Type": multipart.content_type(boundary), "Content-Length": str(length)},
+                seconds,
+            )
 
     async def post(
         self,

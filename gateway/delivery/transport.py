@@ -30,6 +30,21 @@ class Outbound:
     image_store: ImageStore | None = None  # where they are (gateway.images)
 
 
+async def stored_images(outbound: Outbound) -> ImageStore:
+    """The store holding every image of ``outbound`` at its signed size (checked before a byte is sent), or
+    PermanentDeliveryError naming the first one retention removed."""
+    store = outbound.image_store
+    if store is None:
+        raise PermanentDeliveryError("this gateway has no image store open: the images cannot be delivered")
+    for image in outbound.images:
+        if await store.size(image.sha256) != image.size:
+            raise PermanentDeliveryError(
+                f"image {image.id!r} (sha256:{image.sha256}) of message {outbound.message.message_id} is no "
+                "longer in the image store (removed by retention?)"
+            )
+    return store
+
+
 class Transport(Protocol):
     """One way of delivering (HTTP POST, AS4 push, ...). Built once per runtime; closed with it."""
 

@@ -29,6 +29,9 @@ class Part(Protocol):
 
     content_id: str | None  # without the angle brackets
     media_type: str | None  # the part's Content-Type, without parameters
+    # The SHA-256 (hex) a transport's own signature gives the part (an AS4 attachment reference), None without:
+    # it must be the message's digest of the image, so the one check of the bytes serves both signatures.
+    signed_sha256: str | None
 
     async def read_chunk(self) -> bytes: ...
 
@@ -156,6 +159,12 @@ async def _stage(part: Part, name: str, index: int, image: ImageRef, intake: Int
         raise ImageInvalid(
             f"{name}: Content-Type {part.media_type[:100]!r} but the message says {image.media_type} for image "
             f"{image.id!r}",
+            pointer=pointer,
+        )
+    if part.signed_sha256 is not None and part.signed_sha256 != image.sha256:
+        raise ImageInvalid(
+            f"{name}: the transport signature gives it the SHA-256 digest {part.signed_sha256}, but the message "
+            f"says {image.sha256} for image {image.id!r}",
             pointer=pointer,
         )
     staged = await intake.store.stage()

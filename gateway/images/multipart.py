@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 from gateway.images.manifest import MESSAGE_PART, ImageRef
-from gateway.images.store import ImageStore
+from gateway.images.store import ImageStore, closing
 
 MULTIPART_RELATED = "multipart/related"
 
@@ -63,11 +63,20 @@ async def stream(
     yield _message_head(boundary) + message
     for image in images:
         yield _image_head(boundary, image)
-        digest, size = hashlib.sha256(), 0
-        async for chunk in store.read(image.sha256):
+        async with closing(read_checked(store, image)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+    yield _close(boundary)
+
+
+async def read_checked(store: ImageStore, image: ImageRef) -> AsyncIterator[bytes]:
+    """The image's bytes from the store, hashed on the way: ImageCorrupt after the last chunk if they are not
+    the ones the signed message names (one pass, nothing held; the receiver would refuse them anyway)."""
+    digest, size = hashlib.sha256(), 0
+    async with closing(store.read(image.sha256)) as chunks:
+        async for chunk in chunks:
             digest.update(chunk)
             size += len(chunk)
             yield chunk
-        if size != image.size or digest.hexdigest() != image.sha256:
-            raise ImageCorrupt(f"the stored bytes of image {image.id!r} (sha256:{image.sha256}) do not match it")
-    yield _close(boundary)
+    if size != image.size or digest.hexdigest() != image.sha256:
+        raise ImageCorrupt(f"the stored bytes of image {image.id!r} (sha256:{image.sha256}) do not match it")

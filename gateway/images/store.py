@@ -11,6 +11,7 @@ does that for messages older than the retention.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -25,6 +26,18 @@ from gateway.errors import Unavailable
 CHUNK = 256 * 1024  # bytes read from the store at a time
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _MESSAGE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@contextlib.asynccontextmanager
+async def closing(chunks: AsyncIterator[bytes]) -> AsyncIterator[AsyncIterator[bytes]]:
+    """``chunks``, closed on the way out (an upload the receiver cut short leaves a stream of chunks half-read:
+    an async generator left so holds its file open until the garbage collector finds it)."""
+    try:
+        yield chunks
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 class ImageMissing(LookupError):

@@ -6,10 +6,14 @@ import logging
 
 from aiohttp import hdrs, web
 
+from gateway.as4 import mime
 from gateway.as4.errors import InvalidHeader, Other, PolicyNoncompliance
+from gateway.as4.inbox import As4Answer, As4Inbox
+from gateway.config import HttpSection, ImagesSection
 from gateway.errors import Rejection, TooLarge
 from gateway.ingress.handlers import read_body
-from gateway.runtime import RUNTIME
+from gateway.ingress.multipart import MULTIPART_RELATED, HttpParts
+from gateway.runtime import RUNTIME, Runtime
 
 log = logging.getLogger(__name__)
 SOAP = "application/soap+xml"
@@ -23,6 +27,10 @@ async def receive_as4(request: web.Request) -> web.Response:
             {"error": "not-found", "message": "AS4 is not configured on this gateway ([as4] in gateway.toml)"},
             status=404,
         )
+    content_type = request.headers.get(hdrs.CONTENT_TYPE, "")
+    if content_type.split(";")[0].strip().lower() == MULTIPART_RELATED:
+        answer = await _receive_parts(request, inbox, runtime.settings.http, runtime.settings.images)
+        return _answer(runtime, answer)
     try:
         body = await read_body(request, runtime.settings.http.max_body_bytes, runtime.settings.http.body_timeout)
     except TooLarge as error:
@@ -31,10 +39,37 @@ async def receive_as4(request: web.Request) -> web.Response:
         answer = inbox.refuse(InvalidHeader(error.message))
     else:
         try:
-            answer = await inbox.receive(request.headers.get(hdrs.CONTENT_TYPE, ""), body)
+            answer = await inbox.receive(content_type, body)
         except Exception:  # an ebMS answer, never a 500: the cause is in the log
             log.exception("AS4 message could not be processed")
             answer = inbox.refuse(Other("the gateway could not process the message; send it again later"))
+    return _answer(runtime, answer)
+
+
+async def _receive_parts(request: web.Request, inbox: As4Inbox, http: HttpSection, images: ImagesSection) -> As4Answer:
+    """multipart/related read part by part (an inspection result's images stream into the image store)."""
+    most = http.max_body_bytes + images.max_images * (images.max_image_bytes + 4096)
+    if request.content_length is not None and request.content_length > most:
+        return inbox.refuse(PolicyNoncompliance(f"the body of {request.content_length} bytes exceeds {most} bytes"))
+    if request.headers.get(hdrs.CONTENT_ENCODING, "identity").strip().lower() != "identity":
+        return inbox.refuse(InvalidHeader("a Content-Encoding is not accepted for multipart/related"))
+    try:
+        reader = await request.multipart()
+    except (ValueError, AssertionError) as exc:
+        return inbox.refuse(InvalidHeader(f"the multipart/related body cannot be read: {exc}"))
+    try:
+        return await inbox.receive_parts(
+            mime.start_of(request.headers.get(hdrs.CONTENT_TYPE, "")),
+            HttpParts(reader, read=0, binary_only=False),
+            declared_length=request.content_length,
+            timeout=http.body_timeout,
+        )
+    except Exception:  # an ebMS answer, never a 500: the cause is in the log
+        log.exception("AS4 message could not be processed")
+        return inbox.refuse(Other("the gateway could not process the message; send it again later"))
+
+
+def _answer(runtime: Runtime, answer: As4Answer) -> web.Response:
     runtime.metrics.ingress.labels(answer.partner or "unknown", "as4", answer.code).inc()
     headers = {"X-Gateway-Outcome": answer.code}
     if answer.gateway_id:

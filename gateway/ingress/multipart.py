@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import BodyPartReader, MultipartReader, hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.config import HttpSection, ImagesSection
 from gateway.errors import MalformedMultipart, TooLarge, UnsupportedMessage
@@ -15,7 +16,15 @@ MULTIPART_RELATED = "multipart/related"
 READ = 256 * 1024  # bytes of a part read at a time
 _XML = frozenset({"application/xml", "text/xml"})
 _ENCODINGS = frozenset({"", "binary", "8bit", "7bit"})
-_ERRORS = (ValueError, AssertionError, ConnectionResetError, OSError, asyncio.IncompleteReadError)
+# LineTooLong (an HttpProcessingError): a "line" of a part's headers or of the epilogue beyond aiohttp's limit.
+_ERRORS = (
+    ValueError,
+    AssertionError,
+    ConnectionResetError,
+    OSError,
+    asyncio.IncompleteReadError,
+    HttpProcessingError,
+)
 
 
 def _content_id(part: BodyPartReader) -> str | None:
@@ -30,13 +39,16 @@ def _media_type(part: BodyPartReader) -> str | None:
 class HttpPart:
     """One image part; ``read_chunk`` tells a part cut short (no closing boundary) from one that ended."""
 
-    def __init__(self, reader: BodyPartReader, index: int) -> None:
+    signed_sha256: str | None = None  # the HTTP inbox has no transport signature over the parts
+
+    def __init__(self, reader: BodyPartReader, index: int, *, binary_only: bool = True) -> None:
         self._reader = reader
         self.index = index
         self.content_id = _content_id(reader)
         self.media_type = _media_type(reader)
         encoding = reader.headers.get(hdrs.CONTENT_TRANSFER_ENCODING, "").strip().lower()
-        if encoding not in _ENCODINGS:
+        self.transfer_encoding = encoding
+        if binary_only and encoding not in _ENCODINGS:
             raise MalformedMultipart(
                 f"{self.name}: Content-Transfer-Encoding {encoding[:40]!r} is not accepted; send the image as binary",
                 pointer=f"/parts/{index}",
@@ -63,9 +75,10 @@ class HttpPart:
 class HttpParts:
     """The parts after the message part (gateway.images.intake.PartSource)."""
 
-    def __init__(self, reader: MultipartReader) -> None:
+    def __init__(self, reader: MultipartReader, *, read: int = 1, binary_only: bool = True) -> None:
         self._reader = reader
-        self._index = 1
+        self._index = read  # parts read before (the message part)
+        self._binary_only = binary_only  # AS4 decodes its small parts itself (base64 is allowed there)
         self._current: BodyPartReader | None = None
 
     async def next_part(self) -> HttpPart | None:
@@ -85,7 +98,7 @@ class HttpParts:
         if not isinstance(part, BodyPartReader):
             raise MalformedMultipart(f"part {self._index} is itself multipart", pointer=f"/parts/{self._index}")
         self._current = part
-        return HttpPart(part, self._index)
+        return HttpPart(part, self._index, binary_only=self._binary_only)
 
 
 async def open_parts(request: web.Request, http: HttpSection, images: ImagesSection) -> tuple[bytes, HttpParts]:

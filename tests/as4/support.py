@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import gzip
+import hashlib
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiohttp import BodyPartReader, web
+from cryptography import x509
+from lxml import etree
+from signxml import XMLVerifier
+
+from gateway.as4 import encryption, signals, wss
+from gateway.as4.errors import FailedAuthentication
 from gateway.as4.wss import Credentials
 from tests.helpers import ROOT, Deployment, PartnerSpec, make_deployment
 
@@ -138,3 +149,93 @@ class PeerServer:
         if self.process is not None and self.process.returncode is None:
             self.process.terminate()
             await self.process.wait()
+
+
+W = "{urn:customs-gateway:wco:1}"
+
+
+@dataclass
+class StreamedDelivery:
+    message_id: str
+    encrypted: bool
+    images: dict[str, tuple[str, int, str]]  # Content-ID -> (media type, size, sha256 hex)
+    verified: dict[str, bool]  # Image ID -> its bytes, the AS4 signature and the inspection result agree
+
+
+@dataclass
+class StreamingAs4Inbox:
+    """An AS4 access point that never holds an image: the envelope and the document are read whole, the
+    signature verified with the image references pending, each image part decrypted and hashed while it streams,
+    then checked against the AS4 signature's reference and the gateway-signed inspection result. Answers with a
+    receipt signed by ``credentials`` (which also decrypt); ``outage`` answers HTTP 503 to each first attempt."""
+
+    credentials: Credentials
+    gateway_cert: x509.Certificate
+    received: list[StreamedDelivery] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    outage: bool = False
+    refused: set[str] = field(default_factory=set)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        reader = await request.multipart()
+        soap_part = await reader.next()
+        assert isinstance(soap_part, BodyPartReader)
+        root = etree.fromstring(bytes(await soap_part.read()))
+        message_id = root.findtext(".//{*}UserMessage/{*}MessageInfo/{*}MessageId") or ""
+        if self.outage and message_id not in self.refused:
+            self.refused.add(message_id)
+            return web.Response(status=503, text="receiver outage")
+        infos = root.findall(".//{*}PayloadInfo/{*}PartInfo")
+        compressed = {i.get("href", "")[4:] for i in infos if "CompressionType" in etree.tostring(i).decode()}
+        images = frozenset(i.get("href", "")[4:] for i in infos) - compressed
+        doc_part = await reader.next()
+        assert isinstance(doc_part, BodyPartReader)
+        doc_cid = doc_part.headers["Content-ID"].strip("<>")
+        raw = bytes(await doc_part.read())
+        decrypted = encryption.decrypt(root, {doc_cid: raw}, self.credentials.key, pending=images)
+        gz = decrypted.data.get(doc_cid, raw)
+
+        def trust(cert: x509.Certificate) -> None:
+            if cert != self.gateway_cert:
+                raise FailedAuthentication("not the gateway's certificate")
+
+        verified = wss.verify(root, {doc_cid: gz}, trust, pending=images)
+        document = XMLVerifier().verify(gzip.decompress(gz), x509_cert=self.gateway_cert).signed_xml
+        manifest = {
+            i.findtext(f"{W}ID"): (
+                i.findtext(f"{W}MediaType"),
+                int(i.findtext(f"{W}SizeMeasure") or 0),
+                base64.b64decode(i.findtext(f"{W}DigestValue") or "").hex(),
+            )
+            for i in document.iter(f"{W}Image")
+        }
+        signed = {r.uri[4:]: base64.b64decode(r.digest_value).hex() for r in verified.references}
+        got: dict[str, tuple[str, int, str]] = {}
+        while (part := await reader.next()) is not None:
+            assert isinstance(part, BodyPartReader)
+            cid = part.headers["Content-ID"].strip("<>")
+            stream = decrypted.streams.get(cid)
+            digest, size = hashlib.sha256(), 0
+            while chunk := await part.read_chunk(256 * 1024):
+                plain = stream.update(chunk) if stream else chunk
+                digest.update(plain)
+                size += len(plain)
+            if stream:
+                stream.finish()
+            media = decrypted.mime_types.get(cid) if stream else part.headers.get("Content-Type")
+            got[cid] = (media or "", size, digest.hexdigest())
+        ok = {cid: got.get(cid) == want and signed.get(cid) == want[2] for cid, want in manifest.items()}
+        self.received.append(StreamedDelivery(message_id, bool(decrypted.streams), got, ok))
+        self.arrived.set()
+        if not all(ok.values()) or set(got) != set(manifest):
+            return web.Response(status=422, text=f"digest check failed: {ok}")
+        receipt = signals.receipt(message_id, verified.references, self.credentials)
+        return web.Response(body=receipt, content_type="application/soap+xml")
+
+    async def wait_for(self, count: int, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - bounds every test wait
+        async def enough() -> None:
+            while len(self.received) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+        await asyncio.wait_for(enough(), timeout)

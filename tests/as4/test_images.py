@@ -1,0 +1,392 @@
+"""Inspection results with images over AS4 (docs/AS4.md, "Images"): an HTTP partner's images delivered to an AS4
+receiver as signed (and encrypted) attachments streamed from the image store, and an AS4 partner's images
+received part by part into the store and delivered to an HTTP receiver; tampered, missing and extra parts refused
+with nothing stored and nothing forwarded. Real RabbitMQ, real keys, real HTTP on both sides."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import io
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from lxml import etree
+from signxml import XMLVerifier
+
+from gateway.app import build_app
+from gateway.as4 import constants as c
+from gateway.as4 import mime, signals
+from gateway.as4.message import (
+    Attachment,
+    Expectation,
+    Limits,
+    Party,
+    Payload,
+    Received,
+    StreamedOutgoing,
+    UserMessage,
+    build_streamed,
+    new_message_id,
+    parse,
+)
+from gateway.images.store import FileImageStore
+from gateway.runtime import RUNTIME
+from gateway.store.base import Status
+from tests.as4 import support
+from tests.conftest import remove_topology
+from tests.helpers import PartnerSpec, make_deployment, signed, wait_until
+from tests.images.support import FakeImage, ImageInbox, content_type, image_part, inspection_envelope, multipart_body
+
+W = "{urn:customs-gateway:wco:1}"
+ACTION = "InspectionResult"
+AS4_TOML = f'[as4]\nparty_id = "GW-AP"\nparty_type = "{support.UNREGISTERED}"\n\n[images]\ndir = "state/images"\n'
+KB = 1024
+
+
+def peer_table(encryption_required: bool) -> str:
+    return "\n".join(
+        [
+            "[as4]",
+            'party_id = "PEER-AP"',
+            f'party_type = "{support.UNREGISTERED}"',
+            f"encryption_required = {'true' if encryption_required else 'false'}",
+            'encryption_certificate = "certs/peer-ap.crt"',
+            "[as4.messages.inspection-result]",
+            f'service = "{support.SERVICE}"',
+            'service_type = "urn:customs-gateway:service-type"',
+            f'action = "{ACTION}"',
+        ]
+    )
+
+
+@dataclass
+class As4Receiver:
+    """An AS4 access point receiving what the gateway sends: the whole message checked by the AS4 core (signature
+    over eb:Messaging, the Body and every attachment, decryption), then each image checked here against the
+    gateway-signed inspection result, and a receipt signed with the peer's key."""
+
+    encrypted: bool
+    received: list[tuple[dict[str, str], Received]] = field(default_factory=list)  # (part types, message)
+    credentials: object = None
+    gateway_cert: object = None
+
+    streaming: support.StreamingAs4Inbox | None = None  # set: that receiver answers instead
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if self.streaming is not None:
+            return await self.streaming.handle(request)
+        body = await request.read()
+        got = parse(
+            request.headers["Content-Type"],
+            body,
+            agreements=lambda um: Expectation("gw", "inspection-result", (self.gateway_cert,), self.encrypted),  # type: ignore[arg-type]
+            credentials=self.credentials,  # type: ignore[arg-type]
+            limits=Limits(max_payload_bytes=64 * 1024 * 1024),
+        )
+        types = {
+            cid: part.content_type for cid, part in mime.parse(request.headers["Content-Type"], body).parts.items()
+        }
+        self.received.append((types, got))
+        answer = signals.receipt(got.user_message.message_id, got.references, self.credentials)  # type: ignore[arg-type]
+        return web.Response(body=answer, content_type="application/soap+xml")
+
+
+@pytest.fixture(params=[False, True], ids=["signed", "signed+encrypted"])
+async def exchange(request, tmp_path, amqp, aiohttp_client):
+    encrypted: bool = request.param
+    receiver = As4Receiver(encrypted)
+    app = web.Application(client_max_size=256 * 1024 * 1024)
+    app.router.add_post("/as4", receiver.handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    deployment = make_deployment(
+        tmp_path,
+        [
+            PartnerSpec(
+                "cn-nsw",
+                url="http://127.0.0.1:9/later",
+                sends=["inspection-result", "receipt"],
+                receives=["inspection-result", "receipt"],
+            ),
+            PartnerSpec(
+                "peer-ap",
+                sends=["inspection-result"],
+                receives=["inspection-result"],
+                extra=peer_table(encrypted),
+            ),
+        ],
+        extra_toml=AS4_TOML,
+    )
+    peer_file = deployment.folder / "partners" / "peer-ap.toml"
+    peer_file.write_text(
+        peer_file.read_text() + f'\n[delivery]\ntransport = "as4"\nurl = "{server.make_url("/as4")}"\n'
+    )
+    receiver.credentials = support.credentials(deployment, "peer-ap")
+    receiver.gateway_cert = deployment.gateway.cert
+    image_inbox = ImageInbox(deployment.gateway.cert)
+    inbox_app = web.Application()
+    inbox_app.router.add_post("/inbox", image_inbox.handle)
+    inbox_server = TestServer(inbox_app, host="127.0.0.1")
+    await inbox_server.start_server()
+    image_inbox.url = str(inbox_server.make_url("/inbox"))
+    cn_file = deployment.folder / "partners" / "cn-nsw.toml"
+    cn_file.write_text(cn_file.read_text().replace("http://127.0.0.1:9/later", image_inbox.url))
+    client = await aiohttp_client(build_app(deployment.settings()))
+    yield deployment, client, receiver, image_inbox, encrypted
+    await client.close()
+    await server.close()
+    await inbox_server.close()
+    await remove_topology(amqp, deployment, ["cn-nsw", "peer-ap"])
+
+
+def _stored(client) -> list[str]:
+    store = client.server.app[RUNTIME].images
+    assert isinstance(store, FileImageStore)
+    return sorted(p.name for p in (store.root / "sha256").rglob("*") if p.is_file())
+
+
+def _staging(client) -> list[str]:
+    store = client.server.app[RUNTIME].images
+    assert isinstance(store, FileImageStore)
+    return sorted(p.name for p in (store.root / "staging").iterdir())
+
+
+def _images() -> tuple[FakeImage, FakeImage]:
+    return FakeImage("xray-1", "image/png", 700 * KB + 3), FakeImage("photo-1", "image/jpeg", 300 * KB + 1)
+
+
+async def test_images_from_an_http_partner_reach_an_as4_receiver_as_signed_attachments(exchange):
+    deployment, client, receiver, _, encrypted = exchange
+    xray, photo = _images()
+    message = signed(deployment.partners["cn-nsw"], inspection_envelope("cn-nsw", "peer-ap", [xray, photo]))
+    boundary = f"b-{uuid.uuid4().hex}"
+    response = await client.post(
+        "/v1/partners/cn-nsw/messages",
+        data=multipart_body(message, [image_part(xray), image_part(photo)], boundary),
+        headers={"Content-Type": content_type(boundary)},
+    )
+    assert response.status == 202, await response.text()
+    gateway_id = response.headers["X-Gateway-Message-Id"]
+    store = client.server.app[RUNTIME].store
+
+    async def delivered() -> bool:
+        record = await store.get(gateway_id)
+        return record is not None and record.status == Status.DELIVERED
+
+    await wait_until(delivered, "the AS4 delivery with images")
+    ((sent_type, got),) = receiver.received
+    assert got.encrypted is encrypted
+    # eb:PayloadInfo: the business document (gzip) first, then one part per image under its Image ID, as it is.
+    soap = etree.fromstring(got.soap)
+    infos = soap.findall(".//{*}PayloadInfo/{*}PartInfo")
+    props = [{p.get("name"): p.text for p in i.iterfind(".//{*}Property")} for i in infos]
+    assert [i.get("href") for i in infos] == ["cid:payload@gateway", "cid:xray-1", "cid:photo-1"]
+    assert props == [
+        {"MimeType": "application/xml", "CompressionType": c.GZIP},
+        {"MimeType": "image/png"},
+        {"MimeType": "image/jpeg"},
+    ]
+    # The receiver checks the images against the inspection result the gateway signed (its own certificate).
+    document = XMLVerifier().verify(got.payloads[0].data, x509_cert=deployment.gateway.cert).signed_xml
+    manifest = {i.findtext(f"{W}ID"): i.findtext(f"{W}DigestValue") for i in document.iter(f"{W}Image")}
+    images = {p.cid: p for p in got.payloads[1:]}
+    assert set(images) == {"xray-1", "photo-1"}
+    for image in (xray, photo):
+        data = images[image.id].data
+        assert len(data) == image.size
+        assert base64.b64encode(hashlib.sha256(data).digest()).decode() == manifest[image.id]
+        assert images[image.id].mime_type == image.media_type
+    # The AS4 signature's reference of each image is the image's own digest (SwA: binary octets as they are).
+    by_uri = {r.uri: r.digest_value for r in got.references}
+    assert by_uri["cid:xray-1"] == manifest["xray-1"]
+    assert by_uri["cid:photo-1"] == manifest["photo-1"]
+    kinds = [e.kind for e in await store.evidence(gateway_id)]
+    assert kinds == ["as4-message-sent", "as4-receipt-received"]
+    # Encrypted attachments go as application/octet-stream (the MimeType is in xenc:EncryptedData), plain ones as
+    # what they are.
+    assert sent_type == {
+        "payload@gateway": "application/octet-stream" if encrypted else c.GZIP,
+        "xray-1": "application/octet-stream" if encrypted else "image/png",
+        "photo-1": "application/octet-stream" if encrypted else "image/jpeg",
+    }
+
+
+async def test_images_are_streamed_again_from_the_store_after_a_receiver_outage(exchange):
+    """A receiver that reads each image while it streams (never whole) answers 503 to the first attempt: the retry
+    builds the message again and streams the images from the store again; the receiver verifies every digest."""
+    deployment, client, receiver, _, encrypted = exchange
+    receiver.streaming = support.StreamingAs4Inbox(
+        support.credentials(deployment, "peer-ap"), deployment.gateway.cert, outage=True
+    )
+    xray = FakeImage("xray-1", "image/tiff", 6 * 1024 * KB + 5)
+    photo = FakeImage("photo-1", "image/jpeg", 2 * 1024 * KB)
+    message = signed(deployment.partners["cn-nsw"], inspection_envelope("cn-nsw", "peer-ap", [xray, photo]))
+    boundary = f"b-{uuid.uuid4().hex}"
+    response = await client.post(
+        "/v1/partners/cn-nsw/messages",
+        data=multipart_body(message, [image_part(xray), image_part(photo)], boundary),
+        headers={"Content-Type": content_type(boundary)},
+    )
+    assert response.status == 202, await response.text()
+    gateway_id = response.headers["X-Gateway-Message-Id"]
+    await receiver.streaming.wait_for(1)
+    (got,) = receiver.streaming.received
+    assert got.encrypted is encrypted
+    assert got.verified == {"xray-1": True, "photo-1": True}
+    assert got.images == {
+        "xray-1": ("image/tiff", xray.size, xray.sha256.hex()),
+        "photo-1": ("image/jpeg", photo.size, photo.sha256.hex()),
+    }
+    assert len(receiver.streaming.refused) == 1  # the first attempt was refused, this is the retry
+    store = client.server.app[RUNTIME].store
+
+    async def delivered() -> bool:
+        record = await store.get(gateway_id)
+        return record is not None and record.status == Status.DELIVERED
+
+    await wait_until(delivered, "the retried AS4 delivery")
+    (delivery,) = await store.deliveries(gateway_id)
+    assert delivery.attempts == 2
+
+
+# -- AS4 partner -> HTTP receiver -------------------------------------------------------------------------------
+
+
+async def _blocks(image: FakeImage) -> AsyncIterator[bytes]:
+    for block in image.blocks():
+        yield block
+        await asyncio.sleep(0)
+
+
+def _peer_message(
+    deployment, images: list[FakeImage], *, encrypted: bool, attach: list[FakeImage] | None = None
+) -> StreamedOutgoing:
+    """What an AS4 partner sends: the inspection result (signed by peer-ap) and ``attach`` (default ``images``)."""
+    document = signed(deployment.partners["peer-ap"], inspection_envelope("peer-ap", "cn-nsw", images))
+    um = UserMessage(
+        message_id=new_message_id("peer"),
+        from_party=Party("PEER-AP", support.UNREGISTERED),
+        to_party=Party("GW-AP", support.UNREGISTERED, c.RESPONDER),
+        service=support.SERVICE,
+        service_type="urn:customs-gateway:service-type",
+        action=ACTION,
+        conversation_id="c-1",
+    )
+    return build_streamed(
+        um,
+        [Payload("result@peer", document)],
+        [
+            Attachment(i.id, i.media_type, i.size, i.sha256.hex(), _blocks(i))
+            for i in (images if attach is None else attach)
+        ],
+        support.credentials(deployment, "peer-ap"),
+        encrypt_for=deployment.gateway.cert if encrypted else None,
+    )
+
+
+async def _send(client, out: StreamedOutgoing) -> tuple[str, bytes]:
+    response = await client.post(
+        "/v1/as4", data=out.body, headers={"Content-Type": out.content_type, "Content-Length": str(out.length)}
+    )
+    assert response.status == 200
+    return response.headers["X-Gateway-Outcome"], await response.read()
+
+
+async def _collect(out: StreamedOutgoing) -> bytes:
+    return b"".join([chunk async for chunk in out.body])
+
+
+def _error(answer: bytes) -> tuple[str | None, str]:
+    error = etree.fromstring(answer).find(".//{*}SignalMessage/{*}Error")
+    assert error is not None, answer
+    return error.get("errorCode"), error.findtext("{*}ErrorDetail") or ""
+
+
+async def test_images_from_an_as4_partner_reach_an_http_receiver_with_digests_verified(exchange):
+    deployment, client, _, image_inbox, encrypted = exchange
+    xray, photo = _images()
+    out = _peer_message(deployment, [xray, photo], encrypted=encrypted)
+    outcome, answer = await _send(client, out)
+    assert outcome == "accepted", answer
+    # The receipt is signed by the gateway and acknowledges every reference sent, the images' too.
+    checked = signals.check(
+        mime.SOAP_TYPE, answer, sent_message_id=out.message_id, sent=out.references, signers=[deployment.gateway.cert]
+    )
+    assert checked.is_receipt
+    assert {r.uri for r in out.references} >= {"cid:xray-1", "cid:photo-1"}
+    assert _stored(client) == sorted([xray.sha256.hex(), photo.sha256.hex()])
+    await image_inbox.wait_for(1)
+    delivered = image_inbox.received[0]
+    assert delivered.headers["X-Sender"] == "peer-ap"
+    assert delivered.verified == {"xray-1": True, "photo-1": True}
+    assert delivered.images == {
+        "xray-1": ("image/png", xray.size, xray.sha256.hex()),
+        "photo-1": ("image/jpeg", photo.size, photo.sha256.hex()),
+    }
+
+
+async def _refused(client, image_inbox, content_type_: str, body: bytes | AsyncIterator[bytes]) -> tuple[str, str]:
+    data = io.BytesIO(body) if isinstance(body, bytes) else body
+    response = await client.post("/v1/as4", data=data, headers={"Content-Type": content_type_})
+    assert response.status == 200
+    code, detail = _error(await response.read())
+    assert response.headers["X-Gateway-Outcome"] == code
+    assert _stored(client) == []  # nothing stored for good
+    assert _staging(client) == []  # nor left half-written
+    await asyncio.sleep(0.3)
+    assert image_inbox.received == []  # nothing forwarded
+    return code or "", detail
+
+
+async def test_a_tampered_image_attachment_is_refused(exchange):
+    deployment, client, _, image_inbox, encrypted = exchange
+    xray, photo = _images()
+    whole = _peer_message(deployment, [xray, photo], encrypted=encrypted)
+    parts = mime.parse(whole.content_type, await _collect(whole))
+    sent = bytearray(parts.parts["xray-1"].data)  # as sent: the ciphertext when encrypted
+    sent[5000] ^= 1
+    spoiled = [
+        mime.Part(p.content_id, p.content_type, bytes(sent) if cid == "xray-1" else p.data)
+        for cid, p in parts.parts.items()
+    ]
+    code, detail = await _refused(client, image_inbox, *mime.build(parts.soap, spoiled))
+    if encrypted:  # the GCM tag does not authenticate the altered ciphertext
+        assert code == "EBMS:0102", detail
+    else:  # its bytes are not the ones both signatures give it
+        assert code == "EBMS:0004", detail
+        assert "image-invalid" in detail
+        assert "SHA-256 digest mismatch" in detail
+
+
+async def test_a_missing_or_an_extra_image_part_is_refused(exchange):
+    deployment, client, _, image_inbox, encrypted = exchange
+    xray, photo = _images()
+    whole = _peer_message(deployment, [xray, photo], encrypted=encrypted)
+    parts = mime.parse(whole.content_type, await _collect(whole))
+    # The photo is declared (PayloadInfo, the signature, the inspection result) but not attached.
+    kept = [p for cid, p in parts.parts.items() if cid != "photo-1"]
+    code, detail = await _refused(client, image_inbox, *mime.build(parts.soap, kept))
+    assert code == "EBMS:0011", detail
+    assert "photo-1" in detail
+    # A part nobody declared, after the images.
+    extra = [*parts.parts.values(), mime.Part("stowaway", "image/png", xray.data())]
+    code, detail = await _refused(client, image_inbox, *mime.build(parts.soap, extra))
+    assert code == "EBMS:0011", detail
+    assert "stowaway" in detail
+
+
+async def test_an_image_signed_for_other_bytes_than_the_inspection_result_names_is_refused(exchange):
+    """The AS4 signature covers an image that is not the one the signed inspection result names (same ID)."""
+    deployment, client, _, image_inbox, encrypted = exchange
+    xray, photo = _images()
+    other = FakeImage("xray-1", "image/png", xray.size)
+    out = _peer_message(deployment, [xray, photo], encrypted=encrypted, attach=[other, photo])
+    code, detail = await _refused(client, image_inbox, out.content_type, out.body)
+    assert code == "EBMS:0004", detail
+    assert "transport signature" in detail
