@@ -10,6 +10,11 @@ fly, block by block), in two phases:
 2. **outage**: the receiver answers 503 to the first attempt of every message (before reading it), so every
    delivery goes through the retry queue and is streamed from the store again.
 
+``--receiver as4`` (``--encrypted`` too) makes the receiver an AS4 access point instead
+(``tests/as4/support.py`` StreamingAs4Inbox: each image decrypted and hashed while it streams, checked against the
+AS4 signature's reference and the signed inspection result, a signed receipt): the gateway sends each message as a
+signed (and encrypted) UserMessage with the images as attachments streamed from its store (docs/AS4.md, "Images").
+
 Figures: the gateway's RSS (VmRSS of its process, sampled every 50 ms) before each phase and at its peak, and
 its VmHWM; seconds and MB/s from the first POST to the last verified delivery; the gateway's CPU seconds (all
 its threads, from /proc) per MB of images; the floor measured in the same run: SHA-256 over the same bytes in
@@ -38,6 +43,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bench.gateway_process import GatewayProcess, proc_status
+from gateway.as4.wss import Credentials
+from tests.as4.support import UNREGISTERED, StreamingAs4Inbox
 from tests.helpers import AMQP_URL, PartnerSpec, make_deployment, signed
 from tests.images.support import FakeImage, ImageInbox, content_type, image_part, inspection_envelope, multipart_body
 
@@ -91,7 +98,12 @@ async def _send(session: aiohttp.ClientSession, url: str, sender: Any, receiver:
 
 
 async def _phase(
-    name: str, gateway: GatewayProcess, inbox: FlakyInbox, url: str, sender: Any, args: argparse.Namespace
+    name: str,
+    gateway: GatewayProcess,
+    inbox: FlakyInbox | StreamingAs4Inbox,
+    url: str,
+    sender: Any,
+    args: argparse.Namespace,
 ) -> dict[str, Any]:
     before = proc_status(gateway.pid)
     peak = before.get("VmRSS", 0)
@@ -144,27 +156,58 @@ async def _phase(
     }
 
 
+def _as4_table(encrypted: bool) -> str:
+    return "\n".join(
+        [
+            "[as4]",
+            'party_id = "NL-AP"',
+            f'party_type = "{UNREGISTERED}"',
+            f"encryption_required = {'true' if encrypted else 'false'}",
+            'encryption_certificate = "certs/nl-customs.crt"',
+            "[as4.messages.inspection-result]",
+            'service = "urn:customs-gateway:service:exchange"',
+            'action = "InspectionResult"',
+        ]
+    )
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-images-") as folder:
-        inbox = FlakyInbox(gateway_cert=None)  # type: ignore[arg-type]  # set below, once the keys exist
-        inbox.refused = set()
+        inbox: FlakyInbox | StreamingAs4Inbox
+        as4 = args.receiver == "as4"
+        if as4:
+            inbox = StreamingAs4Inbox(None, None)  # type: ignore[arg-type]  # set below, once the keys exist
+        else:
+            inbox = FlakyInbox(gateway_cert=None)  # type: ignore[arg-type]  # set below, once the keys exist
+            inbox.refused = set()
         app = web.Application(client_max_size=1024**3)
         app.router.add_post("/inbox", inbox.handle)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
-        inbox.url = str(server.make_url("/inbox"))
+        inbox_url = str(server.make_url("/inbox"))
         limit = f"[images]\nmax_image_bytes = {(args.mb + 1) * MB}\nmax_images = {args.images}\n"
+        receiver = (
+            PartnerSpec("nl-customs", sends=TYPES, receives=TYPES, extra=_as4_table(args.encrypted))
+            if as4
+            else PartnerSpec("nl-customs", url=inbox_url, sends=TYPES, receives=TYPES)
+        )
+        own_as4 = f'[as4]\nparty_id = "GW-AP"\nparty_type = "{UNREGISTERED}"\n\n' if as4 else ""
         deployment = make_deployment(
             Path(folder),
             [
                 PartnerSpec("cn-nsw", url="http://127.0.0.1:9/x", sends=TYPES, receives=["receipt"], extra=limit),
-                PartnerSpec("nl-customs", url=inbox.url, sends=TYPES, receives=TYPES),
+                receiver,
             ],
-            extra_toml=f'[images]\ndir = "state/images"\nmax_image_bytes = {(args.mb + 1) * MB}\n',
+            extra_toml=f'{own_as4}[images]\ndir = "state/images"\nmax_image_bytes = {(args.mb + 1) * MB}\n',
             retry_delays="[1, 2, 4]",
             max_attempts=6,
         )
         inbox.gateway_cert = deployment.gateway.cert
+        if isinstance(inbox, StreamingAs4Inbox):
+            identity = deployment.partners["nl-customs"]
+            inbox.credentials = Credentials(identity.key, identity.cert)  # type: ignore[arg-type]
+            path = deployment.folder / "partners" / "nl-customs.toml"
+            path.write_text(path.read_text() + f'\n[delivery]\ntransport = "as4"\nurl = "{inbox_url}"\n')
         port = _free_port()
         os.environ["GATEWAY_HTTP__PORT"] = str(port)
         os.environ["GATEWAY_HTTP__BODY_TIMEOUT"] = "60"
@@ -203,6 +246,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await connection.close()
     return {
         "machine": "shared (other engineers' tests and benches ran at the same time)",
+        "receiver": f"as4{' encrypted' if args.encrypted else ''}" if args.receiver == "as4" else "http",
         "warm_up_status": warm,
         "messages": args.messages,
         "images_per_message": args.images,
@@ -224,6 +268,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10)
     parser.add_argument("--images", type=int, default=5)
     parser.add_argument("--mb", type=int, default=40)
+    parser.add_argument("--receiver", choices=["http", "as4"], default="http", help="the receiver's transport")
+    parser.add_argument("--encrypted", action="store_true", help="with --receiver as4: the receiver must encrypt")
     args = parser.parse_args()
     result = asyncio.run(run(args))
     print(json.dumps(result, indent=2))
