@@ -271,6 +271,8 @@ class _Batch:
     trip. A caller's outcome is as if it ran alone: its row once committed, or ``Unavailable`` with nothing of
     it kept. A caller cancelled before its batch is sent is left out; once sent, its call may be committed."""
 
+    LARGEST = 256  # calls in one batch at most: a flood makes several transactions, not one that holds every lock
+
     def __init__(self, store: PostgresStore, query: str) -> None:
         self.store, self.query = store, query
         self._queued: list[_Call] = []
@@ -292,7 +294,7 @@ class _Batch:
     async def _send(self) -> None:
         try:
             while self._queued:
-                calls, self._queued = self._queued, []
+                calls, self._queued = self._queued[: self.LARGEST], self._queued[self.LARGEST :]
                 calls = [c for c in calls if not c.done.cancelled()]
                 if calls:
                     # One order for every instance: two batches lock the rows they share in the same order.

@@ -83,6 +83,15 @@ async def test_concurrent_writes_go_in_one_transaction_and_are_committed_when_aw
     assert {r["status"] for r in await committed(url, "SELECT status FROM messages")} == {"delivered"}
 
 
+async def test_a_flood_is_sent_in_batches_of_the_largest_size(
+    store: PostgresStore, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store._claims, "LARGEST", 4)
+    await asyncio.gather(*(claim(store, n) for n in range(10)))
+    rows = await committed(url, "SELECT xmin::text AS tx, count(*) AS n FROM messages GROUP BY xmin::text")
+    assert sorted(r["n"] for r in rows) == [2, 4, 4]
+
+
 async def test_one_key_twice_in_one_batch_has_one_holder(store: PostgresStore) -> None:
     holders = await asyncio.gather(*(claim(store, n, key="same") for n in range(5)))
     assert len(set(holders)) == 1
