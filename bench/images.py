@@ -10,10 +10,12 @@ fly, block by block), in two phases:
 2. **outage**: the receiver answers 503 to the first attempt of every message (before reading it), so every
    delivery goes through the retry queue and is streamed from the store again.
 
-``--receiver as4`` (``--encrypted`` too) makes the receiver an AS4 access point instead
+``--sender as4`` makes the sender an AS4 access point (the gateway's AS4 core: the images as attachments,
+streamed, POSTed to ``/v1/as4``). ``--receiver as4`` makes the receiver an AS4 access point instead
 (``tests/as4/support.py`` StreamingAs4Inbox: each image decrypted and hashed while it streams, checked against the
 AS4 signature's reference and the signed inspection result, a signed receipt): the gateway sends each message as a
 signed (and encrypted) UserMessage with the images as attachments streamed from its store (docs/AS4.md, "Images").
+``--encrypted``: AS4 partners encrypt what they send and get everything encrypted.
 
 Figures: the gateway's RSS (VmRSS of its process, sampled every 50 ms) before each phase and at its peak, and
 its VmHWM; seconds and MB/s from the first POST to the last verified delivery; the gateway's CPU seconds (all
@@ -35,16 +37,21 @@ import socket
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from cryptography import x509
 
 from bench.gateway_process import GatewayProcess, proc_status
+from gateway.as4.constants import RESPONDER
+from gateway.as4.message import Attachment, Party, Payload, UserMessage, build_streamed, new_message_id
 from gateway.as4.wss import Credentials
-from tests.as4.support import UNREGISTERED, StreamingAs4Inbox
+from tests.as4.support import SERVICE, UNREGISTERED, StreamingAs4Inbox
 from tests.helpers import AMQP_URL, PartnerSpec, make_deployment, signed
 from tests.images.support import FakeImage, ImageInbox, content_type, image_part, inspection_envelope, multipart_body
 
@@ -84,7 +91,56 @@ def sha256_floor(images: list[FakeImage]) -> float:
     return size / MB / max(time.process_time() - started, 1e-9)
 
 
-async def _send(session: aiohttp.ClientSession, url: str, sender: Any, receiver: str, images: list[FakeImage]) -> int:
+@dataclass(frozen=True)
+class As4Sending:
+    """The sender is an AS4 access point (the gateway's own AS4 core as the partner's): a UserMessage with the
+    images as attachments, streamed (and encrypted while sent, given ``encrypt_for``), POSTed to /v1/as4."""
+
+    credentials: Credentials
+    encrypt_for: x509.Certificate | None
+
+
+async def _blocks(image: FakeImage) -> AsyncIterator[bytes]:
+    for block in image.blocks():
+        yield block
+
+
+async def _send_as4(
+    session: aiohttp.ClientSession, url: str, sender: Any, receiver: str, images: list[FakeImage], as4: As4Sending
+) -> int:
+    document = signed(sender, inspection_envelope(sender.id, receiver, images))
+    um = UserMessage(
+        message_id=new_message_id("cn-ap"),
+        from_party=Party("CN-AP", UNREGISTERED),
+        to_party=Party("GW-AP", UNREGISTERED, RESPONDER),
+        service=SERVICE,
+        action="InspectionResult",
+        conversation_id=uuid.uuid4().hex,
+    )
+    attachments = [Attachment(i.id, i.media_type, i.size, i.sha256.hex(), _blocks(i)) for i in images]
+    out = build_streamed(
+        um, [Payload("result@cn-ap", document)], attachments, as4.credentials, encrypt_for=as4.encrypt_for
+    )
+    async with session.post(
+        url,
+        data=out.body,
+        headers={"Content-Type": out.content_type, "Content-Length": str(out.length)},
+        timeout=aiohttp.ClientTimeout(total=1800),
+    ) as response:
+        await response.read()
+        return 202 if response.headers.get("X-Gateway-Outcome") == "accepted" else 400
+
+
+async def _send(
+    session: aiohttp.ClientSession,
+    url: str,
+    sender: Any,
+    receiver: str,
+    images: list[FakeImage],
+    as4: As4Sending | None = None,
+) -> int:
+    if as4 is not None:
+        return await _send_as4(session, url, sender, receiver, images, as4)
     message = signed(sender, inspection_envelope(sender.id, receiver, images))
     boundary = f"b-{uuid.uuid4().hex}"
     async with session.post(
@@ -128,7 +184,9 @@ async def _phase(
     cpu_before = gateway.cpu_seconds()
     started = time.perf_counter()
     async with aiohttp.ClientSession() as session:
-        statuses = await asyncio.gather(*(_send(session, url, sender, "nl-customs", b) for b in batches))
+        statuses = await asyncio.gather(
+            *(_send(session, url, sender, "nl-customs", b, args.as4_sending) for b in batches)
+        )
     accepted = time.perf_counter() - started
     await inbox.wait_for(done_before + args.messages, timeout=1800)
     seconds = time.perf_counter() - started
@@ -156,14 +214,14 @@ async def _phase(
     }
 
 
-def _as4_table(encrypted: bool) -> str:
+def _as4_table(encrypted: bool, party: str = "NL-AP", partner: str = "nl-customs") -> str:
     return "\n".join(
         [
             "[as4]",
-            'party_id = "NL-AP"',
+            f'party_id = "{party}"',
             f'party_type = "{UNREGISTERED}"',
             f"encryption_required = {'true' if encrypted else 'false'}",
-            'encryption_certificate = "certs/nl-customs.crt"',
+            f'encryption_certificate = "certs/{partner}.crt"',
             "[as4.messages.inspection-result]",
             'service = "urn:customs-gateway:service:exchange"',
             'action = "InspectionResult"',
@@ -191,7 +249,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if as4
             else PartnerSpec("nl-customs", url=inbox_url, sends=TYPES, receives=TYPES)
         )
-        own_as4 = f'[as4]\nparty_id = "GW-AP"\nparty_type = "{UNREGISTERED}"\n\n' if as4 else ""
+        sends_as4 = args.sender == "as4"
+        if sends_as4:
+            limit += _as4_table(args.encrypted, "CN-AP", "cn-nsw")
+        own_as4 = f'[as4]\nparty_id = "GW-AP"\nparty_type = "{UNREGISTERED}"\n\n' if as4 or sends_as4 else ""
         deployment = make_deployment(
             Path(folder),
             [
@@ -213,7 +274,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         os.environ["GATEWAY_HTTP__BODY_TIMEOUT"] = "60"
         gateway = GatewayProcess(deployment.config_path, Path(folder) / "gateway.log")
         base = f"http://127.0.0.1:{port}"
-        url = f"{base}/v1/partners/cn-nsw/messages"
+        url = f"{base}/v1/as4" if sends_as4 else f"{base}/v1/partners/cn-nsw/messages"
+        args.as4_sending = None
+        if sends_as4:
+            identity = deployment.partners["cn-nsw"]
+            args.as4_sending = As4Sending(
+                Credentials(identity.key, identity.cert),  # type: ignore[arg-type]
+                deployment.gateway.cert if args.encrypted else None,
+            )
         floor = sha256_floor([FakeImage("floor", "image/png", args.mb * MB)])
         try:
             gateway.start()
@@ -221,7 +289,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             # Warm-up: one small inspection result, so imports and connections are not counted as growth.
             async with aiohttp.ClientSession() as session:
                 warm = await _send(
-                    session, url, deployment.partners["cn-nsw"], "nl-customs", [FakeImage("w", size=1000)]
+                    session,
+                    url,
+                    deployment.partners["cn-nsw"],
+                    "nl-customs",
+                    [FakeImage("w", size=1000)],
+                    args.as4_sending,
                 )
             await inbox.wait_for(1)
             phases = [await _phase("through", gateway, inbox, url, deployment.partners["cn-nsw"], args)]
@@ -246,6 +319,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await connection.close()
     return {
         "machine": "shared (other engineers' tests and benches ran at the same time)",
+        "sender": f"as4{' encrypted' if args.encrypted else ''}" if args.sender == "as4" else "http",
         "receiver": f"as4{' encrypted' if args.encrypted else ''}" if args.receiver == "as4" else "http",
         "warm_up_status": warm,
         "messages": args.messages,
@@ -269,7 +343,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=5)
     parser.add_argument("--mb", type=int, default=40)
     parser.add_argument("--receiver", choices=["http", "as4"], default="http", help="the receiver's transport")
-    parser.add_argument("--encrypted", action="store_true", help="with --receiver as4: the receiver must encrypt")
+    parser.add_argument("--sender", choices=["http", "as4"], default="http", help="the sender's transport")
+    parser.add_argument("--encrypted", action="store_true", help="AS4 partners encrypt (and get encrypted)")
     args = parser.parse_args()
     result = asyncio.run(run(args))
     print(json.dumps(result, indent=2))
