@@ -45,6 +45,7 @@ from tests.images.support import FakeImage, ImageInbox, content_type, image_part
 
 W = "{urn:customs-gateway:wco:1}"
 ACTION = "InspectionResult"
+PEER_LIMITS = "\n[images]\nmax_image_bytes = 4194304\nmax_images = 2\n"  # peer-ap's own, below the gateway's
 AS4_TOML = f'[as4]\nparty_id = "GW-AP"\nparty_type = "{support.UNREGISTERED}"\n\n[images]\ndir = "state/images"\n'
 KB = 1024
 
@@ -118,7 +119,7 @@ async def exchange(request, tmp_path, amqp, aiohttp_client):
                 "peer-ap",
                 sends=["inspection-result"],
                 receives=["inspection-result"],
-                extra=peer_table(encrypted),
+                extra=peer_table(encrypted) + PEER_LIMITS,
             ),
         ],
         extra_toml=AS4_TOML,
@@ -390,3 +391,43 @@ async def test_an_image_signed_for_other_bytes_than_the_inspection_result_names_
     code, detail = await _refused(client, image_inbox, out.content_type, out.body)
     assert code == "EBMS:0004", detail
     assert "transport signature" in detail
+
+
+async def _cut_short(deployment, encrypted: bool) -> tuple[str, bytes]:
+    xray, photo = _images()
+    out = _peer_message(deployment, [xray, photo], encrypted=encrypted)
+    return out.content_type, (await _collect(out))[:-2000]  # the body ends inside the last image
+
+
+async def _too_many(deployment, encrypted: bool) -> tuple[str, bytes]:
+    images = [FakeImage(f"img-{n}", "image/png", 20 * KB) for n in range(3)]
+    out = _peer_message(deployment, images, encrypted=encrypted)
+    return out.content_type, await _collect(out)
+
+
+async def _too_big(deployment, encrypted: bool) -> tuple[str, bytes]:
+    out = _peer_message(deployment, [FakeImage("xray-1", "image/png", 4 * 1024 * KB + 1)], encrypted=encrypted)
+    return out.content_type, await _collect(out)
+
+
+async def _wrong_magic(deployment, encrypted: bool) -> tuple[str, bytes]:
+    liar = FakeImage("xray-1", "image/png", 50 * KB, bytes_as="image/jpeg")
+    out = _peer_message(deployment, [liar], encrypted=encrypted)
+    return out.content_type, await _collect(out)
+
+
+BAD_PARTS = {
+    "an image part cut short": (_cut_short, "EBMS:0009", "malformed-multipart"),
+    "more images than the partner may send": (_too_many, "EBMS:0103", "at most 2"),
+    "an image over the partner's size limit": (_too_big, "EBMS:0103", "at most 4194304 bytes"),
+    "first bytes that are not the media type": (_wrong_magic, "EBMS:0004", "first bytes are image/jpeg"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_PARTS))
+async def test_bad_image_parts_get_their_ebms_error(exchange, case):
+    deployment, client, _, image_inbox, encrypted = exchange
+    make, expected, says = BAD_PARTS[case]
+    code, detail = await _refused(client, image_inbox, *await make(deployment, encrypted))
+    assert code == expected, detail
+    assert says in detail
