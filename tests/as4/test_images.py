@@ -10,7 +10,7 @@ import base64
 import hashlib
 import io
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -78,8 +78,13 @@ class As4Receiver:
     gateway_cert: object = None
 
     streaming: support.StreamingAs4Inbox | None = None  # set: that receiver answers instead
+    before_first: Callable[[], None] | None = None  # set: called, and the first attempt answered 503
 
     async def handle(self, request: web.Request) -> web.Response:
+        if self.before_first is not None:
+            self.before_first()
+            self.before_first = None
+            return web.Response(status=503, text="receiver outage")
         if self.streaming is not None:
             return await self.streaming.handle(request)
         body = await request.read()
@@ -254,6 +259,45 @@ async def test_images_are_streamed_again_from_the_store_after_a_receiver_outage(
     await wait_until(delivered, "the retried AS4 delivery")
     (delivery,) = await store.deliveries(gateway_id)
     assert delivery.attempts == 2
+
+
+async def test_an_image_whose_stored_bytes_changed_stops_the_as4_delivery(exchange):
+    """Between two attempts the store's copy of an image changes (same size): the retry streams it, hashes it on
+    the way, and stops the body at its end; the delivery is dead-lettered naming the image, not retried."""
+    deployment, client, receiver, _, _ = exchange
+    receiver.streaming = support.StreamingAs4Inbox(support.credentials(deployment, "peer-ap"), deployment.gateway.cert)
+    xray, photo = _images()
+    store = client.server.app[RUNTIME].images
+    assert isinstance(store, FileImageStore)
+
+    def corrupt() -> None:
+        path = store.blob(xray.sha256.hex())
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 1
+        path.write_bytes(bytes(data))
+
+    receiver.before_first = corrupt
+    message = signed(deployment.partners["cn-nsw"], inspection_envelope("cn-nsw", "peer-ap", [xray, photo]))
+    boundary = f"b-{uuid.uuid4().hex}"
+    response = await client.post(
+        "/v1/partners/cn-nsw/messages",
+        data=multipart_body(message, [image_part(xray), image_part(photo)], boundary),
+        headers={"Content-Type": content_type(boundary)},
+    )
+    assert response.status == 202, await response.text()
+    gateway_id = response.headers["X-Gateway-Message-Id"]
+    records = client.server.app[RUNTIME].store
+
+    async def failed() -> bool:
+        record = await records.get(gateway_id)
+        return record is not None and record.status == Status.FAILED
+
+    await wait_until(failed, "the dead-lettered delivery")
+    (delivery,) = await records.deliveries(gateway_id)
+    assert "xray-1" in (delivery.reason or ""), delivery.reason
+    assert "do not match" in (delivery.reason or ""), delivery.reason
+    assert delivery.attempts == 2  # the outage, then the corrupt image: not retried again
+    assert receiver.streaming.received == []  # the receiver never got a whole message
 
 
 # -- AS4 partner -> HTTP receiver -------------------------------------------------------------------------------
