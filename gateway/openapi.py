@@ -59,7 +59,14 @@ def _param(
 
 PARTNER = _param("partner_id", description="the partner's participant id (its partner file's id)")
 MESSAGE = _param("message_id", description="the gateway message id (a uuid)")
-LIMIT = _param("limit", "query", "at most this many (default 100, at most 1000)", {"type": "integer", "minimum": 1})
+LIMIT = _param(
+    "limit",
+    "query",
+    "at most this many (default 100; more than 1000 is taken as 1000; not a whole number of at least 1: 400)",
+    {"type": "integer", "minimum": 1},
+)
+# A partner id that no partner file can have ([a-z0-9-]{2,64}): refused naming it rather than looked up.
+BAD_ID = _error("config-invalid: the id is not 2-64 characters of a-z 0-9 -")
 
 
 def _admin(
@@ -197,7 +204,7 @@ SCHEMAS: dict[str, Any] = {
         deliveries={"type": "array", "items": _obj(receiver=STRING, outcome=STRING, count={"type": "number"})},
         queues={
             "type": "array",
-            "items": _obj(receiver=STRING, queue={"enum": ["deliver", "dead"]}, depth={"type": "number"}),
+            "items": _obj(receiver=STRING, queue={"enum": ["deliver", "urgent", "dead"]}, depth={"type": "number"}),
         },
     ),
     "TrafficHistory": _obj(
@@ -439,21 +446,21 @@ def _paths() -> dict[str, Any]:
             ),
             "delete": _admin(
                 "Remove a partner (what is still queued for it is dead-lettered)",
-                {200: _json("removed", _ref("Change")), 404: _error("unknown-partner")},
+                {200: _json("removed", _ref("Change")), 404: _error("unknown-partner"), 422: BAD_ID},
                 parameters=partner_ops,
             ),
         },
         "/v1/admin/partners/{partner_id}/suspend": {
             "post": _admin(
                 "Suspend: its messages are answered 503 partner-suspended; what is routed to it is held in its queue",
-                {200: _json("suspended", _ref("Change")), 404: _error("unknown-partner")},
+                {200: _json("suspended", _ref("Change")), 404: _error("unknown-partner"), 422: BAD_ID},
                 parameters=partner_ops,
             )
         },
         "/v1/admin/partners/{partner_id}/resume": {
             "post": _admin(
                 "Resume: what was held is delivered",
-                {200: _json("resumed", _ref("Change")), 404: _error("unknown-partner")},
+                {200: _json("resumed", _ref("Change")), 404: _error("unknown-partner"), 422: BAD_ID},
                 parameters=partner_ops,
             )
         },
@@ -468,7 +475,11 @@ def _paths() -> dict[str, Any]:
         "/v1/admin/partners/{partner_id}/test": {
             "post": _admin(
                 "Conformance report of the partner's samples (nothing stored or sent)",
-                {200: _json("report", _ref("Conformance")), 404: _error("unknown-partner")},
+                {
+                    200: _json("report", _ref("Conformance")),
+                    404: _error("unknown-partner"),
+                    422: _error("config-invalid: the partner has no samples_dir, or its samples cannot be read"),
+                },
                 parameters=partner_ops,
             )
         },

@@ -98,11 +98,16 @@ def _unknown_partner(request: web.Request) -> web.Response:
 
 
 def _limit(request: web.Request) -> int | web.Response:
-    """The ``limit`` query parameter (100 when absent, at most 1000), or the 400 answer when it is not a number."""
+    """The ``limit`` query parameter (100 when absent, at most 1000), or the 400 answer when it is not a whole
+    number of at least 1. A negative limit would mean "no limit" to SQLite (and overflow it when huge)."""
+    raw = request.query.get("limit", "100")
     try:
-        return min(int(request.query.get("limit", "100")), 1000)
+        limit = int(raw)
     except ValueError:
-        return _error(400, "bad-request", f"limit must be a whole number, got {request.query.get('limit')!r}")
+        return _error(400, "bad-request", f"limit must be a whole number, got {raw[:40]!r}")
+    if limit < 1:
+        return _error(400, "bad-request", f"limit must be at least 1, got {raw[:40]}")
+    return min(limit, 1000)
 
 
 async def show_partner(request: web.Request) -> web.Response:
