@@ -32,7 +32,7 @@ from gateway.security.certificates import (
 )
 from gateway.security.signatures import Signer
 from gateway.security.xml import parse_xml, to_bytes
-from gateway.sender import post
+from gateway.sender import fill_images, post, post_multipart
 from gateway.server import serve
 
 ENV = "{urn:customs-gateway:envelope:1}"
@@ -49,6 +49,7 @@ class Script:
     story: str
     receiver: str | None = None
     as4: bool = False
+    images: bool = False  # an inspection result: its image files (examples/images) go with it
 
 
 SCRIPTS = (
@@ -56,6 +57,13 @@ SCRIPTS = (
     Script("cn-nsw", "risk-alert-drugs.xml", "prohibited drugs found on a scan image"),
     Script("de-customs", "risk-alert.xml", "the same toys seen at Hamburg", receiver="cn-customs", as4=True),
     Script("cn-nsw", "risk-alert-drugs.xml", "the drugs finding, for Germany too", receiver="de-customs"),
+    Script(
+        "cn-nsw",
+        "inspection-result.xml",
+        "the drugs finding's X-ray scan and photograph, for Germany over AS4",
+        receiver="de-customs",
+        images=True,
+    ),
 )
 AS4_PARTNER = "de-customs"
 
@@ -138,29 +146,34 @@ async def start_inbox(partner_id: str, url: str, gateway_cert: x509.Certificate)
     return runner
 
 
-def fresh_message(partner: SimulatedPartner, script: Script) -> tuple[bytes, str]:
+def fresh_message(partner: SimulatedPartner, script: Script) -> tuple[bytes, str, list[tuple[str, str, Path]]]:
+    """The example with fresh header values, signed by the partner; with its image files when it names any."""
     root = parse_xml((EXAMPLES / script.example).read_bytes())
+    images = fill_images(root, EXAMPLES / "images") if script.images else []
     message_id = f"{partner.id.upper()}-{uuid.uuid4().hex[:12]}"
     root.find(f"{ENV}Header/{ENV}MessageID").text = message_id
     root.find(f"{ENV}Header/{ENV}Sender").text = partner.id
     if script.receiver:
         root.find(f"{ENV}Header/{ENV}Receiver").text = script.receiver
     root.find(f"{ENV}Header/{ENV}CreationDateTime").text = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return to_bytes(partner.signer.sign(root)), message_id
+    return to_bytes(partner.signer.sign(root)), message_id, images
 
 
 async def send_one(
     settings: Settings, partner: SimulatedPartner, script: Script, gateway_cert: x509.Certificate
 ) -> None:
-    body, message_id = fresh_message(partner, script)
-    receiver = parse_xml(body).findtext(f"{ENV}Header/{ENV}Receiver")
+    body, message_id, images = fresh_message(partner, script)
+    header = parse_xml(body).find(f"{ENV}Header")
+    assert header is not None
+    receiver, message_type = header.findtext(f"{ENV}Receiver"), header.findtext(f"{ENV}MessageType")
     if script.as4:
         await demo_as4.send(settings, partner.id, partner.key, partner.signer.certificate, body, gateway_cert)
         return
-    say(f"→ {partner.id} signs risk-alert {message_id} ({script.story}) for {receiver} and POSTs it")
+    with_images = f" with {len(images)} images as multipart/related" if images else ""
+    say(f"→ {partner.id} signs {message_type} {message_id} ({script.story}) for {receiver} and POSTs it{with_images}")
     url = f"http://{settings.http.host}:{settings.http.port}/v1/partners/{partner.id}/messages"
     try:
-        status, answer = await post(url, body)
+        status, answer = await (post_multipart(url, body, images) if images else post(url, body))
     except (aiohttp.ClientError, OSError) as exc:
         say(f"   ✗ the gateway did not answer: {exc}")
         return

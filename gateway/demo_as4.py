@@ -4,7 +4,9 @@ core to play the partner; the interop tests play it with an independent implemen
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 
 import aiohttp
 from aiohttp import web
@@ -22,6 +24,7 @@ from gateway.config import Settings
 from gateway.partners import load_partners
 
 ENV = "{urn:customs-gateway:envelope:1}"
+WCO = "{urn:customs-gateway:wco:1}"
 
 
 def say(text: str) -> None:
@@ -90,6 +93,20 @@ async def send(
         )
 
 
+def images_of(document: etree._Element, attachments: tuple[Payload, ...]) -> str:
+    """What the demo says of an inspection result's image attachments: each one's SHA-256 against the
+    DigestValue the document gives it (the AS4 signature covered both)."""
+    if not attachments:
+        return ""
+    named = {i.findtext(f"{WCO}ID"): i.findtext(f"{WCO}DigestValue") for i in document.iter(f"{WCO}Image")}
+    checked = []
+    for attachment in attachments:
+        digest = base64.b64encode(hashlib.sha256(attachment.data).digest()).decode()
+        verdict = "digest verified" if named.get(attachment.cid) == digest else "DIGEST MISMATCH"
+        checked.append(f"{attachment.cid}: {len(attachment.data)} bytes, {verdict}")
+    return f" with {len(attachments)} image attachments ({', '.join(checked)})"
+
+
 async def start_inbox(
     settings: Settings,
     partner_id: str,
@@ -112,12 +129,14 @@ async def start_inbox(
         except EbmsError as exc:
             say(f"   ✗ {partner_id}'s access point refused an AS4 message: {exc}")
             return web.Response(body=signals.error(exc, credentials), content_type="application/soap+xml")
-        header = etree.fromstring(received.payloads[0].data).find(f"{ENV}Header")
+        document = etree.fromstring(received.payloads[0].data)
+        header = document.find(f"{ENV}Header")
         assert header is not None
         say(
             f"   ⇒ {partner_id}'s access point received {header.findtext(f'{ENV}MessageType')} "
             f"{header.findtext(f'{ENV}MessageID')} from {header.findtext(f'{ENV}Sender')} over AS4 "
-            f"(decrypted, signature of the gateway verified), answered with its signed receipt"
+            f"(decrypted, signature of the gateway verified){images_of(document, received.payloads[1:])}, "
+            "answered with its signed receipt"
         )
         receipt = signals.receipt(received.user_message.message_id, received.references, credentials)
         return web.Response(body=receipt, content_type="application/soap+xml")

@@ -59,13 +59,18 @@ async def test_demo_generates_keys_and_shows_messages_flowing_both_ways(tmp_path
     assert "Traceback" not in out + result.stderr
     assert (tmp_path / "keys" / "cn-customs.key").exists()
     assert (tmp_path / "partners" / "certs" / "nl-customs.crt").exists()
-    assert out.count("answered HTTP 202 with a signed receipt: accepted") == 3
+    assert out.count("answered HTTP 202 with a signed receipt: accepted") == 4
     assert "nl-customs received risk-alert" in out
     # cn-nsw gets nl-customs' alert and de-customs' (sent over AS4, routed to the single window)
     assert out.count("cn-nsw received risk-alert") == 2
     assert "gateway answered with a signed AS4 receipt acknowledging 3 digests (eb:Messaging, Body, payload)" in out
     assert "de-customs's access point received risk-alert" in out  # delivered over AS4
-    assert out.count("signature of the gateway verified") == 4
+    assert out.count("signature of the gateway verified") == 5
+    # cn-nsw's inspection result with its two scan images, delivered to de-customs over AS4 as attachments
+    assert "POSTs it with 2 images as multipart/related" in out
+    assert "de-customs's access point received inspection-result" in out, out
+    attachments = "with 2 image attachments (xray-1: 1174 bytes, digest verified, photo-1: 3009 bytes, digest verified)"
+    assert attachments in out, out
 
 
 def _run_demo(tmp_path, env) -> subprocess.CompletedProcess[str]:
