@@ -381,8 +381,9 @@ def _paths() -> dict[str, Any]:
         "/v1/as4": {
             "post": _public(
                 "partners",
-                "AS4 (ebMS 3) user message, multipart/related SOAP 1.2 with the payload; answered by an ebMS "
-                "receipt or error signal (always HTTP 200; 404 when [as4] is not configured)",
+                "AS4 (ebMS 3) user message, multipart/related SOAP 1.2 with the payload (an inspection result's "
+                "images as further attachments, read as they stream: docs/AS4.md); answered by an ebMS receipt or "
+                "error signal (always HTTP 200; 404 when [as4] is not configured)",
                 {
                     200: {"description": "ebMS signal", "content": {"application/soap+xml": {"schema": STRING}}},
                     404: _error("AS4 is not configured"),
