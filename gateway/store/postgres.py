@@ -15,12 +15,13 @@ transaction (one round trip, one commit), ordered by the rows they lock so that 
 never deadlock. A batch is atomic; when a statement of it fails, nothing of it was kept and each call runs
 again alone, so it fails alone. The other writes are one statement each (a CTE writes the event), and
 connections go back to the pool without asyncpg's reset query (the store keeps no session state: no session
-locks, LISTEN, cursors or SET).
+locks, LISTEN, cursors or SET). Each kind of batch keeps one connection of the pool for itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -256,6 +257,13 @@ async def _keep_session(db: asyncpg.Connection) -> None:
     a query per release (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL), a round trip per store call."""
 
 
+def _usable(db: asyncpg.Connection) -> bool:
+    try:
+        return not db.is_closed()
+    except asyncpg.InterfaceError:  # the pool took it back when it was closed
+        return False
+
+
 class _Call:
     __slots__ = ("args", "done", "order")
 
@@ -277,6 +285,7 @@ class _Batch:
         self.store, self.query = store, query
         self._queued: list[_Call] = []
         self._sender: asyncio.Task[None] | None = None
+        self._db: asyncpg.Connection | None = None
 
     async def call(self, order: Any, *args: Any) -> asyncpg.Record:
         loop = asyncio.get_running_loop()
@@ -307,22 +316,48 @@ class _Batch:
                     call.done.set_exception(Unavailable("the message store is closing"))
             self._queued = []
 
+    async def _on_connection(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """``fn`` on this batch's own connection, taken from the pool once and kept (an acquire and a release
+        per call cost as much CPU as the call). Given back when it failed, or closed, and taken again."""
+        db = self._db
+        if db is not None and not _usable(db):  # the server ended it (restart, idle timeout, terminated)
+            self._db = None
+            await self.store._give_back(db)
+            db = None
+        if db is None:
+            db = self._db = await self.store._acquire()
+        try:
+            return await fn(db)
+        except asyncpg.PostgresError:  # the statement failed; the connection is fine (unless the server closed it)
+            raise
+        except BaseException:
+            self._db = None
+            await self.store._give_back(db)
+            raise
+
+    async def let_go(self) -> None:
+        """Give the connection back to the pool (the store closes)."""
+        db, self._db = self._db, None
+        if db is not None:
+            await self.store._give_back(db)
+
     async def _one_batch(self, calls: list[_Call]) -> None:
         try:
             if len(calls) == 1:
-                rows = [await self.store._run(lambda db: db.fetchrow(self.query, *calls[0].args), tx=False)]
+                rows = [await self._on_connection(lambda db: db.fetchrow(self.query, *calls[0].args))]
             else:
-                rows = await self.store._run(
-                    lambda db: db.fetchmany(self.query, [c.args for c in calls]), tx=False, translate=False
-                )
-        except (asyncpg.PostgresError, ValueError):
+                rows = await self._on_connection(lambda db: db.fetchmany(self.query, [c.args for c in calls]))
+        except (asyncpg.PostgresError, ValueError) as exc:
+            if len(calls) == 1:
+                self._fail(calls, Unavailable(f"the message store failed: {exc}"), exc)
+                return
             # A statement failed (a foreign key, a deadlock with another instance...) or one call's values could
             # not be sent (asyncpg's DataError is a ValueError): the batch was rolled back as a whole, so each
             # call runs again alone and gets its own outcome.
             for call in calls:
                 await self._alone(call)
             return
-        except Unavailable as error:  # a single call, or the store is closed or unreachable: nothing was kept
+        except Unavailable as error:  # the store is closed, or no connection could be had: nothing was sent
             self._fail(calls, error)
             return
         except _DB_ERRORS as exc:  # the connection failed: whether anything was kept is unknown, as for one call
@@ -337,10 +372,10 @@ class _Batch:
 
     async def _alone(self, call: _Call) -> None:
         try:
-            row = await self.store._run(lambda db: db.fetchrow(self.query, *call.args), tx=False)
+            row = await self._on_connection(lambda db: db.fetchrow(self.query, *call.args))
         except Unavailable as error:
             self._fail([call], error)
-        except BaseException as exc:  # asyncpg's DataError (the call's own values), a bug, the loop closing
+        except BaseException as exc:  # its own statement or values failed, the connection, a bug, the loop closing
             self._fail([call], Unavailable(f"the message store failed: {exc}"), exc)
             if not isinstance(exc, Exception):
                 raise
@@ -399,16 +434,17 @@ class PostgresStore:
 
     async def close(self) -> None:
         if self._pool is not None:
-            for batch in (self._claims, self._accepts, self._deliveries, self._delivered):  # finish what is queued
+            batches = (self._claims, self._accepts, self._deliveries, self._delivered)
+            for batch in batches:  # finish what is queued
                 await batch.drained()
+            for batch in batches:
+                await batch.let_go()
             pool, self._pool = self._pool, None
             await pool.close()
 
-    async def _run(
-        self, fn: Callable[[asyncpg.Connection], Awaitable[T]], *, tx: bool = True, translate: bool = True
-    ) -> T:
+    async def _run(self, fn: Callable[[asyncpg.Connection], Awaitable[T]], *, tx: bool = True) -> T:
         """``fn`` on a pooled connection, in a transaction unless ``tx`` is false; the database's errors become
-        ``Unavailable`` unless ``translate`` is false (a batch tells a failed statement from a failed link)."""
+        ``Unavailable``."""
         if self._pool is None:
             raise Unavailable("the store is not open")
         try:
@@ -418,9 +454,22 @@ class PostgresStore:
                 async with db.transaction():
                     return await fn(db)
         except _DB_ERRORS as exc:
-            if not translate:
-                raise
             raise Unavailable(f"the message store failed: {exc}") from exc
+
+    async def _acquire(self) -> asyncpg.Connection:
+        """A connection of the pool, kept by a batch until :meth:`_give_back`."""
+        if self._pool is None:
+            raise Unavailable("the store is not open")
+        try:
+            db: asyncpg.Connection = await self._pool.acquire(timeout=self.TIMEOUT)
+        except _DB_ERRORS as exc:
+            raise Unavailable(f"the message store failed: {exc}") from exc
+        return db
+
+    async def _give_back(self, db: asyncpg.Connection) -> None:
+        if self._pool is not None:
+            with contextlib.suppress(*_DB_ERRORS):  # a broken connection is closed by the pool and replaced
+                await self._pool.release(db, timeout=self.TIMEOUT)
 
     async def _execute(self, query: str, *args: Any) -> None:
         """One statement, its own transaction (a CTE writes the row and its event together)."""

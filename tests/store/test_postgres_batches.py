@@ -180,3 +180,31 @@ async def test_writes_queued_at_close_are_committed(store: PostgresStore, url: s
     await store.close()
     assert await task == "gw-1"
     assert [r["id"] for r in await committed(url, "SELECT id FROM messages")] == ["gw-1"]
+
+
+async def test_a_connection_the_server_ended_is_replaced(store: PostgresStore, url: str) -> None:
+    """Each kind of batch keeps a connection: when the server ends it (restart, administrator), at most the
+    call that finds it broken fails (503 at ingress, nothing kept), and the next ones take a new connection."""
+    await claim(store, 1)
+    admin = await asyncpg.connect(url, timeout=10)
+    try:
+        ended = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE pid <> pg_backend_pid() AND query LIKE '%gw_store_claim_v1%' AND state = 'idle'"
+        )
+        assert ended == 1
+        for _ in range(100):  # until the server has let it go
+            left = await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%gw_store_claim_v1%' AND state = 'idle'"
+            )
+            if not left:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await admin.close()
+    try:
+        await claim(store, 2)
+    except Unavailable:  # found the connection broken before asyncpg noticed: this call alone fails
+        assert [r["id"] for r in await committed(url, "SELECT id FROM messages WHERE id = 'gw-2'")] == []
+    assert await claim(store, 3) == "gw-3"
+    assert await claim(store, 2) == "gw-2"
