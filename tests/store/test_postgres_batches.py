@@ -208,3 +208,20 @@ async def test_a_connection_the_server_ended_is_replaced(store: PostgresStore, u
         assert [r["id"] for r in await committed(url, "SELECT id FROM messages WHERE id = 'gw-2'")] == []
     assert await claim(store, 3) == "gw-3"
     assert await claim(store, 2) == "gw-2"
+
+
+async def test_an_acceptance_and_deliveries_at_two_instances_in_opposite_orders(stores: Opener, url: str) -> None:
+    """One instance records twenty acceptances while the other records their deliveries, in the opposite order
+    (a worker may record a delivery before the acceptance is written): every message ends ``delivered``, with
+    its acceptance and its delivery each recorded once."""
+    first, second = await stores(), await stores()
+    ids = [await claim(first, n) for n in range(20)]
+    await asyncio.gather(
+        asyncio.gather(*(first.accept(i, ("r1",), b"r", b"c") for i in ids)),
+        asyncio.gather(*(second.record_delivery(i, "r1", Status.DELIVERED, attempt=1) for i in reversed(ids))),
+    )
+    rows = await committed(url, "SELECT id, status FROM messages")
+    assert {r["id"]: r["status"] for r in rows} == dict.fromkeys(ids, "delivered")
+    assert {r["status"] for r in await committed(url, "SELECT status FROM deliveries")} == {"delivered"}
+    events = await committed(url, "SELECT status, count(*) AS n FROM events GROUP BY status")
+    assert {r["status"]: r["n"] for r in events} == {"received": 20, "accepted": 20, "delivered": 20}
