@@ -45,6 +45,11 @@ from gateway.store.rows import (
 
 T = TypeVar("T")
 
+# MESSAGE_COLUMNS with the receipt read from message_documents (rows from before it have theirs in messages).
+_COLUMNS = MESSAGE_COLUMNS.replace(
+    "receipt,", "COALESCE((SELECT d.receipt FROM message_documents d WHERE d.id = messages.id), messages.receipt),"
+)
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     id TEXT PRIMARY KEY,
@@ -64,6 +69,15 @@ CREATE TABLE IF NOT EXISTS messages (
 -- (sender, unique_key) is unique forever among messages that were not rejected: _migrate adds the columns
 -- unique_key, reference, follows and the index (rows.MIGRATE_FOLLOW_UPS).
 CREATE INDEX IF NOT EXISTS messages_status ON messages (status, updated);
+-- The receipt and the canonical envelope of a message, written once (accept, wait) and read rarely: kept out
+-- of the messages row, whose status changes with each delivery event (issue 15: a row of ~8 KB spills into
+-- overflow pages, which SQLite writes again on every UPDATE of the row). Rows written before this table
+-- existed keep theirs in messages.receipt and messages.canonical.
+CREATE TABLE IF NOT EXISTS message_documents (
+    id TEXT PRIMARY KEY,
+    receipt BLOB,
+    canonical BLOB
+);
 CREATE INDEX IF NOT EXISTS messages_created ON messages (created);
 CREATE TABLE IF NOT EXISTS deliveries (
     message_id TEXT NOT NULL REFERENCES messages (id),
@@ -299,6 +313,14 @@ class SqliteStore:
             (message_id, now or time.time(), status, actor, receiver, reason),
         )
 
+    @staticmethod
+    def _documents(db: sqlite3.Connection, message_id: str, receipt: bytes, canonical: bytes) -> None:
+        db.execute(
+            "INSERT INTO message_documents (id, receipt, canonical) VALUES (?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET receipt = excluded.receipt, canonical = excluded.canonical",
+            (message_id, receipt, canonical),
+        )
+
     async def ping(self) -> None:
         await self._run(lambda: self.db.execute("SELECT 1").fetchone())
 
@@ -318,7 +340,7 @@ class SqliteStore:
 
         def fn(db: sqlite3.Connection) -> MessageRecord:
             row = db.execute(
-                f"SELECT {MESSAGE_COLUMNS} FROM messages "  # noqa: S608 - a fixed column list
+                f"SELECT {_COLUMNS} FROM messages "  # noqa: S608 - a fixed column list
                 "WHERE sender = ? AND unique_key = ? AND status != 'rejected'",
                 (sender, unique),
             ).fetchone()
@@ -353,7 +375,7 @@ class SqliteStore:
     async def opened(self, sender: str, reference: str) -> MessageRecord | None:
         row = await self._run(
             lambda: self.db.execute(
-                f"SELECT {MESSAGE_COLUMNS} FROM messages "  # noqa: S608 - a fixed column list
+                f"SELECT {_COLUMNS} FROM messages "  # noqa: S608 - a fixed column list
                 "WHERE sender = ? AND reference = ? AND status != 'rejected' ORDER BY created LIMIT 1",
                 (sender, reference),
             ).fetchone()
@@ -388,9 +410,10 @@ class SqliteStore:
             # "delivered".
             overall = overall_status(_statuses(db, message_id)) or Status.ACCEPTED
             db.execute(
-                "UPDATE messages SET status = ?, receivers = ?, receipt = ?, canonical = ?, updated = ? WHERE id = ?",
-                (overall, ",".join(receivers), receipt, canonical, now, message_id),
+                "UPDATE messages SET status = ?, receivers = ?, updated = ? WHERE id = ?",
+                (overall, ",".join(receivers), now, message_id),
             )
+            self._documents(db, message_id, receipt, canonical)
             routed = f"routed to {', '.join(receivers)}"
             self._event(db, message_id, Status.ACCEPTED, actor, f"{reason}; {routed}" if reason else routed, now=now)
 
@@ -408,10 +431,10 @@ class SqliteStore:
     ) -> None:
         def fn(db: sqlite3.Connection) -> None:
             db.execute(
-                "UPDATE messages SET status = ?, receivers = ?, receipt = ?, canonical = ?, reason = ?, "
-                "updated = ? WHERE id = ?",
-                (str(status), ",".join(receivers), receipt, canonical, reason, time.time(), message_id),
+                "UPDATE messages SET status = ?, receivers = ?, reason = ?, updated = ? WHERE id = ?",
+                (str(status), ",".join(receivers), reason, time.time(), message_id),
             )
+            self._documents(db, message_id, receipt, canonical)
             self._event(db, message_id, status, "gateway", reason)
 
         await self._write(fn)
@@ -500,7 +523,7 @@ class SqliteStore:
     async def get(self, message_id: str) -> MessageRecord | None:
         def fn() -> MessageRecord | None:
             row = self.db.execute(
-                f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?",  # noqa: S608 - a fixed column list
+                f"SELECT {_COLUMNS} FROM messages WHERE id = ?",  # noqa: S608 - a fixed column list
                 (message_id,),
             ).fetchone()
             return None if row is None else _record(row)
@@ -529,7 +552,11 @@ class SqliteStore:
 
     async def canonical(self, message_id: str) -> bytes | None:
         def fn() -> bytes | None:
-            row = self.db.execute("SELECT canonical FROM messages WHERE id = ?", (message_id,)).fetchone()
+            row = self.db.execute(
+                "SELECT COALESCE(d.canonical, m.canonical) FROM messages m "
+                "LEFT JOIN message_documents d ON d.id = m.id WHERE m.id = ?",
+                (message_id,),
+            ).fetchone()
             return None if row is None else row[0]
 
         return await self._run(fn)
@@ -551,7 +578,7 @@ class SqliteStore:
 
             where = message_filter(status, partner, message_type, arg)
             rows = self.db.execute(
-                f"SELECT {MESSAGE_COLUMNS} FROM messages {where} ORDER BY created DESC LIMIT ?",  # noqa: S608 - fixed fragments; values are parameters
+                f"SELECT {_COLUMNS} FROM messages {where} ORDER BY created DESC LIMIT ?",  # noqa: S608 - fixed fragments; values are parameters
                 (*args, limit),
             ).fetchall()
             return [_record(r) for r in rows]
