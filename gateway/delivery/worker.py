@@ -27,7 +27,7 @@ from gateway.broker.routed import RoutedMessage
 from gateway.broker.settle import REQUEUE_PAUSE, Delivery, Settlement
 from gateway.broker.topology import Topology
 from gateway.config import DeliverySection
-from gateway.delivery.transport import Outbound, Transports
+from gateway.delivery.transport import Outbound, Transport, Transports
 from gateway.errors import PermanentDeliveryError, Rejection, TransientDeliveryError, Unavailable
 from gateway.formats.base import FormatAdapter, sign_for
 from gateway.formats.canonical import CanonicalAdapter, read_header, set_header
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 # A follow-up whose original is queued or being delivered (by this process or another) waits this long for it,
 # looking every ORDER_POLL seconds, before it goes to the retry queue.
 ORDER_POLL, ORDER_POLLS = 0.05, 100
+ALREADY_DELIVERED = "already delivered; not sent again"
 
 
 class DeliveryWorker:
@@ -216,18 +217,25 @@ class DeliveryWorker:
             done.set_result(None)
 
     async def _deliver_once(self, delivery: Delivery) -> str:
-        if await self.store.delivered_to(delivery.message_id, delivery.receiver):
-            return "already delivered; not sent again"
-        await self._after_original(delivery)
         partner = self.partners().get(delivery.receiver)
-        if partner is None:
-            raise PermanentDeliveryError(f"receiver {delivery.receiver} is no longer configured for delivery")
-        if partner.spec.suspended:  # suspended while this copy waited for another: back into the held queue
-            raise Unavailable(f"receiver {delivery.receiver} is suspended; the message is held until it is resumed")
-        transport = self.transports.for_partner(partner)
-        await self.store.record_delivery(
-            delivery.message_id, delivery.receiver, Status.DELIVERING, attempt=delivery.attempt
-        )
+        transport = self._transport(partner) if delivery.message.follows is None else None
+        if partner is not None and transport is not None:
+            # The common case (issue 15): the delivered check and the "delivering" record are one store write.
+            if not await self.store.start_delivery(delivery.message_id, delivery.receiver, attempt=delivery.attempt):
+                return ALREADY_DELIVERED
+        else:  # a follow-up waits for its original; a receiver gone, suspended or without transport is answered
+            if await self.store.delivered_to(delivery.message_id, delivery.receiver):
+                return ALREADY_DELIVERED
+            await self._after_original(delivery)
+            partner = self.partners().get(delivery.receiver)
+            if partner is None:
+                raise PermanentDeliveryError(f"receiver {delivery.receiver} is no longer configured for delivery")
+            if partner.spec.suspended:  # suspended while this copy waited for another: back into the held queue
+                raise Unavailable(f"receiver {delivery.receiver} is suspended; the message is held until it is resumed")
+            transport = self.transports.for_partner(partner)
+            await self.store.record_delivery(
+                delivery.message_id, delivery.receiver, Status.DELIVERING, attempt=delivery.attempt
+            )
         if delivery.message.message_type not in self.topology.urgent_types:
             await self.lane.give_way()  # rendering and signing are CPU work: urgent work in hand goes first
         body = self.render(delivery.message.body, partner, delivery.message)
@@ -235,6 +243,15 @@ class DeliveryWorker:
         return await transport.send(
             Outbound(partner=partner, body=body, message=delivery.message, images=images, image_store=self.images)
         )
+
+    def _transport(self, partner: Partner | None) -> Transport | None:
+        """The receiver's transport when it can be sent to now (configured, not suspended), else None."""
+        if partner is None or partner.spec.suspended:
+            return None
+        try:
+            return self.transports.for_partner(partner)
+        except PermanentDeliveryError:
+            return None
 
     def images_of(self, canonical: bytes) -> tuple[ImageRef, ...]:
         """The images the message names: they go with it, from the image store (docs/DESIGN.md 8)."""

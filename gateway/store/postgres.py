@@ -631,6 +631,14 @@ class PostgresStore:
             delivery_detail(attempt, reason, next_attempt),
         )
 
+    async def start_delivery(self, message_id: str, receiver: str, *, attempt: int) -> bool:
+        # The batched read, then the batched write: their functions are shared by concurrent calls already
+        # (SQLite does both in one write).
+        if await self.delivered_to(message_id, receiver):
+            return False
+        await self.record_delivery(message_id, receiver, Status.DELIVERING, attempt=attempt)
+        return True
+
     async def delivered_to(self, message_id: str, receiver: str) -> bool:
         row = await self._delivered.call((message_id, receiver), message_id, receiver)
         return bool(row[0] == Status.DELIVERED)

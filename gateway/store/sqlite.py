@@ -484,32 +484,48 @@ class SqliteStore:
         next_attempt: dt.datetime | None = None,
         actor: str = "gateway",
     ) -> None:
-        def fn(db: sqlite3.Connection) -> None:
-            now = time.time()
-            db.execute(
-                "INSERT INTO deliveries (message_id, receiver, status, attempts, reason, next_attempt, updated) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, receiver) DO UPDATE SET "
-                "status = excluded.status, attempts = excluded.attempts, reason = excluded.reason, "
-                "next_attempt = excluded.next_attempt, updated = excluded.updated",
-                (
-                    message_id,
-                    receiver,
-                    status,
-                    attempt,
-                    reason,
-                    next_attempt.timestamp() if next_attempt else None,
-                    now,
-                ),
-            )
-            overall = overall_status(_statuses(db, message_id)) or status
-            db.execute(
-                "UPDATE messages SET status = ?, reason = ?, updated = ? WHERE id = ?",
-                (overall, reason, now, message_id),
-            )
-            detail = delivery_detail(attempt, reason, next_attempt)
-            self._event(db, message_id, status, actor, detail, receiver=receiver, now=now)
+        await self._write(
+            lambda db: self._delivery(db, message_id, receiver, status, attempt, reason, next_attempt, actor)
+        )
 
-        await self._write(fn)
+    async def start_delivery(self, message_id: str, receiver: str, *, attempt: int) -> bool:
+        def fn(db: sqlite3.Connection) -> bool:
+            row = db.execute(
+                "SELECT status FROM deliveries WHERE message_id = ? AND receiver = ?", (message_id, receiver)
+            ).fetchone()
+            if row is not None and row[0] == Status.DELIVERED:
+                return False
+            self._delivery(db, message_id, receiver, Status.DELIVERING, attempt, None, None, "gateway")
+            return True
+
+        return await self._write(fn)
+
+    @classmethod
+    def _delivery(
+        cls,
+        db: sqlite3.Connection,
+        message_id: str,
+        receiver: str,
+        status: Status,
+        attempt: int,
+        reason: str | None,
+        next_attempt: dt.datetime | None,
+        actor: str,
+    ) -> None:
+        now = time.time()
+        db.execute(
+            "INSERT INTO deliveries (message_id, receiver, status, attempts, reason, next_attempt, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id, receiver) DO UPDATE SET "
+            "status = excluded.status, attempts = excluded.attempts, reason = excluded.reason, "
+            "next_attempt = excluded.next_attempt, updated = excluded.updated",
+            (message_id, receiver, status, attempt, reason, next_attempt.timestamp() if next_attempt else None, now),
+        )
+        overall = overall_status(_statuses(db, message_id)) or status
+        db.execute(
+            "UPDATE messages SET status = ?, reason = ?, updated = ? WHERE id = ?", (overall, reason, now, message_id)
+        )
+        detail = delivery_detail(attempt, reason, next_attempt)
+        cls._event(db, message_id, status, actor, detail, receiver=receiver, now=now)
 
     async def delivered_to(self, message_id: str, receiver: str) -> bool:
         def fn() -> bool:

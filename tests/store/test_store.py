@@ -138,6 +138,24 @@ async def test_a_delivery_recorded_before_the_acceptance_is_not_overwritten(stor
     assert await store.delivered_to(message_id, "de-customs")
 
 
+async def test_start_delivery_records_delivering_unless_already_delivered(store: Store) -> None:
+    """The worker's one write before sending: the delivered check and "delivering" together (issue 15)."""
+    message_id = await claimed(store)
+    await store.accept(message_id, ("de-customs",), b"r", b"c")
+    assert await store.start_delivery(message_id, "de-customs", attempt=1)
+    assert [(d.status, d.attempts) for d in await store.deliveries(message_id)] == [(Status.DELIVERING, 1)]
+    record = await store.get(message_id)
+    assert record is not None
+    assert record.status == Status.DELIVERING
+    await store.record_delivery(message_id, "de-customs", Status.DELIVERED, attempt=1, reason="HTTP 200")
+    assert not await store.start_delivery(message_id, "de-customs", attempt=2)  # a redelivery: nothing written
+    assert [(d.status, d.attempts) for d in await store.deliveries(message_id)] == [(Status.DELIVERED, 1)]
+    assert [(e.status, e.receiver) for e in await store.events(message_id)][2:] == [
+        ("delivering", "de-customs"),
+        ("delivered", "de-customs"),
+    ]
+
+
 async def test_a_message_shows_its_least_finished_delivery(store: Store) -> None:
     message_id = await claimed(store)
     await store.accept(message_id, ("de-customs", "fr-customs"), b"r", b"c")
