@@ -94,3 +94,19 @@ async def test_a_write_alone_keeps_its_own_outcome(store: SqliteStore) -> None:
         await store.record_delivery("gw-none", "r1", Status.DELIVERED, attempt=1)
     await claim(store, 1)
     assert [r[0] for r in committed(store.path, "SELECT id FROM messages")] == ["gw-1"]
+
+
+async def test_writes_soon_after_a_commit_wait_for_the_pace_and_share_the_next(store: SqliteStore) -> None:
+    """Under load, writes queued in different turns within COMMIT_PACE of the last commit share one."""
+    store.COMMIT_PACE = 0.5  # long enough for a loaded machine: only the order of events matters here
+    statements: list[str] = []
+    assert store._db is not None
+    store._db.set_trace_callback(statements.append)
+    await claim(store, 1)  # after a quiet spell: committed at the next turn
+    assert statements.count("COMMIT") == 1
+    first = asyncio.ensure_future(claim(store, 2))
+    await asyncio.sleep(0)  # queued, waiting for the pace
+    second = asyncio.ensure_future(claim(store, 3))  # queued in a later turn
+    await asyncio.gather(first, second)
+    assert statements.count("COMMIT") == 2  # claims 2 and 3 together
+    assert len(committed(store.path, "SELECT id FROM messages")) == 3
