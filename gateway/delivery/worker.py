@@ -154,14 +154,8 @@ class DeliveryWorker:
 
     def _handler(self, receiver: str, *, urgent: bool = False) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
         async def on_message(message: AbstractIncomingMessage) -> None:
-            if urgent:
-                with self.lane.urgent():
-                    await handle(message)
-            else:
+            if not urgent:
                 await self.lane.give_way()  # urgent work in hand goes first (a bounded wait: never starved)
-                await handle(message)
-
-        async def handle(message: AbstractIncomingMessage) -> None:
             if self._stopping:  # arrived between our cancel and the broker's cancel-ok: hand it back
                 await message.nack(requeue=True)
                 return
@@ -172,16 +166,6 @@ class DeliveryWorker:
                 await message.nack(requeue=True)
                 return
             delivery = Delivery.of(message, receiver)
-            started = time.perf_counter()
-
-            def outcome(name: str) -> None:
-                seconds = time.perf_counter() - started
-                self.observe(receiver, name, seconds)
-                if name == "delivered":
-                    log.info(
-                        "delivered %s to %s in %.3fs", delivery.message_id, receiver, seconds, extra={"status": name}
-                    )
-
             # The delivery's facts go with every record it logs (gateway.logs; the task copies the context).
             facts = bind(
                 message_id=delivery.message_id,
@@ -190,17 +174,32 @@ class DeliveryWorker:
                 sender=delivery.message.sender,
                 type=delivery.message.message_type,
             )
-            work = asyncio.ensure_future(
-                self.settlement.process(message, delivery, lambda: self._deliver(delivery), outcome)
-            )
+            # A task of its own, not awaited here: a dropped channel cancels its consumer tasks (this one), and the
+            # delivery must go on and record its outcome, so that the redelivery that follows finds it delivered
+            # instead of posting it again. (Awaiting it through asyncio.shield cost a future and a wake-up more
+            # per message, issue 15.) close() and _hold() wait for the tasks in hand.
+            work = asyncio.ensure_future(self._settle(message, delivery, urgent=urgent))
             unbind(facts)
             self._in_hand[work] = receiver
             work.add_done_callback(lambda done: self._in_hand.pop(done, None))
-            # A dropped channel cancels its consumer tasks. The delivery itself goes on and records its
-            # outcome, so the redelivery that follows finds it delivered instead of posting it again.
-            await asyncio.shield(work)
 
         return on_message
+
+    async def _settle(self, message: AbstractIncomingMessage, delivery: Delivery, *, urgent: bool) -> None:
+        receiver = delivery.receiver
+        started = time.perf_counter()
+
+        def outcome(name: str) -> None:
+            seconds = time.perf_counter() - started
+            self.observe(receiver, name, seconds)
+            if name == "delivered":
+                log.info("delivered %s to %s in %.3fs", delivery.message_id, receiver, seconds, extra={"status": name})
+
+        if urgent:
+            with self.lane.urgent():
+                await self.settlement.process(message, delivery, lambda: self._deliver(delivery), outcome)
+        else:
+            await self.settlement.process(message, delivery, lambda: self._deliver(delivery), outcome)
 
     async def _deliver(self, delivery: Delivery) -> str:
         """One copy of a message at a time: a second copy (a redelivery, an unconfirmed publish sent again)
