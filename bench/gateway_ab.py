@@ -1,13 +1,14 @@
 """Two versions of the gateway, alternated: CPU per delivered message of each (issue 15's levers, A/B).
 
-``python -m bench.gateway_ab TREE_A TREE_B [--rounds 4] [--count 600] [--concurrency 32]`` runs the gateway from
-each source tree in turn (``cd TREE && python -m gateway run``), under the same load as the max phase of
-``python -m bench`` (canonical risk alerts signed with ``--signature``, 4 senders, 2 receivers, 32 clients in a
-closed loop) and prints the gateway's CPU time per delivered message (user + system, all its threads, read from
-``/proc``), round by round. The trees alternate (A B B A A B ...) so that a change in the machine's load between
-rounds falls on both; a change is worth believing when every round shows it. Each tree has a deployment of its
-own (keys, partner files, SQLite store, broker prefix), started fresh each round; the messages are signed
-before the first round.
+``python -m bench.gateway_ab TREE_A TREE_B [--rounds 4] [--count 600] [--concurrency 32 | --rate R]`` runs the
+gateway from each source tree in turn (``cd TREE && python -m gateway run``; ``TREE::NAME=VALUE`` adds an
+environment variable), under the load of the max phase of ``python -m bench`` (canonical risk alerts signed with
+``--signature``, 4 senders, 2 receivers, 32 clients in a closed loop; ``--rate R``: R messages a second in an
+open loop instead) and prints the gateway's CPU time per delivered message (user + system, all its threads,
+read from ``/proc``), round by round. The trees alternate (A B B A A B ...) so that a change in the machine's
+load between rounds falls on both; a change is worth believing when every round shows it. Each tree has a
+deployment of its own (keys, partner files, SQLite store, broker prefix), started fresh each round; the
+messages are signed before the first round.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import aio_pika
 from bench import messages
 from bench.deployment import RETRY_DELAYS, BenchDeployment, make_deployment
 from bench.gateway_process import GatewayProcess
-from bench.load import Inbox, closed_loop
+from bench.load import Inbox, closed_loop, open_loop
 from gateway.broker.topology import Topology
 
 AMQP_URL = os.environ.get("GATEWAY_AMQP__URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -41,6 +42,7 @@ async def one_round(
     load: list[messages.Prepared],
     concurrency: int,
     log: Path,
+    rate: float = 0.0,
 ) -> tuple[float, int, int, float]:
     """(gateway CPU ms per delivered message, accepted, delivered, seconds) of one run of ``tree``."""
     path, _, env = str(tree).partition("::")  # TREE::NAME=VALUE runs that tree with that environment variable
@@ -53,7 +55,10 @@ async def one_round(
         sent = await closed_loop(deployment.base_url, warmup, 4)
         await inbox.drain([s.gateway_id for s in sent if s.gateway_id and s.status == 202], 60)
         cpu0, wall0 = gateway.cpu_seconds(), time.perf_counter()
-        sent = await closed_loop(deployment.base_url, load, concurrency)
+        if rate:  # open loop: messages leave at a fixed rate (the steady phase's kind of load)
+            sent = await open_loop(deployment.base_url, load, rate, max_connections=512)
+        else:
+            sent = await closed_loop(deployment.base_url, load, concurrency)
         accepted = [s.gateway_id for s in sent if s.gateway_id and s.status == 202]
         await inbox.drain(accepted, 60)
         cpu, wall = gateway.cpu_seconds() - cpu0, time.perf_counter() - wall0
@@ -101,6 +106,7 @@ async def run(args: argparse.Namespace) -> None:
                         chunk[20:],
                         args.concurrency,
                         folders[index] / f"gateway-{round_}.log",
+                        args.rate,
                     )
                     figures[index].append(cpu)
                     load = os.getloadavg()[0]
@@ -133,7 +139,8 @@ def main() -> None:
     parser.add_argument("trees", nargs="+", help="source trees of the gateway (git worktrees)")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--count", type=int, default=600, help="messages per round and tree")
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=32, help="HTTP clients in a closed loop")
+    parser.add_argument("--rate", type=float, default=0.0, help="messages a second in an open loop instead")
     parser.add_argument("--signature", default="signxml", choices=sorted(messages.PROFILES))
     args = parser.parse_args()
     args.trees = [Path(str(Path(t.split("::")[0]).resolve()) + t[len(t.split("::")[0]) :]) for t in args.trees]
