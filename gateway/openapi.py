@@ -383,10 +383,21 @@ def _paths() -> dict[str, Any]:
                 "partners",
                 "AS4 (ebMS 3) user message, multipart/related SOAP 1.2 with the payload (an inspection result's "
                 "images as further attachments, read as they stream: docs/AS4.md); answered by an ebMS receipt or "
-                "error signal (always HTTP 200; 404 when [as4] is not configured)",
+                "error signal (HTTP 200; 404 when [as4] is not configured; 429 / 503 with Retry-After and a SOAP "
+                "Fault when the partner is over its quota or the gateway sheds load, which the sender retries)",
                 {
                     200: {"description": "ebMS signal", "content": {"application/soap+xml": {"schema": STRING}}},
                     404: _error("AS4 is not configured"),
+                    429: {
+                        "description": "over the partner's quota (rate-limited): send again after Retry-After",
+                        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                        "content": {"application/soap+xml": {"schema": STRING}},
+                    },
+                    503: {
+                        "description": "the gateway is overloaded (unavailable): send again after Retry-After",
+                        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                        "content": {"application/soap+xml": {"schema": STRING}},
+                    },
                 },
                 requestBody={
                     "required": True,

@@ -200,6 +200,7 @@ class Runtime:
                 store=self.store,
                 max_depth=self.settings.security.max_depth,
                 max_body_bytes=self.settings.http.max_body_bytes,
+                admit=lambda partner, message_type: self.admission.admit(self.partners()[partner], message_type),
             )
         worker = None
         if deliver:

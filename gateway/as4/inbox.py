@@ -8,9 +8,11 @@ evidence, and a repeated MessageId gets that same receipt again (duplicate elimi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -44,6 +46,11 @@ log = logging.getLogger(__name__)
 RECEIPT_SENT = "as4-receipt-sent"
 MESSAGE_RECEIVED = "as4-message-received"
 ACCEPTED = frozenset({"accepted", "duplicate", "waiting", "held"})
+
+
+# (partner id, message type) -> the block in which the message may go through the pipeline, or RateLimited /
+# Overloaded on entering it (gateway.ingress.admission.Admission.admit).
+Admit = Callable[[str, str], AbstractAsyncContextManager[object]]
 
 
 class Pipeline(Protocol):
@@ -104,8 +111,10 @@ class As4Inbox:
         max_depth: int = 64,
         max_body_bytes: int = 10 * 1024 * 1024,  # the SOAP envelope and the parts other than images together
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        admit: Admit | None = None,
     ) -> None:
         self.section = section
+        self.admit: Admit = admit or (lambda _partner, _type: contextlib.nullcontext())
         self.credentials = credentials
         self.decrypting = Credentials(decryption_key, credentials.certificate)
         self.partners = partners
@@ -201,6 +210,13 @@ class As4Inbox:
                 "message",
                 ref_to_message_id=um.message_id,
             )
+        # Quotas, shedding and the admission queue (gateway.ingress.admission), for the verified From party: over
+        # them, RateLimited / Overloaded go up to the HTTP route, which answers 429 / 503 with Retry-After.
+        async with self.admit(partner, head.expectation.message_type):
+            return await self._admitted(head, soap, images)
+
+    async def _admitted(self, head: Head, soap: bytes, images: SignedImages | None) -> As4Answer:
+        um, partner = head.user_message, head.expectation.partner
         earlier = await self.store.find_evidence(partner, RECEIPT_SENT, um.message_id)
         if earlier is not None:
             log.info("AS4 %s from %s again: the original receipt", um.message_id, partner)

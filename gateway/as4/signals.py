@@ -53,6 +53,19 @@ def receipt(ref_to: str, references: Sequence[wss.Reference], credentials: wss.C
     return _finish(envelope, credentials)
 
 
+def fault(reason: str, *, code: str = "Receiver") -> bytes:
+    """A plain SOAP 1.2 Fault (no ebMS signal, not signed): the body of an HTTP 429 / 503 answer ("not now"),
+    which a sending MSH retries like a transport failure, where an eb:Error would end the message."""
+    envelope = etree.Element(q(c.S12, "Envelope"), nsmap={"S12": c.S12})
+    body = etree.SubElement(envelope, q(c.S12, "Body"))
+    element = etree.SubElement(body, q(c.S12, "Fault"))
+    etree.SubElement(etree.SubElement(element, q(c.S12, "Code")), q(c.S12, "Value")).text = f"S12:{code}"
+    text = etree.SubElement(etree.SubElement(element, q(c.S12, "Reason")), q(c.S12, "Text"))
+    text.text = reason
+    text.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
+    return _finish(envelope, None)
+
+
 def error(err: EbmsError, credentials: wss.Credentials | None) -> bytes:
     envelope, signal = _signal(err.ref_to_message_id)
     element = etree.SubElement(

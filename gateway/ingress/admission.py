@@ -245,6 +245,14 @@ class Admission:
         finally:
             self._release()
 
+    @contextlib.asynccontextmanager
+    async def admit(self, partner: Partner, message_type: str) -> AsyncIterator[None]:
+        """Both steps at once for a message whose partner and type are known only once it has been read and
+        verified (AS4: the partner is the signed From party, the type the agreed Service/Action): counted in
+        flight, quota and shedding (:meth:`enter`), then a place in the pipeline (:meth:`slot`)."""
+        async with self.enter(partner), self.slot(partner.id, message_type in self.urgent_types):
+            yield
+
     def _release(self) -> None:
         while self._queue:
             *_, waiter = heapq.heappop(self._queue)
