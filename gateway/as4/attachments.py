@@ -16,6 +16,7 @@ imports aiohttp.
 from __future__ import annotations
 
 import base64
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -23,11 +24,19 @@ from typing import Protocol
 from gateway.as4 import constants as c
 from gateway.as4 import mime
 from gateway.as4.encryption import StreamOpen
-from gateway.as4.errors import ExternalPayloadError, InvalidHeader, PolicyNoncompliance
+from gateway.as4.errors import (
+    DecompressionFailure,
+    ExternalPayloadError,
+    FailedAuthentication,
+    InvalidHeader,
+    PolicyNoncompliance,
+)
 from gateway.as4.message import Head, declared_parts
+from gateway.as4.wss import hasher
 from gateway.images.manifest import MEDIA_TYPES
 
 _BINARY = frozenset({"", "binary", "8bit", "7bit"})
+INFLATE = 256 * 1024  # most bytes a compressed image gives out per read
 
 
 class MimePart(Protocol):
@@ -47,8 +56,9 @@ class MimeParts(Protocol):
 
 
 def streamed(properties: Mapping[str, str]) -> bool:
-    """An image attachment (PartProperties MimeType PNG, JPEG or TIFF, not compressed): read while it streams."""
-    return properties.get("MimeType") in MEDIA_TYPES and "CompressionType" not in properties
+    """An image attachment (PartProperties MimeType PNG, JPEG or TIFF; as it is, or gzip-compressed as an access
+    point whose P-Mode compresses every payload sends it): read while it streams."""
+    return properties.get("MimeType") in MEDIA_TYPES and properties.get("CompressionType", c.GZIP) == c.GZIP
 
 
 @dataclass(frozen=True)
@@ -115,33 +125,56 @@ async def read_opening(
     return Opening(mime.Mime(soap, attachments), pending, None)
 
 
-def signed_digests(head: Head, pending: frozenset[str]) -> dict[str, str]:
-    """The SHA-256 (hex) the AS4 signature gives each image attachment; other digest methods are refused, since
-    the image's own digest (SHA-256, in the inspection result) is what its bytes are checked against."""
-    digests: dict[str, str] = {}
+@dataclass(frozen=True)
+class Signed:
+    """What the AS4 signature says of one image attachment's bytes as sent (decrypted, still compressed)."""
+
+    method: str
+    digest: str  # base64
+    compressed: bool
+
+    @property
+    def image_sha256(self) -> str | None:
+        """The image's own SHA-256 (hex) when the signed bytes are the image's (not compressed), else None."""
+        return None if self.compressed else base64.b64decode(self.digest).hex()
+
+
+def signed_digests(head: Head, pending: frozenset[str]) -> dict[str, Signed]:
+    """The signature's digest of each image attachment. An uncompressed image must be signed with SHA-256: its
+    bytes are checked against that one digest, the image's own (in the inspection result); a compressed one is
+    hashed while read, with the method it was signed with."""
+    digests: dict[str, Signed] = {}
     for cid in sorted(pending):
         reference = head.signed[cid]
-        if reference.digest_method != c.SHA256:
+        compressed = "CompressionType" in head.part_properties.get(cid, {})
+        if not compressed and reference.digest_method != c.SHA256:
             raise PolicyNoncompliance(
                 f"image attachment cid:{cid[:100]} is signed with {reference.digest_method!r}; allowed: {c.SHA256}"
             )
-        digests[cid] = base64.b64decode(reference.digest_value).hex()
+        digests[cid] = Signed(reference.digest_method, reference.digest_value, compressed)
     return digests
 
 
 class SignedImage:
     """One image attachment as the intake reads it: decrypted while read (the GCM tag checked before its end is
-    reported), its media type the one encrypted with it, its signed digest for the intake to compare."""
+    reported), inflated while read when it came gzip-compressed (its signed digest, over the compressed bytes,
+    checked at its end), its media type the image's, its signed image digest for the intake to compare."""
 
-    def __init__(self, part: MimePart, cid: str, media_type: str | None, sha256: str, stream: StreamOpen | None):
+    def __init__(
+        self, part: MimePart, cid: str, media_type: str | None, signed: Signed, stream: StreamOpen | None
+    ) -> None:
         self._part = part
         self._stream = stream
         self._ended = False
+        self._signed = signed
+        self._hash = hasher(signed.method) if signed.compressed else None
+        self._inflater = zlib.decompressobj(zlib.MAX_WBITS | 16) if signed.compressed else None
         self.content_id: str | None = cid
         self.media_type: str | None = media_type
-        self.signed_sha256: str | None = sha256
+        self.signed_sha256: str | None = signed.image_sha256
 
-    async def read_chunk(self) -> bytes:
+    async def _sent(self) -> bytes:
+        """The next bytes as signed (decrypted), b"" at the end."""
         if self._stream is None:
             return await self._part.read_chunk()
         while not self._ended:
@@ -151,6 +184,38 @@ class SignedImage:
                 return self._stream.finish()  # FailedDecryption unless the tag authenticates all of it
             if plain := self._stream.update(chunk):
                 return plain
+        return b""
+
+    async def read_chunk(self) -> bytes:
+        inflater = self._inflater
+        if inflater is None:
+            return await self._sent()
+        try:
+            while True:
+                # At most INFLATE bytes out per call (the rest of the input waits): a bomb stays a trickle.
+                if inflater.unconsumed_tail and (out := inflater.decompress(inflater.unconsumed_tail, INFLATE)):
+                    return out
+                data = await self._sent()
+                if not data:
+                    return self._finish(inflater)
+                assert self._hash is not None
+                self._hash.update(data)
+                if out := inflater.decompress(data, INFLATE):
+                    return out
+        except zlib.error as exc:
+            error = exc
+        # Decrypted bytes are unauthenticated until the tag at the end: an altered ciphertext is a failed
+        # decryption, not bad gzip, so read on to the tag (FailedDecryption) before saying the gzip is bad.
+        while await self._sent():
+            pass
+        raise DecompressionFailure(f"image attachment cid:{self.content_id} is not valid gzip: {error}")
+
+    def _finish(self, inflater: zlib._Decompress) -> bytes:
+        if not inflater.eof or inflater.unused_data:
+            raise DecompressionFailure(f"image attachment cid:{self.content_id} is not one whole gzip stream")
+        assert self._hash is not None
+        if base64.b64encode(self._hash.digest()).decode() != self._signed.digest:
+            raise FailedAuthentication(f"the attachment 'cid:{self.content_id}' does not match its signed digest")
         return b""
 
 
@@ -186,5 +251,9 @@ class SignedImages:
         self._seen.add(cid)
         decrypted = self._head.decrypted
         stream = decrypted.streams.get(cid)
-        media_type = decrypted.mime_types.get(cid) if stream is not None else part.media_type
-        return SignedImage(part, cid, media_type, self._digests[cid], stream)
+        signed = self._digests[cid]
+        if signed.compressed:  # the part's own type is application/gzip: the image's is in PartProperties
+            media_type = self._head.part_properties[cid].get("MimeType")
+        else:
+            media_type = decrypted.mime_types.get(cid) if stream is not None else part.media_type
+        return SignedImage(part, cid, media_type, signed, stream)

@@ -102,6 +102,13 @@ def exc_c14n(element: etree._Element, prefixes: list[str] | None = None) -> byte
     return data
 
 
+def hasher(method: str) -> hashlib._Hash:
+    """A fresh hash object for an accepted digest method (one :func:`verify` allows)."""
+    if method not in _DIGESTS:
+        raise PolicyNoncompliance(f"digest method {method!r}; allowed: {', '.join(_DIGESTS)}")
+    return _DIGESTS[method](b"")
+
+
 def _digest(method: str, data: bytes) -> str:
     return base64.b64encode(_DIGESTS[method](data).digest()).decode()
 

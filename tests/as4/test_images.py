@@ -31,6 +31,7 @@ from gateway.as4.message import (
     Received,
     StreamedOutgoing,
     UserMessage,
+    build,
     build_streamed,
     new_message_id,
     parse,
@@ -475,3 +476,69 @@ async def test_bad_image_parts_get_their_ebms_error(exchange, case):
     code, detail = await _refused(client, image_inbox, *await make(deployment, encrypted))
     assert code == expected, detail
     assert says in detail
+
+
+# -- images gzip-compressed by the sender (an access point whose P-Mode compresses every payload) ----------------
+
+
+def _compressed_message(deployment, images: list[FakeImage], encrypted: bool, data: dict[str, bytes] | None = None):
+    """What such an access point sends: every payload gzip-compressed (CompressionType), the images too."""
+    document = signed(deployment.partners["peer-ap"], inspection_envelope("peer-ap", "cn-nsw", images))
+    um = UserMessage(
+        message_id=new_message_id("peer"),
+        from_party=Party("PEER-AP", support.UNREGISTERED),
+        to_party=Party("GW-AP", support.UNREGISTERED, c.RESPONDER),
+        service=support.SERVICE,
+        service_type="urn:customs-gateway:service-type",
+        action=ACTION,
+        conversation_id="c-1",
+    )
+    payloads = [Payload("result@peer", document)] + [
+        Payload(i.id, (data or {}).get(i.id) or i.data(), i.media_type) for i in images
+    ]
+    return build(
+        um,
+        payloads,
+        support.credentials(deployment, "peer-ap"),
+        encrypt_for=deployment.gateway.cert if encrypted else None,
+    )
+
+
+async def test_gzip_compressed_images_from_an_as4_partner_are_inflated_while_read(exchange):
+    deployment, client, _, image_inbox, encrypted = exchange
+    xray, photo = _images()
+    out = _compressed_message(deployment, [xray, photo], encrypted)
+    soap = mime.parse(out.content_type, out.body).soap
+    assert soap.count(c.GZIP.encode()) >= 3  # the document and both images are marked compressed
+    response = await client.post("/v1/as4", data=io.BytesIO(out.body), headers={"Content-Type": out.content_type})
+    answer = await response.read()
+    assert response.headers["X-Gateway-Outcome"] == "accepted", answer
+    checked = signals.check(
+        mime.SOAP_TYPE, answer, sent_message_id=out.message_id, sent=out.references, signers=[deployment.gateway.cert]
+    )
+    assert checked.is_receipt
+    assert _stored(client) == sorted([xray.sha256.hex(), photo.sha256.hex()])
+    await image_inbox.wait_for(1)
+    assert image_inbox.received[0].verified == {"xray-1": True, "photo-1": True}
+
+
+async def test_a_compressed_image_altered_or_inflating_past_its_size_is_refused(exchange):
+    deployment, client, _, image_inbox, encrypted = exchange
+    xray, photo = _images()
+    out = _compressed_message(deployment, [xray, photo], encrypted)
+    parts = mime.parse(out.content_type, out.body)
+    sent = bytearray(parts.parts["xray-1"].data)
+    # Plain: a bit of the gzip header's MTIME (ignored when inflating: the same image comes out), so only the
+    # AS4 signature's digest over the compressed bytes can tell. Encrypted: a bit of the ciphertext.
+    sent[5 if not encrypted else len(sent) // 2] ^= 1
+    spoiled = [
+        mime.Part(cid, p.content_type, bytes(sent) if cid == "xray-1" else p.data) for cid, p in parts.parts.items()
+    ]
+    code, detail = await _refused(client, image_inbox, *mime.build(parts.soap, spoiled))
+    assert code == ("EBMS:0102" if encrypted else "EBMS:0101"), detail
+    # A bomb: 40 MB of zeros behind a PNG signature, where the inspection result says 700 KB.
+    bomb = b"\x89PNG\r\n\x1a\n" + bytes(40 * 1024 * 1024)
+    out = _compressed_message(deployment, [xray, photo], encrypted, {"xray-1": bomb})
+    code, detail = await _refused(client, image_inbox, out.content_type, out.body)
+    assert code == "EBMS:0004", detail
+    assert "longer than" in detail
