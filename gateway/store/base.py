@@ -270,5 +270,6 @@ class Store(Protocol):
 
     async def take_tokens(self, partner: str, want: int, *, rate: float, burst: int, now: float) -> Tokens:
         """Take up to ``want`` tokens from the partner's bucket, shared by every process using this store, in
-        one transaction (``take_from_bucket``; a new bucket starts full). ``now``: epoch seconds."""
+        one transaction (``take_from_bucket``; PostgreSQL does the same arithmetic in SQL, in one round trip; a
+        new bucket starts full). ``now``: epoch seconds."""
         ...

@@ -40,7 +40,6 @@ from gateway.store.base import (
     MessageRecord,
     Status,
     Tokens,
-    take_from_bucket,
 )
 from gateway.store.rows import (
     DELIVERY_COLUMNS,
@@ -218,11 +217,31 @@ BEGIN
     VALUES (p_id, p_now, p_status, p_actor, p_receiver, p_event);
     RETURN 1;
 END $$;
+
+-- base.take_from_bucket's arithmetic in SQL (tests/store/test_postgres_batches.py compares them), so that a take
+-- is one round trip: the row exists (full) before it is locked, so two instances taking the first tokens
+-- serialise too.
+CREATE OR REPLACE FUNCTION gw_store_take_tokens_v1(
+    p_partner TEXT, p_want INTEGER, p_rate DOUBLE PRECISION, p_burst INTEGER, p_now DOUBLE PRECISION,
+    OUT granted INTEGER, OUT left_tokens DOUBLE PRECISION
+) LANGUAGE plpgsql AS $$
+DECLARE
+    b quota_buckets%ROWTYPE;
+    v_level DOUBLE PRECISION;
+BEGIN
+    INSERT INTO quota_buckets (partner, tokens, at) VALUES (p_partner, p_burst, p_now) ON CONFLICT (partner) DO NOTHING;
+    SELECT * INTO b FROM quota_buckets q WHERE q.partner = p_partner FOR UPDATE;
+    v_level := least(p_burst::DOUBLE PRECISION, b.tokens + greatest(0.0, p_now - b.at) * p_rate);
+    granted := greatest(0, least(p_want, trunc(v_level)::INTEGER));
+    left_tokens := v_level - granted;
+    UPDATE quota_buckets q SET tokens = left_tokens, at = greatest(p_now, b.at) WHERE q.partner = p_partner;
+END $$;
 """  # noqa: S608 - fixed fragments (_OVERALL); the values are the functions' parameters
 
 _CLAIM = f"SELECT {MESSAGE_COLUMNS} FROM gw_store_claim_v1($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"  # noqa: S608
 _ACCEPT = "SELECT gw_store_accept_v1($1, $2, $3, $4, $5, $6, $7)"
 _RECORD_DELIVERY = "SELECT gw_store_record_delivery_v1($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+_TAKE_TOKENS = "SELECT granted, left_tokens FROM gw_store_take_tokens_v1($1, $2, $3, $4, $5)"
 # One row for every call, as a batch needs (NULL when there is no delivery yet).
 _DELIVERED = "SELECT (SELECT status FROM deliveries WHERE message_id = $1 AND receiver = $2)"
 
@@ -800,20 +819,7 @@ class PostgresStore:
         return await self._run(fn, tx=False)
 
     async def take_tokens(self, partner: str, want: int, *, rate: float, burst: int, now: float) -> Tokens:
-        async def fn(db: asyncpg.Connection) -> Tokens:
-            # The row exists (full) before it is locked, so two instances taking the first tokens serialise too.
-            await db.execute(
-                "INSERT INTO quota_buckets (partner, tokens, at) VALUES ($1, $2, $3) ON CONFLICT (partner) DO NOTHING",
-                partner,
-                float(burst),
-                now,
-            )
-            row = await db.fetchrow("SELECT tokens, at FROM quota_buckets WHERE partner = $1 FOR UPDATE", partner)
-            at = float(row[1])
-            taken = take_from_bucket(float(row[0]), at, now=now, want=want, rate=rate, burst=burst)
-            await db.execute(
-                "UPDATE quota_buckets SET tokens = $2, at = $3 WHERE partner = $1", partner, taken.left, max(now, at)
-            )
-            return taken
-
-        return await self._run(fn)
+        row = await self._run(
+            lambda db: db.fetchrow(_TAKE_TOKENS, partner, want, float(rate), burst, float(now)), tx=False
+        )
+        return Tokens(int(row[0]), float(row[1]))

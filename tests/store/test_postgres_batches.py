@@ -15,6 +15,7 @@ import pytest
 
 from gateway.errors import Unavailable
 from gateway.store import Status
+from gateway.store.base import take_from_bucket
 from gateway.store.postgres import PostgresStore
 from tests.store.support import postgres_schema
 
@@ -225,3 +226,27 @@ async def test_an_acceptance_and_deliveries_at_two_instances_in_opposite_orders(
     assert {r["status"] for r in await committed(url, "SELECT status FROM deliveries")} == {"delivered"}
     events = await committed(url, "SELECT status, count(*) AS n FROM events GROUP BY status")
     assert {r["status"]: r["n"] for r in events} == {"received": 20, "accepted": 20, "delivered": 20}
+
+
+async def test_a_take_of_tokens_computes_what_take_from_bucket_does(store: PostgresStore) -> None:
+    """PostgreSQL takes tokens in one call of a function that does base.take_from_bucket's arithmetic in SQL:
+    the same grants and the same tokens left, to the last bit, over refills, empty buckets, a clock that goes
+    back, fractions and a burst cap."""
+    model: dict[str, tuple[float, float]] = {}
+    steps = [
+        ("a", 10, 100.0, 200, 1000.0),
+        ("a", 500, 100.0, 200, 1000.01),
+        ("a", 3, 100.0, 200, 1000.0133),
+        ("a", 7, 100.0, 200, 999.5),  # the clock went back: nothing refills
+        ("a", 1, 100.0, 200, 1003.7),
+        ("b", 1, 0.3, 1, 5.0),
+        ("b", 1, 0.3, 1, 6.1),
+        ("b", 2, 0.3, 1, 9.77),
+        ("c", 4, 1e-3, 3, 1.0e9),
+        ("c", 4, 1e-3, 3, 1.0e9 + 1234.5678),
+    ]
+    for partner, want, rate, burst, now in steps:
+        tokens, at = model.get(partner, (float(burst), now))
+        expected = take_from_bucket(tokens, at, now=now, want=want, rate=rate, burst=burst)
+        model[partner] = (expected.left, max(now, at))
+        assert await store.take_tokens(partner, want, rate=rate, burst=burst, now=now) == expected
