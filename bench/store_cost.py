@@ -2,8 +2,10 @@
 
 ``python -m bench.store_cost [--store sqlite|postgres] [--at-once N] [--messages N]`` runs, per message, the
 calls ingress and delivery make: claim, accept (with a 4.5 KB receipt and a 3 KB canonical envelope),
-delivered_to, record_delivery(delivering), record_delivery(delivered), with N messages in flight at once, on
-uvloop, and prints the process CPU time per message. No broker, no HTTP, no XML: the store alone, so that a
+start_delivery, record_delivery(delivered), with N messages in flight at once, on uvloop, and prints the
+process CPU time per message. ``--separate`` makes the delivery calls as the worker did before
+``Store.start_delivery`` (delivered_to, record_delivery(delivering), record_delivery(delivered)), so that
+older trees can be measured too. No broker, no HTTP, no XML: the store alone, so that a
 change to it can be measured on a shared machine where end-to-end figures drift by 10-15 % between runs.
 SQLite in a temporary folder; PostgreSQL in a schema of its own on ``--postgres-url``, dropped afterwards.
 
@@ -21,7 +23,7 @@ import contextlib
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from yarl import URL
@@ -31,7 +33,8 @@ from gateway.store import Status, Store, open_store
 PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-CALLS = ("claim", "accept", "delivered_to", "record_delivery(delivering)", "record_delivery(delivered)")
+CALLS = ("claim", "accept", "start_delivery", "record_delivery(delivered)")
+SEPARATE = ("claim", "accept", "delivered_to", "record_delivery(delivering)", "record_delivery(delivered)")
 
 
 class RoundTrips:
@@ -71,16 +74,31 @@ class RoundTrips:
         await asyncio.gather(pump(client_in, server_out, True), pump(server_in, client_out, False))
 
 
-async def one(store: Store, n: int, per_call: dict[str, int] | None = None, trips: RoundTrips | None = None) -> None:
+async def one(
+    store: Store,
+    n: int,
+    per_call: dict[str, int] | None = None,
+    trips: RoundTrips | None = None,
+    *,
+    separate: bool = False,
+) -> None:
     message_id = f"gw-{n}"
-    calls = (
+    received = (
         lambda: store.claim(message_id, "bench-tx-1", f"m-{n}", "risk-alert", "d" * 64),
         lambda: store.accept(message_id, ("bench-rx-1",), b"r" * 4500, b"c" * 3000),
-        lambda: store.delivered_to(message_id, "bench-rx-1"),
-        lambda: store.record_delivery(message_id, "bench-rx-1", Status.DELIVERING, attempt=1),
-        lambda: store.record_delivery(message_id, "bench-rx-1", Status.DELIVERED, attempt=1, reason="HTTP 200"),
     )
-    for name, call in zip(CALLS, calls, strict=True):
+    delivered = lambda: store.record_delivery(  # noqa: E731 - one of a list of calls
+        message_id, "bench-rx-1", Status.DELIVERED, attempt=1, reason="HTTP 200"
+    )
+    if separate:
+        sending: tuple[Callable[[], Awaitable[object]], ...] = (
+            lambda: store.delivered_to(message_id, "bench-rx-1"),
+            lambda: store.record_delivery(message_id, "bench-rx-1", Status.DELIVERING, attempt=1),
+        )
+    else:
+        sending = (lambda: store.start_delivery(message_id, "bench-rx-1", attempt=1),)
+    calls = (*received, *sending, delivered)
+    for name, call in zip(SEPARATE if separate else CALLS, calls, strict=True):
         before = trips.count if trips else 0
         await call()
         if per_call is not None and trips is not None:
@@ -106,7 +124,13 @@ async def store_url(kind: str, postgres_url: str) -> AsyncIterator[str]:
 
 
 async def measure(
-    kind: str, at_once: int, messages: int, postgres_url: str, trips: RoundTrips | None = None
+    kind: str,
+    at_once: int,
+    messages: int,
+    postgres_url: str,
+    trips: RoundTrips | None = None,
+    *,
+    separate: bool = False,
 ) -> tuple[float, dict[str, int]]:
     """CPU microseconds per message (or round trips per message, with ``trips``), and the round trips per call
     (with ``trips`` and one at a time)."""
@@ -117,13 +141,13 @@ async def measure(
         await store.open()
         try:
             for n in range(50):  # warm: statement caches, pages, the pool
-                await one(store, -n - 1)
+                await one(store, -n - 1, separate=separate)
             window = asyncio.Semaphore(at_once)
             per_call: dict[str, int] = {}
 
             async def guarded(n: int) -> None:
                 async with window:
-                    await one(store, n, per_call if at_once == 1 else None, trips)
+                    await one(store, n, per_call if at_once == 1 else None, trips, separate=separate)
 
             started, counted = time.process_time(), trips.count if trips else 0
             await asyncio.gather(*(guarded(n) for n in range(messages)))
@@ -143,22 +167,24 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--postgres-url", default=PG_URL)
     parser.add_argument("--round-trips", action="store_true", help="count round trips to PostgreSQL instead")
+    parser.add_argument("--separate", action="store_true", help="delivered_to + record_delivery, not start_delivery")
     args = parser.parse_args()
     if args.round_trips and args.store != "postgres":
         parser.error("--round-trips counts PostgreSQL's round trips: add --store postgres")
     import uvloop
 
+    calls = "claim, accept, " + ("3 delivery calls" if args.separate else "start_delivery, record_delivery")
     for at_once in args.at_once:
         trips = None
         if args.round_trips:
             target = URL(args.postgres_url)
             trips = RoundTrips(target.host or "127.0.0.1", target.port or 5432)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            figure, per_call = runner.run(measure(args.store, at_once, args.messages, args.postgres_url, trips))
-        if trips is None:
-            print(
-                f"{args.store}: {at_once:3} at once: {figure:8.1f} us CPU per message (claim, accept, 3 delivery calls)"
+            figure, per_call = runner.run(
+                measure(args.store, at_once, args.messages, args.postgres_url, trips, separate=args.separate)
             )
+        if trips is None:
+            print(f"{args.store}: {at_once:3} at once: {figure:8.1f} us CPU per message ({calls})")
             continue
         print(f"{args.store}: {at_once:3} at once: {figure:6.2f} round trips per message")
         for name, count in per_call.items():

@@ -6,16 +6,16 @@ settings, so ``?search_path=gateway`` keeps the tables in their own schema. Inst
 the (sender, message id) claim is one INSERT ... ON CONFLICT against a unique index, and the statements that
 derive a message's status from its deliveries lock the message row first.
 
-Cost per message (issue 15): every write is one round trip. The three writes of every message (claim, accept,
-record_delivery) are PL/pgSQL functions created by :meth:`PostgresStore.open` (``gw_store_*_v1``): one call
-locks, writes and derives the status, each statement inside with a fresh snapshot (READ COMMITTED), as the
-separate statements did before. Calls of one function queued while its previous batch is on the wire go
-together as the next batch (``delivered_to``, a read, too): one pipelined ``fetchmany`` in one implicit
-transaction (one round trip, one commit), ordered by the rows they lock so that batches of two instances
-never deadlock. A batch is atomic; when a statement of it fails, nothing of it was kept and each call runs
-again alone, so it fails alone. The other writes are one statement each (a CTE writes the event), and
-connections go back to the pool without asyncpg's reset query (the store keeps no session state: no session
-locks, LISTEN, cursors or SET). Each kind of batch keeps one connection of the pool for itself.
+Cost per message (issue 15): every write is one round trip. The writes of every message (claim, accept,
+start_delivery, record_delivery) are PL/pgSQL functions created by :meth:`PostgresStore.open`
+(``gw_store_*_v1``): one call locks, writes and derives the status, each statement inside with a fresh
+snapshot (READ COMMITTED), as the separate statements did before. Calls of one function queued while its
+previous batch is on the wire go together as the next batch (``delivered_to``, a read, too): one pipelined
+``fetchmany`` in one implicit transaction (one round trip, one commit), ordered by the rows they lock so that
+batches of two instances never deadlock. A batch is atomic; when a statement of it fails, nothing of it was
+kept and each call runs again alone, so it fails alone. The other writes are one statement each (a CTE writes
+the event), and connections go back to the pool without asyncpg's reset query (the store keeps no session
+state: no session locks, LISTEN, cursors or SET). Each kind of batch keeps one connection of the pool.
 """
 
 from __future__ import annotations
@@ -218,6 +218,21 @@ BEGIN
     RETURN 1;
 END $$;
 
+-- Store.start_delivery: "delivering" unless already delivered to the receiver, decided under the message's lock.
+CREATE OR REPLACE FUNCTION gw_store_start_delivery_v1(
+    p_id TEXT, p_receiver TEXT, p_attempt INTEGER, p_now TIMESTAMPTZ, p_actor TEXT, p_event TEXT
+) RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM messages m WHERE m.id = p_id FOR UPDATE;
+    IF EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = p_id AND d.receiver = p_receiver
+               AND d.status = 'delivered') THEN
+        RETURN FALSE;
+    END IF;
+    PERFORM gw_store_record_delivery_v1(p_id, p_receiver, 'delivering', p_attempt, NULL, NULL, p_now, p_actor,
+                                        p_event);
+    RETURN TRUE;
+END $$;
+
 -- base.take_from_bucket's arithmetic in SQL (tests/store/test_postgres_batches.py compares them), so that a take
 -- is one round trip: the row exists (full) before it is locked, so two instances taking the first tokens
 -- serialise too.
@@ -241,6 +256,7 @@ END $$;
 _CLAIM = f"SELECT {MESSAGE_COLUMNS} FROM gw_store_claim_v1($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"  # noqa: S608
 _ACCEPT = "SELECT gw_store_accept_v1($1, $2, $3, $4, $5, $6, $7)"
 _RECORD_DELIVERY = "SELECT gw_store_record_delivery_v1($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+_START_DELIVERY = "SELECT gw_store_start_delivery_v1($1, $2, $3, $4, $5, $6)"
 _TAKE_TOKENS = "SELECT granted, left_tokens FROM gw_store_take_tokens_v1($1, $2, $3, $4, $5)"
 # One row for every call, as a batch needs (NULL when there is no delivery yet).
 _DELIVERED = "SELECT (SELECT status FROM deliveries WHERE message_id = $1 AND receiver = $2)"
@@ -421,7 +437,8 @@ class PostgresStore:
         self._claims = _Batch(self, _CLAIM)
         self._accepts = _Batch(self, _ACCEPT)
         self._deliveries = _Batch(self, _RECORD_DELIVERY)
-        self._delivered = _Batch(self, _DELIVERED)  # a read, asked once per delivery: batched too
+        self._starts = _Batch(self, _START_DELIVERY)
+        self._delivered = _Batch(self, _DELIVERED)  # a read (a redelivery's check): batched too
 
     async def open(self) -> None:
         try:
@@ -453,7 +470,7 @@ class PostgresStore:
 
     async def close(self) -> None:
         if self._pool is not None:
-            batches = (self._claims, self._accepts, self._deliveries, self._delivered)
+            batches = (self._claims, self._accepts, self._starts, self._deliveries, self._delivered)
             for batch in batches:  # finish what is queued
                 await batch.drained()
             for batch in batches:
@@ -651,12 +668,16 @@ class PostgresStore:
         )
 
     async def start_delivery(self, message_id: str, receiver: str, *, attempt: int) -> bool:
-        # The batched read, then the batched write: their functions are shared by concurrent calls already
-        # (SQLite does both in one write).
-        if await self.delivered_to(message_id, receiver):
-            return False
-        await self.record_delivery(message_id, receiver, Status.DELIVERING, attempt=attempt)
-        return True
+        row = await self._starts.call(
+            (message_id, receiver),
+            message_id,
+            receiver,
+            attempt,
+            _now(),
+            "gateway",
+            delivery_detail(attempt, None, None),
+        )
+        return bool(row[0])
 
     async def delivered_to(self, message_id: str, receiver: str) -> bool:
         row = await self._delivered.call((message_id, receiver), message_id, receiver)
