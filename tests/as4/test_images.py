@@ -542,3 +542,28 @@ async def test_a_compressed_image_altered_or_inflating_past_its_size_is_refused(
     code, detail = await _refused(client, image_inbox, out.content_type, out.body)
     assert code == "EBMS:0004", detail
     assert "longer than" in detail
+
+
+async def test_an_image_left_unencrypted_where_the_partner_must_encrypt_is_refused(exchange):
+    """Everything else encrypted, one image's xenc:EncryptedData taken out (the signature covers eb:Messaging and
+    the Body, not the Security header) and the image sent in clear: a downgrade the policy refuses."""
+    deployment, client, _, image_inbox, encrypted = exchange
+    if not encrypted:
+        pytest.skip("peer-ap must encrypt only in the signed+encrypted variant")
+    xray, photo = _images()
+    parts = mime.parse(*(await _content(_peer_message(deployment, [xray, photo], encrypted=True))))
+    root = etree.fromstring(parts.soap)
+    for data in root.iter("{http://www.w3.org/2001/04/xmlenc#}EncryptedData"):
+        if data.find(".//{*}CipherReference").get("URI") == "cid:xray-1":
+            for ref in root.iter("{http://www.w3.org/2001/04/xmlenc#}DataReference"):
+                if ref.get("URI") == "#" + data.get("Id"):
+                    ref.getparent().remove(ref)
+            data.getparent().remove(data)
+    clear = [mime.Part(cid, "image/png", xray.data()) if cid == "xray-1" else p for cid, p in parts.parts.items()]
+    code, detail = await _refused(client, image_inbox, *mime.build(etree.tostring(root), clear))
+    assert code == "EBMS:0103", detail
+    assert "xray-1" in detail
+
+
+async def _content(out: StreamedOutgoing) -> tuple[str, bytes]:
+    return out.content_type, await _collect(out)
