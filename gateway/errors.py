@@ -40,8 +40,19 @@ Third-party exceptions are translated at one boundary per library (``security.xm
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import ClassVar
+
+# What XML 1.0 cannot carry: C0 controls but tab, LF and CR; surrogates (undecodable bytes of an HTTP or part
+# header arrive as U+DC80-U+DCFF); U+FFFE and U+FFFF. A message quoting a sender's header goes into a signed
+# receipt (lxml refuses such text: that was a 500) and into the store.
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_safe(text: str) -> str:
+    """``text`` with each character XML cannot carry written as its escape (``\\x01``, ``\\udcff``)."""
+    return _NOT_XML.sub(lambda found: repr(found.group())[1:-1], text)
 
 
 class BrokerAction(StrEnum):
@@ -60,6 +71,7 @@ class GatewayError(Exception):
     settlement: ClassVar[BrokerAction] = BrokerAction.REQUEUE
 
     def __init__(self, message: str, *, pointer: str | None = None) -> None:
+        message = _xml_safe(message)
         super().__init__(message)
         self.message = message
         self.pointer = pointer

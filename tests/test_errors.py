@@ -77,3 +77,16 @@ def test_each_error_carries_its_settlement(error: type[GatewayError], action: Br
 def test_every_error_class_has_a_settlement() -> None:
     for cls in _subclasses(GatewayError):
         assert isinstance(cls.settlement, BrokerAction), cls
+
+
+@pytest.mark.parametrize("text", ["\x00", "\x01", "\x0b", "\x1f", "\udcff", "\ufffe", "\uffff"])
+def test_a_message_quoting_what_xml_cannot_carry_is_escaped(text: str) -> None:
+    """Undecodable header bytes arrive as surrogates; a receipt (lxml) and the store cannot carry them, nor C0
+    controls: the message writes them as escapes, and keeps tab, newline and the rest of Unicode as they are."""
+    from lxml import etree
+
+    error = errors.MalformedMultipart(f"part 2 (Content-ID <a{text}b>)\tis\nodd: \u00e9\U0001f600")
+    assert repr(text)[1:-1] in error.message
+    assert error.message.endswith("\tis\nodd: \u00e9\U0001f600")
+    etree.Element("Description").text = error.message  # raised ValueError / UnicodeEncodeError before
+    error.message.encode("utf-8")

@@ -11,6 +11,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.config import HttpSection, ImagesSection
 from gateway.errors import MalformedMultipart, TooLarge, UnsupportedMessage
+from gateway.text import quoted
 
 MULTIPART_RELATED = "multipart/related"
 READ = 256 * 1024  # bytes of a part read at a time
@@ -115,8 +116,10 @@ async def open_parts(request: web.Request, http: HttpSection, images: ImagesSect
     try:
         reader = await request.multipart()
     except _ERRORS as exc:
+        declared = quoted(request.headers.get(hdrs.CONTENT_TYPE, ""), 160)
         raise MalformedMultipart(
-            f"the multipart/related body cannot be read: {exc}", pointer="/headers/Content-Type"
+            f"the multipart/related body cannot be read (Content-Type {declared}): {exc}",
+            pointer="/headers/Content-Type",
         ) from None
     try:
         async with asyncio.timeout(http.body_timeout):
