@@ -69,6 +69,7 @@ class Opening:
     parts: mime.Mime
     pending: frozenset[str]
     first: MimePart | None
+    read: int = 0  # how many parts came before ``first``
 
 
 async def _read_whole(part: MimePart, room: int) -> bytes:
@@ -101,7 +102,7 @@ async def read_opening(
             raise InvalidHeader(f"the message has more than {mime.MAX_PARTS} MIME parts")
         cid = part.content_id or ""
         if soap is not None and cid in pending:
-            return Opening(mime.Mime(soap, attachments), pending, part)
+            return Opening(mime.Mime(soap, attachments), pending, part, count - 1)
         data = mime.decode(part.transfer_encoding, await _read_whole(part, room))
         room -= len(data)
         if soap is None and (not start or cid == start):
@@ -122,7 +123,7 @@ async def read_opening(
         attachments[cid] = mime.Part(cid, part.media_type or "text/plain", data)
     if soap is None:
         raise InvalidHeader(f"no MIME part is the SOAP envelope (start {str(start)[:100]!r})")
-    return Opening(mime.Mime(soap, attachments), pending, None)
+    return Opening(mime.Mime(soap, attachments), pending, None, count)
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,7 @@ class SignedImages:
     def __init__(self, opening: Opening, head: Head, source: MimeParts) -> None:
         self._next = opening.first
         self._source = source
+        self.parts_before = opening.read  # the envelope and the business document: the first image is part 3
         self._pending = opening.pending
         self._declared = set(head.part_properties)
         self._digests = signed_digests(head, opening.pending)

@@ -40,6 +40,8 @@ class PartSource(Protocol):
     """The parts after the message part, in order; None after the last. Raises MalformedMultipart when the body
     is cut short or unreadable."""
 
+    parts_before: int  # how many parts of the body came before these (the message; an AS4 envelope too): numbering
+
     async def next_part(self) -> Part | None: ...
 
 
@@ -118,7 +120,7 @@ async def take_in(images: tuple[ImageRef, ...], parts: PartSource | None, store:
 async def _read_parts(images: tuple[ImageRef, ...], parts: PartSource | None, intake: Intake, limits: Limits) -> None:
     by_id = {image.id: image for image in images}
     received: set[str] = set()
-    index = 1  # the message is part 1
+    index = parts.parts_before if parts is not None else 1  # the message is part 1 (or 2 after an AS4 envelope)
     while parts is not None:
         async with asyncio.timeout(limits.part_timeout) as deadline:
             try:

@@ -79,6 +79,7 @@ class HttpParts:
     def __init__(self, reader: MultipartReader, *, read: int = 1, binary_only: bool = True) -> None:
         self._reader = reader
         self._index = read  # parts read before (the message part)
+        self.parts_before = read
         self._binary_only = binary_only  # AS4 decodes its small parts itself (base64 is allowed there)
         self._current: BodyPartReader | None = None
 

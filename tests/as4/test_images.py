@@ -408,6 +408,7 @@ async def test_a_tampered_image_attachment_is_refused(exchange):
         assert code == "EBMS:0004", detail
         assert "image-invalid" in detail
         assert "SHA-256 digest mismatch" in detail
+        assert "part 3 (Content-ID <xray-1>)" in detail  # MIME part 3: after the envelope and the document
 
 
 async def test_a_missing_or_an_extra_image_part_is_refused(exchange):
