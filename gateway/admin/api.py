@@ -232,6 +232,8 @@ async def _json_body(request: web.Request) -> Any:
         return await request.json(loads=json.loads)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:  # json.loads recurses per level: [[[[... a few thousand deep was a 500
+        raise ConfigError("the body is not valid JSON: arrays or objects are nested too deeply") from None
 
 
 async def put_partner(request: web.Request) -> web.Response:

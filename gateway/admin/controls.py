@@ -147,7 +147,7 @@ async def _decide(request: web.Request, decision: str) -> web.Response:
     if request.can_read_body:
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: [[[[... nested a few thousand deep (was a 500)
             return _error(400, "bad-request", 'the body is not JSON: send {} or {"note": "..."}')
         raw = body.get("note") if isinstance(body, dict) else None
         if raw is not None and (not isinstance(raw, str) or len(raw) > 500):

@@ -96,3 +96,25 @@ async def test_traffic_names_only_documented_queues(gateway: Gateway):
     queues = {row["queue"] for row in body["queues"]}
     assert "urgent" in queues  # the fast lane's queue (issue 17) is listed beside the bulk one
     assert queues <= set(allowed["enum"]), (queues, allowed)
+
+
+DEEP = [b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000, b"[" * 100_000]
+
+
+@pytest.mark.parametrize("body", DEEP, ids=["array", "object", "unclosed"])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("put", "/v1/admin/partners/xx-new"), ("post", "/v1/admin/partners/nl-customs/certificates")],
+    ids=["put-partner", "certificate"],
+)
+async def test_json_nested_beyond_the_recursion_limit_is_a_422_not_a_500(
+    gateway: Gateway, method: str, path: str, body: bytes
+):
+    headers = {**gateway.headers, "Content-Type": "application/json"}
+    response = await gateway.client.request(method, path, data=body, headers=headers)
+    answer = await response.json()
+    assert response.status == 422, answer
+    assert 422 in documented(method, path.replace("xx-new", "{partner_id}").replace("nl-customs", "{partner_id}"))
+    assert answer["error"] == "config-invalid"
+    assert "not valid JSON" in answer["message"]
+    assert sorted(gateway.runtime.registry) == ["de-customs", "nl-customs"]

@@ -128,6 +128,11 @@ async def test_a_hit_is_held_then_released_from_the_api_and_delivered(setup):
     assert "released (by console:li.wei)" in body["message"]
     status, body = await gateway.admin("POST", "/watchlist/holds/no-such-message/release")
     assert (status, body["error"]) == (404, "not-found")
+    # A note nested beyond json's recursion limit is a bad body, not a 500 (schemathesis-style hostile input).
+    response = await gateway.client.post(
+        "/v1/admin/watchlist/holds/no-such-message/release", data=b"[" * 100_000, headers=gateway.headers
+    )
+    assert (response.status, (await response.json())["error"]) == (400, "bad-request")
 
 
 async def test_a_refused_hit_answers_the_sender_with_its_rejection_receipt(setup):
