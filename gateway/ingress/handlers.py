@@ -11,7 +11,7 @@ from aiohttp import hdrs, web
 from aiohttp.web_urldispatcher import _default_expect_handler
 
 from gateway.errors import MalformedXml, Overloaded, RateLimited, Rejection, TooLarge, UnsupportedMessage
-from gateway.ingress.multipart import MULTIPART_RELATED, open_parts
+from gateway.ingress.multipart import MULTIPART_RELATED, body_limit, open_parts
 from gateway.ingress.pipeline import Answer
 from gateway.runtime import RUNTIME
 from gateway.security.tls import check_client_certificate
@@ -120,9 +120,15 @@ def _check_headers(request: web.Request) -> None:
 
 
 async def expect_continue(request: web.Request) -> None:
-    """``Expect: 100-continue``: never invite a body that will be refused unread (the handler answers 413)."""
+    """``Expect: 100-continue``: never invite a body that will be refused unread (the handler answers 413). A
+    multipart/related body may carry images beyond max_body_bytes: its limit is the message's and the images'
+    (inviting only up to max_body_bytes left such a sender waiting until the body timeout, then a 400)."""
+    settings = request.app[RUNTIME].settings
+    limit = settings.http.max_body_bytes
+    if request.content_type == MULTIPART_RELATED:
+        limit = body_limit(settings.http, settings.images)
     declared = request.content_length
-    if declared is not None and declared > request.app[RUNTIME].settings.http.max_body_bytes:
+    if declared is not None and declared > limit:
         return
     await _default_expect_handler(request)
 

@@ -103,6 +103,12 @@ class HttpParts:
         return HttpPart(part, self._index, binary_only=self._binary_only)
 
 
+def body_limit(http: HttpSection, images: ImagesSection) -> int:
+    """The most a multipart/related body may announce: the message and every image it may carry, with their part
+    headers."""
+    return http.max_body_bytes + images.max_images * (images.max_image_bytes + 4096)
+
+
 async def open_parts(request: web.Request, http: HttpSection, images: ImagesSection) -> tuple[bytes, HttpParts]:
     """The signed message (part 1, XML, at most ``max_body_bytes``) and the source of the parts after it."""
     coding = request.headers.get(hdrs.CONTENT_ENCODING, "identity").strip().lower()
@@ -111,7 +117,7 @@ async def open_parts(request: web.Request, http: HttpSection, images: ImagesSect
             f"Content-Encoding {coding[:100]!r} is not accepted for multipart/related; send it uncompressed",
             pointer="/headers/Content-Encoding",
         )
-    most = http.max_body_bytes + images.max_images * (images.max_image_bytes + 4096)
+    most = body_limit(http, images)
     if request.content_length is not None and request.content_length > most:
         raise TooLarge(f"the body of {request.content_length} bytes exceeds the limit of {most} bytes")
     try:

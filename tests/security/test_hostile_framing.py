@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from gateway.runtime import RUNTIME
 from tests.security.conftest import SENDER, Gate, Reply
 
 INBOX = f"/v1/partners/{SENDER}/messages"
@@ -229,4 +230,35 @@ async def test_absurd_content_length_is_400_before_any_handler(gate: Gate, lengt
     assert raw.split(b" ", 2)[1] == b"400", raw[:300]
     assert words in raw, raw[:300]
     assert b"Traceback" not in raw
+    await gate.assert_nothing_published()
+
+
+async def _expect_continue(gate: Gate, length: int) -> bytes:
+    """Announce a multipart/related body of ``length`` bytes with ``Expect: 100-continue``; the first answer."""
+    host, port = gate.address
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(
+        b"POST " + INBOX.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: " + MP + b"\r\n"
+        b"Content-Length: " + str(length).encode() + b"\r\nExpect: 100-continue\r\n\r\n"
+    )
+    await writer.drain()
+    try:
+        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    finally:
+        writer.close()
+
+
+async def test_expect_continue_invites_a_message_with_images_beyond_max_body_bytes(gate: Gate) -> None:
+    """Images may take a multipart/related body past max_body_bytes (2 MB here): such a sender is invited. It was
+    left waiting for the 100 until the body timeout, then answered 400 "part 1 was not received"."""
+    settings = gate.client.app[RUNTIME].settings
+    assert settings.images.max_images > 0
+    assert await _expect_continue(gate, settings.http.max_body_bytes + 1_000_000) == b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+async def test_expect_continue_is_not_granted_beyond_the_multipart_limit(gate: Gate) -> None:
+    settings = gate.client.app[RUNTIME].settings
+    limit = settings.http.max_body_bytes + settings.images.max_images * (settings.images.max_image_bytes + 4096)
+    first = await _expect_continue(gate, limit + 1)
+    assert first.startswith(b"HTTP/1.1 413 "), first
     await gate.assert_nothing_published()
