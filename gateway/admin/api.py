@@ -173,7 +173,8 @@ async def show_image(request: web.Request) -> web.StreamResponse:
         return _error(404, "unknown-image", f"no image sha256:{digest} in the store (never stored, or removed)")
     preview = request.query.get("preview")
     if preview is not None:
-        if not preview.isdigit() or not 16 <= int(preview) <= 4096:
+        # isdigit() alone takes "²", which int() refuses (that was a 500): ASCII digits only.
+        if not (preview.isascii() and preview.isdigit()) or not 16 <= int(preview) <= 4096:
             return _error(400, "bad-request", "preview: a size in pixels from 16 to 4096")
         try:
             png = await thumbnail(runtime.images, digest, int(preview))

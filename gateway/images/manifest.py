@@ -44,7 +44,8 @@ def _digest_hex(value: str, pointer: str) -> str:
 
 
 def _size(value: str, pointer: str) -> int:
-    if not value.isdigit() or not 0 < int(value) <= 1 << 40:
+    # ASCII digits: str.isdigit() takes "²", which int() refuses (a ValueError, a 500 before the schema check).
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= 1 << 40:
         raise SchemaInvalid(f"SizeMeasure {value[:64]!r} is not a size in bytes (1 to 2^40)", pointer=pointer)
     return int(value)
 

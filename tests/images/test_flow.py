@@ -229,6 +229,19 @@ async def test_a_message_naming_images_sent_as_plain_xml_is_refused(flow):
     assert "send the message as multipart/related" in await response.text()
 
 
+@pytest.mark.parametrize("size", ["\u00b2", "1\u00b9", "-5", "0"])
+async def test_a_signed_size_that_is_not_a_number_of_bytes_is_schema_invalid(flow, size):
+    """The manifest is read before the schema check: a superscript digit passed str.isdigit and int() refused it
+    (a 500)."""
+    deployment, client, inbox = flow
+    root = inspection_envelope("cn-nsw", "nl-customs", [A])
+    root.find(".//{urn:customs-gateway:wco:1}SizeMeasure").text = size
+    response = await _post(client, signed(deployment.partners["cn-nsw"], root), [image_part(A)])
+    assert (response.status, response.headers["X-Gateway-Outcome"]) == (422, "schema-invalid"), await response.text()
+    assert "SizeMeasure" in await response.text()
+    assert inbox.received == []
+
+
 async def test_a_tampered_manifest_fails_the_signature_before_any_part_is_read(flow):
     deployment, client, _ = flow
     root = signed(deployment.partners["cn-nsw"], inspection_envelope("cn-nsw", "nl-customs", [A]))
@@ -273,6 +286,10 @@ async def test_admin_api_shows_the_inspection_result_and_streams_its_images(flow
     preview = await client.get(f"/v1/admin/images/{xray.sha256.hex()}?preview=200", headers=auth)
     assert preview.status == 422
     assert (await preview.json())["error"] == "no-preview"
+    for size in ("\u00b2", "1\u00b9", "x", "-20", "8", "5000"):  # a superscript digit passes str.isdigit: was a 500
+        refused = await client.get(f"/v1/admin/images/{xray.sha256.hex()}", params={"preview": size}, headers=auth)
+        assert refused.status == 400, (size, await refused.text())
+        assert "preview" in (await refused.json())["message"]
     assert (await client.get("/v1/admin/images/../../etc", headers=auth)).status in (400, 404)
     assert (await client.get("/v1/admin/images/" + "0" * 64, headers=auth)).status == 404
     assert (await client.get(f"/v1/admin/images/{xray.sha256.hex()}")).status == 401
