@@ -31,7 +31,9 @@ def parse_datetime(value: str | None) -> dt.datetime | None:
         return None
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        # Year 1 at +14:00 or 9999 at -14:00 is outside what UTC can write (an OverflowError later: was a 500).
+        parsed.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 

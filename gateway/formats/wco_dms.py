@@ -94,7 +94,15 @@ def _when(container: etree._Element | None, pointer: str) -> dt.datetime | None:
     value = dms.date_from_dec(container, pointer)
     if "T" not in value:
         return None  # a date (formatCode 102) is no time to measure a replay window with
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        when.astimezone(dt.UTC)
+    except OverflowError:  # year 0001 at +14 or 9999 at -14: no UTC time to compare (was a 500)
+        raise SchemaInvalid(
+            f"{pointer}/DateTimeString: {value!r} is outside the times the gateway can compare (UTC years 1-9999)",
+            pointer=pointer,
+        ) from None
+    return when
 
 
 def _refused(document: etree._Element, path: str | None) -> tuple[str, str | None]:

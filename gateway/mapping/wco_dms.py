@@ -131,8 +131,10 @@ def date_time_string(parent: etree._Element, name: str, ds_ns: str, text: str, p
 
 # --- declarations ---------------------------------------------------------------------------------
 
-_DEC_DATE = re.compile(r"^(\d{4})(\d\d)(\d\d)$")
-_DEC_DATE_TIME = re.compile(r"^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(Z|[-+]\d\d)$")
+# re.ASCII: \d alone matches every script's digits (fullwidth U+FF10-FF19), which int() reads and
+# fromisoformat refuses (a 500).
+_DEC_DATE = re.compile(r"^(\d{4})(\d\d)(\d\d)$", re.ASCII)
+_DEC_DATE_TIME = re.compile(r"^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(Z|[-+]\d\d)$", re.ASCII)
 _DATE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)$")
 _DATE_TIME = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(Z|[-+]\d\d:00)$")
 

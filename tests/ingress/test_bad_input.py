@@ -118,3 +118,32 @@ async def test_an_invalid_ens_is_schema_invalid_naming_line_and_reason(flow):
     root.find("DatOfPreMES9").text, root.find("TimOfPreMES10").text = now.strftime("%y%m%d"), now.strftime("%H%M")
     text = await refused(client, deployment, "gb-ics", signed(deployment.partners["gb-ics"], root), "schema-invalid")
     assert re.search(r"the CC315A does not match its schema at line \d+: ", text)
+
+
+@pytest.mark.parametrize(
+    ("stamp", "code", "words"),
+    [
+        ("00010101000000+14", "schema-invalid", "UTC years 1-9999"),  # was a 500: OverflowError converting to UTC
+        ("99991231235959-14", "schema-invalid", "UTC years 1-9999"),
+        ("\uff12\uff10\uff12\uff16\uff11\uff12\uff10\uff13\uff11\uff10\uff10\uff10\uff10\uff10Z", "mapping-failed",
+         "does not match its format code"),  # fullwidth digits: \d took them, fromisoformat did not (a 500)
+    ],
+    ids=["year-1-at-plus-14", "year-9999-at-minus-14", "fullwidth-digits"],
+)  # fmt: skip
+async def test_a_dec_issue_time_the_gateway_cannot_compare_is_refused_naming_it(flow, stamp, code, words):
+    deployment, client, canonical_inbox, _ = flow
+    root = load(DEC)
+    issue = etree.Element(dms.DEC + "IssueDateTime")
+    string = etree.SubElement(issue, f"{{{dms.DEC_DS_NS}}}DateTimeString", formatCode="304")
+    string.text = stamp
+    root.find("d:Declaration/d:TypeCode", NS).addnext(issue)
+    response = await client.post(
+        "/v1/partners/gb-hmrc/messages", data=signed(deployment.partners["gb-hmrc"], root),
+        headers={"Content-Type": "application/xml"},
+    )  # fmt: skip
+    answer = await response.read()
+    assert (response.status, response.headers["X-Gateway-Outcome"]) == (422, code), answer
+    text = " ".join(XMLVerifier().verify(answer, x509_cert=deployment.gateway.cert).signed_xml.itertext())
+    assert "IssueDateTime" in text
+    assert words in text
+    assert canonical_inbox.received == []

@@ -166,3 +166,15 @@ async def test_signed_xml_base_is_schema_invalid_and_never_resolved(gate: Gate) 
     body.set("{http://www.w3.org/XML/1998/namespace}base", "http://127.0.0.1:9/evil/")
     reply = await gate.post(signed(gate.identity(), root))
     await gate.assert_refused(reply, 422, "schema-invalid", "base")
+
+
+@pytest.mark.parametrize("created", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+async def test_a_creation_time_outside_what_utc_can_write_is_schema_invalid(gate: Gate, created: str) -> None:
+    """Year 1 at +14:00 is before 0001-01-01 UTC: converting it for the replay window's message overflowed (a 500)."""
+    root = gate.message()
+    header = root.find(f"{E}Header/{E}CreationDateTime")
+    assert header is not None
+    header.text = created
+    reply = await gate.post(signed(gate.identity(), root))
+    await gate.assert_refused(reply, 422, "schema-invalid", "CreationDateTime", created)
+    await gate.assert_unharmed()
