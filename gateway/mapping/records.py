@@ -143,7 +143,12 @@ class LocalDateTime:
                 f"{pointer}: {text!r} has {what}, which the partner format ({self.shown}) cannot carry",
                 pointer=pointer,
             )
-        local = parsed.astimezone(self.offset)
+        try:
+            local = parsed.astimezone(self.offset)
+        except OverflowError:  # year 1 or 9999 moved across midnight of the calendar's ends (was a 500)
+            raise MappingFailed(
+                f"{pointer}: {text!r} is outside the dates the partner format can carry", pointer=pointer
+            ) from None
         return {source: local.strftime(self.layout) + (f"{local.microsecond // 1000:03d}" if self.millis else "")}
 
 

@@ -117,7 +117,12 @@ def to_304(text: str, pointer: str) -> str:
         )
     offset = value.utcoffset() or dt.timedelta(0)
     if offset % dt.timedelta(hours=1):
-        value, offset = value.astimezone(dt.UTC), dt.timedelta(0)
+        try:
+            value, offset = value.astimezone(dt.UTC), dt.timedelta(0)
+        except OverflowError:  # year 1 or 9999 moved across the calendar's ends (was a 500)
+            raise MappingFailed(
+                f"{pointer}: {text!r} is outside the dates the WCO DMS date-time can carry", pointer=pointer
+            ) from None
     hours = int(offset.total_seconds()) // 3600
     zone = "Z" if not hours else f"{hours:+03d}"
     return value.strftime("%Y%m%d%H%M%S") + zone

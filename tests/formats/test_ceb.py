@@ -689,6 +689,23 @@ async def test_single_window_order_reaches_a_canonical_receiver(flow):
     canonical_valid(envelope)
 
 
+@pytest.mark.parametrize("app_time", ["00010101000000", "00010101075959"])
+async def test_an_app_time_before_year_1_in_utc_is_not_a_500(flow, app_time):
+    """appTime is China time: 0001-01-01 00:00 there is before 0001-01-01 UTC, which the replay window's message
+    could not write (a 500). Refused naming appTime."""
+    deployment, client, _ = flow
+    message = ceb_samples.order(ceb_samples.Purchase())
+    message.find("c:Order/c:OrderHead/c:appTime", NS).text = app_time
+    response = await client.post(
+        "/v1/partners/cn-nsw/messages", data=signed(deployment.partners["cn-nsw"], message),
+        headers={"Content-Type": "application/xml"},
+    )  # fmt: skip
+    answer = await response.read()
+    assert (response.status, response.headers["X-Gateway-Outcome"]) == (422, "schema-invalid"), answer
+    verified = XMLVerifier().verify(answer, x509_cert=deployment.gateway.cert).signed_xml
+    assert "appTime" in " ".join(ceb_samples.carried(verified).itertext())
+
+
 async def test_single_window_gets_a_ceb_rejection(flow):
     deployment, client, _ = flow
     message = ceb_samples.order(ceb_samples.Purchase())

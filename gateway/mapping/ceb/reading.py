@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from lxml import etree
 
+from gateway.errors import SchemaInvalid
 from gateway.mapping.ceb.codes import CHINA, C
 from gateway.mapping.ceb.flat import fields_of
 from gateway.mapping.ceb.kind import Kind
@@ -47,9 +48,17 @@ def issued(heads: Sequence[Mapping[str, str]], time_field: str = "appTime") -> d
     for head in heads:
         try:
             stamp = head.get(time_field, "")[:14]
-            times.append(dt.datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=CHINA))
+            when = dt.datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=CHINA)
         except ValueError:
             continue
+        try:
+            when.astimezone(dt.UTC)
+        except OverflowError:  # before 0001-01-01 in UTC: no time to compare with the clock (was a 500 later)
+            raise SchemaInvalid(
+                f"{time_field} {stamp!r} (China time) is before the first day UTC can write (0001-01-01)",
+                pointer=f"/{time_field}",
+            ) from None
+        times.append(when)
     return max(times) if times else None
 
 
