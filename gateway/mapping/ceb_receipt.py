@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
+from gateway.errors import MappingFailed
 from gateway.mapping.ceb import CEB_NS, CHINA, KINDS, C, Kind, flat, guid_for
 from gateway.text import shorten
 
@@ -91,7 +92,13 @@ def status_and_info(receipt: Receipt, limit: int) -> tuple[str, str]:
 
 def return_time(issued: dt.datetime) -> str:
     """``yyyyMMddHHmmssSSS`` in China time."""
-    local = issued.astimezone(CHINA)
+    try:
+        local = issued.astimezone(CHINA)
+    except OverflowError:  # 9999-12-31 after 16:00 UTC is in year 10000 in China (was a 500)
+        raise MappingFailed(
+            f"IssueDateTime {issued.isoformat()} is after the last day a CEB returnTime can write (9999-12-31)",
+            pointer="/Envelope/Body/Receipt/IssueDateTime",
+        ) from None
     return local.strftime("%Y%m%d%H%M%S") + f"{local.microsecond // 1000:03d}"
 
 

@@ -11,6 +11,7 @@ from lxml import etree
 
 from gateway.errors import MappingFailed
 from gateway.mapping import wco_dms
+from gateway.mapping.ceb_receipt import return_time
 from gateway.mapping.records import LocalDateTime
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
@@ -34,3 +35,9 @@ def test_local_date_time_inside_the_calendar_still_maps() -> None:
     element = etree.Element("IssueDateTime")
     element.text = "2026-12-03T10:00:00+00:00"
     assert LocalDateTime(CHINA).take(element, "appTime", "/X") == {"appTime": "20261203180000"}
+
+
+def test_a_ceb_return_time_after_year_9999_in_china_is_mapping_failed() -> None:
+    with pytest.raises(MappingFailed, match=r"IssueDateTime .* after the last day a CEB returnTime can write"):
+        return_time(dt.datetime(9999, 12, 31, 20, 0, tzinfo=dt.UTC))
+    assert return_time(dt.datetime(2026, 12, 3, 10, 0, tzinfo=dt.UTC)) == "20261203180000000"
