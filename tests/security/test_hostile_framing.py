@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 from dataclasses import dataclass
 
@@ -230,6 +231,30 @@ async def test_absurd_content_length_is_400_before_any_handler(gate: Gate, lengt
     assert raw.split(b" ", 2)[1] == b"400", raw[:300]
     assert words in raw, raw[:300]
     assert b"Traceback" not in raw
+    await gate.assert_nothing_published()
+
+
+async def test_a_malformed_request_is_one_info_line_in_the_log_not_a_traceback(
+    gate: Gate, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Any client can send broken framing; aiohttp logs each with its traceback at ERROR unless told otherwise
+    (gateway.app.MalformedRequests): the log must not be a tool for flooding."""
+    host, port = gate.address
+    caplog.set_level(logging.DEBUG, logger="aiohttp.server")
+    for _ in range(3):
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(b"POST " + INBOX.encode() + b" HTTP/1.1\r\nHost: x\r\nX-Bad: a\x00b\r\nContent-Length: 1\r\n\r\nx")
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), 30)
+        writer.close()
+        assert raw.split(b" ", 2)[1] == b"400", raw[:300]
+    server = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert len(server) == 3, [r.getMessage() for r in server]
+    for record in server:
+        assert record.levelno == logging.INFO
+        assert record.exc_info is None
+        assert record.getMessage().startswith("malformed HTTP request from 127.0.0.1 refused with 400: "), record
     await gate.assert_nothing_published()
 
 
