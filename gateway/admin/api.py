@@ -50,7 +50,7 @@ def actor_of(request: web.Request) -> str:
     return actor
 
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @web.middleware
@@ -166,7 +166,7 @@ async def show_image(request: web.Request) -> web.StreamResponse:
     """A stored image: the original bytes (streamed), or ``?preview=N`` a PNG of at most N pixels a side."""
     runtime = request.app[RUNTIME]
     digest = request.match_info["sha256"]
-    if not _SHA256.match(digest):
+    if not _SHA256.fullmatch(digest):
         return _error(400, "bad-request", "the image is named by its SHA-256 digest: 64 lower-case hex digits")
     size = await runtime.images.size(digest)
     if size is None:

@@ -24,7 +24,7 @@ from typing import Protocol
 from gateway.errors import Unavailable
 
 CHUNK = 256 * 1024  # bytes read from the store at a time
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 _MESSAGE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -90,7 +90,7 @@ class ImageStore(Protocol):
 
 
 def check_digest(sha256: str) -> str:
-    if not _DIGEST.match(sha256):
+    if not _DIGEST.fullmatch(sha256):
         raise ValueError(f"not a hex SHA-256 digest: {sha256[:80]!r}")
     return sha256
 

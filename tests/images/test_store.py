@@ -98,6 +98,8 @@ async def test_retention_removes_the_images_of_old_messages(images):
 async def test_bad_digest_or_message_id_is_refused(images):
     with pytest.raises(ValueError, match="not a hex SHA-256"):
         await images.size("../../etc/passwd")
+    with pytest.raises(ValueError, match="not a hex SHA-256"):  # `$` alone would let a trailing newline through
+        await images.size("0" * 64 + "\n")
     with pytest.raises(ValueError, match="not a message id"):
         await images.keep("../x", [])
 
