@@ -61,6 +61,7 @@ LEGACY = {"rsa-sha1": (SignatureMethod.RSA_SHA1, DigestAlgorithm.SHA1)}
 C14N_ALGORITHMS = frozenset(m.value for m in CanonicalizationMethod if "WithComments" not in m.value)
 ALLOWED_TRANSFORMS = frozenset({ENVELOPED} | C14N_ALGORITHMS)
 MIN_EC_BITS = 256
+_TEXTS_KEPT = 64  # KeyInfo certificate texts remembered per partner (a few certificates, a few line wrappings)
 # Everything the libraries raise on hostile input (found by tests/security fuzzing and the W3C vectors): e.g.
 # lxml's DocumentInvalid from signxml's schema check, ValueError for unknown algorithm URIs, TypeError for an
 # empty SignatureValue, cryptography's own InvalidSignature.
@@ -103,6 +104,12 @@ class SignatureVerifier:
         self.certificates = tuple(certificates)
         self.chain = chain  # the partner's CAs and CRLs: a KeyInfo certificate that is not pinned may chain to one
         self._by_fingerprint = {c.fingerprint: c for c in self.certificates}
+        # Per certificate, computed once (issue 15: per message they cost ~10-20 us of ABC isinstance checks,
+        # base64 and SHA-256): whether its key is weak (by fingerprint), and the pinned certificate a KeyInfo's
+        # ds:X509Certificate text names (the same text is the same DER; only pinned ones: a certificate that
+        # chains to a partner CA is checked against the CRLs each time).
+        self._weak_key: dict[str, bool] = {c.fingerprint: _weak(c) for c in self.certificates}
+        self._by_text: dict[str, TrustedCertificate] = {}
         methods, digests = set(STRONG_SIGNATURE_METHODS), set(STRONG_DIGESTS)
         for name in legacy_algorithms:
             method, digest = LEGACY[name]
@@ -162,7 +169,7 @@ class SignatureVerifier:
         method: SignatureMethod,
         digest: DigestAlgorithm,
     ) -> Verified:
-        legacy = method not in STRONG_SIGNATURE_METHODS or digest not in STRONG_DIGESTS or _weak(trusted)
+        legacy = method not in STRONG_SIGNATURE_METHODS or digest not in STRONG_DIGESTS or self._weak(trusted)
         if legacy:
             log.warning(
                 "legacy signature accepted from partner %s (allowed by its partner file): %s, digest %s, "
@@ -237,13 +244,18 @@ class SignatureVerifier:
         valid now."""
         embedded = signature.findall("ds:KeyInfo/ds:X509Data/ds:X509Certificate", _NS)
         if embedded:
-            try:
-                der = base64.b64decode("".join((embedded[0].text or "").split()), validate=True)
-            except (binascii.Error, ValueError):
-                raise _fail("ds:X509Certificate is not valid base64") from None
-            trusted = self._by_fingerprint.get(hashlib.sha256(der).hexdigest())
-            if trusted is None and self.chain:
-                trusted = self.chain.check(der, now)  # issued by one of its CAs and not revoked, else refused
+            text = embedded[0].text or ""
+            trusted = self._by_text.get(text)
+            if trusted is None:
+                try:
+                    der = base64.b64decode("".join(text.split()), validate=True)
+                except (binascii.Error, ValueError):
+                    raise _fail("ds:X509Certificate is not valid base64") from None
+                trusted = self._by_fingerprint.get(hashlib.sha256(der).hexdigest())
+                if trusted is not None and len(self._by_text) < _TEXTS_KEPT:
+                    self._by_text[text] = trusted
+                elif trusted is None and self.chain:
+                    trusted = self.chain.check(der, now)  # issued by one of its CAs and not revoked, else refused
             if trusted is None:
                 raise CertificateUntrusted(
                     f"the certificate in the signature ({_describe(der)}) is not one of partner "
@@ -263,9 +275,13 @@ class SignatureVerifier:
             self._check_key(trusted)
         return valid
 
+    def _weak(self, trusted: TrustedCertificate) -> bool:
+        weak = self._weak_key.get(trusted.fingerprint)
+        return _weak(trusted) if weak is None else weak
+
     def _check_key(self, trusted: TrustedCertificate) -> None:
         """Weak keys are refused at partner load already; this holds for verifiers built any other way."""
-        if _weak(trusted) and not self._weak_keys_allowed:
+        if self._weak(trusted) and not self._weak_keys_allowed:
             kind, bits = _key_size(trusted)
             raise CertificateUntrusted(
                 f"certificate {shorten(trusted.subject, 120)} ({trusted.path.name}) has a {bits}-bit {kind} key; "

@@ -10,11 +10,13 @@ import warnings
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 from signxml import XMLVerifier
 
 from gateway.cli import main as gateway_cli
-from gateway.errors import CertificateUntrusted, ConfigError, Rejection, SignatureInvalid
+from gateway.errors import CertificateExpired, CertificateUntrusted, ConfigError, Rejection, SignatureInvalid
 from gateway.security.certificates import (
     Sm2PrivateKey,
     load_certificate,
@@ -169,6 +171,50 @@ def test_rsa_1024_certificate_is_refused_at_verify_time(tmp_path: Path, caplog) 
     verified = SignatureVerifier("weak-nl", [trusted], ["rsa-sha1"]).verify(parse_xml(to_bytes(root)))
     assert verified.legacy
     assert any("weak-nl" in r.getMessage() and "legacy" in r.getMessage() for r in caplog.records)
+
+
+def test_what_the_verifier_remembers_per_certificate_weakens_no_check(tmp_path: Path) -> None:
+    """The verifier remembers per certificate whether its key is weak and which pinned certificate a KeyInfo text
+    names (issue 15): every later message is still checked in full (key, validity, signature)."""
+    weak_key, weak_cert = forge.rsa_key_and_certificate("weak-nl", bits=1024)
+    (tmp_path / "weak.crt").write_bytes(forge.pem(weak_cert))
+    weak = SignatureVerifier("weak-nl", [load_certificate(tmp_path / "weak.crt", allow_weak=True)])
+    for _ in range(2):
+        with pytest.raises(CertificateUntrusted, match="1024-bit RSA key"):
+            weak.verify(
+                parse_xml(
+                    to_bytes(forge.forge(etree.fromstring(b"<Envelope><Header/></Envelope>"), weak_key, weak_cert))
+                )
+            )
+
+    key, cert = forge.rsa_key_and_certificate("nl")
+    other_key, other_cert = forge.rsa_key_and_certificate("stranger")
+    (tmp_path / "nl.crt").write_bytes(forge.pem(cert))
+    verifier = SignatureVerifier("nl", [load_certificate(tmp_path / "nl.crt")])
+
+    def message(signing_key: rsa.RSAPrivateKey, signing_cert: x509.Certificate) -> etree._Element:
+        root = forge.forge(etree.fromstring(b"<Envelope><Header>x</Header></Envelope>"), signing_key, signing_cert)
+        return parse_xml(to_bytes(root))
+
+    for _ in range(2):  # the second time the KeyInfo text is remembered
+        assert verifier.verify(message(key, cert)).certificate.certificate == cert
+    with pytest.raises(CertificateUntrusted, match="not one of partner nl's trusted certificates"):
+        verifier.verify(message(other_key, other_cert))
+    # The pinned certificate's text (remembered) over a stranger's signature: the signature still decides.
+    forged = message(other_key, cert)
+    with pytest.raises(SignatureInvalid, match="does not verify"):
+        verifier.verify(forged)
+    # The same certificate wrapped differently is the same certificate; an expired one is still expired.
+    rewrapped = message(key, cert)
+    text = rewrapped.find(f".//{{{DS}}}X509Certificate")
+    assert text is not None
+    assert text.text is not None
+    plain = "".join(text.text.split())
+    text.text = "\n".join(plain[i : i + 64] for i in range(0, len(plain), 64))
+    assert verifier.verify(rewrapped).certificate.certificate == cert
+    later = cert.not_valid_after_utc + dt.timedelta(days=1)
+    with pytest.raises(CertificateExpired):
+        verifier.verify(message(key, cert), now=later)
 
 
 async def test_two_signatures_are_refused(gate: Gate) -> None:
