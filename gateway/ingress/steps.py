@@ -73,10 +73,16 @@ def translate(
     adapters: Mapping[str, FormatAdapter],
 ) -> tuple[etree._Element, tuple[str, ...]]:
     """Steps 6-8: the partner's schema, the canonical form (with ``message_id`` as its GatewayMessageID) and
-    its schema, the receivers."""
+    its schema, the receivers. For a canonical partner ``checked.verified.xml`` becomes the canonical form:
+    read nothing from it afterwards."""
     info = checked.info
     adapter.validate(checked.verified.xml)
-    canonical = adapter.to_canonical(checked.verified.xml, info, partner.id)
+    if isinstance(adapter, CanonicalAdapter):
+        # A canonical message's verified tree is its canonical form: taken over rather than copied (issue 15),
+        # since nothing reads ``verified.xml`` after this step (it gets the GatewayMessageID below).
+        canonical = checked.verified.xml
+    else:
+        canonical = adapter.to_canonical(checked.verified.xml, info, partner.id)
     if not isinstance(adapter, CanonicalAdapter):  # a partner's id and follows link, in canonical ids
         set_header(canonical, "MessageID", checked.identity.canonical_id)
         if original is not None and original.key is not None:
