@@ -23,8 +23,6 @@ from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, Signatur
 from gateway.security.certificates import TrustedCertificate
 from gateway.security.verified import DS, ENVELOPED, enveloped_c14n
 
-_NS = {"ds": DS}
-
 _FAST_HASHES: dict[SignatureMethod, hashes.HashAlgorithm] = {
     SignatureMethod.RSA_SHA256: hashes.SHA256(),
     SignatureMethod.RSA_SHA384: hashes.SHA384(),
@@ -45,6 +43,23 @@ _INCLUSIVE = frozenset(
     }
 )
 _FAST_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+# The elements are found child by child rather than with ElementPath (``find("ds:a/ds:b", ns)``): the same
+# elements, at ~0.8 instead of 2-5 us a look-up (issue 15).
+_DS = f"{{{DS}}}"
+_KEY_VALUES = (_DS + "KeyValue", "{http://www.w3.org/2009/xmldsig11#}DEREncodedKeyValue")
+
+
+def _child(element: etree._Element, name: str) -> etree._Element | None:
+    """The first ``ds:name`` child, as ``element.find("ds:name")``."""
+    return next(element.iterchildren(_DS + name), None)
+
+
+def _text(element: etree._Element, name: str) -> str:
+    """``element.findtext("ds:name", "")``: the first ``ds:name`` child's text, "" if none."""
+    child = _child(element, name)
+    return "" if child is None else child.text or ""
 
 
 def _exclusive(algorithm: str | None) -> bool | None:
@@ -78,18 +93,15 @@ def fast_verify(
         or not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey)
     ):
         return None
-    if (
-        signature.find("ds:KeyInfo/ds:KeyValue", _NS) is not None
-        or signature.find(f"{{{DS}}}KeyInfo/{{http://www.w3.org/2009/xmldsig11#}}DEREncodedKeyValue") is not None
-    ):
+    if any(next(k.iterchildren(*_KEY_VALUES), None) is not None for k in signature.iterchildren(_DS + "KeyInfo")):
         return None  # signxml compares those with the certificate
-    signed_info = signature.find("ds:SignedInfo", _NS)
-    c14n = signed_info.find("ds:CanonicalizationMethod", _NS) if signed_info is not None else None
-    reference = signed_info.find("ds:Reference", _NS) if signed_info is not None else None
+    signed_info = _child(signature, "SignedInfo")
+    c14n = _child(signed_info, "CanonicalizationMethod") if signed_info is not None else None
+    reference = _child(signed_info, "Reference") if signed_info is not None else None
     if c14n is None or len(c14n) or reference is None:
         return None
     info_exclusive = _exclusive(c14n.get("Algorithm"))
-    transforms = reference.findall("ds:Transforms/ds:Transform", _NS)
+    transforms = [t for ts in reference.iterchildren(_DS + "Transforms") for t in ts.iterchildren(_DS + "Transform")]
     algorithms = [t.get("Algorithm") for t in transforms]
     if (
         info_exclusive is None
@@ -102,8 +114,8 @@ def fast_verify(
     if document_exclusive is None:
         return None
     try:
-        expected = base64.b64decode(reference.findtext("ds:DigestValue", "", _NS), validate=False)
-        value = base64.b64decode(signature.findtext("ds:SignatureValue", "", _NS), validate=False)
+        expected = base64.b64decode(_text(reference, "DigestValue"), validate=False)
+        value = base64.b64decode(_text(signature, "SignatureValue"), validate=False)
         signed_info_bytes = etree.tostring(signed_info, method="c14n", exclusive=info_exclusive, with_comments=False)
         if isinstance(key, rsa.RSAPublicKey):
             key.verify(value, signed_info_bytes, padding.PKCS1v15(), hash_algorithm)

@@ -69,3 +69,12 @@ def test_fast_path_accepts_exactly_what_signxml_accepts(tmp_path, c14n, algorith
 
     tampered = etree.fromstring(signed.replace(b">x<", b">z<"))
     assert fast_verify(tampered, tampered.find(f"{{{DS}}}Signature"), trusted, method, DigestAlgorithm.SHA256) is None
+    # A KeyValue (or DEREncodedKeyValue) in the unsigned KeyInfo: signxml compares it with the certificate, so
+    # the fast path hands over even though the signature itself verifies.
+    for namespace, name in ((DS, "KeyValue"), ("http://www.w3.org/2009/xmldsig11#", "DEREncodedKeyValue")):
+        with_key = etree.fromstring(signed)
+        key_info = with_key.find(f"{{{DS}}}Signature/{{{DS}}}KeyInfo")
+        assert key_info is not None
+        etree.SubElement(key_info, f"{{{namespace}}}{name}")
+        signature = with_key.find(f"{{{DS}}}Signature")
+        assert fast_verify(with_key, signature, trusted, method, DigestAlgorithm.SHA256) is None, name
