@@ -138,6 +138,33 @@ async def test_conformance_test_through_the_api(gateway: Gateway):
     assert (await gateway.admin("GET", "/messages"))[1]["messages"] == []
 
 
+async def test_every_admin_route_asks_for_the_token(gateway: Gateway):
+    """Every route under /v1/admin/ the application has, with each method, answers 401 without the token, with a
+    wrong one and with the right one in another scheme, and 400 for a malformed actor."""
+    app = gateway.client.app
+    assert app is not None
+    routes = set()
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource is not None else {}
+        path = info.get("path") or info.get("formatter") or ""
+        if path.startswith("/v1/admin/"):
+            routes.add((route.method, path.replace("{partner_id}", "nl-customs").replace("{message_id}", "m-1")))
+    assert len(routes) >= 30
+    for method, path in sorted(routes):
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic " + gateway.runtime.token}):
+            response = await gateway.client.request(method, path.replace("{sha256}", "0" * 64), headers=headers)
+            assert response.status == 401, (method, path, headers)
+            if method != "HEAD":
+                assert (await response.json())["error"] == "unauthorized"
+        response = await gateway.client.request(
+            method, path.replace("{sha256}", "0" * 64), headers={**gateway.headers, "X-Gateway-Actor": "nobody"}
+        )
+        assert response.status == 400, (method, path)
+    # The public routes outside /v1/admin/ do not ask for it.
+    assert (await gateway.client.get("/v1/keys")).status == 200
+    assert (await gateway.client.get("/health")).status == 200
+
+
 async def test_console_files_and_admin_token(gateway: Gateway):
     page = await gateway.client.get("/console/")
     assert page.status == 200
