@@ -10,10 +10,7 @@ import contextlib
 import pytest
 from lxml import etree
 
-from gateway.app import build_app
 from gateway.runtime import RUNTIME
-from tests.as4 import support
-from tests.conftest import remove_topology
 
 SOAP = b"Content-Type: application/soap+xml\r\nContent-ID: <root@peer>\r\n"
 ENVELOPE = b'<S12:Envelope xmlns:S12="http://www.w3.org/2003/05/soap-envelope"><S12:Header/><S12:Body/></S12:Envelope>'
@@ -55,16 +52,6 @@ CASES: dict[str, tuple[bytes, bytes, str, str]] = {  # content type, body, ebMS 
         "base64",
     ),
 }
-
-
-@pytest.fixture
-async def gateway(tmp_path, inbox_factory, amqp, aiohttp_client):
-    inbox = await inbox_factory()
-    deployment = support.as4_deployment(tmp_path, receiver_url=inbox.url)
-    client = await aiohttp_client(build_app(deployment.settings()))
-    yield deployment, client, inbox
-    await client.close()
-    await remove_topology(amqp, deployment, ["peer-ap", "de-customs"])
 
 
 async def post_raw(client, content_type: bytes, body: bytes) -> tuple[int, bytes, bytes]:

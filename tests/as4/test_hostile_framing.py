@@ -13,26 +13,13 @@ import re
 
 import pytest
 
-from gateway.app import build_app
 from gateway.runtime import RUNTIME
-from tests.as4 import support
-from tests.conftest import remove_topology
 
 SOAP = (
     b'<?xml version="1.0"?><S12:Envelope xmlns:S12="http://www.w3.org/2003/05/soap-envelope">'
     b"<S12:Header/><S12:Body/></S12:Envelope>"
 )
 SOAP_PART = b"Content-Type: application/soap+xml\r\n"
-
-
-@pytest.fixture
-async def gateway(tmp_path, inbox_factory, amqp, aiohttp_client):
-    inbox = await inbox_factory()
-    deployment = support.as4_deployment(tmp_path, receiver_url=inbox.url)
-    client = await aiohttp_client(build_app(deployment.settings()))
-    yield deployment, client, inbox
-    await client.close()
-    await remove_topology(amqp, deployment, ["peer-ap", "de-customs"])
 
 
 def multipart(*parts: tuple[bytes, bytes], boundary: bytes = b"BND") -> bytes:

@@ -8,27 +8,14 @@ import io
 import pytest
 from lxml import etree
 
-from gateway.app import build_app
 from gateway.as4 import constants as c
 from gateway.as4 import encryption, mime, signals, wss
 from gateway.as4.message import Party, Payload, UserMessage, build, envelope_for, new_message_id
 from gateway.runtime import RUNTIME
 from tests.as4 import support
-from tests.conftest import remove_topology
 from tests.helpers import ENV, envelope, signed
 
 E = f"{{{ENV}}}"
-
-
-@pytest.fixture
-async def gateway(tmp_path, inbox_factory, amqp, aiohttp_client):
-    inbox = await inbox_factory()
-    deployment = support.as4_deployment(tmp_path, receiver_url=inbox.url)
-    app = build_app(deployment.settings())
-    client = await aiohttp_client(app)
-    yield deployment, client, inbox
-    await client.close()
-    await remove_topology(amqp, deployment, ["peer-ap", "de-customs"])
 
 
 def token(deployment) -> str:
