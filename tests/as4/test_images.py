@@ -168,25 +168,34 @@ def _images() -> tuple[FakeImage, FakeImage]:
     return FakeImage("xray-1", "image/png", 700 * KB + 3), FakeImage("photo-1", "image/jpeg", 300 * KB + 1)
 
 
-async def test_images_from_an_http_partner_reach_an_as4_receiver_as_signed_attachments(exchange):
-    deployment, client, receiver, _, encrypted = exchange
-    xray, photo = _images()
-    message = signed(deployment.partners["cn-nsw"], inspection_envelope("cn-nsw", "peer-ap", [xray, photo]))
+async def post_inspection(client, deployment, images: list[FakeImage]) -> str:
+    """cn-nsw's inspection result for peer-ap with ``images``, over HTTP multipart/related: its gateway id (202)."""
+    message = signed(deployment.partners["cn-nsw"], inspection_envelope("cn-nsw", "peer-ap", images))
     boundary = f"b-{uuid.uuid4().hex}"
     response = await client.post(
         "/v1/partners/cn-nsw/messages",
-        data=multipart_body(message, [image_part(xray), image_part(photo)], boundary),
+        data=multipart_body(message, [image_part(image) for image in images], boundary),
         headers={"Content-Type": content_type(boundary)},
     )
     assert response.status == 202, await response.text()
-    gateway_id = response.headers["X-Gateway-Message-Id"]
+    return str(response.headers["X-Gateway-Message-Id"])
+
+
+async def wait_for_status(client, gateway_id: str, status: Status, what: str) -> None:
     store = client.server.app[RUNTIME].store
 
-    async def delivered() -> bool:
+    async def reached() -> bool:
         record = await store.get(gateway_id)
-        return record is not None and record.status == Status.DELIVERED
+        return record is not None and record.status == status
 
-    await wait_until(delivered, "the AS4 delivery with images")
+    await wait_until(reached, what)
+
+
+async def test_images_from_an_http_partner_reach_an_as4_receiver_as_signed_attachments(exchange):
+    deployment, client, receiver, _, encrypted = exchange
+    xray, photo = _images()
+    gateway_id = await post_inspection(client, deployment, [xray, photo])
+    await wait_for_status(client, gateway_id, Status.DELIVERED, "the AS4 delivery with images")
     ((sent_type, got),) = receiver.received
     assert got.encrypted is encrypted
     # eb:PayloadInfo: the business document (gzip) first, then one part per image under its Image ID, as it is.
@@ -213,7 +222,7 @@ async def test_images_from_an_http_partner_reach_an_as4_receiver_as_signed_attac
     by_uri = {r.uri: r.digest_value for r in got.references}
     assert by_uri["cid:xray-1"] == manifest["xray-1"]
     assert by_uri["cid:photo-1"] == manifest["photo-1"]
-    kinds = [e.kind for e in await store.evidence(gateway_id)]
+    kinds = [e.kind for e in await client.server.app[RUNTIME].store.evidence(gateway_id)]
     assert kinds == ["as4-message-sent", "as4-receipt-received"]
     # Encrypted attachments go as application/octet-stream (the MimeType is in xenc:EncryptedData), plain ones as
     # what they are.
@@ -233,15 +242,7 @@ async def test_images_are_streamed_again_from_the_store_after_a_receiver_outage(
     )
     xray = FakeImage("xray-1", "image/tiff", 6 * 1024 * KB + 5)
     photo = FakeImage("photo-1", "image/jpeg", 2 * 1024 * KB)
-    message = signed(deployment.partners["cn-nsw"], inspection_envelope("cn-nsw", "peer-ap", [xray, photo]))
-    boundary = f"b-{uuid.uuid4().hex}"
-    response = await client.post(
-        "/v1/partners/cn-nsw/messages",
-        data=multipart_body(message, [image_part(xray), image_part(photo)], boundary),
-        headers={"Content-Type": content_type(boundary)},
-    )
-    assert response.status == 202, await response.text()
-    gateway_id = response.headers["X-Gateway-Message-Id"]
+    gateway_id = await post_inspection(client, deployment, [xray, photo])
     await receiver.streaming.wait_for(1)
     (got,) = receiver.streaming.received
     assert got.encrypted is encrypted
@@ -251,13 +252,8 @@ async def test_images_are_streamed_again_from_the_store_after_a_receiver_outage(
         "photo-1": ("image/jpeg", photo.size, photo.sha256.hex()),
     }
     assert len(receiver.streaming.refused) == 1  # the first attempt was refused, this is the retry
+    await wait_for_status(client, gateway_id, Status.DELIVERED, "the retried AS4 delivery")
     store = client.server.app[RUNTIME].store
-
-    async def delivered() -> bool:
-        record = await store.get(gateway_id)
-        return record is not None and record.status == Status.DELIVERED
-
-    await wait_until(delivered, "the retried AS4 delivery")
     (delivery,) = await store.deliveries(gateway_id)
     assert delivery.attempts == 2
 
@@ -278,22 +274,9 @@ async def test_an_image_whose_stored_bytes_changed_stops_the_as4_delivery(exchan
         path.write_bytes(bytes(data))
 
     receiver.before_first = corrupt
-    message = signed(deployment.partners["cn-nsw"], inspection_envelope("cn-nsw", "peer-ap", [xray, photo]))
-    boundary = f"b-{uuid.uuid4().hex}"
-    response = await client.post(
-        "/v1/partners/cn-nsw/messages",
-        data=multipart_body(message, [image_part(xray), image_part(photo)], boundary),
-        headers={"Content-Type": content_type(boundary)},
-    )
-    assert response.status == 202, await response.text()
-    gateway_id = response.headers["X-Gateway-Message-Id"]
+    gateway_id = await post_inspection(client, deployment, [xray, photo])
+    await wait_for_status(client, gateway_id, Status.FAILED, "the dead-lettered delivery")
     records = client.server.app[RUNTIME].store
-
-    async def failed() -> bool:
-        record = await records.get(gateway_id)
-        return record is not None and record.status == Status.FAILED
-
-    await wait_until(failed, "the dead-lettered delivery")
     (delivery,) = await records.deliveries(gateway_id)
     assert "xray-1" in (delivery.reason or ""), delivery.reason
     assert "do not match" in (delivery.reason or ""), delivery.reason
